@@ -1,0 +1,252 @@
+"""The catalog: every activation, once, with its kernels, reference, parameters and domains.
+
+Tests, the audit, timing and the report iterate over ``CATALOG``; nothing else lists
+kernels.  Adding an activation is: its kernel in ``kernels/``, its reference in
+``reference/``, one ``Activation`` row here and its lines in ``budgets.toml``.
+
+Budgets are *not* here (they are data, in ``budgets.toml``), nor are the domains' point
+generators (``domains.py``): a row only says what is specific to the activation — its
+working range for the ``core`` domain and its edges for the ``thresholds`` domain.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import kernels
+from reference import REFERENCES, ElementwiseReference
+
+__all__ = [
+    "CATALOG",
+    "DIRECTIONS",
+    "DTYPES",
+    "Activation",
+    "Case",
+    "Edge",
+    "Variant",
+    "cases",
+]
+
+DIRECTIONS = ("forward", "derivative")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A threshold input, as hex floats: one for all dtypes, or one per dtype.
+
+    ``holds``, where given, makes the comment checkable: ``x`` is the largest float of its
+    dtype with ``holds(f(x), x)`` true for the rounded exact forward value f(x), and the
+    next float up makes it false (``tests/test_catalog.py`` recomputes every such edge).
+    """
+
+    x: str | dict
+    why: str
+    holds: Callable | None = None
+
+    def value(self, dtype: str) -> float | None:
+        hexes = self.x if isinstance(self.x, dict) else {d: self.x for d in DTYPES}
+        return float.fromhex(hexes[dtype]) if dtype in hexes else None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of computing an activation; ``method`` says how."""
+
+    name: str
+    forward: Callable
+    derivative: Callable
+    method: str
+
+    def kernel(self, direction: str) -> Callable:
+        return self.forward if direction == "forward" else self.derivative
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    variants: tuple
+    core: tuple  # the working range sampled by the ``core`` domain
+    edges: tuple = ()
+    params: dict = field(default_factory=dict)
+    kinks: str = ""  # derivative convention at non-differentiable points (PyTorch's)
+
+    def reference(self, direction: str) -> ElementwiseReference:
+        return REFERENCES[self.name if direction == "forward" else f"d_{self.name}"]
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"{self.name} has no variant {name!r}")
+
+
+@dataclass(frozen=True)
+class Case:
+    """What one audit row is about, apart from dtype and domain."""
+
+    activation: Activation
+    variant: Variant
+    direction: str
+
+    @property
+    def kernel(self) -> Callable:
+        return self.variant.kernel(self.direction)
+
+    @property
+    def reference(self) -> ElementwiseReference:
+        return self.activation.reference(self.direction)
+
+    @property
+    def label(self) -> str:
+        return f"{self.activation.name}.{self.variant.name}.{self.direction}"
+
+
+# The default, accurate variant: float64 formulas written for float64 accuracy (see
+# kernels/_scalar.py); float32 widens, evaluates them and rounds once.
+_ACCURATE = "float64 cancellation-free formulas, libm exp/expm1/log1p/tanh/erfc; float32 rounded once"
+_ACCURATE_DD = _ACCURATE + "; double-double argument for the ill-conditioned tail"
+
+
+def _accurate(name: str, method: str = _ACCURATE) -> tuple:
+    return (Variant("accurate", getattr(kernels, name), getattr(kernels, f"d_{name}"), method),)
+
+
+def _below(bound):
+    return lambda y, x: y < bound
+
+
+def _equals(value):
+    return lambda y, x: y == value
+
+
+def _is_zero(y, x):
+    return y == 0
+
+
+def _is_not_x(y, x):
+    return y != x
+
+
+def _is_x(y, x):
+    return y == x
+
+
+# Edges of every dtype, added to each activation's thresholds: where exp overflows, turns
+# subnormal and underflows.  Every exp-based kernel crosses them, often in a different branch.
+DTYPE_EDGES = (
+    Edge({"float32": "0x1.62e430p+6", "float64": "0x1.62e42fefa39efp+9"},
+         "RN(log(max)): exp(x) overflows just above"),
+    Edge({"float32": "-0x1.5d58a0p+6", "float64": "-0x1.6232bdd7abcd2p+9"},
+         "RN(log(smallest normal)): exp(x) is subnormal below"),
+    Edge({"float32": "-0x1.9fe368p+6", "float64": "-0x1.74910d52d3052p+9"},
+         "RN(log(smallest subnormal / 2)): exp(x) underflows to 0 below"),
+)
+
+_ZERO = Edge("0x0p+0", "branch on the sign of x")
+
+CATALOG = {a.name: a for a in [
+    Activation("relu", _accurate("relu"), (-10.0, 10.0), (_ZERO,),
+               kinks="relu'(0) = 0; relu(-0) = +0"),
+    Activation("relu6", _accurate("relu6"), (-10.0, 10.0),
+               (_ZERO, Edge("0x1.8p+2", "x = 6: upper clamp")),
+               kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0"),
+    Activation("hardtanh", _accurate("hardtanh"), (-4.0, 4.0),
+               (Edge("-0x1p+0", "x = min_val"), Edge("0x1p+0", "x = max_val")),
+               params={"min_val": -1.0, "max_val": 1.0},
+               kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0"),
+    Activation("leaky_relu", _accurate("leaky_relu"), (-10.0, 10.0), (_ZERO,),
+               params={"negative_slope": 0.01},
+               kinks="leaky_relu'(0) = negative_slope"),
+    Activation("elu", _accurate("elu"), (-20.0, 10.0), (
+        _ZERO,
+        Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
+             "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
+    ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
+    Activation("celu", _accurate("celu"), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
+               kinks="celu'(0) = 1"),
+    Activation("selu", _accurate("selu"), (-20.0, 10.0), (_ZERO,),
+               params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
+               kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
+    Activation("sigmoid", _accurate("sigmoid"), (-20.0, 20.0), (
+        _ZERO,
+        Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
+             "largest x where sigmoid(x) != 1", _below(1)),
+        Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
+             "largest x where sigmoid(x) rounds to 0", _is_zero),
+    )),
+    Activation("log_sigmoid", _accurate("log_sigmoid"), (-20.0, 20.0), (
+        _ZERO,
+        Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
+             "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
+    )),
+    Activation("tanh", _accurate("tanh"), (-10.0, 10.0), (
+        _ZERO,
+        Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
+             "largest x where tanh(x) != 1", _below(1)),
+    )),
+    Activation("softsign", _accurate("softsign"), (-10.0, 10.0), (_ZERO,)),
+    Activation("softplus", _accurate("softplus"), (-20.0, 20.0), (
+        _ZERO,
+        Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
+             "largest x where softplus(x) != x", _is_not_x),
+    ), params={"beta": 1.0}),
+    Activation("hardsigmoid", _accurate("hardsigmoid"), (-6.0, 6.0),
+               (Edge("-0x1.8p+1", "x = -3: lower clamp"), Edge("0x1.8p+1", "x = 3: upper clamp")),
+               kinks="hardsigmoid'(±3) = 0"),
+    Activation("hardswish", _accurate("hardswish"), (-6.0, 6.0), (
+        Edge("-0x1.8p+1", "x = -3: lower branch"),
+        Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
+        Edge("0x1.8p+1", "x = 3: upper branch"),
+    ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
+    Activation("gelu", _accurate("gelu", _ACCURATE_DD), (-10.0, 10.0), (
+        _ZERO,
+        Edge("-0x1.28p+5", "x = -37: kernel switches to the asymptotic tail"),
+        Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
+        Edge("0x1.4p+5", "x = 40: kernel returns x above"),
+        Edge({"float32": "-0x1.cb64eap+3", "float64": "-0x1.34a4208ec1ea4p+5"},
+             "largest x where gelu(x) rounds to -0", _is_zero),
+        Edge({"float32": "0x1.563db0p+2", "float64": "0x1.06ce5350d65d9p+3"},
+             "largest x where gelu(x) != x", _is_not_x),
+    )),
+    Activation("gelu_tanh", _accurate("gelu_tanh", _ACCURATE_DD), (-10.0, 10.0), (
+        _ZERO,
+        Edge("-0x1.9p+4", "x = -25: kernel returns -0 below"),
+        Edge("0x1.4p+4", "x = 20: kernel returns x above"),
+        Edge({"float32": "-0x1.58aaf4p+3", "float64": "-0x1.58c0d225444bcp+4"},
+             "largest x where gelu_tanh(x) rounds to -0", _is_zero),
+        Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
+             "largest x where gelu_tanh(x) != x", _is_not_x),
+    )),
+    Activation("silu", _accurate("silu"), (-20.0, 20.0), (
+        _ZERO,
+        Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
+        Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},
+             "largest x where silu(x) rounds to -0", _is_zero),
+        Edge({"float32": "0x1.0ad4e0p+4", "float64": "0x1.2707933a2e082p+5"},
+             "largest x where silu(x) != x", _is_not_x),
+    )),
+    Activation("mish", _accurate("mish"), (-20.0, 20.0), (
+        _ZERO,
+        Edge("-0x1.9p+5", "x = -50: kernel switches to x·exp(x)"),
+        Edge("0x1.4p+4", "x = 20: kernel returns x above"),
+        Edge("0x1.4p+5", "x = 40: derivative kernel returns 1 above"),
+        Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},
+             "largest x where mish(x) rounds to -0", _is_zero),
+        Edge({"float32": "0x1.169b8cp+3", "float64": "0x1.2cba518c1155bp+4"},
+             "largest x where mish(x) != x", _is_not_x),
+    )),
+]}
+
+
+def cases(activations=None, variants=None, directions=None):
+    """Every (activation, variant, direction) in catalog order, optionally filtered."""
+    for act in CATALOG.values():
+        if activations and act.name not in activations:
+            continue
+        for variant in act.variants:
+            if variants and variant.name not in variants:
+                continue
+            for direction in DIRECTIONS:
+                if directions and direction not in directions:
+                    continue
+                yield Case(act, variant, direction)

@@ -1,0 +1,96 @@
+"""Result files: a CSV table plus a JSON sidecar with the run's metadata, written atomically.
+
+Each file is written to a temporary name in the same directory and renamed over the target,
+so an interrupted run never leaves a truncated file and never destroys the previous result.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["SCHEMA_VERSION", "run_metadata", "write_atomic", "write_table"]
+
+SCHEMA_VERSION = 1
+
+_PACKAGES = ("actbench", "numpy", "numba", "llvmlite", "mpmath", "gmpy2", "pandas", "scipy")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _cpu() -> dict:
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"model": model, "machine": platform.machine(), "logical_cores": os.cpu_count(),
+            "system": platform.system(), "release": platform.release()}
+
+
+def _commit() -> dict:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def run_metadata(**extra) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "versions": _versions(),
+        "cpu": _cpu(),
+        **_commit(),
+        "env": {k: os.environ[k] for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ},
+        **extra,
+    }
+
+
+def write_table(df: pd.DataFrame, out_dir, name: str, **extra_meta) -> tuple[Path, Path]:
+    """Write ``name``.csv and ``name``.json (metadata) under out_dir; return both paths."""
+    out_dir = Path(out_dir)
+    csv_path, meta_path = out_dir / f"{name}.csv", out_dir / f"{name}.json"
+    write_atomic(csv_path, df.to_csv(index=False))
+    meta = run_metadata(table=csv_path.name, rows=len(df), **extra_meta)
+    write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
+    return csv_path, meta_path

@@ -1,0 +1,751 @@
+"""The accurate elementwise kernels: scalar float64 definitions and their NumPy ufuncs.
+
+Every kernel is a ufunc with a float32 and a float64 loop.  Both evaluate the scalar float64
+definition below; the float32 loop widens its input and rounds the result once to float32,
+so float32 results carry a single rounding from a value accurate to a few float64 ULP.
+The float64 definitions are therefore written to be accurate *in float64*:
+
+- no cancellation: 1 + erf and 1 + tanh are rewritten through erfc and the logistic
+  function, tanh' is 4e/(1+e)² with e = exp(-2|x|), never 1 - tanh²;
+- no premature overflow or underflow: the logistic function picks exp(x) or exp(-x) by sign,
+  and products x·exp(x) that land in the subnormal range are formed as (x·h)·h with
+  h = exp(x/2), or scaled by 2**64 and scaled back in the last operation, so the only
+  rounding into the subnormal range is the last one;
+- ill-conditioned tails (gelu ~ exp(-x²/2) has condition number ~x²) carry the argument of
+  exp/erfc as a double-double (Dekker/Knuth error-free products and sums) and correct the
+  result to first order.
+
+Conventions at non-differentiable points follow PyTorch's autograd (listed in the catalog).
+NaN in gives NaN out everywhere, derivatives included.
+
+Everything Numba compiles for these kernels lives in this one file on purpose: Numba's
+on-disk cache checks only the timestamp of the file that defines a cached function, so a
+helper in another module could change without the cached kernels being recompiled.
+"""
+
+import math
+
+from numba import float64, njit, vectorize
+
+__all__ = [
+    "relu",
+    "d_relu",
+    "relu6",
+    "d_relu6",
+    "hardtanh",
+    "d_hardtanh",
+    "leaky_relu",
+    "d_leaky_relu",
+    "elu",
+    "d_elu",
+    "celu",
+    "d_celu",
+    "selu",
+    "d_selu",
+    "sigmoid",
+    "d_sigmoid",
+    "log_sigmoid",
+    "d_log_sigmoid",
+    "tanh",
+    "d_tanh",
+    "softsign",
+    "d_softsign",
+    "softplus",
+    "d_softplus",
+    "hardsigmoid",
+    "d_hardsigmoid",
+    "hardswish",
+    "d_hardswish",
+    "gelu",
+    "d_gelu",
+    "gelu_tanh",
+    "d_gelu_tanh",
+    "silu",
+    "d_silu",
+    "mish",
+    "d_mish",
+]
+
+_jit = njit(cache=True, error_model="numpy")
+
+# --- double-double helpers ---------------------------------------------------------------
+# Constants as hi + lo pairs: hi = RN(c), lo = RN(c - hi), from mpmath at 300 bits;
+# tests/test_kernels.py recomputes them.
+# (hi, lo) pairs; see the module docstring for how they were derived.
+INV_SQRT2 = (float.fromhex("0x1.6a09e667f3bcdp-1"), float.fromhex("-0x1.bdd3413b26456p-55"))
+SQRT_2_OVER_PI = (float.fromhex("0x1.9884533d43651p-1"), float.fromhex("-0x1.cbc0d30ebfd15p-55"))
+GELU_TANH_K = (float.fromhex("0x1.6e4e26d4801f7p-5"), float.fromhex("0x1.441355475a31ap-59"))  # 0.044715
+INV_SQRT_2PI = (float.fromhex("0x1.9884533d43651p-2"), float.fromhex("-0x1.cbc0d30ebfd15p-56"))
+TWO_OVER_SQRTPI = (float.fromhex("0x1.20dd750429b6dp+0"), float.fromhex("0x1.1ae3a914fed80p-56"))
+LN_SQRT_2PI = (float.fromhex("0x1.d67f1c864beb5p-1"), float.fromhex("-0x1.65b5a1b7ff5dfp-55"))
+
+_SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp split of a float64 into two 26-bit halves
+
+@_jit
+def two_sum(a, b):
+    """s + e == a + b exactly, s = RN(a + b) (Knuth)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+@_jit
+def _split(a):
+    t = _SPLITTER * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+@_jit
+def two_prod(a, b):
+    """p + e == a * b exactly, p = RN(a * b) (Dekker); valid for |a|, |b| < 2**996."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+# --- scalar definitions ------------------------------------------------------------------
+_INF = math.inf
+
+# Below this, exp(x) and everything of size x·exp(x) is subnormal or zero in float64
+# (log(2**-1022) = -708.4); products are then formed as (x·h)·h, h = exp(x/2).
+_SUBNORMAL_EXP_EDGE = -700.0
+
+
+# --- piecewise-linear -------------------------------------------------------------------
+
+
+@_jit
+def _s_relu(x):
+    if x > 0.0:
+        return x
+    if x != x:
+        return x
+    return 0.0  # _s_relu(-0) = +0: the function is identically zero on x <= 0
+
+
+@_jit
+def _s_d_relu(x):
+    if x != x:
+        return x
+    return 1.0 if x > 0.0 else 0.0  # torch: 0 at x = 0
+
+
+@_jit
+def _s_relu6(x):
+    if x != x:
+        return x
+    if x <= 0.0:
+        return 0.0
+    if x >= 6.0:
+        return 6.0
+    return x
+
+
+@_jit
+def _s_d_relu6(x):
+    if x != x:
+        return x
+    return 1.0 if 0.0 < x < 6.0 else 0.0  # torch hardtanh_backward: 0 at both kinks
+
+
+@_jit
+def _s_hardtanh(x, min_val, max_val):
+    if x < min_val:
+        return min_val
+    if x > max_val:
+        return max_val
+    return x  # keeps NaN and the sign of zero
+
+
+@_jit
+def _s_d_hardtanh(x, min_val, max_val):
+    if x != x:
+        return x
+    return 1.0 if min_val < x < max_val else 0.0
+
+
+@_jit
+def _s_leaky_relu(x, negative_slope):
+    if x > 0.0:
+        return x
+    return negative_slope * x
+
+
+@_jit
+def _s_d_leaky_relu(x, negative_slope):
+    if x != x:
+        return x
+    return 1.0 if x > 0.0 else negative_slope  # torch: slope at x = 0
+
+
+@_jit
+def _s_hardsigmoid(x):
+    if x != x:
+        return x
+    if x <= -3.0:
+        return 0.0
+    if x >= 3.0:
+        return 1.0
+    return (x + 3.0) / 6.0  # x + 3 is exact near -3 (Sterbenz), so one rounding there
+
+
+@_jit
+def _s_d_hardsigmoid(x):
+    if x != x:
+        return x
+    return 1.0 / 6.0 if -3.0 < x < 3.0 else 0.0
+
+
+@_jit
+def _s_hardswish(x):
+    if x != x:
+        return x
+    if x <= -3.0:
+        return 0.0
+    if x >= 3.0:
+        return x
+    return x * (x + 3.0) / 6.0
+
+
+@_jit
+def _s_d_hardswish(x):
+    if x != x:
+        return x
+    if x < -3.0:
+        return 0.0
+    if x <= 3.0:
+        # torch's x/3 + 1/2, written so that the root at -1.5 does not cancel: 2x is exact
+        # and 2x + 3 is exact near -3 (Sterbenz).
+        return (2.0 * x + 3.0) / 6.0
+    return 1.0
+
+
+# --- exponential family -----------------------------------------------------------------
+
+
+@_jit
+def _s_elu(x, alpha):
+    if x > 0.0:
+        return x
+    return alpha * math.expm1(x)
+
+
+@_jit
+def _s_d_elu(x, alpha):
+    if x > 0.0:
+        return 1.0
+    return alpha * math.exp(x)  # torch: alpha at x = 0 (the x <= 0 branch)
+
+
+@_jit
+def _s_celu(x, alpha):
+    if x > 0.0:
+        return x
+    return alpha * math.expm1(x / alpha)
+
+
+@_jit
+def _s_d_celu(x, alpha):
+    if x > 0.0:
+        return 1.0
+    return math.exp(x / alpha)
+
+
+@_jit
+def _s_selu(x, alpha, scale):
+    if x > 0.0:
+        return scale * x
+    return scale * (alpha * math.expm1(x))
+
+
+@_jit
+def _s_d_selu(x, alpha, scale):
+    if x > 0.0:
+        return scale
+    return scale * (alpha * math.exp(x))
+
+
+@_jit
+def _s_sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # exp(-x) would overflow below -709.78 while sigmoid is still e**x
+    return e / (1.0 + e)
+
+
+@_jit
+def _s_d_sigmoid(x):
+    # _s_sigmoid(x)·_s_sigmoid(-x) = e/(1+e)² with e = exp(-|x|): no 1 - sigmoid cancellation
+    e = math.exp(-abs(x))
+    d = 1.0 + e
+    return e / (d * d)
+
+
+@_jit
+def _s_log_sigmoid(x):
+    if x >= 0.0:
+        return -math.log1p(math.exp(-x))
+    return x - math.log1p(math.exp(x))
+
+
+@_jit
+def _s_d_log_sigmoid(x):
+    return _s_sigmoid(-x)
+
+
+@_jit
+def _s_tanh(x):
+    return math.tanh(x)
+
+
+@_jit
+def _s_d_tanh(x):
+    # sech²(x) = 4e/(1+e)², e = exp(-2|x|); 1 - tanh² would lose everything for |x| > 9
+    e = math.exp(-2.0 * abs(x))
+    d = 1.0 + e
+    return 4.0 * e / (d * d)
+
+
+@_jit
+def _s_softsign(x):
+    if abs(x) == _INF:
+        return math.copysign(1.0, x)
+    return x / (1.0 + abs(x))
+
+
+@_jit
+def _s_d_softsign(x):
+    t = 1.0 / (1.0 + abs(x))  # squared last: (1+|x|)² overflows long before 1/x² underflows
+    return t * t
+
+
+@_jit
+def _s_softplus(x, beta):
+    # (1/beta)·log(1 + exp(beta·x)), exact formula: no threshold shortcut
+    y = beta * x
+    if y >= 0.0:
+        return (y + math.log1p(math.exp(-y))) / beta
+    return math.log1p(math.exp(y)) / beta
+
+
+@_jit
+def _s_d_softplus(x, beta):
+    return _s_sigmoid(beta * x)
+
+
+@_jit
+def _s_silu(x):
+    if x == -_INF:
+        return -0.0
+    if x >= 0.0:
+        return x / (1.0 + math.exp(-x))
+    if x < _SUBNORMAL_EXP_EDGE:
+        h = math.exp(0.5 * x)  # x·e**x = (x·h)·h, rounded into the subnormal range once
+        return (x * h) * h
+    e = math.exp(x)
+    return x * e / (1.0 + e)
+
+
+@_jit
+def _s_d_silu(x):
+    # _s_sigmoid(x)·(1 + x·_s_sigmoid(-x)) = (1 + e + x·e)/(1+e)² (x > 0, e = exp(-x))
+    #                                 = e·(1 + e + x)/(1+e)²  (x < 0, e = exp(x))
+    if x >= 0.0:
+        if x == _INF:
+            return 1.0
+        e = math.exp(-x)
+        d = 1.0 + e
+        return (d + x * e) / (d * d)
+    if x == -_INF:
+        return -0.0
+    if x < _SUBNORMAL_EXP_EDGE:
+        h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
+        return ((1.0 + x) * h) * h
+    e = math.exp(x)
+    d = 1.0 + e
+    return e * (d + x) / (d * d)
+
+
+@_jit
+def _s_mish(x):
+    # _s_tanh(_s_softplus(x)) = n/(n + 2), n = e·(e + 2), e = exp(x): no cancellation anywhere
+    if x > 20.0:
+        return x  # _s_tanh(_s_softplus(x)) = 1 - 2/(n+2) rounds to 1 beyond x = 18.7
+    if x == -_INF:
+        return -0.0
+    if x < -50.0:
+        h = math.exp(0.5 * x)  # x·e**x·(1 - e**x/2 + ...): the correction is below 2**-72
+        return (x * h) * h
+    e = math.exp(x)
+    n = e * (e + 2.0)
+    return x * n / (n + 2.0)
+
+
+@_jit
+def _s_d_mish(x):
+    # _s_tanh(sp) + x·sech²(sp)·_s_sigmoid(x), sp = _s_softplus(x), with n = e·(e + 2):
+    # _s_tanh(sp) = n/(n+2), sech²(sp) = 4(n+1)/(n+2)², _s_sigmoid(x) = e/(1+e)
+    if x > 40.0:
+        return 1.0  # the second term is < 4x·e**-2x < 2**-110 here
+    if x == -_INF:
+        return -0.0
+    if x < -50.0:
+        h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
+        return ((1.0 + x) * h) * h
+    e = math.exp(x)
+    n = e * (e + 2.0)
+    d = n + 2.0
+    return n / d + x * (e / (1.0 + e)) * (4.0 * (n + 1.0) / (d * d))
+
+
+# --- Gaussian family --------------------------------------------------------------------
+
+
+@_jit
+def _erfc_dd(z, z_lo):
+    """erfc(z + z_lo) to first order in z_lo: erfc'(z) = -2/sqrt(pi)·exp(-z²)."""
+    return math.erfc(z) - TWO_OVER_SQRTPI[0] * math.exp(-z * z) * z_lo
+
+
+@_jit
+def _neg_x_over_sqrt2(x):
+    """z = -x/sqrt(2) as a double-double."""
+    z, z_lo = two_prod(-x, INV_SQRT2[0])
+    return z, z_lo - x * INV_SQRT2[1]
+
+
+@_jit
+def _mills_series(z):
+    """S(z) with erfc(z) = exp(-z²)/(z·sqrt(pi))·S(z), asymptotic; for z > 25 the 8 terms kept
+    leave a relative error below 1e-25."""
+    w = 1.0 / (2.0 * z * z)
+    s = 1.0
+    t = 1.0
+    for k in range(1, 9):
+        t = -t * (2 * k - 1) * w
+        s += t
+    return s
+
+
+@_jit
+def _half_x_squared(x):
+    """x²/2 as a double-double (exact: x² = p + e, halving is exact)."""
+    p, e = two_prod(x, x)
+    return 0.5 * p, 0.5 * e
+
+
+@_jit
+def _phi(x):
+    """Standard normal density exp(-x²/2)/sqrt(2pi) with x² carried exactly."""
+    a, a_lo = _half_x_squared(x)
+    return math.exp(-a) * (1.0 - a_lo) * INV_SQRT_2PI[0]
+
+
+# fdlibm's split of log(2): _LN2_HI has 32 significant bits, so k·_LN2_HI is exact.
+_LN2_HI = float.fromhex("0x1.62e42feep-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+_TWO_M64 = 2.0**-64
+
+
+@_jit
+def _gauss_scaled(x):
+    """exp(-x²/2)·2**64 with x² carried exactly, for |x| <= 40: the scaling keeps it a normal
+    number, so a result formed from it and multiplied by 2**-64 last is rounded into the
+    subnormal range once."""
+    a, a_lo = _half_x_squared(x)
+    t, t_lo = two_sum(-a, 64.0 * _LN2_HI)
+    t_lo += 64.0 * _LN2_LO - a_lo
+    return math.exp(t) * (1.0 + t_lo)
+
+
+@_jit
+def _s_gelu(x):
+    # x·Phi(x) = x/2·erfc(-x/sqrt(2)): the erfc form has no 1 + erf cancellation
+    if x > 40.0:
+        return x  # Phi(40) = 1 - 1e-350
+    if x < -39.0:
+        return -0.0  # |gelu| < 2**-1100: rounds to -0
+    if x < -37.0:
+        # -phi(x)·S(z): erfc(z) would be subnormal here and x/2 would amplify its rounding
+        return -((INV_SQRT_2PI[0] * _mills_series(-x * INV_SQRT2[0])) * _gauss_scaled(x)) * _TWO_M64
+    z, z_lo = _neg_x_over_sqrt2(x)
+    return 0.5 * x * _erfc_dd(z, z_lo)
+
+
+@_jit
+def _s_d_gelu(x):
+    # Phi(x) + x·phi(x)
+    if x > 40.0:
+        return 1.0
+    if x < -40.0:
+        return -0.0  # phi(x)·(x + S/|x|) < 2**-1150 in magnitude, negative
+    if x < -37.0:
+        # phi(x)·(x + S(z)/|x|)
+        m = -x - _mills_series(-x * INV_SQRT2[0]) / (-x)
+        return -((INV_SQRT_2PI[0] * m) * _gauss_scaled(x)) * _TWO_M64
+    if x != x:
+        return x
+    z, z_lo = _neg_x_over_sqrt2(x)
+    return 0.5 * _erfc_dd(z, z_lo) + x * _phi(x)
+
+
+@_jit
+def _gelu_tanh_arg(x):
+    """v = 2u = 2·sqrt(2/pi)·(x + 0.044715·x³) as a double-double."""
+    p2, e2 = two_prod(x, x)
+    p3, e3 = two_prod(p2, x)
+    e3 += e2 * x
+    k3, k3_lo = two_prod(GELU_TANH_K[0], p3)
+    k3_lo += GELU_TANH_K[0] * e3 + GELU_TANH_K[1] * p3
+    s, s_lo = two_sum(x, k3)
+    s_lo += k3_lo
+    u, u_lo = two_prod(SQRT_2_OVER_PI[0], s)
+    u_lo += SQRT_2_OVER_PI[0] * s_lo + SQRT_2_OVER_PI[1] * s
+    return 2.0 * u, 2.0 * u_lo
+
+
+@_jit
+def _s_gelu_tanh(x):
+    # 0.5·x·(1 + _s_tanh(u)) = x·_s_sigmoid(2u): no 1 + tanh cancellation
+    if x > 20.0:
+        return x  # 1 - _s_sigmoid(2u) < e**-2000
+    if x < -25.0:
+        return -0.0  # 2u < -1930: the result underflows
+    if x != x:
+        return x
+    v, v_lo = _gelu_tanh_arg(x)
+    if v < _SUBNORMAL_EXP_EDGE:
+        h = math.exp(0.5 * v)  # x·e**v·(1 + v_lo), rounded into the subnormals once
+        return (x * (1.0 + v_lo) * h) * h
+    if v >= 0.0:
+        e = math.exp(-v)
+        sig = 1.0 / (1.0 + e)
+        sig_neg = e * sig
+    else:
+        e = math.exp(v)
+        sig_neg = 1.0 / (1.0 + e)
+        sig = e * sig_neg
+    # _s_sigmoid(v + v_lo) = _s_sigmoid(v)·(1 + _s_sigmoid(-v)·v_lo) to first order
+    return x * (sig * (1.0 + sig_neg * v_lo))
+
+
+@_jit
+def _s_d_gelu_tanh(x):
+    # _s_sigmoid(v) + x·_s_sigmoid(v)·_s_sigmoid(-v)·v',  v' = 2·sqrt(2/pi)·(1 + 3·0.044715·x²)
+    if x > 20.0:
+        return 1.0
+    if x < -25.0:
+        return -0.0
+    if x != x:
+        return x
+    v, v_lo = _gelu_tanh_arg(x)
+    dv = 2.0 * SQRT_2_OVER_PI[0] * (1.0 + 3.0 * GELU_TANH_K[0] * x * x)
+    if v < _SUBNORMAL_EXP_EDGE:
+        h = math.exp(0.5 * v)  # e**v·(1 + x·v')·(1 + v_lo)
+        return ((1.0 + x * dv) * (1.0 + v_lo) * h) * h
+    if v >= 0.0:
+        e = math.exp(-v)
+        sig = 1.0 / (1.0 + e)
+        sig_neg = e * sig
+    else:
+        e = math.exp(v)
+        sig_neg = 1.0 / (1.0 + e)
+        sig = e * sig_neg
+    sig = sig * (1.0 + sig_neg * v_lo)
+    return sig * (1.0 + x * dv * sig_neg)
+
+
+# --- ufuncs ------------------------------------------------------------------------------
+
+
+def _sigs(n_params):
+    extra = ", float64" * n_params
+    return [f"float32(float32{extra})", f"float64(float64{extra})"]
+
+
+def _ufunc(n_params=0):
+    return vectorize(_sigs(n_params), cache=True)
+
+
+@_ufunc()
+def relu(x):
+    return _s_relu(float64(x))
+
+
+@_ufunc()
+def d_relu(x):
+    return _s_d_relu(float64(x))
+
+
+@_ufunc()
+def relu6(x):
+    return _s_relu6(float64(x))
+
+
+@_ufunc()
+def d_relu6(x):
+    return _s_d_relu6(float64(x))
+
+
+@_ufunc(2)
+def hardtanh(x, min_val, max_val):
+    return _s_hardtanh(float64(x), min_val, max_val)
+
+
+@_ufunc(2)
+def d_hardtanh(x, min_val, max_val):
+    return _s_d_hardtanh(float64(x), min_val, max_val)
+
+
+@_ufunc(1)
+def leaky_relu(x, negative_slope):
+    return _s_leaky_relu(float64(x), negative_slope)
+
+
+@_ufunc(1)
+def d_leaky_relu(x, negative_slope):
+    return _s_d_leaky_relu(float64(x), negative_slope)
+
+
+@_ufunc(1)
+def elu(x, alpha):
+    return _s_elu(float64(x), alpha)
+
+
+@_ufunc(1)
+def d_elu(x, alpha):
+    return _s_d_elu(float64(x), alpha)
+
+
+@_ufunc(1)
+def celu(x, alpha):
+    return _s_celu(float64(x), alpha)
+
+
+@_ufunc(1)
+def d_celu(x, alpha):
+    return _s_d_celu(float64(x), alpha)
+
+
+@_ufunc(2)
+def selu(x, alpha, scale):
+    return _s_selu(float64(x), alpha, scale)
+
+
+@_ufunc(2)
+def d_selu(x, alpha, scale):
+    return _s_d_selu(float64(x), alpha, scale)
+
+
+@_ufunc()
+def sigmoid(x):
+    return _s_sigmoid(float64(x))
+
+
+@_ufunc()
+def d_sigmoid(x):
+    return _s_d_sigmoid(float64(x))
+
+
+@_ufunc()
+def log_sigmoid(x):
+    return _s_log_sigmoid(float64(x))
+
+
+@_ufunc()
+def d_log_sigmoid(x):
+    return _s_d_log_sigmoid(float64(x))
+
+
+@_ufunc()
+def tanh(x):
+    return _s_tanh(float64(x))
+
+
+@_ufunc()
+def d_tanh(x):
+    return _s_d_tanh(float64(x))
+
+
+@_ufunc()
+def softsign(x):
+    return _s_softsign(float64(x))
+
+
+@_ufunc()
+def d_softsign(x):
+    return _s_d_softsign(float64(x))
+
+
+@_ufunc(1)
+def softplus(x, beta):
+    return _s_softplus(float64(x), beta)
+
+
+@_ufunc(1)
+def d_softplus(x, beta):
+    return _s_d_softplus(float64(x), beta)
+
+
+@_ufunc()
+def hardsigmoid(x):
+    return _s_hardsigmoid(float64(x))
+
+
+@_ufunc()
+def d_hardsigmoid(x):
+    return _s_d_hardsigmoid(float64(x))
+
+
+@_ufunc()
+def hardswish(x):
+    return _s_hardswish(float64(x))
+
+
+@_ufunc()
+def d_hardswish(x):
+    return _s_d_hardswish(float64(x))
+
+
+@_ufunc()
+def gelu(x):
+    return _s_gelu(float64(x))
+
+
+@_ufunc()
+def d_gelu(x):
+    return _s_d_gelu(float64(x))
+
+
+@_ufunc()
+def gelu_tanh(x):
+    return _s_gelu_tanh(float64(x))
+
+
+@_ufunc()
+def d_gelu_tanh(x):
+    return _s_d_gelu_tanh(float64(x))
+
+
+@_ufunc()
+def silu(x):
+    return _s_silu(float64(x))
+
+
+@_ufunc()
+def d_silu(x):
+    return _s_d_silu(float64(x))
+
+
+@_ufunc()
+def mish(x):
+    return _s_mish(float64(x))
+
+
+@_ufunc()
+def d_mish(x):
+    return _s_d_mish(float64(x))
