@@ -1,3 +1,3 @@
 """actbench harness: catalog, domains, metrics, budgets, audit, result tables, CLI."""
 
-__all__ = ["catalog", "domains", "metrics", "budgets", "audit", "table", "results", "cli"]
+__all__ = ["audit", "budgets", "catalog", "cli", "domains", "metrics", "results", "table"]

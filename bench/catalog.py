@@ -9,8 +9,8 @@ generators (``domains.py``): a row only says what is specific to the activation 
 working range for the ``core`` domain and its edges for the ``thresholds`` domain.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import kernels
 from reference import REFERENCES, ElementwiseReference

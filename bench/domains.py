@@ -17,7 +17,7 @@ import numpy as np
 
 from .catalog import DTYPE_EDGES, Activation
 
-__all__ = ["DOMAINS", "DEFAULT_POINTS", "points"]
+__all__ = ["DEFAULT_POINTS", "DOMAINS", "points"]
 
 DOMAINS = ("special", "thresholds", "core", "wide")
 DEFAULT_POINTS = {"core": 2000, "wide": 2000}

@@ -10,7 +10,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def _commit() -> dict:
 def run_metadata(**extra) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "argv": sys.argv,
         "versions": _versions(),
         "cpu": _cpu(),

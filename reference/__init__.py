@@ -5,15 +5,15 @@ from .evaluate import Exact, ReferenceDisagreement, evaluate, working_precisions
 from .rounding import FORMATS, FloatFormat, format_of, round_to_format
 
 __all__ = [
+    "FORMATS",
     "REFERENCES",
     "VERSION",
     "ElementwiseReference",
     "Exact",
+    "FloatFormat",
     "ReferenceDisagreement",
     "evaluate",
-    "working_precisions",
-    "FORMATS",
-    "FloatFormat",
     "format_of",
     "round_to_format",
+    "working_precisions",
 ]

@@ -16,16 +16,16 @@ Derivatives at kinks follow PyTorch's autograd; each is stated where it is encod
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Union
 
 import mpmath
 from mpmath import mpf
 
-__all__ = ["ElementwiseReference", "REFERENCES"]
+__all__ = ["REFERENCES", "ElementwiseReference"]
 
-Special = Union[float, Fraction, str, Callable[[dict], object]]
+Special = float | Fraction | str | Callable[[dict], object]
 
 # Version of these definitions: bump when a formula or a special value changes.
 VERSION = 1

@@ -15,7 +15,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-__all__ = ["FloatFormat", "FORMATS", "format_of", "round_to_format"]
+__all__ = ["FORMATS", "FloatFormat", "format_of", "round_to_format"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""The accuracy gate: every catalog row within its budget, and a wrong kernel is caught.
+
+This is the project's CI gate: a kernel that leaves its budget fails here, with its worst
+inputs in the message.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from numba import vectorize
+
+from bench import audit, domains, table
+from bench.budgets import load_budgets
+from bench.catalog import CATALOG, DTYPES, Case, Variant, cases
+
+BUDGETS = load_budgets()
+CASES = list(cases())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_kernel_within_budget_on_every_domain(case, dtype):
+    rows = [audit.audit(case, dtype, dom, BUDGETS) for dom in domains.DOMAINS]
+    report = table.failures_report(table.to_frame(rows))
+    assert not report, "\n".join(report)
+
+
+@vectorize(["float32(float32)", "float64(float64)"])
+def _naive_gelu_ufunc(x):
+    # the textbook form: 1 + erf cancels in the negative tail
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _naive_gelu(x):
+    with np.errstate(invalid="ignore"):  # -inf·0 at x = -inf: the NaN is what we test for
+        return _naive_gelu_ufunc(x)
+
+
+def _naive_case():
+    act = CATALOG["gelu"]
+    naive = Variant("naive", _naive_gelu, act.variants[0].derivative, "x/2·(1 + erf(x/√2))")
+    return Case(act, naive, "forward")
+
+
+class _Budgets:
+    """The accurate gelu's budgets, lent to the naive variant."""
+
+    def get(self, activation, variant, direction, dtype, domain):
+        return BUDGETS.get(activation, "accurate", direction, dtype, domain)
+
+
+def test_naive_gelu_is_caught_with_its_worst_input():
+    row = audit.audit(_naive_case(), "float32", "core", _Budgets())
+    assert not row["passed"]
+    # the worst point is deep in the negative tail, where 1 + erf(x/√2) rounds to 0
+    assert float.fromhex(row["worst_input"]) < -5
+    assert row["max_ulp"] > 1e6
+    report = table.failures_report(table.to_frame([row]))
+    assert report[0].startswith("FAIL gelu.naive.forward float32 core: max ")
+    assert report[1].strip().startswith(f"x={row['worst_input']} got ")
+
+
+def test_naive_gelu_minus_infinity_is_a_special_value_mismatch():
+    row = audit.audit(_naive_case(), "float32", "special", _Budgets())
+    assert row["special_mismatches"] >= 1 and not row["passed"]
+    assert "x=-inf got nan want -0.0 (nan)" in "\n".join(table.failures_report(table.to_frame([row])))
+
+
+def test_kernel_returning_wrong_dtype_fails_its_row():
+    act = CATALOG["sigmoid"]
+    bad = Variant("promoting", lambda x: x.astype(np.float64), act.variants[0].derivative, "")
+    row = audit.audit(Case(act, bad, "forward"), "float32", "special", _Budgets())
+    assert not row["passed"] and row["error"] == "<lambda> returned float64 for float32 input"
+
+
+def test_kernel_that_raises_fails_its_row():
+    def boom(x):
+        raise RuntimeError("no")
+
+    act = CATALOG["sigmoid"]
+    row = audit.audit(Case(act, Variant("boom", boom, boom, ""), "forward"), "float64",
+                      "special", _Budgets())
+    assert not row["passed"] and row["error"] == "RuntimeError: no"
+
+
+def test_empty_domain_is_an_error():
+    with pytest.raises(ValueError, match="the domain has no points"):
+        audit.audit(CASES[0], "float32", "core", BUDGETS, x=np.array([], np.float32))

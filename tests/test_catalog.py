@@ -1,0 +1,86 @@
+"""The catalog is complete and its threshold comments are true."""
+
+import mpmath
+import numpy as np
+import pytest
+
+from bench import domains
+from bench.budgets import load_budgets
+from bench.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases
+from reference import FORMATS, REFERENCES, round_to_format
+from reference.edges import last_true, next_up
+
+
+def test_every_catalog_row_has_a_budget():
+    budgets = load_budgets()  # raises naming any missing row
+    for c in cases():
+        for dt in DTYPES:
+            for dom in domains.DOMAINS:
+                assert budgets.get(c.activation.name, c.variant.name, c.direction, dt, dom).max_ulp >= 0
+
+
+def test_every_activation_has_both_references():
+    for act in CATALOG.values():
+        assert act.name in REFERENCES and f"d_{act.name}" in REFERENCES
+
+
+EDGES = [(act, e, dt) for act in CATALOG.values() for e in act.edges if e.holds for dt in DTYPES]
+
+
+@pytest.mark.parametrize(("act", "edge", "dtype"), EDGES,
+                         ids=[f"{a.name}-{e.why[:30]}-{d}" for a, e, d in EDGES])
+def test_threshold_comment_is_true(act, edge, dtype):
+    """x is the largest float with holds(f(x), x); the next float up breaks it."""
+    fmt = FORMATS[dtype]
+    ref = act.reference("forward")
+
+    def f(x):
+        with mpmath.workprec(6 * fmt.p):
+            return round_to_format(ref(x, **act.params), fmt)
+
+    x = edge.value(dtype)
+    assert float(np.array(x, dtype=dtype)) == x, "edge literal not representable in its dtype"
+    assert edge.holds(f(x), x)
+    up = next_up(x, dtype)
+    assert not edge.holds(f(up), up)
+
+
+def test_edge_finder_agrees_with_a_literal():
+    # sigmoid_f32 != 1 up to 0x1.154244p+4
+    fmt = FORMATS["float32"]
+
+    def below_one(x):
+        with mpmath.workprec(144):
+            return round_to_format(REFERENCES["sigmoid"](x), fmt) < 1
+
+    assert last_true(below_one, 0.0, 100.0, np.float32) == float.fromhex("0x1.154244p+4")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dtype_exp_edges_are_round_to_nearest_logs(dtype):
+    fmt = FORMATS[dtype]
+    fi = np.finfo(dtype)
+    with mpmath.workprec(300):
+        logs = [mpmath.log(float(fi.max)), mpmath.log(float(fi.smallest_normal)),
+                mpmath.log(mpmath.mpf(2) ** (fmt.emin - fmt.p))]
+        assert [e.value(dtype) for e in DTYPE_EDGES] == [round_to_format(v, fmt) for v in logs]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_domains_are_deterministic_and_cover_what_they_promise(dtype):
+    act = CATALOG["gelu"]
+    for dom in domains.DOMAINS:
+        a = domains.points(act, dtype, dom)
+        b = domains.points(act, dtype, dom)
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == dtype and a.size > 0
+    special = domains.points(act, dtype, "special")
+    assert np.isnan(special).sum() == 1 and np.isinf(special).sum() == 2
+    assert (special == 0).sum() == 2 and np.signbit(special[special == 0]).sum() == 1
+    wide = domains.points(act, dtype, "wide")
+    fi = np.finfo(dtype)
+    mags = np.abs(wide)
+    assert mags.min() < fi.smallest_normal and mags.max() > fi.max / 4  # subnormals to max
+    assert (wide < 0).sum() == (wide > 0).sum()
+    core = domains.points(act, dtype, "core")
+    assert core.min() >= -10 and core.max() <= 10

@@ -1,0 +1,78 @@
+"""The command line: listing, filters, exit codes 0/1/2, result files."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bench import cli
+from bench.budgets import DEFAULT_BUDGETS
+
+REQUIRED = ["activation", "variant", "direction", "dtype", "domain", "n", "max_ulp", "p99_ulp",
+            "mean_ulp", "max_abs", "max_rel", "special_mismatches", "worst_input",
+            "worst_output", "worst_expected", "budget_max_ulp", "passed"]
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_list_names_everything():
+    code, out, _ = run("list")
+    assert code == 0
+    for word in ["gelu_tanh", "accurate", "derivative", "float32", "thresholds", "relu'(0) = 0"]:
+        assert word in out
+
+
+def test_audit_passes_and_writes_table_and_metadata(tmp_path):
+    code, out, _ = run("audit", "--activation", "sigmoid,relu", "--dtype", "float32", "--out", str(tmp_path))
+    assert code == 0, out
+    df = pd.read_csv(tmp_path / "audit.csv")
+    assert list(df.columns[: len(REQUIRED)]) == REQUIRED
+    assert len(df) == 2 * 2 * 4  # activations × directions × domains
+    meta = json.loads((tmp_path / "audit.json").read_text())
+    assert meta["schema_version"] == 1 and meta["versions"]["numba"] and "model" in meta["cpu"]
+    assert "commit" in meta and meta["rows"] == 16
+
+
+def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
+    tight = DEFAULT_BUDGETS.read_text().replace(
+        "[sigmoid.accurate.forward]\nfloat32 = 1\n", "[sigmoid.accurate.forward]\nfloat32 = 0.1\n")
+    (tmp_path / "b.toml").write_text(tight)
+    code, out, _ = run("audit", "--activation", "sigmoid", "--dtype", "float32", "--direction",
+                       "forward", "--domain", "core", "--budgets", str(tmp_path / "b.toml"),
+                       "--out", str(tmp_path))
+    assert code == 1
+    assert out.startswith("FAIL sigmoid.accurate.forward float32 core: max ")
+    assert "> budget 0.1" in out and "\n    x=0x" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["audit", "--activation", "gleu"], "unknown activation 'gleu'; known: relu, relu6"),
+    (["audit", "--dtype", "float16"], "unknown dtype 'float16'; known: float32, float64"),
+    (["audit", "--domain", "huge"], "unknown domain 'huge'"),
+    (["audit", "--points", "0"], "--points must be at least 1"),
+])
+def test_usage_errors_exit_2_naming_the_problem(argv, message):
+    code, _, err = run(*argv)
+    assert code == 2 and message in err
+
+
+def test_malformed_budget_file_exits_2_and_keeps_previous_results(tmp_path):
+    (tmp_path / "audit.csv").write_text("previous results\n")
+    (tmp_path / "b.toml").write_text("[gelu.accurate.forward\n")
+    code, _, err = run("audit", "--budgets", str(tmp_path / "b.toml"), "--out", str(tmp_path))
+    assert code == 2 and "not valid TOML" in err
+    assert (tmp_path / "audit.csv").read_text() == "previous results\n"
+
+
+def test_console_script_help():
+    # the installed entry point, as a user runs it
+    r = subprocess.run([sys.executable, "-m", "bench", "audit", "--help"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "--activation" in r.stdout and "Exit 0" in r.stdout

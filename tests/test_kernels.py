@@ -1,0 +1,98 @@
+"""Kernel API contract (dtype, shape, out=, bad input) and the traps the issue names."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import kernels
+from bench.catalog import CATALOG, cases
+from kernels import _accurate
+
+ALL_KERNELS = [c.kernel for c in cases()]
+
+
+@pytest.mark.parametrize("kernel", ALL_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_output_dtype_and_shape_follow_the_input(kernel, dtype):
+    x = np.linspace(-4, 4, 24).astype(dtype).reshape(2, 3, 4)
+    y = kernel(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    strided = x[:, ::2, ::-1]  # non-contiguous view
+    np.testing.assert_array_equal(kernel(strided), kernel(np.ascontiguousarray(strided)))
+    out = np.empty_like(x)
+    assert kernel(x, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    assert kernel(dtype(0.5)).dtype == dtype  # a NumPy scalar stays in its dtype
+
+
+@pytest.mark.parametrize("bad", [np.arange(3), np.ones(3, np.float16), np.ones(3, complex)])
+def test_wrong_dtype_is_refused_by_name(bad):
+    with pytest.raises(TypeError, match=f"float32 or float64 array, got dtype {bad.dtype}"):
+        kernels.gelu(bad)
+
+
+def test_empty_array_gives_empty_array_of_same_dtype():
+    y = kernels.silu(np.array([], np.float32))
+    assert y.shape == (0,) and y.dtype == np.float32
+
+
+def test_parameters_are_keyword_only_and_checked():
+    x = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(kernels.leaky_relu(x, negative_slope=0.5), [-1.0, 3.0])
+    with pytest.raises(TypeError, match="unknown parameter"):
+        kernels.leaky_relu(x, slope=0.5)
+    with pytest.raises(ValueError, match="out must be a float64 array of shape"):
+        kernels.relu(x, out=np.empty(3))
+
+
+def test_nan_inputs_raise_no_floating_point_warnings():
+    # pyproject turns warnings into errors: this would fail if the kernels leaked FP flags
+    for k in ALL_KERNELS:
+        assert np.isnan(k(np.array([np.nan], np.float32)))[0]
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "silu", "mish", "d_gelu", "d_silu", "d_mish"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minus_infinity_gives_minus_zero_not_nan(name, dtype):
+    y = getattr(kernels, name)(np.array([-np.inf], dtype))[0]
+    assert y == 0 and np.signbit(y)
+
+
+def test_traps_from_other_libraries():
+    # gelu's negative tail: 1 + erf cancels; float64 gelu(-20) = -5.507248237212468e-88
+    assert kernels.gelu(np.array([-20.0]))[0] == pytest.approx(-5.507248237212468e-88, rel=1e-15)
+    # tanh' as 1 - y² is 0 here; sech²(20) in float32 is 1.6993417e-17
+    assert kernels.d_tanh(np.array([20.0], np.float32))[0] == np.float32(1.6993417e-17)
+    # sigmoid and silu below the exp(-x) overflow edge (-709.78) are still normal/subnormal
+    assert kernels.sigmoid(np.array([-740.0]))[0] > 0
+    assert kernels.silu(np.array([-740.0]))[0] < 0
+    # float32 inputs are not promoted by float64 constants
+    assert kernels.gelu_tanh(np.float32(1.0)).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["INV_SQRT2", "SQRT_2_OVER_PI", "GELU_TANH_K", "INV_SQRT_2PI",
+                                  "TWO_OVER_SQRTPI"])
+def test_double_double_constants_are_what_they_say(name):
+    with mpmath.workprec(300):
+        exact = {
+            "INV_SQRT2": 1 / mpmath.sqrt(2), "SQRT_2_OVER_PI": mpmath.sqrt(2 / mpmath.pi),
+            "GELU_TANH_K": mpmath.mpf(44715) / 10**6, "INV_SQRT_2PI": 1 / mpmath.sqrt(2 * mpmath.pi),
+            "TWO_OVER_SQRTPI": 2 / mpmath.sqrt(mpmath.pi),
+        }[name]
+        hi, lo = getattr(_accurate, name)
+        assert hi == float(exact) and lo == float(exact - hi)
+
+
+def test_ln2_split_is_exact_in_its_high_part():
+    assert (64.0 * _accurate._LN2_HI) / 64.0 == _accurate._LN2_HI
+    with mpmath.workprec(300):
+        assert abs(mpmath.mpf(_accurate._LN2_HI) + _accurate._LN2_LO - mpmath.log(2)) < 2.0**-85
+
+
+def test_every_activation_has_a_kernel_pair():
+    for act in CATALOG.values():
+        for v in act.variants:
+            assert v.forward.name == act.name and v.derivative.name == f"d_{act.name}"
+            assert not math.isnan(v.forward(np.array([1.0]), **act.params)[0])
