@@ -29,7 +29,13 @@ def format_value(v) -> str:
 
 
 def _hex(x) -> str:
-    return float(x).hex()
+    """float.hex without the trailing zeros a float32 gets as a float64: 0x1.154246p+4."""
+    h = float(x).hex()
+    if "p" not in h:
+        return h  # inf, nan
+    mant, exp = h.split("p")
+    mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
+    return f"{mant}p{exp}"
 
 
 def worst_points(x, got, exact: reference.Exact, summary: metrics.ErrorSummary) -> list[dict]:

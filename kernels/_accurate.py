@@ -105,6 +105,151 @@ def two_prod(a, b):
     return p, e
 
 
+# --- root-centred Taylor patches --------------------------------------------------------
+# f'(x) = t·(c1 + c2·t + ...), t = (x - r_hi) - r_lo, for |x - r| <= radius around the root r of
+# gelu', gelu_tanh', silu' and mish', where the plain formulas cancel (hundreds of ULP in
+# float64).  Derived by reference/taylor.py (mpmath, 600 bits); tests/test_kernels.py
+# re-derives them and compares every bit.
+_D_GELU_PATCH = (
+    float.fromhex("-0x1.80ead197f00b4p-1"),  # r_hi
+    float.fromhex("0x1.13e74c58cada8p-56"),  # r_lo
+    0.4,  # radius
+    (
+        float.fromhex("0x1.b9d98fa5a3215p-2"),
+        float.fromhex("0x1.8d9a941de3ac5p-2"),
+        float.fromhex("-0x1.2a2ef9bb865aep-6"),
+        float.fromhex("-0x1.d2fa4c17c7e84p-4"),
+        float.fromhex("-0x1.e4088244f901dp-7"),
+        float.fromhex("0x1.3e346def42057p-6"),
+        float.fromhex("0x1.297b9d6ffaacdp-8"),
+        float.fromhex("-0x1.258a6d85633afp-9"),
+        float.fromhex("-0x1.8680f74e6b6bap-11"),
+        float.fromhex("0x1.86c863b66083cp-13"),
+        float.fromhex("0x1.69610924deba8p-14"),
+        float.fromhex("-0x1.784acad4b941ep-17"),
+        float.fromhex("-0x1.03fec69bdd554p-17"),
+        float.fromhex("0x1.d0c38b7a117ccp-22"),
+        float.fromhex("0x1.322a347f1968bp-21"),
+        float.fromhex("-0x1.b9057b3d93486p-30"),
+        float.fromhex("-0x1.3099122c48e32p-25"),
+        float.fromhex("-0x1.7ffd0f708645ap-30"),
+        float.fromhex("0x1.0592d74158a0ap-29"),
+        float.fromhex("0x1.3effe0efcb25fp-33"),
+        float.fromhex("-0x1.89a0774eb6048p-34"),
+    ),
+)
+_D_GELU_TANH_PATCH = (
+    float.fromhex("-0x1.81429f9e97e4dp-1"),  # r_hi
+    float.fromhex("0x1.4f523ed77dbdcp-55"),  # r_lo
+    0.45,  # radius
+    (
+        float.fromhex("0x1.b8bacd2c96b91p-2"),
+        float.fromhex("0x1.8cd1a2b2fff33p-2"),
+        float.fromhex("-0x1.029615edb077ap-6"),
+        float.fromhex("-0x1.d2b77346470abp-4"),
+        float.fromhex("-0x1.104a83edc0ddcp-6"),
+        float.fromhex("0x1.427996dc249cep-6"),
+        float.fromhex("0x1.58c9ed713486cp-8"),
+        float.fromhex("-0x1.3d8d64170bb72p-9"),
+        float.fromhex("-0x1.e63f294331885p-11"),
+        float.fromhex("0x1.14bf895a69517p-12"),
+        float.fromhex("0x1.04936f0ef73dbp-13"),
+        float.fromhex("-0x1.253bce9ecae48p-15"),
+        float.fromhex("-0x1.0b9c949575db9p-16"),
+        float.fromhex("0x1.8d30f995eee7cp-18"),
+        float.fromhex("0x1.46a0328d00b7ap-19"),
+        float.fromhex("-0x1.09b6fd46ae70ap-20"),
+        float.fromhex("-0x1.cecf33fcf1fa4p-22"),
+        float.fromhex("0x1.3007fe1df4050p-23"),
+        float.fromhex("0x1.43036bb90f7d1p-24"),
+        float.fromhex("-0x1.23aefd74d1787p-26"),
+        float.fromhex("-0x1.9b012e1b21a3bp-27"),
+        float.fromhex("0x1.e4d300ae6240fp-30"),
+        float.fromhex("0x1.dfa88db1f1611p-30"),
+        float.fromhex("-0x1.77c584fde0ea6p-33"),
+        float.fromhex("-0x1.0b9b7346e9899p-32"),
+    ),
+)
+_D_SILU_PATCH = (
+    float.fromhex("-0x1.474973c84120bp+0"),  # r_hi
+    float.fromhex("-0x1.f8d74bc9ac154p-54"),  # r_lo
+    0.35,  # radius
+    (
+        float.fromhex("0x1.be1410460527fp-3"),
+        float.fromhex("0x1.2c563458cc0adp-3"),
+        float.fromhex("0x1.353eb573ca457p-6"),
+        float.fromhex("-0x1.f2d0e32bc2994p-7"),
+        float.fromhex("-0x1.b0f82c498fd2fp-8"),
+        float.fromhex("0x1.098e92b8f076dp-13"),
+        float.fromhex("0x1.a2a7caf0ee747p-11"),
+        float.fromhex("0x1.8574d136d4cb4p-13"),
+        float.fromhex("-0x1.57238dca12615p-15"),
+        float.fromhex("-0x1.f2d8976600f6fp-16"),
+        float.fromhex("-0x1.8af40fd30a2bcp-19"),
+        float.fromhex("0x1.3ae0f751df483p-19"),
+        float.fromhex("0x1.cdb14ef8f6491p-21"),
+        float.fromhex("-0x1.061994e63271cp-25"),
+        float.fromhex("-0x1.8dffda8a766aap-24"),
+        float.fromhex("-0x1.4450a9df8b6aep-26"),
+        float.fromhex("0x1.3d70fd01a98fbp-28"),
+        float.fromhex("0x1.9103906c85149p-29"),
+        float.fromhex("0x1.040416db972a2p-32"),
+        float.fromhex("-0x1.ef14a65c75c02p-33"),
+    ),
+)
+_D_MISH_PATCH = (
+    float.fromhex("-0x1.31432c0d12d84p+0"),  # r_hi
+    float.fromhex("-0x1.bf319154da210p-55"),  # r_lo
+    0.6,  # radius
+    (
+        float.fromhex("0x1.115acb42500bbp-2"),
+        float.fromhex("0x1.a34a251d8ad7bp-3"),
+        float.fromhex("0x1.574f121a868dbp-5"),
+        float.fromhex("-0x1.4c222fe64d4fbp-6"),
+        float.fromhex("-0x1.03369d4ac90fap-6"),
+        float.fromhex("-0x1.b87ddfb51b745p-9"),
+        float.fromhex("0x1.1e5e184a0fe00p-10"),
+        float.fromhex("0x1.03799182b217fp-10"),
+        float.fromhex("0x1.0a7954e868670p-12"),
+        float.fromhex("-0x1.5fffa067220abp-15"),
+        float.fromhex("-0x1.d453aef9813d0p-15"),
+        float.fromhex("-0x1.223bcd6871175p-16"),
+        float.fromhex("0x1.fa20aae0364c5p-21"),
+        float.fromhex("0x1.866a4abf08ed3p-19"),
+        float.fromhex("0x1.1fad0feef3614p-20"),
+        float.fromhex("0x1.cdc8ee0f3f16cp-26"),
+        float.fromhex("-0x1.2f2a6f67e254ep-23"),
+        float.fromhex("-0x1.09308389bebbbp-24"),
+        float.fromhex("-0x1.77389c6a0a981p-28"),
+        float.fromhex("0x1.b716f3bd4fe09p-28"),
+        float.fromhex("0x1.cdd99b87a3bc1p-29"),
+        float.fromhex("0x1.08da5810e3afbp-31"),
+        float.fromhex("-0x1.2623d307ee142p-32"),
+        float.fromhex("-0x1.7f8ee955413c0p-33"),
+        float.fromhex("-0x1.2a3aaa1a31e2cp-35"),
+        float.fromhex("0x1.636c45500acfep-37"),
+        float.fromhex("0x1.3172f15da1172p-37"),
+        float.fromhex("0x1.2afb1220b8b14p-39"),
+    ),
+)
+
+
+@_jit
+def _near_root(x, patch):
+    return abs(x - patch[0]) <= patch[2]
+
+
+@_jit
+def _root_taylor(x, patch):
+    """f'(x) on a root-centred Taylor patch; see the constants above."""
+    t = (x - patch[0]) - patch[1]
+    c = patch[3]
+    p = c[len(c) - 1]
+    for k in range(len(c) - 2, -1, -1):
+        p = p * t + c[k]
+    return t * p
+
+
 # --- scalar definitions ------------------------------------------------------------------
 _INF = math.inf
 
@@ -363,6 +508,8 @@ def _s_d_silu(x):
     if x < _SUBNORMAL_EXP_EDGE:
         h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
         return ((1.0 + x) * h) * h
+    if _near_root(x, _D_SILU_PATCH):
+        return _root_taylor(x, _D_SILU_PATCH)
     e = math.exp(x)
     d = 1.0 + e
     return e * (d + x) / (d * d)
@@ -394,6 +541,8 @@ def _s_d_mish(x):
     if x < -50.0:
         h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
         return ((1.0 + x) * h) * h
+    if _near_root(x, _D_MISH_PATCH):
+        return _root_taylor(x, _D_MISH_PATCH)
     e = math.exp(x)
     n = e * (e + 2.0)
     d = n + 2.0
@@ -487,6 +636,8 @@ def _s_d_gelu(x):
         return -((INV_SQRT_2PI[0] * m) * _gauss_scaled(x)) * _TWO_M64
     if x != x:
         return x
+    if _near_root(x, _D_GELU_PATCH):
+        return _root_taylor(x, _D_GELU_PATCH)
     z, z_lo = _neg_x_over_sqrt2(x)
     return 0.5 * _erfc_dd(z, z_lo) + x * _phi(x)
 
@@ -540,6 +691,8 @@ def _s_d_gelu_tanh(x):
         return -0.0
     if x != x:
         return x
+    if _near_root(x, _D_GELU_TANH_PATCH):
+        return _root_taylor(x, _D_GELU_TANH_PATCH)
     v, v_lo = _gelu_tanh_arg(x)
     dv = 2.0 * SQRT_2_OVER_PI[0] * (1.0 + 3.0 * GELU_TANH_K[0] * x * x)
     if v < _SUBNORMAL_EXP_EDGE:

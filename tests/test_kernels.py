@@ -8,7 +8,10 @@ import pytest
 
 import kernels
 from bench.catalog import CATALOG, cases
+from bench.metrics import ulp_error
 from kernels import _accurate
+from reference import REFERENCES, evaluate
+from reference.taylor import PATCHES, patch
 
 ALL_KERNELS = [c.kernel for c in cases()]
 
@@ -96,3 +99,21 @@ def test_every_activation_has_a_kernel_pair():
         for v in act.variants:
             assert v.forward.name == act.name and v.derivative.name == f"d_{act.name}"
             assert not math.isnan(v.forward(np.array([1.0]), **act.params)[0])
+
+
+@pytest.mark.parametrize("name", list(PATCHES))
+def test_root_patches_are_what_reference_taylor_derives(name):
+    r_hi, r_lo, coeffs = patch(name)
+    r_hi_k, r_lo_k, radius, coeffs_k = getattr(_accurate, f"_{name.upper()}_PATCH")
+    assert (r_hi_k, r_lo_k, radius, coeffs_k) == (r_hi, r_lo, PATCHES[name][1], coeffs)
+
+
+@pytest.mark.parametrize("name", list(PATCHES))
+def test_root_patch_keeps_relative_accuracy_at_the_root(name):
+    # the float64 nearest the root: the plain formula gets ~1e-17 absolute error here, which
+    # would be ~1e+00 relative; the patch must stay within a few ULP
+    r_hi = getattr(_accurate, f"_{name.upper()}_PATCH")[0]
+    x = np.array([r_hi, np.nextafter(r_hi, 0), np.nextafter(r_hi, -1)])
+    exact = evaluate(REFERENCES[name], x)
+    got = getattr(kernels, name)(x)
+    assert ulp_error(got, exact.hi, exact.lo).max() <= 2
