@@ -128,6 +128,8 @@ def main(argv=None, out=None, err=None) -> int:
     except (UsageError, BudgetError) as exc:
         print(f"actbench: error: {exc}", file=err)
         return EXIT_USAGE
+    except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong
+        return EXIT_OK
 
 
 if __name__ == "__main__":
