@@ -21,17 +21,22 @@ from pathlib import Path
 from .catalog import CATALOG, DTYPES, cases
 from .domains import DOMAINS
 
-__all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets"]
+__all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets", "target"]
 
 DEFAULT_BUDGETS = Path(__file__).with_name("budgets.toml")
 
 # Targets in ULP of the dtype: what the accurate kernels must reach without a stated reason.
+# Every direction other than forward (derivatives, partials, VJPs) has the derivative target.
 TARGETS = {
     ("float32", "forward"): 1.0,
     ("float32", "derivative"): 2.0,
     ("float64", "forward"): 2.0,
     ("float64", "derivative"): 4.0,
 }
+
+
+def target(dtype: str, direction: str) -> float:
+    return TARGETS[(dtype, "forward" if direction == "forward" else "derivative")]
 
 
 class BudgetError(ValueError):
@@ -111,10 +116,10 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
             if var_name not in {v.name for v in act.variants}:
                 raise BudgetError(f"{path}: {act_name}.{var_name}: no such variant")
             for direction, dtypes in _tables(directions, f"{path}: {act_name}.{var_name}"):
-                if direction not in ("forward", "derivative"):
+                if direction not in act.directions:
                     raise BudgetError(
-                        f"{path}: {act_name}.{var_name}.{direction}: direction must be "
-                        "forward or derivative"
+                        f"{path}: {act_name}.{var_name}.{direction}: {act_name} is {act.kind}, "
+                        f"its directions are {', '.join(act.directions)}"
                     )
                 if not isinstance(dtypes, dict):
                     raise BudgetError(f"{path}: {act_name}.{var_name}.{direction}: expected a table")
@@ -123,7 +128,7 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
                     if dtype not in DTYPES:
                         raise BudgetError(f"{where}: unknown dtype; known: {', '.join(DTYPES)}")
                     table[(act_name, var_name, direction, dtype)] = _parse_entry(
-                        value, where, TARGETS[(dtype, direction)]
+                        value, where, target(dtype, direction)
                     )
     missing = [
         f"{c.activation.name}.{c.variant.name}.{c.direction}.{dt}"

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import kernels
-from reference import REFERENCES, ElementwiseReference
+from reference import GATED, REFERENCES, ROWWISE
 
 __all__ = [
     "CATALOG",
     "DIRECTIONS",
     "DTYPES",
+    "KIND_DIRECTIONS",
     "Activation",
     "Case",
     "Edge",
@@ -26,7 +27,14 @@ __all__ = [
     "cases",
 ]
 
-DIRECTIONS = ("forward", "derivative")
+# What a kernel computes, by kind: elementwise y(x) and dy/dx; gated y(a, b) and both partials;
+# row-wise y(row) and the vector-Jacobian product with an upstream gradient g.
+KIND_DIRECTIONS = {
+    "elementwise": ("forward", "derivative"),
+    "gated": ("forward", "d_a", "d_b"),
+    "rowwise": ("forward", "vjp"),
+}
+DIRECTIONS = tuple(dict.fromkeys(d for ds in KIND_DIRECTIONS.values() for d in ds))
 DTYPES = ("float32", "float64")
 
 
@@ -50,15 +58,14 @@ class Edge:
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of computing an activation; ``method`` says how."""
+    """One way of computing an activation: a kernel per direction; ``method`` says how."""
 
     name: str
-    forward: Callable
-    derivative: Callable
+    kernels: dict
     method: str
 
     def kernel(self, direction: str) -> Callable:
-        return self.forward if direction == "forward" else self.derivative
+        return self.kernels[direction]
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,18 @@ class Activation:
     edges: tuple = ()
     params: dict = field(default_factory=dict)
     kinks: str = ""  # derivative convention at non-differentiable points (PyTorch's)
+    kind: str = "elementwise"
+    gate: str | None = None  # gated: the elementwise activation applied to b
 
-    def reference(self, direction: str) -> ElementwiseReference:
+    @property
+    def directions(self) -> tuple:
+        return KIND_DIRECTIONS[self.kind]
+
+    def reference(self, direction: str):
+        if self.kind == "gated":
+            return GATED[self.name if direction == "forward" else f"d_{self.name}_{direction[-1]}"]
+        if self.kind == "rowwise":
+            return ROWWISE[self.name if direction == "forward" else f"{self.name}_vjp"]
         return REFERENCES[self.name if direction == "forward" else f"d_{self.name}"]
 
     def variant(self, name: str) -> Variant:
@@ -93,7 +110,7 @@ class Case:
         return self.variant.kernel(self.direction)
 
     @property
-    def reference(self) -> ElementwiseReference:
+    def reference(self):
         return self.activation.reference(self.direction)
 
     @property
@@ -108,7 +125,21 @@ _ACCURATE_DD = _ACCURATE + "; double-double argument for the ill-conditioned tai
 
 
 def _accurate(name: str, method: str = _ACCURATE) -> tuple:
-    return (Variant("accurate", getattr(kernels, name), getattr(kernels, f"d_{name}"), method),)
+    fwd, der = getattr(kernels, name), getattr(kernels, f"d_{name}")
+    return (Variant("accurate", {"forward": fwd, "derivative": der}, method),)
+
+
+def _accurate_gated(name: str, gate: str) -> tuple:
+    ks = {"forward": getattr(kernels, name), "d_a": getattr(kernels, f"d_{name}_a"),
+          "d_b": getattr(kernels, f"d_{name}_b")}
+    return (Variant("accurate", ks, f"a·{gate}(b) with the accurate {gate}; the product "
+                    "formed with a scaled gate where the gate alone would underflow"),)
+
+
+def _accurate_rowwise(name: str) -> tuple:
+    ks = {"forward": getattr(kernels, name), "vjp": getattr(kernels, f"{name}_vjp")}
+    return (Variant("accurate", ks, "float64 max shift with double-double (x - max)/tau, "
+                    "compensated sums and dot products; float32 rounded once"),)
 
 
 def _below(bound):
@@ -235,6 +266,21 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.169b8cp+3", "float64": "0x1.2cba518c1155bp+4"},
              "largest x where mish(x) != x", _is_not_x),
     )),
+    # gated: content a, gate b; the thresholds domain uses the gate's edges for b
+    Activation("glu", _accurate_gated("glu", "sigmoid"), (-10.0, 10.0), kind="gated",
+               gate="sigmoid"),
+    Activation("geglu", _accurate_gated("geglu", "gelu"), (-10.0, 10.0), kind="gated",
+               gate="gelu"),
+    Activation("swiglu", _accurate_gated("swiglu", "silu"), (-20.0, 20.0), kind="gated",
+               gate="silu"),
+    Activation("reglu", _accurate_gated("reglu", "relu"), (-10.0, 10.0), kind="gated",
+               gate="relu", kinks="d/db at b = 0 is 0 (relu'(0) = 0)"),
+    # row-wise along an axis, with a temperature: softmax(x/tau)
+    Activation("softmax", _accurate_rowwise("softmax"), (-10.0, 10.0), kind="rowwise",
+               kinks="NaN row -> NaN; +inf entries share the mass; all -inf row -> 0, zero gradient"),
+    Activation("log_softmax", _accurate_rowwise("log_softmax"), (-10.0, 10.0), kind="rowwise",
+               kinks="NaN row -> NaN; +inf entries -> -log k, others -inf; all -inf row -> -inf, "
+               "zero gradient"),
 ]}
 
 
@@ -246,7 +292,7 @@ def cases(activations=None, variants=None, directions=None):
         for variant in act.variants:
             if variants and variant.name not in variants:
                 continue
-            for direction in DIRECTIONS:
+            for direction in act.directions:
                 if directions and direction not in directions:
                     continue
                 yield Case(act, variant, direction)

@@ -42,7 +42,7 @@ def _parser():
         description="Accuracy audit of activation kernels against exact mpmath references.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="list activations, variants, directions, dtypes and domains")
+    sub.add_parser("list", help="list activations, kinds, directions, variants, dtypes and domains")
     a = sub.add_parser(
         "audit",
         help="audit kernels against exact references and check the budgets",
@@ -53,7 +53,7 @@ def _parser():
     a.add_argument("--activation", action="append", metavar="NAME")
     a.add_argument("--variant", action="append", metavar="NAME")
     a.add_argument("--direction", action="append", metavar="NAME",
-                   help="forward, derivative")
+                   help=", ".join(catalog.DIRECTIONS))
     a.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
     a.add_argument("--domain", action="append", metavar="NAME", help=", ".join(DOMAINS))
     a.add_argument("--points", type=int, default=None, metavar="N",
@@ -66,15 +66,20 @@ def _parser():
 
 
 def _cmd_list(out):
+    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<10} parameters", file=out)
     for act in catalog.CATALOG.values():
         params = ", ".join(f"{k}={v!r}" for k, v in act.params.items())
+        if act.kind == "gated":
+            params = f"y = a·{act.gate}(b); also {act.name}(x, dim=-1)"
+        elif act.kind == "rowwise":
+            params = "axis=-1, temperature=1.0 (softmax of x/temperature)"
         variants = ", ".join(v.name for v in act.variants)
-        print(f"{act.name:<12} variants: {variants:<10} params: {params or '-'}", file=out)
+        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<10} "
+              f"{params or '-'}", file=out)
         if act.kinks:
-            print(f"{'':<12} at kinks: {act.kinks}", file=out)
-    print(f"directions: {', '.join(catalog.DIRECTIONS)}", file=out)
-    print(f"dtypes:     {', '.join(catalog.DTYPES)}", file=out)
-    print(f"domains:    {', '.join(DOMAINS)}", file=out)
+            print(f"{'':<12} conventions: {act.kinks}", file=out)
+    print(f"\ndtypes:  {', '.join(catalog.DTYPES)}", file=out)
+    print(f"domains: {', '.join(DOMAINS)}", file=out)
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from .catalog import DTYPE_EDGES, Activation
+from .catalog import CATALOG, DTYPE_EDGES, Activation
 
 __all__ = ["DEFAULT_POINTS", "DOMAINS", "points"]
 
@@ -53,15 +53,13 @@ def thresholds(activation: Activation, dtype) -> np.ndarray:
     return np.unique(np.array(out, dtype=dtype))
 
 
-def core(activation: Activation, dtype, n: int) -> np.ndarray:
-    lo, hi = activation.core
-    x = _rng(activation.name, np.dtype(dtype).name, "core").uniform(lo, hi, n)
-    return x.astype(dtype)
+def _uniform(key: tuple, lo: float, hi: float, dtype, n: int) -> np.ndarray:
+    return _rng(*key).uniform(lo, hi, n).astype(dtype)
 
 
-def wide(activation: Activation, dtype, n: int) -> np.ndarray:
+def _logspaced(key: tuple, dtype, n: int) -> np.ndarray:
     fi = np.finfo(dtype)
-    rng = _rng(activation.name, np.dtype(dtype).name, "wide")
+    rng = _rng(*key)
     lowest = int(fi.minexp) - int(fi.nmant)  # exponent of the smallest subnormal
     exponents = np.linspace(lowest, int(fi.maxexp) - 1, n)
     mantissa = rng.uniform(1.0, 2.0, n)
@@ -70,8 +68,17 @@ def wide(activation: Activation, dtype, n: int) -> np.ndarray:
     return (signs * mags).astype(dtype)
 
 
+def core(activation: Activation, dtype, n: int) -> np.ndarray:
+    lo, hi = activation.core
+    return _uniform((activation.name, np.dtype(dtype).name, "core"), lo, hi, dtype, n)
+
+
+def wide(activation: Activation, dtype, n: int) -> np.ndarray:
+    return _logspaced((activation.name, np.dtype(dtype).name, "wide"), dtype, n)
+
+
 def points(activation: Activation, dtype, domain: str, n: int | None = None) -> np.ndarray:
-    """The inputs of ``domain`` for ``activation`` in ``dtype``."""
+    """The inputs of ``domain`` for an elementwise ``activation`` in ``dtype``."""
     if domain == "special":
         return special(dtype)
     if domain == "thresholds":
@@ -80,3 +87,115 @@ def points(activation: Activation, dtype, domain: str, n: int | None = None) -> 
         n = DEFAULT_POINTS[domain] if n is None else n
         return (core if domain == "core" else wide)(activation, dtype, n)
     raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
+
+
+# --- gated: pairs (a, b) ------------------------------------------------------------------
+
+
+def pairs(activation: Activation, dtype, domain: str, n: int | None = None):
+    """(a, b) for a gated activation: each domain's values for a and b drawn independently;
+    ``thresholds`` puts b on the gate's edges, with a random, huge and tiny contents."""
+    dtype = np.dtype(dtype)
+    gate = CATALOG[activation.gate]
+    if domain == "special":
+        s = special(dtype)
+        a, b = np.meshgrid(s, s, indexing="ij")
+        return a.ravel(), b.ravel()
+    if domain == "thresholds":
+        b = thresholds(gate, dtype)
+        fi = np.finfo(dtype)
+        contents = [core(activation, dtype, b.size), np.full(b.size, fi.max, dtype),
+                    np.full(b.size, -fi.smallest_normal, dtype)]
+        return np.concatenate(contents), np.tile(b, len(contents))
+    if domain in ("core", "wide"):
+        n = DEFAULT_POINTS[domain] if n is None else n
+        key = (activation.name, dtype.name, domain)
+        if domain == "core":
+            lo, hi = activation.core
+            return _uniform((*key, "a"), lo, hi, dtype, n), _uniform((*key, "b"), lo, hi, dtype, n)
+        return _logspaced((*key, "a"), dtype, n), _logspaced((*key, "b"), dtype, n)
+    raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
+
+
+# --- row-wise: batches of rows sharing a length and a temperature -------------------------
+
+ROW_LENGTHS = (1, 2, 8, 1000)
+TEMPERATURES = (0.5, 1.0, 2.0, 1e-3)  # 1e-3: an extreme one, and not a power of 2
+
+
+class RowBatch:
+    """Rows of one length under one temperature, with upstream gradients for the VJP."""
+
+    def __init__(self, x: np.ndarray, g: np.ndarray, tau: float, label: str):
+        self.x, self.g, self.tau, self.label = x, g, tau, label
+
+    def describe(self, i: int) -> str:
+        """A replayable description of element i: the row itself when short."""
+        r, c = divmod(i, self.x.shape[1])
+        if self.x.shape[1] <= 8:
+            row = ", ".join(hexf(v) for v in self.x[r])
+            grad = ", ".join(hexf(v) for v in self.g[r])
+            return f"tau={self.tau!r} row=[{row}] g=[{grad}] i={c}"
+        return f"tau={self.tau!r} {self.label} row {r} i={c}"
+
+
+def hexf(v) -> str:
+    """float.hex without the trailing zeros a float32 gets as a float64: 0x1.154246p+4."""
+    h = float(v).hex()
+    if "p" not in h:
+        return h
+    mant, exp = h.split("p")
+    return f"{mant.rstrip('0').rstrip('.') if '.' in mant else mant}p{exp}"
+
+
+def _special_rows(dtype):
+    fi = np.finfo(dtype)
+    inf, nan = np.inf, np.nan
+    return [
+        [inf, 1.0, 2.0], [1.0, inf, inf, -3.0], [-inf, 0.0, 1.0], [-inf, -inf, -inf, -inf],
+        [nan, 1.0, 2.0], [20.0, 0.0, -20.0], [2.0, 1.0, -1.0], [1.0, 1.0, 1.0, 1.0],
+        [float(fi.max), -float(fi.max)], [float(fi.max), float(fi.max)],
+        [0.0], [inf], [-inf], [nan], [float(fi.smallest_subnormal)], [-float(fi.max)],
+    ]
+
+
+def _threshold_rows(dtype):
+    fi = np.finfo(dtype)
+    base = [2.0, 1.0, -1.0, 0.5, -3.25, 7.0, 0.0, -9.5]
+    under = -float(np.log(fi.smallest_subnormal))  # where exp(x - max) underflows
+    rows = [[v + off for v in base] for off in (0.0, 1000.0, -1000.0, 1e6, -1e6)]
+    rows += [[1e30, 1.0, 2.0, 3.0, -1e30, 0.0, 0.5, -0.5],
+             [0.0, -under, -under - 0.5, -under + 0.5, -under / 2, -1.0, 1e-3, -5.0]]
+    return rows
+
+
+def row_batches(activation: Activation, dtype, domain: str, n: int | None = None) -> list:
+    """The row batches of ``domain`` for a row-wise activation."""
+    dtype = np.dtype(dtype)
+    rng = _rng(activation.name, dtype.name, domain, "g")
+    if domain in ("special", "thresholds"):
+        rows = _special_rows(dtype) if domain == "special" else _threshold_rows(dtype)
+        batches = []
+        taus = (1.0,) if domain == "special" else TEMPERATURES
+        for tau in taus:
+            for k, row in enumerate(rows):
+                x = np.array([row], dtype=dtype)
+                g = rng.uniform(-2.0, 2.0, x.shape).astype(dtype)
+                batches.append(RowBatch(x, g, tau, f"{domain} row {k}"))
+        return batches
+    if domain not in ("core", "wide"):
+        raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
+    n = DEFAULT_POINTS[domain] if n is None else n
+    lo, hi = activation.core
+    batches = []
+    for length in ROW_LENGTHS:
+        rows = max(1, n // (len(ROW_LENGTHS) * len(TEMPERATURES) * length))
+        for tau in TEMPERATURES:
+            key = (activation.name, dtype.name, domain, length, tau)
+            if domain == "core":
+                x, g = (_uniform((*key, part), lo, hi, dtype, rows * length) for part in "xg")
+            else:
+                x, g = (_logspaced((*key, part), dtype, rows * length) for part in "xg")
+            label = f"(domains.row_batches {domain}: len={length} tau={tau!r})"
+            batches.append(RowBatch(x.reshape(rows, length), g.reshape(rows, length), tau, label))
+    return batches

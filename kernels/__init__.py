@@ -11,7 +11,7 @@ integer, float16 or complex input raises ``TypeError`` rather than being silentl
 
 import numpy as np
 
-from . import _accurate
+from . import _accurate, _rowwise
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -39,11 +39,7 @@ class Kernel:
                 f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
                 f"it takes {sorted(self.defaults) or 'none'}"
             )
-        x = x if isinstance(x, np.ndarray) else np.asarray(x)
-        if x.dtype not in SUPPORTED_DTYPES:
-            raise TypeError(
-                f"{self.name}: expected a float32 or float64 array, got dtype {x.dtype}"
-            )
+        x = _as_float_array(x, self.name)
         if out is not None and (
             not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
         ):
@@ -55,6 +51,93 @@ class Kernel:
         # comparisons raise are not errors of the caller's.
         with np.errstate(all="ignore"):
             return self.ufunc(x, *values, out=out)
+
+
+class GatedKernel:
+    """A gated kernel y = f(a, b), called as ``f(a, b)`` or, PyTorch's way, ``f(x, dim=-1)``
+    with x split in half along ``dim`` (first half content a, second half gate b)."""
+
+    def __init__(self, name, ufunc):
+        self.__name__ = self.name = name
+        self.ufunc = ufunc
+
+    def __repr__(self):
+        return f"<gated kernel {self.name}(a, b) | {self.name}(x, dim=-1)>"
+
+    def __call__(self, a, b=None, *, dim=-1, out=None):
+        a = _as_float_array(a, self.name)
+        if b is None:
+            if a.ndim == 0 or a.shape[dim] % 2:
+                size = "a scalar" if a.ndim == 0 else f"of size {a.shape[dim]}"
+                raise ValueError(f"{self.name}: dimension {dim} is {size}; it must be even to split")
+            a, b = np.split(a, 2, axis=dim)
+        else:
+            b = _as_float_array(b, self.name)
+            if b.dtype != a.dtype:
+                raise TypeError(f"{self.name}: a is {a.dtype} but b is {b.dtype}")
+        with np.errstate(all="ignore"):
+            return self.ufunc(a, b, out=out)
+
+
+class RowwiseKernel:
+    """A row-wise kernel along ``axis``: ``softmax(x, axis=-1, temperature=1.0)``, or with an
+    upstream gradient, ``softmax_vjp(x, g, axis=-1, temperature=1.0)`` (the gradient of
+    softmax(x/temperature) with respect to x, contracted with g)."""
+
+    def __init__(self, name, rows, takes_gradient=False):
+        self.__name__ = self.name = name
+        self.rows = rows
+        self.takes_gradient = takes_gradient
+
+    def __repr__(self):
+        g = "g, " if self.takes_gradient else ""
+        return f"<row-wise kernel {self.name}(x, {g}axis=-1, temperature=1.0)>"
+
+    def __call__(self, x, g=None, *, axis=-1, temperature=1.0, out=None):
+        x = _as_float_array(x, self.name)
+        if x.ndim == 0:
+            raise ValueError(f"{self.name}: needs an array with at least one axis")
+        if not (isinstance(temperature, (int, float, np.floating)) and temperature > 0
+                and np.isfinite(temperature)):
+            raise ValueError(f"{self.name}: temperature must be a finite number > 0, got {temperature!r}")
+        if self.takes_gradient:
+            if g is None:
+                raise TypeError(f"{self.name}: needs the upstream gradient g")
+            g = _as_float_array(g, self.name)
+            if g.shape != x.shape or g.dtype != x.dtype:
+                raise ValueError(f"{self.name}: g must be {x.dtype} of shape {x.shape}")
+        elif g is not None:
+            raise TypeError(f"{self.name}: takes no gradient argument")
+        if out is not None and (not isinstance(out, np.ndarray) or out.shape != x.shape
+                                or out.dtype != x.dtype):
+            raise ValueError(f"{self.name}: out must be a {x.dtype} array of shape {x.shape}")
+        moved = np.moveaxis(x, axis, -1)
+        rows = np.ascontiguousarray(moved, dtype=np.float64).reshape(-1, moved.shape[-1])
+        result = np.empty_like(rows)
+        if self.takes_gradient:
+            g_rows = np.ascontiguousarray(np.moveaxis(g, axis, -1), dtype=np.float64)
+            self.rows(rows, g_rows.reshape(rows.shape), float(temperature), result)
+        else:
+            self.rows(rows, float(temperature), result)
+        with np.errstate(over="ignore"):  # a float32 result beyond its range is inf, as it should
+            y = np.moveaxis(result.reshape(moved.shape), -1, axis).astype(x.dtype)  # one rounding
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+
+def _as_float_array(x, name):
+    x = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {x.dtype}")
+    return x
+
+
+def _gated(name):
+    return tuple(
+        GatedKernel(n, getattr(_accurate, n)) for n in (name, f"d_{name}_a", f"d_{name}_b")
+    )
 
 
 def _pair(name, **defaults):
@@ -83,4 +166,26 @@ gelu_tanh, d_gelu_tanh = _pair("gelu_tanh")
 silu, d_silu = _pair("silu")
 mish, d_mish = _pair("mish")
 
-__all__ = ["Kernel", "SELU_ALPHA", "SELU_SCALE", "SUPPORTED_DTYPES", *_accurate.__all__]
+glu, d_glu_a, d_glu_b = _gated("glu")
+geglu, d_geglu_a, d_geglu_b = _gated("geglu")
+swiglu, d_swiglu_a, d_swiglu_b = _gated("swiglu")
+reglu, d_reglu_a, d_reglu_b = _gated("reglu")
+
+softmax = RowwiseKernel("softmax", _rowwise.softmax_rows)
+softmax_vjp = RowwiseKernel("softmax_vjp", _rowwise.softmax_vjp_rows, takes_gradient=True)
+log_softmax = RowwiseKernel("log_softmax", _rowwise.log_softmax_rows)
+log_softmax_vjp = RowwiseKernel("log_softmax_vjp", _rowwise.log_softmax_vjp_rows, takes_gradient=True)
+
+__all__ = [
+    "GatedKernel",
+    "Kernel",
+    "RowwiseKernel",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "SUPPORTED_DTYPES",
+    *_accurate.__all__,
+    "softmax",
+    "softmax_vjp",
+    "log_softmax",
+    "log_softmax_vjp",
+]

@@ -31,14 +31,20 @@ __all__ = [
     "celu",
     "d_celu",
     "d_elu",
+    "d_geglu_a",
+    "d_geglu_b",
     "d_gelu",
     "d_gelu_tanh",
+    "d_glu_a",
+    "d_glu_b",
     "d_hardsigmoid",
     "d_hardswish",
     "d_hardtanh",
     "d_leaky_relu",
     "d_log_sigmoid",
     "d_mish",
+    "d_reglu_a",
+    "d_reglu_b",
     "d_relu",
     "d_relu6",
     "d_selu",
@@ -46,16 +52,21 @@ __all__ = [
     "d_silu",
     "d_softplus",
     "d_softsign",
+    "d_swiglu_a",
+    "d_swiglu_b",
     "d_tanh",
     "elu",
+    "geglu",
     "gelu",
     "gelu_tanh",
+    "glu",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "leaky_relu",
     "log_sigmoid",
     "mish",
+    "reglu",
     "relu",
     "relu6",
     "selu",
@@ -63,6 +74,7 @@ __all__ = [
     "silu",
     "softplus",
     "softsign",
+    "swiglu",
     "tanh",
 ]
 
@@ -900,3 +912,171 @@ def mish(x):
 @_ufunc()
 def d_mish(x):
     return _s_d_mish(float64(x))
+
+
+# --- gated (two-input) ---------------------------------------------------------------------
+# y = a·gate(b), dy/da = gate(b), dy/db = a·gate'(b).  The product is one rounding of exact-ish
+# factors, except where gate(b) (or gate'(b)) is so small it is subnormal or underflows while
+# a·gate(b) need not be (a up to 2**1024): there the gate is carried as w·exp(t), exp(t) split
+# as m·2**k, and a·w·m scaled by 2**k last.
+_INV_LN2 = 1.4426950408889634  # RN(1/log 2); only picks k, any nearby value works
+_TINY_GATE = 1e-290  # below this a gate may have lost bits to gradual underflow
+
+
+@_jit
+def _exp_split(t, t_lo):
+    """exp(t + t_lo) = m·2**k, m in [0.7, 1.42]; Cody-Waite reduction with fdlibm's log 2
+    split (k·_LN2_HI is exact for |k| < 2**21, and t - k·_LN2_HI is exact by Sterbenz)."""
+    k = math.floor(t * _INV_LN2 + 0.5)
+    r = ((t - k * _LN2_HI) - k * _LN2_LO) + t_lo
+    return math.exp(r), int(k)
+
+
+@_jit
+def _times_tiny(a, w, t, t_lo):
+    """a·w·exp(t + t_lo) for t < -600: exp(t) may underflow, the product need not."""
+    if t < -1460.0:  # |a·w·exp(t)| < 2**1024·|w|·2**-2106 rounds to zero for finite a
+        sign = math.copysign(1.0, w)
+        if abs(a) == _INF and t > -_INF:
+            return a * sign  # inf times a tiny but nonzero gate
+        return a * (0.0 * sign)
+    m, k = _exp_split(t, t_lo)
+    am, ae = math.frexp(a)
+    return math.ldexp(am * (w * m), ae + k)
+
+
+@_jit
+def _times_half_b(a, b):
+    """a·b/2 for |b| < 2**-900, where gelu(b) and silu(b) = b/2·(1 + O(b)) would be subnormal
+    or zero on their own while a·b/2 need not be (a up to 2**1024)."""
+    am, ae = math.frexp(a)
+    bm, be = math.frexp(b)
+    return math.ldexp(am * bm * 0.5, ae + be)
+
+
+_TINY_B = 2.0**-900
+_HUGE_B = -1e150  # below, b²/2 overflows; any t < -1460 gives the same (zero) product
+
+
+@_jit
+def _glu(a, b):
+    if b < -660.0:  # sigmoid(b) = e**b to 1e-287 relative
+        return _times_tiny(a, 1.0, b, 0.0)
+    return a * _s_sigmoid(b)
+
+
+@_jit
+def _d_glu_b(a, b):
+    if abs(b) > 660.0:  # sigmoid'(b) = e**-|b| to 1e-287 relative
+        return _times_tiny(a, 1.0, -abs(b), 0.0)
+    return a * _s_d_sigmoid(b)
+
+
+@_jit
+def _geglu(a, b):
+    if abs(b) < _TINY_B:
+        return _times_half_b(a, b)
+    if b < -36.4:  # gelu(b) = -phi(b)·S(z) < 1e-288
+        h, h_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
+        w = -(INV_SQRT_2PI[0] * _mills_series(-b * INV_SQRT2[0]))
+        return _times_tiny(a, w, -h, -h_lo)
+    return a * _s_gelu(b)
+
+
+@_jit
+def _d_geglu_b(a, b):
+    if b < -36.4:  # gelu'(b) = -phi(b)·(|b| - S(z)/|b|)
+        h, h_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
+        w = -(INV_SQRT_2PI[0] * (-b - _mills_series(-b * INV_SQRT2[0]) / (-b)))
+        return _times_tiny(a, w, -h, -h_lo)
+    return a * _s_d_gelu(b)
+
+
+@_jit
+def _swiglu(a, b):
+    if abs(b) < _TINY_B:
+        return _times_half_b(a, b)
+    if b < -655.0:  # silu(b) = b·e**b
+        return _times_tiny(a, b, b, 0.0) if b > -_INF else a * -0.0
+    return a * _s_silu(b)
+
+
+@_jit
+def _d_swiglu_b(a, b):
+    if b < -655.0:  # silu'(b) = e**b·(1 + b)
+        return _times_tiny(a, 1.0 + b, b, 0.0) if b > -_INF else a * -0.0
+    return a * _s_d_silu(b)
+
+
+@_jit
+def _reglu(a, b):
+    return a * _s_relu(b)
+
+
+@_jit
+def _d_reglu_b(a, b):
+    return a * _s_d_relu(b)
+
+
+def _sigs2():
+    return ["float32(float32, float32)", "float64(float64, float64)"]
+
+
+@vectorize(_sigs2(), cache=True)
+def glu(a, b):
+    return _glu(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_glu_a(a, b):
+    return _s_sigmoid(float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_glu_b(a, b):
+    return _d_glu_b(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def geglu(a, b):
+    return _geglu(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_geglu_a(a, b):
+    return _s_gelu(float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_geglu_b(a, b):
+    return _d_geglu_b(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def swiglu(a, b):
+    return _swiglu(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_swiglu_a(a, b):
+    return _s_silu(float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_swiglu_b(a, b):
+    return _d_swiglu_b(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def reglu(a, b):
+    return _reglu(float64(a), float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_reglu_a(a, b):
+    return _s_relu(float64(b))
+
+
+@vectorize(_sigs2(), cache=True)
+def d_reglu_b(a, b):
+    return _d_reglu_b(float64(a), float64(b))

@@ -39,7 +39,7 @@ def _naive_gelu(x):
 
 def _naive_case():
     act = CATALOG["gelu"]
-    naive = Variant("naive", _naive_gelu, act.variants[0].derivative, "x/2·(1 + erf(x/√2))")
+    naive = Variant("naive", {"forward": _naive_gelu}, "x/2·(1 + erf(x/√2))")
     return Case(act, naive, "forward")
 
 
@@ -69,7 +69,7 @@ def test_naive_gelu_minus_infinity_is_a_special_value_mismatch():
 
 def test_kernel_returning_wrong_dtype_fails_its_row():
     act = CATALOG["sigmoid"]
-    bad = Variant("promoting", lambda x: x.astype(np.float64), act.variants[0].derivative, "")
+    bad = Variant("promoting", {"forward": lambda x: x.astype(np.float64)}, "")
     row = audit.audit(Case(act, bad, "forward"), "float32", "special", _Budgets())
     assert not row["passed"] and row["error"] == "<lambda> returned float64 for float32 input"
 
@@ -79,7 +79,7 @@ def test_kernel_that_raises_fails_its_row():
         raise RuntimeError("no")
 
     act = CATALOG["sigmoid"]
-    row = audit.audit(Case(act, Variant("boom", boom, boom, ""), "forward"), "float64",
+    row = audit.audit(Case(act, Variant("boom", {"forward": boom}, ""), "forward"), "float64",
                       "special", _Budgets())
     assert not row["passed"] and row["error"] == "RuntimeError: no"
 

@@ -26,7 +26,7 @@ def test_packaged_budgets_load_and_keep_reasons(tmp_path):
      "no budget for relu.accurate.forward.float32"),
     (lambda t: t + "\n[gleu.accurate.forward]\nfloat32 = 1\n", r"\[gleu\] is not an activation"),
     (lambda t: t + "\n[relu.fast.forward]\nfloat32 = 1\n", "relu.fast: no such variant"),
-    (lambda t: t + "\n[relu.accurate.backward]\nfloat32 = 1\n", "direction must be forward or derivative"),
+    (lambda t: t + "\n[relu.accurate.backward]\nfloat32 = 1\n", "relu is elementwise, its directions are forward, derivative"),
     (lambda t: t.replace("[relu.accurate.forward]\nfloat32 = 1\n",
                          "[relu.accurate.forward]\nfloat32 = 1\nfloat16 = 1\n"),
      "relu.accurate.forward.float16: unknown dtype"),

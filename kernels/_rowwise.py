@@ -1,0 +1,396 @@
+"""Row-wise kernels: softmax and log_softmax with a temperature, and their VJPs.
+
+Each row is processed in float64 (float32 input is widened and the results rounded once):
+
+- shift by the row maximum: t_i = (x_i - m)/tau, with x_i - m exact (two_sum) and the
+  division's remainder carried, so t_i is a double-double even when tau is not a power of 2;
+  exp(t_hi + t_lo) = exp(t_hi)·(1 + t_lo);
+- the normaliser is a compensated (Neumaier) sum; log_softmax uses log1p of the sum of the
+  non-maximal terms, so a row dominated by one entry gives -tiny, not 0;
+- the VJPs use a compensated dot product (Ogita-Rump-Oishi Dot2), so g_i - sum(g·s) keeps its
+  relative accuracy through the cancellation that the softmax Jacobian has by construction.
+
+Conventions (the mathematically undefined cases): a row with a NaN is all NaN; entries equal
+to +inf share the mass equally (the limit as they grow together), the rest get 0 (log: -inf);
+an all -inf (fully masked) row gives softmax 0, log_softmax -inf and zero gradients, so a fully
+masked attention row contributes nothing instead of spreading NaN.  The VJPs use the same
+s, and an entry at -inf gets gradient +0 from softmax.
+
+Not cached by Numba: these call helpers in ``_accurate`` and Numba's cache would not notice a
+change there; they compile lazily on first use (about a second per dtype).
+"""
+
+import math
+from fractions import Fraction
+from math import factorial
+
+import numpy as np
+from numba import njit
+
+from ._accurate import _LN2_HI, _LN2_LO, two_prod, two_sum
+
+__all__ = ["log_softmax_rows", "log_softmax_vjp_rows", "softmax_rows", "softmax_vjp_rows"]
+
+_INF = math.inf
+_EXP_UNDERFLOW = -746.0  # exp(t) is 0 below
+
+_jit = njit(error_model="numpy")
+
+
+def _inverse_factorials(n):
+    """1/k! for k = 0..n as double-doubles, exact from Fractions (no literals to trust)."""
+    out = []
+    for k in range(n + 1):
+        exact = Fraction(1, factorial(k))
+        hi = float(exact)
+        out.append((hi, float(exact - Fraction(hi))))
+    return tuple(out)
+
+
+# exp(r) for |r| <= log(2)/2 + 2**-50: the Taylor term r**23/23! < 2**-110
+_INV_FACT = _inverse_factorials(22)
+_INV_LN2 = 1.4426950408889634
+
+
+@_jit
+def _dd_mul(a, a_lo, b, b_lo):
+    p, e = two_prod(a, b)
+    return two_sum(p, e + (a * b_lo + a_lo * b))
+
+
+@_jit
+def exp_dd(t, t_lo):
+    """exp(t + t_lo) as a double-double; see ``exp_dd_scaled``."""
+    s, s_lo, k = exp_dd_scaled(t, t_lo)
+    return math.ldexp(s, k), math.ldexp(s_lo, k)
+
+
+@_jit
+def exp_dd_scaled(t, t_lo):
+    """exp(t + t_lo) = (s + s_lo)·2**k, s in [0.7, 1.42], as a double-double (~2**-100 relative) for -746 < t <= 0: the softmax
+    VJPs subtract nearly equal multiples of these, so libm's 0.5 ULP would be amplified.
+    Cody-Waite reduction with fdlibm's split log 2 (k·_LN2_HI exact), Taylor series of the
+    reduced argument in double-double, then scaling by 2**k."""
+    k = math.floor(t * _INV_LN2 + 0.5)
+    r = t - k * _LN2_HI  # exact (Sterbenz)
+    p, p_lo = two_prod(k, _LN2_LO)
+    r, r_lo = two_sum(r, -p)
+    r_lo += t_lo - p_lo
+    r, r_lo = two_sum(r, r_lo)
+    s, s_lo = _INV_FACT[22]
+    for j in range(21, -1, -1):
+        s, s_lo = _dd_mul(s, s_lo, r, r_lo)
+        c, c_lo = _INV_FACT[j]
+        s, e = two_sum(s, c)
+        s_lo += e + c_lo
+        s, s_lo = two_sum(s, s_lo)
+    s, s_lo = two_sum(s, s_lo)
+    return s, s_lo, int(k)
+
+
+@_jit
+def _shifted(x, m, tau):
+    """(x - m)/tau as a double-double (t, t_lo); only t where exp(t) underflows anyway."""
+    if x == -_INF:
+        return -_INF, 0.0
+    d, d_lo = two_sum(x, -m)
+    if d == -_INF:  # x - m overflowed (x near -max, m near max): halve first, exactly
+        h, h_lo = two_sum(0.5 * x, -0.5 * m)
+        q = h / tau
+        return 2.0 * q, 2.0 * (h_lo / tau)  # only the order of such t matters: exp(t) = 0
+    q = d / tau
+    if q < _EXP_UNDERFLOW:
+        return q, d_lo / tau  # kept to order entries whose exp underflows (_underflowed_sign)
+    p, e = two_prod(q, tau)
+    return q, ((d - p) - e + d_lo) / tau
+
+
+@_jit
+def _row_state(row, tau, t, t_lo, e, e_lo):
+    """Fill t, t_lo, e = exp(t) for one row; return (kind, R, R_lo, imax): kind 0 normal,
+    1 NaN row, 2 +inf entries (their count in R), 3 all -inf.  For kind 0 the normaliser is
+    E = 1 + R with R = sum of e over all entries but the (first) maximum, as a double-double
+    (Neumaier), so that 1 - s_max = R/E never has to be formed by cancellation."""
+    n = row.shape[0]
+    n_inf = 0
+    m = -_INF
+    imax = 0
+    for i in range(n):
+        v = row[i]
+        if v != v:
+            return 1, 0.0, 0.0, 0
+        if v == _INF:
+            n_inf += 1
+        if v > m:
+            m = v
+            imax = i
+    if n_inf:
+        return 2, float(n_inf), 0.0, 0
+    if m == -_INF:
+        return 3, 0.0, 0.0, 0
+    rest = 0.0
+    rest_lo = 0.0
+    for i in range(n):
+        t[i], t_lo[i] = _shifted(row[i], m, tau)
+        if t[i] > _EXP_UNDERFLOW:
+            e[i], e_lo[i] = exp_dd(t[i], t_lo[i])
+        else:
+            e[i], e_lo[i] = 0.0, 0.0
+        if i != imax:
+            rest, err = two_sum(rest, e[i])
+            rest_lo += err + e_lo[i]
+    rest, rest_lo = two_sum(rest, rest_lo)
+    return 0, rest, rest_lo, imax
+
+
+@_jit
+def _div_dd(a, a_lo, rest, rest_lo):
+    """(a + a_lo)/(1 + rest + rest_lo) as a double-double, returned as its high part plus
+    the correction (the caller's rounding is the last)."""
+    q, q_lo = _quotient(a, a_lo, rest, rest_lo)
+    return q + q_lo
+
+
+@_jit
+def _quotient(a, a_lo, rest, rest_lo):
+    big, big_lo = two_sum(1.0, rest)
+    big_lo += rest_lo
+    q = a / big
+    p, p_lo = two_prod(q, big)
+    return q, ((a - p) - p_lo + a_lo - q * big_lo) / big
+
+
+@_jit
+def _limit_mass(row, n_inf, i):
+    return 1.0 / n_inf if row[i] == _INF else 0.0
+
+
+@_jit
+def softmax_rows(x, tau, out):
+    n = x.shape[1]
+    t = np.empty(n)
+    t_lo = np.empty(n)
+    e = np.empty(n)
+    e_lo = np.empty(n)
+    for r in range(x.shape[0]):
+        row = x[r]
+        kind, rest, rest_lo, _ = _row_state(row, tau, t, t_lo, e, e_lo)
+        for i in range(n):
+            if kind == 0:
+                out[r, i] = _div_dd(e[i], e_lo[i], rest, rest_lo)
+            elif kind == 1:
+                out[r, i] = math.nan
+            elif kind == 2:
+                out[r, i] = _limit_mass(row, rest, i)
+            else:
+                out[r, i] = 0.0
+
+
+@_jit
+def log_softmax_rows(x, tau, out):
+    n = x.shape[1]
+    t = np.empty(n)
+    t_lo = np.empty(n)
+    e = np.empty(n)
+    e_lo = np.empty(n)
+    for r in range(x.shape[0]):
+        row = x[r]
+        kind, rest, rest_lo, _ = _row_state(row, tau, t, t_lo, e, e_lo)
+        lse = math.log1p(rest + rest_lo)
+        others = 0  # finite entries besides one maximum: then lse > 0 even if it rounds to 0
+        for v in row:
+            others += v > -_INF
+        for i in range(n):
+            if kind == 0:
+                if t[i] == 0.0 and lse == 0.0:
+                    out[r, i] = -0.0 if others > 1 else 0.0
+                else:
+                    out[r, i] = (t[i] - lse) + t_lo[i]
+            elif kind == 1:
+                out[r, i] = math.nan
+            elif kind == 2:
+                out[r, i] = 0.0 - math.log(rest) if row[i] == _INF else -_INF
+            else:
+                out[r, i] = -_INF
+
+
+@_jit
+def _gradient_scale(g):
+    """A power of 2 that brings max|g| into [2**-400, 2**900]: two_prod cannot overflow, a sum
+    of up to 2**100 terms stays finite, and no error term is lost to subnormals.  The VJPs
+    are linear in g, so the scaling is exact and undone by the last operation."""
+    big = 0.0
+    for v in g:
+        big = max(big, abs(v))
+    if big > 2.0**900:
+        return 2.0**-200
+    if 0.0 < big < 2.0**-400:
+        return 2.0**600
+    return 1.0
+
+
+@_jit
+def softmax_vjp_rows(x, g, tau, out):
+    # v_i = s_i·(g_i - sum_j g_j s_j)/tau = e_i·B_i/(E²·tau) with E = 1 + R and
+    # B_i = g_i·E - sum_j e_j g_j = (g_i - g_m) + (g_i·R - A),  A = sum_{j != m} e_j g_j:
+    # the e_m = 1 terms cancel exactly on paper instead of in rounded arithmetic.
+    n = x.shape[1]
+    t = np.empty(n)
+    t_lo = np.empty(n)
+    e = np.empty(n)
+    e_lo = np.empty(n)
+    for r in range(x.shape[0]):
+        row = x[r]
+        kind, rest, rest_lo, m = _row_state(row, tau, t, t_lo, e, e_lo)
+        if kind == 1:
+            out[r, :] = math.nan
+            continue
+        if kind == 3:
+            out[r, :] = 0.0
+            continue
+        scale = _gradient_scale(g[r])
+        if kind == 2:
+            _vjp_at_limit(row, g[r], scale, rest, tau, out[r])
+            continue
+        a_hi = 0.0
+        a_lo = 0.0
+        for j in range(n):
+            if j != m:
+                gj = g[r, j] * scale
+                p, p_lo = two_prod(e[j], gj)
+                a_hi, err = two_sum(a_hi, p)
+                a_lo += err + p_lo + e_lo[j] * gj
+        big_e = 1.0 + (rest + rest_lo)
+        for i in range(n):
+            if row[i] == -_INF:
+                out[r, i] = 0.0  # an exactly zero probability passes no gradient: +0
+                continue
+            if i == m and rest < 2.0**-900:
+                out[r, i] = _vjp_max_of_dominated_row(t, t_lo, g[r], m, scale, tau)
+                continue
+            # all in the scaled domain (scaling up tiny gradients is exact; scaling down huge
+            # ones only drops bits far below the huge terms), unscaled by the last operation
+            gi = g[r, i] * scale
+            d, d_lo = two_sum(gi, -g[r, m] * scale)
+            p, p_lo = two_prod(gi, rest)
+            p_lo += gi * rest_lo
+            q, q_lo = two_sum(p, -a_hi)
+            q_lo += p_lo - a_lo
+            b, b_lo = two_sum(d, q)
+            b = b + (b_lo + d_lo + q_lo)
+            if b == 0.0:
+                b = math.copysign(0.0, _underflowed_sign(t, t_lo, e, g[r], m, i))
+            if e[i] >= 2.0**-900:
+                out[r, i] = (_div_dd(e[i], e_lo[i], rest, rest_lo) * (b / big_e) / tau) / scale
+            elif t[i] < -1500.0:  # e_i < 2**-2164: v rounds to zero even for |B| near 2**1026
+                out[r, i] = math.copysign(0.0, b)
+            else:  # e_i is (nearly) subnormal: keep its exponent apart until the last rounding
+                mant, mant_lo, k = exp_dd_scaled(t[i], t_lo[i])
+                w = _div_dd(mant, mant_lo, rest, rest_lo) * (b / big_e) / tau
+                out[r, i] = math.ldexp(w, k - int(math.log2(scale)))
+
+
+@_jit
+def _vjp_max_of_dominated_row(t, t_lo, g, m, scale, tau):
+    """softmax VJP at the maximum when every other exp(t_j) is below 2**-900: then
+    v_m = sum_j e_j·(g_m - g_j)/tau to 1 + O(2**-900), every term tiny or subnormal.  The
+    terms are summed with their exponents factored out (e_j = mant_j·2**k_j, scaled by 2**-K,
+    K the largest k_j) so that only the final ldexp rounds into the subnormal range."""
+    n = t.shape[0]
+    big_k = -(2**30)
+    for j in range(n):
+        if j != m and t[j] > -1500.0:
+            big_k = max(big_k, int(math.floor(t[j] * _INV_LN2 + 0.5)))
+    if big_k == -(2**30):  # every other term is below 2**-2164: v_m rounds to a signed zero
+        return math.copysign(0.0, _underflowed_sign(t, t_lo, np.zeros(n), g, m, m))
+    acc = 0.0
+    acc_lo = 0.0
+    for j in range(n):
+        if j != m and t[j] > -1500.0:
+            mant, mant_lo, k = exp_dd_scaled(t[j], t_lo[j])
+            d, d_lo = two_sum(g[m] * scale, -g[j] * scale)
+            p, p_lo = two_prod(mant, d)
+            p_lo += mant * d_lo + mant_lo * d
+            p, p_lo = math.ldexp(p, k - big_k), math.ldexp(p_lo, k - big_k)
+            acc, err = two_sum(acc, p)
+            acc_lo += err + p_lo
+    w = (acc + acc_lo) / tau
+    if w == 0.0:
+        w = math.copysign(0.0, _underflowed_sign(t, t_lo, np.zeros(n), g, m, m))
+    return math.ldexp(w, big_k - int(math.log2(scale)))
+
+
+@_jit
+def _underflowed_sign(t, t_lo, e, g, m, i):
+    """Sign of B_i = sum_j e_j·(g_i - g_j) when every term that did not underflow cancels:
+    the underflowed term with the largest t dominates the rest by at least e**(its lead)."""
+    k = -1
+    tk = -_INF
+    tk_lo = 0.0
+    for j in range(t.shape[0]):
+        if j != m and e[j] == 0.0 and g[j] != g[i] and (t[j] > tk or (t[j] == tk and t_lo[j] > tk_lo)):
+            k = j
+            tk = t[j]
+            tk_lo = t_lo[j]
+    return 0.0 if k < 0 else math.copysign(1.0, g[i] - g[k])
+
+
+@_jit
+def _vjp_at_limit(row, g, scale, n_inf, tau, out):
+    """softmax VJP at the limit distribution of a row with +inf entries."""
+    dot = 0.0
+    for j in range(row.shape[0]):
+        dot += _limit_mass(row, n_inf, j) * g[j] * scale
+    for i in range(row.shape[0]):
+        s = _limit_mass(row, n_inf, i)
+        out[i] = s * (g[i] * scale - dot) / tau / scale if s > 0.0 else 0.0
+
+
+@_jit
+def log_softmax_vjp_rows(x, g, tau, out):
+    # v_i = (g_i - s_i·G)/tau with G = sum g; for the maximum, g_m - G/E = (g_m·R - G')/E
+    # with G' = G - g_m, so that s_m ~ 1 does not cancel against g_m in rounded arithmetic.
+    n = x.shape[1]
+    t = np.empty(n)
+    t_lo = np.empty(n)
+    e = np.empty(n)
+    e_lo = np.empty(n)
+    for r in range(x.shape[0]):
+        row = x[r]
+        kind, rest, rest_lo, m = _row_state(row, tau, t, t_lo, e, e_lo)
+        if kind == 1:
+            out[r, :] = math.nan
+            continue
+        if kind == 3:
+            out[r, :] = 0.0
+            continue
+        scale = _gradient_scale(g[r])
+        other = 0.0  # G' = sum over j != m
+        other_lo = 0.0
+        for j in range(n):
+            if j != m:
+                other, err = two_sum(other, g[r, j] * scale)
+                other_lo += err
+        gm = g[r, m] * scale
+        total, total_lo = two_sum(gm, other)
+        total_lo += other_lo
+        big_e = 1.0 + (rest + rest_lo)
+        for i in range(n):
+            if kind == 2:
+                s = _limit_mass(row, rest, i)
+                out[r, i] = (g[r, i] - s * ((total + total_lo) / scale)) / tau
+            elif i == m:
+                p, p_lo = two_prod(gm, rest)
+                p_lo += gm * rest_lo
+                d, d_lo = two_sum(p, -other)
+                out[r, i] = (((d + (d_lo + p_lo - other_lo)) / big_e) / tau) / scale
+            else:
+                s, s_lo = _quotient(e[i], e_lo[i], rest, rest_lo)
+                p, p_lo = two_prod(s, total)
+                p_lo += s * total_lo + s_lo * total
+                if scale >= 1.0:  # scaled up (tiny gradients): exact; unscale last
+                    d, d_lo = two_sum(g[r, i] * scale, -p)
+                    out[r, i] = ((d + (d_lo - p_lo)) / tau) / scale
+                else:  # scaled down: unscale s_i·G (exact, it grows) so tiny g_i keep their bits
+                    d, d_lo = two_sum(g[r, i], -(p / scale))
+                    out[r, i] = (d + (d_lo - p_lo / scale)) / tau
