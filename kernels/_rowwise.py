@@ -67,8 +67,9 @@ def exp_dd(t, t_lo):
 
 @_jit
 def exp_dd_scaled(t, t_lo):
-    """exp(t + t_lo) = (s + s_lo)·2**k, s in [0.7, 1.42], as a double-double (~2**-100 relative) for -746 < t <= 0: the softmax
-    VJPs subtract nearly equal multiples of these, so libm's 0.5 ULP would be amplified.
+    """exp(t + t_lo) = (s + s_lo)·2**k, s in [0.7, 1.42], a double-double (~2**-75 relative
+    at t = -746, limited by the log 2 split) for -1500 < t <= 0: the softmax VJPs subtract
+    nearly equal multiples of these, so libm's 0.5 ULP would be amplified.
     Cody-Waite reduction with fdlibm's split log 2 (k·_LN2_HI exact), Taylor series of the
     reduced argument in double-double, then scaling by 2**k."""
     k = math.floor(t * _INV_LN2 + 0.5)
@@ -300,7 +301,7 @@ def _vjp_max_of_dominated_row(t, t_lo, g, m, scale, tau):
     big_k = -(2**30)
     for j in range(n):
         if j != m and t[j] > -1500.0:
-            big_k = max(big_k, int(math.floor(t[j] * _INV_LN2 + 0.5)))
+            big_k = max(big_k, math.floor(t[j] * _INV_LN2 + 0.5))
     if big_k == -(2**30):  # every other term is below 2**-2164: v_m rounds to a signed zero
         return math.copysign(0.0, _underflowed_sign(t, t_lo, np.zeros(n), g, m, m))
     acc = 0.0

@@ -19,7 +19,14 @@ import numpy as np
 
 from .rounding import FORMATS, format_of, round_to_format
 
-__all__ = ["MAX_PRECISION", "Exact", "ReferenceDisagreement", "evaluate", "evaluate_rows", "working_precisions"]
+__all__ = [
+    "MAX_PRECISION",
+    "Exact",
+    "ReferenceDisagreement",
+    "evaluate",
+    "evaluate_rows",
+    "working_precisions",
+]
 
 
 class ReferenceDisagreement(ArithmeticError):

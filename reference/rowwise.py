@@ -129,7 +129,7 @@ def log_softmax_vjp(x, g, tau):
     if kind == "inf":
         s = _probabilities(x, tau)[1]
         return [(gi - si * total) / tau for gi, si in zip(g, s, strict=True)]
-    t, e, m, rest = _split(x, tau)
+    _, e, m, rest = _split(x, tau)
     big_e = 1 + rest
     other = mpmath.fsum(mpf(gj) for j, gj in enumerate(g) if j != m)
     return [(g[m] * rest - other) / (big_e * tau) if i == m else (gi - ei / big_e * total) / tau

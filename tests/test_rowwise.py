@@ -1,6 +1,7 @@
 """softmax / log_softmax: conventions for undefined rows, shapes and axes, and the theory
 notebook's softmax checks (15-19) against our kernels."""
 
+import itertools
 import math
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_seed_17_temperature_raises_entropy_monotonically():
     for tau in [0.25, 0.5, 1.0, 2.0, 4.0]:
         s = kernels.softmax(Z, temperature=tau)
         entropies.append(-(s * kernels.log_softmax(Z, temperature=tau)).sum())
-    assert all(a < b for a, b in zip(entropies, entropies[1:]))
+    assert all(a < b for a, b in itertools.pairwise(entropies))
     assert entropies[-1] < math.log(3)  # bounded by the uniform distribution's
 
 
