@@ -920,7 +920,6 @@ def d_mish(x):
 # a·gate(b) need not be (a up to 2**1024): there the gate is carried as w·exp(t), exp(t) split
 # as m·2**k, and a·w·m scaled by 2**k last.
 _INV_LN2 = 1.4426950408889634  # RN(1/log 2); only picks k, any nearby value works
-_TINY_GATE = 1e-290  # below this a gate may have lost bits to gradual underflow
 
 
 @_jit

@@ -4,11 +4,15 @@ Each row is processed in float64 (float32 input is widened and the results round
 
 - shift by the row maximum: t_i = (x_i - m)/tau, with x_i - m exact (two_sum) and the
   division's remainder carried, so t_i is a double-double even when tau is not a power of 2;
-  exp(t_hi + t_lo) = exp(t_hi)·(1 + t_lo);
-- the normaliser is a compensated (Neumaier) sum; log_softmax uses log1p of the sum of the
-  non-maximal terms, so a row dominated by one entry gives -tiny, not 0;
-- the VJPs use a compensated dot product (Ogita-Rump-Oishi Dot2), so g_i - sum(g·s) keeps its
-  relative accuracy through the cancellation that the softmax Jacobian has by construction.
+  exp(t) is evaluated in double-double (``exp_dd``), because the VJPs subtract nearly equal
+  multiples of it and libm's 0.5 ULP would be amplified;
+- the normaliser is E = 1 + R, R the compensated sum over all but the maximum; log_softmax
+  uses log1p(R), so a row dominated by one entry gives -tiny, not 0;
+- the softmax VJP is written as s_i·sum_j s_j·(g_i - g_j), i.e. (g_i - g_m) + (g_i·R - A)
+  with compensated products and sums, so the cancellation that the Jacobian has by
+  construction happens on paper, not in rounded arithmetic; gradients are rescaled by a power
+  of 2 when huge or tiny, and results that land in the subnormal range are formed with their
+  exponent apart and rounded once.
 
 Conventions (the mathematically undefined cases): a row with a NaN is all NaN; entries equal
 to +inf share the mass equally (the limit as they grow together), the rest get 0 (log: -inf);
