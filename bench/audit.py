@@ -8,16 +8,18 @@ for one kernel call, how to evaluate them exactly, and how to describe an elemen
 it can be replayed.
 """
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-import reference
-
 from . import domains, metrics
 from .budgets import Budgets
 from .domains import hexf
+from .exact import Cache, Task, resolve_exact
+from .peers import Impl
+from .regressions import Regressions
 
 __all__ = ["COLUMNS", "Batch", "audit", "batches", "format_value", "run_audit"]
 
@@ -26,7 +28,8 @@ COLUMNS = [
     "activation", "variant", "direction", "dtype", "domain", "n",
     "max_ulp", "p99_ulp", "mean_ulp", "max_abs", "max_rel", "special_mismatches",
     "worst_input", "worst_output", "worst_expected", "budget_max_ulp", "passed",
-    "worst_ulp", "worst_kind", "budget_reason", "error", "worst_points",
+    "impl", "status", "worst_ulp", "worst_kind", "budget_reason", "error", "warnings",
+    "worst_points",
 ]
 
 
@@ -37,39 +40,60 @@ def format_value(v) -> str:
 
 @dataclass
 class Batch:
-    """Inputs for one kernel call: positional arrays, keyword arguments, their exact results
-    (computed on demand) and a replayable description of each element."""
+    """Inputs for one kernel call: positional arrays, keyword arguments, the task that gives
+    their exact values, a replayable description of each element and its structured input."""
 
     args: tuple
     kwargs: dict
-    exact: Callable[[], reference.Exact]
+    task: Task
     describe: Callable[[int], str]
+    replay: Callable[[int], dict]
+
+
+def _elementwise_batch(case, x):
+    act, ref = case.activation, case.reference
+    return Batch((x,), dict(act.params), Task("elementwise", ref.name, (x,), dict(act.params)),
+                 lambda i: hexf(x.flat[i]), lambda i: {"x": hexf(x.flat[i])})
+
+
+def _gated_batch(case, a, b):
+    return Batch((a, b), {}, Task("gated", case.reference.name, (a, b)),
+                 lambda i: f"a={hexf(a[i])} b={hexf(b[i])}",
+                 lambda i: {"a": hexf(a[i]), "b": hexf(b[i])})
+
+
+def _row_batch(case, rb):
+    vjp = case.direction == "vjp"
+    n = rb.x.shape[1]
+    return Batch(
+        (rb.x, rb.g) if vjp else (rb.x,), {"temperature": rb.tau},
+        Task("rowwise", case.reference.name, (rb.x, rb.g) if vjp else (rb.x,), tau=rb.tau),
+        rb.describe,
+        lambda i: {"row": [hexf(v) for v in rb.x[i // n]], "g": [hexf(v) for v in rb.g[i // n]],
+                   "tau": rb.tau},
+    )
 
 
 def batches(case, dtype: str, domain: str, n: int | None = None,
-            x: np.ndarray | None = None) -> list[Batch]:
+            x: np.ndarray | None = None, regressions: Regressions | None = None) -> list[Batch]:
     """The batches of ``domain`` for ``case``; ``x`` overrides an elementwise domain's inputs
     (e.g. to replay a worst input)."""
-    act, ref = case.activation, case.reference
+    act = case.activation
+    if domain == "regressions":
+        regs = regressions or Regressions()
+        if act.kind == "elementwise":
+            got = regs.elementwise(case, dtype)
+            return [_elementwise_batch(case, got)] if got.size else []
+        if act.kind == "gated":
+            a, b = regs.pairs(case, dtype)
+            return [_gated_batch(case, a, b)] if a.size else []
+        return [_row_batch(case, domains.RowBatch(xr, gr, tau, "regressions"))
+                for xr, gr, tau in regs.rows(case, dtype)]
     if act.kind == "elementwise":
-        x = domains.points(act, dtype, domain, n) if x is None else x
-        return [Batch((x,), dict(act.params),
-                      lambda: reference.evaluate(ref, x, params=act.params, name=ref.name),
-                      lambda i: hexf(x.flat[i]))]
+        return [_elementwise_batch(case, domains.points(act, dtype, domain, n) if x is None else x)]
     if act.kind == "gated":
-        a, b = domains.pairs(act, dtype, domain, n)
-        return [Batch((a, b), {}, lambda: reference.evaluate(ref, a, b, name=ref.name),
-                      lambda i: f"a={hexf(a[i])} b={hexf(b[i])}")]
-    vjp = case.direction == "vjp"
-    out = []
-    for rb in domains.row_batches(act, dtype, domain, n):
-        out.append(Batch(
-            (rb.x, rb.g) if vjp else (rb.x,), {"temperature": rb.tau},
-            lambda rb=rb: reference.evaluate_rows(ref, rb.x, rb.g if vjp else None, rb.tau,
-                                                  name=ref.name),
-            rb.describe,
-        ))
-    return out
+        return [_gated_batch(case, *domains.pairs(act, dtype, domain, n))]
+    return [_row_batch(case, rb) for rb in domains.row_batches(act, dtype, domain, n)]
 
 
 def _check_output(got, like, name):
@@ -84,68 +108,114 @@ def _check_output(got, like, name):
 
 
 def _call(kernel, batch):
-    """(result, problem): a kernel that raises or returns the wrong thing fails its row."""
-    try:
-        got = kernel(*batch.args, **batch.kwargs)
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    return got, _check_output(got, batch.args[0], getattr(kernel, "__name__", "kernel"))
+    """(result, problem, warnings): a kernel that raises or returns the wrong thing fails its
+    row; warnings it emits are recorded with the row."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            got = kernel(*batch.args, **batch.kwargs)
+        except Exception as exc:  # noqa: BLE001 - any kernel failure belongs in its row
+            return None, f"{type(exc).__name__}: {exc}", _warning_text(caught)
+    name = getattr(kernel, "__name__", "kernel")
+    return got, _check_output(got, batch.args[0], name), _warning_text(caught)
+
+
+def _warning_text(caught) -> str:
+    seen = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+    return "; ".join(seen)
 
 
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
-          x: np.ndarray | None = None) -> dict:
-    """Audit one kernel on one domain in one dtype against the exact reference."""
+          x: np.ndarray | None = None, impl: Impl | None = None, exact: dict | None = None,
+          work: list | None = None) -> dict | None:
+    """Audit one implementation of a case on one domain in one dtype against the exact
+    reference.  Returns None when the domain has nothing for this case (no regressions)."""
+    impl = impl or Impl()
     act = case.activation
-    budget = budgets.get(act.name, case.variant.name, case.direction, dtype, domain)
+    budget = budgets.get_any(act.name, case.variant.name, case.direction, dtype, domain)
     row = {
-        "activation": act.name, "variant": case.variant.name, "direction": case.direction,
-        "dtype": dtype, "domain": domain,
+        "impl": impl.name, "activation": act.name,
+        "variant": case.variant.name if impl.name == "ours" else "-",
+        "direction": case.direction, "dtype": dtype, "domain": domain,
         "budget_max_ulp": budget.max_ulp, "budget_reason": budget.reason, "error": "",
+        "warnings": "", "status": "ok",
     }
-    work = batches(case, dtype, domain, n, x)
+    kernel = impl.kernel(case)
+    if kernel is None:
+        row.update(n=0, passed=None, status="absent", special_mismatches=0, worst_points=[])
+        return row
+    work = batches(case, dtype, domain, n, x) if work is None else work
+    if not work:
+        return None
     size = sum(b.args[0].size for b in work)
     if size == 0:
         raise ValueError(f"{case.label} {dtype} {domain}: the domain has no points")
-    got, want, hi, lo, where = [], [], [], [], []
+    if exact is None:
+        exact = resolve_exact([b.task for b in work], Cache(None))
+    got, want, hi, lo, where, noted = [], [], [], [], [], []
     for k, batch in enumerate(work):
-        exact = batch.exact()
-        result, problem = _call(case.kernel, batch)
+        ex = exact[batch.task.key()]
+        result, problem, warned = _call(kernel, batch)
+        if warned:
+            noted.append(warned)
         if problem:
-            row.update(n=size, error=problem, passed=False, special_mismatches=0, worst_points=[])
+            row.update(n=size, error=problem, passed=False, status="error", special_mismatches=0,
+                       worst_points=[], warnings="; ".join(dict.fromkeys(noted)))
             return row
         got.append(np.ravel(result))
-        want.append(np.ravel(exact.want))
-        hi.append(np.ravel(exact.hi))
-        lo.append(np.ravel(exact.lo))
-        where += [(k, i) for i in range(exact.want.size)]
+        want.append(np.ravel(ex.want))
+        hi.append(np.ravel(ex.hi))
+        lo.append(np.ravel(ex.lo))
+        where += [(k, i) for i in range(ex.want.size)]
     got, want, hi, lo = (np.concatenate(v) for v in (got, want, hi, lo))
     summary = metrics.summarize(got, want, hi, lo)
     ulps = metrics.ulp_error(got, hi, lo, want.dtype)
     kinds = metrics.mismatch_kind(got, want)
     points = [
         {"x": work[where[i][0]].describe(where[i][1]), "got": format_value(got[i]),
-         "want": format_value(want[i]), "ulp": float(ulps[i]), "kind": kinds[i] or "ulp"}
+         "want": format_value(want[i]), "ulp": float(ulps[i]), "kind": kinds[i] or "ulp",
+         "input": work[where[i][0]].replay(where[i][1])}
         for i in summary.worst
     ]
     worst = points[0]
+    passed = bool(summary.special_mismatches == 0 and summary.max_ulp <= budget.max_ulp)
     row.update(summary.as_dict())
     row.update(
         worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
-        worst_ulp=worst["ulp"], worst_kind=worst["kind"],
-        passed=bool(summary.special_mismatches == 0 and summary.max_ulp <= budget.max_ulp),
-        worst_points=points,
+        worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed,
+        status="ok" if passed else "failed", worst_points=points,
+        warnings="; ".join(dict.fromkeys(noted)),
     )
     return row
 
 
 def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None = None,
-              progress=None) -> list[dict]:
-    """Audit every case in ``selection`` on every dtype and domain; one row each."""
-    rows = []
+              progress=None, impls=None, cache: Cache | None = None, jobs: int = 1,
+              regressions: Regressions | None = None, exact_progress=None) -> list[dict]:
+    """Audit every case in ``selection`` and every implementation on every dtype and domain;
+    one row each.  Exact values come from ``cache`` or are computed first, in ``jobs``
+    processes, for all rows at once."""
+    impls = impls or [Impl()]
+    cache = cache or Cache(None)
+    regressions = regressions or Regressions()
+    units = []
     for case in selection:
         for dtype in dtypes:
             for domain in domain_names:
-                rows.append(audit(case, dtype, domain, budgets, n))
+                if dtype in domains.SIXTEEN_BIT and case.activation.kind != "elementwise":
+                    continue  # 16-bit formats are for the elementwise kernels only
+                if domain == "exhaustive" and dtype not in domains.SIXTEEN_BIT:
+                    continue
+                units.append((case, dtype, domain,
+                              batches(case, dtype, domain, n, regressions=regressions)))
+    tasks = [b.task for *_, work in units for b in work]
+    exact = resolve_exact(tasks, cache, jobs, exact_progress)
+    rows = []
+    for impl in impls:
+        for case, dtype, domain, work in units:
+            row = audit(case, dtype, domain, budgets, n, impl=impl, exact=exact, work=work)
+            if row is not None:
+                rows.append(row)
                 if progress:
-                    progress(rows[-1])
+                    progress(row)
     return rows

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import CATALOG, DTYPES, cases
-from .domains import DOMAINS
+from .domains import DOMAINS, SIXTEEN_BIT
 
 __all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets", "target"]
 
@@ -28,6 +28,10 @@ DEFAULT_BUDGETS = Path(__file__).with_name("budgets.toml")
 # Targets in ULP of the dtype: what the accurate kernels must reach without a stated reason.
 # Every direction other than forward (derivatives, partials, VJPs) has the derivative target.
 TARGETS = {
+    ("float16", "forward"): 1.0,
+    ("float16", "derivative"): 2.0,
+    ("bfloat16", "forward"): 1.0,
+    ("bfloat16", "derivative"): 2.0,
     ("float32", "forward"): 1.0,
     ("float32", "derivative"): 2.0,
     ("float64", "forward"): 2.0,
@@ -62,6 +66,14 @@ class Budgets:
                 f"{self.source}: no budget for {activation}.{variant}.{direction}.{dtype}"
             ) from None
         return entry.get(domain, entry[None])
+
+    def get_any(self, activation, variant, direction, dtype, domain) -> Budget:
+        """As ``get``; a 16-bit dtype without its own entry uses float32's numbers (the same
+        budgets, counted in that dtype's ULPs)."""
+        key = (activation, variant, direction, dtype)
+        if dtype in SIXTEEN_BIT and key not in self._table:
+            dtype = "float32"
+        return self.get(activation, variant, direction, dtype, domain)
 
 
 def _number(value, where):
@@ -125,8 +137,9 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
                     raise BudgetError(f"{path}: {act_name}.{var_name}.{direction}: expected a table")
                 for dtype, value in dtypes.items():
                     where = f"{path}: {act_name}.{var_name}.{direction}.{dtype}"
-                    if dtype not in DTYPES:
-                        raise BudgetError(f"{where}: unknown dtype; known: {', '.join(DTYPES)}")
+                    if dtype not in (*DTYPES, *SIXTEEN_BIT):
+                        raise BudgetError(
+                            f"{where}: unknown dtype; known: {', '.join((*DTYPES, *SIXTEEN_BIT))}")
                     table[(act_name, var_name, direction, dtype)] = _parse_entry(
                         value, where, target(dtype, direction)
                     )

@@ -5,12 +5,15 @@ Exit status: 0 every audited row is within budget, 1 some row is not, 2 usage er
 """
 
 import argparse
+import os
 import sys
 import time
 
 from . import catalog
 from .budgets import DEFAULT_BUDGETS, BudgetError, load_budgets
-from .domains import DOMAINS
+from .domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from .exact import default_cache_dir
+from .regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
 
 __all__ = ["main"]
 
@@ -25,7 +28,7 @@ def _names(values, known, what):
     """Flatten repeated and comma-separated options; reject unknown names."""
     if not values:
         return None
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    names = _flatten(values)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
@@ -46,20 +49,39 @@ def _parser():
     a = sub.add_parser(
         "audit",
         help="audit kernels against exact references and check the budgets",
-        description="Audit every selected kernel on every selected dtype and domain. "
-        "Filters take names, repeated or comma-separated. Exit 0: all rows within budget; "
-        "1: some row is not; 2: usage error.",
+        description="Audit every selected kernel (ours, and any --impl) on every selected dtype "
+        "and domain. Filters take names, repeated or comma-separated. Exit 0: all rows within "
+        "budget; 1: some row is not (or an implementation raised); 2: usage error.",
     )
     a.add_argument("--activation", action="append", metavar="NAME")
     a.add_argument("--variant", action="append", metavar="NAME")
     a.add_argument("--direction", action="append", metavar="NAME",
                    help=", ".join(catalog.DIRECTIONS))
-    a.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
-    a.add_argument("--domain", action="append", metavar="NAME", help=", ".join(DOMAINS))
+    a.add_argument("--dtype", action="append", metavar="NAME",
+                   help=", ".join((*catalog.DTYPES, *SIXTEEN_BIT)) + " (default: float32, float64)")
+    a.add_argument("--domain", action="append", metavar="NAME",
+                   help=", ".join(DOMAINS) + " (default: the profile's)")
+    a.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                   help="quick: special, thresholds, core, wide (2,000 points), regressions; "
+                   "full: 20,000 points and bits as well")
     a.add_argument("--points", type=int, default=None, metavar="N",
-                   help="points in the random domains (core, wide); default 2000")
+                   help="points in the random domains (core, wide, bits); default: the profile's")
+    a.add_argument("--impl", action="append", metavar="NAME",
+                   help="implementation to audit: ours (default), numpy-seed, scipy, torch, or "
+                   "module:function (with a single --activation); repeat to compare")
+    a.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
+                   help="the derivative (or row-wise VJP) of a module:function implementation")
+    a.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes computing exact values (default: all cores)")
+    a.add_argument("--cache", default=None, metavar="DIR",
+                   help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
+    a.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
                    help="budget file (default: the packaged bench/budgets.toml)")
+    a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
+                   help="worst-input regression file replayed as the regressions domain")
+    a.add_argument("--record-regressions", action="store_true",
+                   help="add the worst input of each of our failing rows to the regression file")
     a.add_argument("--out", default="results", metavar="DIR",
                    help="write audit.csv and audit.json here (default: results)")
     return p
@@ -78,48 +100,121 @@ def _cmd_list(out):
               f"{params or '-'}", file=out)
         if act.kinks:
             print(f"{'':<12} conventions: {act.kinks}", file=out)
-    print(f"\ndtypes:  {', '.join(catalog.DTYPES)}", file=out)
+    print(f"\ndtypes:  {', '.join(catalog.DTYPES)} (elementwise also {', '.join(SIXTEEN_BIT)})",
+          file=out)
     print(f"domains: {', '.join(DOMAINS)}", file=out)
+    print("implementations: ours, numpy-seed, scipy, torch (if installed), module:function",
+          file=out)
     return EXIT_OK
+
+
+def _impls(args, acts, err):
+    from . import peers
+
+    names = _flatten(args.impl) or ["ours"]
+    user = [n for n in names if ":" in n]
+    if user and (not acts or len(acts) != 1):
+        raise UsageError(f"--impl {user[0]} is one activation's function: give exactly one "
+                         "--activation")
+    if args.impl_derivative and not user:
+        raise UsageError("--impl-derivative goes with an --impl module:function")
+    impls = []
+    for name in dict.fromkeys(names):
+        try:
+            impls.append(peers.resolve(name, args.impl_derivative if ":" in name else None))
+        except peers.PeerUnavailable as exc:
+            print(f"actbench: {exc}; its rows are skipped", file=err)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return impls
+
+
+def _flatten(values):
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
 
 
 def _cmd_audit(args, out, err):
     from . import audit, results, table  # heavy imports (numba kernels) only when auditing
+    from .exact import Cache
+    from .regressions import RegressionError, Regressions
 
     acts = _names(args.activation, list(catalog.CATALOG), "activation")
     variants = _names(args.variant, _variants(), "variant")
     directions = _names(args.direction, list(catalog.DIRECTIONS), "direction")
-    dtypes = _names(args.dtype, list(catalog.DTYPES), "dtype") or list(catalog.DTYPES)
-    domains = _names(args.domain, list(DOMAINS), "domain") or list(DOMAINS)
-    if args.points is not None and args.points < 1:
+    dtypes = _names(args.dtype, [*catalog.DTYPES, *SIXTEEN_BIT], "dtype") or list(catalog.DTYPES)
+    profile = PROFILES[args.profile]
+    domains = _names(args.domain, list(DOMAINS), "domain") or list(profile["domains"])
+    points = profile["points"] if args.points is None else args.points
+    if points < 1:
         raise UsageError("--points must be at least 1")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if "exhaustive" in domains and not set(dtypes) & set(SIXTEEN_BIT):
+        raise UsageError("the exhaustive domain needs --dtype float16 or bfloat16")
     budgets = load_budgets(args.budgets)
+    try:
+        regressions = Regressions(args.regressions)
+    except RegressionError as exc:
+        raise UsageError(str(exc)) from None
     selection = list(catalog.cases(acts, variants, directions))
     if not selection:
         raise UsageError("the filters select no catalog row")
+    impls = _impls(args, acts, err)
+    cache = Cache(None if args.no_cache else (args.cache or default_cache_dir()))
     start = time.perf_counter()
-    total = len(selection) * len(dtypes) * len(domains)
     show = err.isatty()
 
     def progress(row, done=[0]):  # noqa: B006 - a counter local to this call
         done[0] += 1
         if show:
-            print(f"\raudited {done[0]}/{total} rows", end="", file=err, flush=True)
+            print(f"\raudited {done[0]} rows", end="", file=err, flush=True)
 
-    rows = audit.run_audit(selection, dtypes, domains, budgets, args.points, progress)
+    def exact_progress(total):
+        from tqdm import tqdm
+
+        # a progress bar only where the work is worth watching (~1 s per 20,000 points)
+        return tqdm(total=total, desc="exact values", unit="pt", file=err,
+                    disable=None if total > 20000 else True)
+
+    rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
+                           cache=cache, jobs=args.jobs, regressions=regressions,
+                           exact_progress=exact_progress)
     if show:
         print(file=err)
     df = table.to_frame(rows)
     elapsed = time.perf_counter() - start
     csv_path, _ = results.write_table(
         df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
+        profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
+        cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
+               "misses": cache.misses, "corrupt": cache.corrupt},
         filters={"activation": acts, "variant": variants, "direction": directions,
-                 "dtype": dtypes, "domain": domains, "points": args.points},
+                 "dtype": dtypes, "domain": domains, "points": points},
     )
     print(table.render(df), file=out)
-    failed = int((~df["passed"].astype(bool)).sum())
-    print(f"\n{len(df)} rows, {failed} failed, {elapsed:.1f} s; wrote {csv_path}", file=out)
-    return EXIT_FAIL if failed else EXIT_OK
+    failing = df[table.failed(df)]
+    if args.record_regressions:
+        added = _record(failing, selection, regressions)
+        print(f"recorded {added} new input(s) in {regressions.path}", file=out)
+    print(f"\n{len(df)} rows, {len(failing)} failed, {elapsed:.1f} s "
+          f"(exact values: {cache.hits} cached, {cache.misses} computed); wrote {csv_path}",
+          file=out)
+    return EXIT_FAIL if len(failing) else EXIT_OK
+
+
+def _record(failing, selection, regressions) -> int:
+    import json
+
+    by_key = {(c.activation.name, c.direction): c for c in selection}
+    added = 0
+    for r in failing[failing["impl"] == "ours"].itertuples():
+        pts = json.loads(r.worst_points)
+        if pts:
+            why = f"{pts[0]['kind']}: got {pts[0]['got']} want {pts[0]['want']} ({pts[0]['ulp']:.4g} ulp)"
+            added += regressions.add(by_key[(r.activation, r.direction)], r.dtype, pts[0], why)
+    if added:
+        regressions.save()
+    return added
 
 
 def main(argv=None, out=None, err=None) -> int:

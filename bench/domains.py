@@ -6,6 +6,13 @@
 - ``core``: uniform over the activation's working range.
 - ``wide``: magnitudes log-spaced over the whole finite range, subnormals to max, with
   random significands, both signs.
+- ``bits``: uniformly random bit patterns (as Herbie and SLEEF test), with extra weight on
+  the patterns next to ±0, ±inf and the subnormal/normal boundary.
+- ``exhaustive``: every one of the 65,536 values of a 16-bit dtype.
+- ``regressions``: the inputs in ``results/regressions.json`` (see ``regressions.py``).
+
+Profiles: ``quick`` (the default) is special, thresholds, core and wide with 2,000 random
+points, plus the regressions; ``full`` has 20,000 points and adds ``bits``.
 
 Random domains draw from a generator seeded by the domain's name, so a run is repeatable
 and a row's worst input can be replayed.
@@ -13,15 +20,27 @@ and a row's worst input can be replayed.
 
 import zlib
 
+import ml_dtypes
 import numpy as np
 
 from .catalog import CATALOG, DTYPE_EDGES, Activation
 
-__all__ = ["DEFAULT_POINTS", "DOMAINS", "points"]
+__all__ = ["DEFAULT_POINTS", "DOMAINS", "PROFILES", "SIXTEEN_BIT", "points"]
 
-DOMAINS = ("special", "thresholds", "core", "wide")
-DEFAULT_POINTS = {"core": 2000, "wide": 2000}
+DOMAINS = ("special", "thresholds", "core", "wide", "bits", "exhaustive", "regressions")
+DEFAULT_POINTS = {"core": 2000, "wide": 2000, "bits": 2000}
+PROFILES = {
+    "quick": {"domains": ("special", "thresholds", "core", "wide", "regressions"), "points": 2000},
+    "full": {"domains": ("special", "thresholds", "core", "wide", "bits", "regressions"),
+             "points": 20000},
+}
+SIXTEEN_BIT = ("float16", "bfloat16")
 NEIGHBOURS = 2  # floats taken on each side of an edge
+
+
+def finfo(dtype):
+    """np.finfo, extended to bfloat16 (ml_dtypes)."""
+    return ml_dtypes.finfo(dtype)
 
 
 def _rng(*key) -> np.random.Generator:
@@ -29,7 +48,7 @@ def _rng(*key) -> np.random.Generator:
 
 
 def special(dtype) -> np.ndarray:
-    fi = np.finfo(dtype)
+    fi = finfo(dtype)
     tiny_sub = np.nextafter(np.zeros((), dtype), np.ones((), dtype))
     pos = [0.0, np.inf, float(fi.max), float(fi.smallest_normal), float(tiny_sub), 1.0]
     vals = [v for p in pos for v in (p, -p)] + [np.nan]
@@ -58,7 +77,7 @@ def _uniform(key: tuple, lo: float, hi: float, dtype, n: int) -> np.ndarray:
 
 
 def _logspaced(key: tuple, dtype, n: int) -> np.ndarray:
-    fi = np.finfo(dtype)
+    fi = finfo(dtype)
     rng = _rng(*key)
     lowest = int(fi.minexp) - int(fi.nmant)  # exponent of the smallest subnormal
     exponents = np.linspace(lowest, int(fi.maxexp) - 1, n)
@@ -66,6 +85,45 @@ def _logspaced(key: tuple, dtype, n: int) -> np.ndarray:
     mags = np.minimum(np.ldexp(mantissa, np.floor(exponents).astype(np.int32)), float(fi.max))
     signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     return (signs * mags).astype(dtype)
+
+
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _bits(key: tuple, dtype, n: int) -> np.ndarray:
+    """Random bit patterns: 60% uniform over all patterns, 40% within 1024 patterns of ±0,
+    ±inf (the largest finites, and NaNs past them) and the smallest normal."""
+    dtype = np.dtype(dtype)
+    width = dtype.itemsize * 8
+    ut = _UINT[dtype.itemsize]
+    rng = _rng(*key)
+    nmant = int(finfo(dtype).nmant)
+    sign = np.array(1 << (width - 1), dtype=np.uint64)
+    inf = ((1 << (width - 1)) - 1) >> nmant << nmant  # all exponent bits set
+    k = rng.integers(0, 1024, n, dtype=np.uint64)
+    edges = [np.zeros(n, np.uint64) + k,
+             np.array(inf, np.uint64) - 1 - k,
+             np.array(inf, np.uint64) + 1 + k,
+             np.array(1 << nmant, np.uint64) + k - 512]
+    which = rng.integers(0, len(edges), n)
+    near = np.choose(which, edges)
+    uniform = rng.integers(0, 1 << min(width, 63), n, dtype=np.uint64, endpoint=False)
+    if width == 64:
+        uniform |= rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63)
+    pattern = np.where(rng.random(n) < 0.6, uniform, near | np.where(rng.random(n) < 0.5, sign, 0))
+    return pattern.astype(ut).view(dtype)
+
+
+def exhaustive(dtype) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    if dtype.name not in SIXTEEN_BIT:
+        raise ValueError(f"the exhaustive domain needs a 16-bit dtype ({', '.join(SIXTEEN_BIT)}), "
+                         f"not {dtype.name}")
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
+
+
+def bits(activation: Activation, dtype, n: int) -> np.ndarray:
+    return _bits((activation.name, np.dtype(dtype).name, "bits"), dtype, n)
 
 
 def core(activation: Activation, dtype, n: int) -> np.ndarray:
@@ -83,9 +141,11 @@ def points(activation: Activation, dtype, domain: str, n: int | None = None) -> 
         return special(dtype)
     if domain == "thresholds":
         return thresholds(activation, dtype)
-    if domain in ("core", "wide"):
+    if domain == "exhaustive":
+        return exhaustive(dtype)
+    if domain in ("core", "wide", "bits"):
         n = DEFAULT_POINTS[domain] if n is None else n
-        return (core if domain == "core" else wide)(activation, dtype, n)
+        return {"core": core, "wide": wide, "bits": bits}[domain](activation, dtype, n)
     raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
 
 
@@ -103,17 +163,18 @@ def pairs(activation: Activation, dtype, domain: str, n: int | None = None):
         return a.ravel(), b.ravel()
     if domain == "thresholds":
         b = thresholds(gate, dtype)
-        fi = np.finfo(dtype)
+        fi = finfo(dtype)
         contents = [core(activation, dtype, b.size), np.full(b.size, fi.max, dtype),
                     np.full(b.size, -fi.smallest_normal, dtype)]
         return np.concatenate(contents), np.tile(b, len(contents))
-    if domain in ("core", "wide"):
+    if domain in ("core", "wide", "bits"):
         n = DEFAULT_POINTS[domain] if n is None else n
         key = (activation.name, dtype.name, domain)
         if domain == "core":
             lo, hi = activation.core
             return _uniform((*key, "a"), lo, hi, dtype, n), _uniform((*key, "b"), lo, hi, dtype, n)
-        return _logspaced((*key, "a"), dtype, n), _logspaced((*key, "b"), dtype, n)
+        draw = _logspaced if domain == "wide" else _bits
+        return draw((*key, "a"), dtype, n), draw((*key, "b"), dtype, n)
     raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
 
 
@@ -149,7 +210,7 @@ def hexf(v) -> str:
 
 
 def _special_rows(dtype):
-    fi = np.finfo(dtype)
+    fi = finfo(dtype)
     inf, nan = np.inf, np.nan
     return [
         [inf, 1.0, 2.0], [1.0, inf, inf, -3.0], [-inf, 0.0, 1.0], [-inf, -inf, -inf, -inf],
@@ -160,7 +221,7 @@ def _special_rows(dtype):
 
 
 def _threshold_rows(dtype):
-    fi = np.finfo(dtype)
+    fi = finfo(dtype)
     base = [2.0, 1.0, -1.0, 0.5, -3.25, 7.0, 0.0, -9.5]
     under = -float(np.log(fi.smallest_subnormal))  # where exp(x - max) underflows
     rows = [[v + off for v in base] for off in (0.0, 1000.0, -1000.0, 1e6, -1e6)]
@@ -183,7 +244,7 @@ def row_batches(activation: Activation, dtype, domain: str, n: int | None = None
                 g = rng.uniform(-2.0, 2.0, x.shape).astype(dtype)
                 batches.append(RowBatch(x, g, tau, f"{domain} row {k}"))
         return batches
-    if domain not in ("core", "wide"):
+    if domain not in ("core", "wide", "bits"):
         raise KeyError(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
     n = DEFAULT_POINTS[domain] if n is None else n
     lo, hi = activation.core
@@ -195,7 +256,8 @@ def row_batches(activation: Activation, dtype, domain: str, n: int | None = None
             if domain == "core":
                 x, g = (_uniform((*key, part), lo, hi, dtype, rows * length) for part in "xg")
             else:
-                x, g = (_logspaced((*key, part), dtype, rows * length) for part in "xg")
+                draw = _logspaced if domain == "wide" else _bits
+                x, g = (draw((*key, part), dtype, rows * length) for part in "xg")
             label = f"(domains.row_batches {domain}: len={length} tau={tau!r})"
             batches.append(RowBatch(x.reshape(rows, length), g.reshape(rows, length), tau, label))
     return batches

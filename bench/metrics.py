@@ -66,8 +66,8 @@ def ulp_error(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, dtype=None) -> np
     NaN where the comparison is a special-value mismatch (see ``mismatch_kind``)."""
     got = np.asarray(got)
     dtype = got.dtype if dtype is None else dtype
-    g = got.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # a signalling NaN may be cast
+        g = got.astype(np.float64)
         err = np.abs((g - hi) - lo) / ulp_at(hi, lo, dtype)
     finite = np.isfinite(g) & np.isfinite(hi)
     same_special = (g == hi) | (np.isnan(g) & np.isnan(hi))
@@ -103,8 +103,8 @@ def summarize(got: np.ndarray, want: np.ndarray, hi: np.ndarray, lo: np.ndarray,
     bad = kinds != ""
     ulps = ulp_error(got, hi, lo, want.dtype)
     ulps = np.where(bad, np.nan, ulps)
-    g = got.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        g = got.astype(np.float64)
         abs_err = np.abs((g - hi) - lo)
         rel_err = np.where(hi != 0, abs_err / np.abs(hi), np.nan)
     ok = ~bad & np.isfinite(ulps)

@@ -7,7 +7,13 @@ import pandas as pd
 from .audit import COLUMNS
 from .domains import DOMAINS
 
-__all__ = ["failures_report", "render", "summary_table", "to_frame"]
+__all__ = ["failed", "failures_report", "render", "summary_table", "to_frame"]
+
+
+def failed(df: pd.DataFrame) -> pd.Series:
+    """Rows that fail: out of budget, a special-value mismatch, or a kernel error (an absent
+    peer function is not a failure)."""
+    return df["status"].isin(["failed", "error"])
 
 
 def to_frame(rows: list[dict]) -> pd.DataFrame:
@@ -15,30 +21,41 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df:
             df[col] = None
+    df["impl"] = df["impl"].fillna("ours")
+    df["status"] = df["status"].fillna("ok")
     df["worst_points"] = df["worst_points"].map(lambda p: json.dumps(p or []))
-    failing_first = df.assign(_ok=df["passed"].astype(bool)).sort_values("_ok", kind="stable")
+    failing_first = df.assign(_ok=~failed(df)).sort_values("_ok", kind="stable")
     return failing_first.drop(columns="_ok")[COLUMNS].reset_index(drop=True)
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One line per activation × variant × direction × dtype: max ULP per domain."""
-    keys = ["activation", "variant", "direction", "dtype"]
-    wide = df.pivot_table(index=keys, columns="domain", values="max_ulp", aggfunc="max",
-                          sort=False)
-    wide = wide[[d for d in DOMAINS if d in wide.columns]]
-    g = df.groupby(keys, sort=False)
-    wide["budget"] = g["budget_max_ulp"].max()
-    wide["mismatches"] = g["special_mismatches"].sum()
-    wide["passed"] = g["passed"].all()
-    failing_first = wide.reset_index().sort_values("passed", kind="stable")
-    return failing_first.reset_index(drop=True)
+    """One line per activation × implementation × variant × direction × dtype: max ULP per
+    domain, failing lines first."""
+    keys = ["activation", "impl", "variant", "direction", "dtype"]
+    df = df.assign(_fail=failed(df), _absent=df["status"] == "absent")
+    present = df[~df["_absent"]]
+    table = present.pivot_table(index=keys, columns="domain", values="max_ulp", aggfunc="max",
+                                sort=False)
+    table = table[[d for d in DOMAINS if d in table.columns]]
+    g = present.groupby(keys, sort=False)
+    table["budget"] = g["budget_max_ulp"].max()
+    table["mismatches"] = g["special_mismatches"].sum()
+    table["errors"] = g["error"].agg(lambda e: int((e.fillna("") != "").sum()))
+    table["passed"] = ~g["_fail"].any()
+    table = table.reset_index()
+    absent = df[df["_absent"]].drop_duplicates(keys)[keys].assign(passed="absent")
+    out = pd.concat([table, absent], ignore_index=True)
+    order = out["passed"].map({False: 0, True: 1, "absent": 2})
+    return out.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(
+        drop=True)
 
 
 def failures_report(df: pd.DataFrame, points: int = 3) -> list[str]:
     """For each failing row: what failed, by how much, and its worst inputs."""
     lines = []
-    for r in df[~df["passed"].astype(bool)].itertuples():
-        head = f"FAIL {r.activation}.{r.variant}.{r.direction} {r.dtype} {r.domain}: "
+    for r in df[failed(df)].itertuples():
+        who = "" if r.impl == "ours" else f"[{r.impl}] "
+        head = f"FAIL {who}{r.activation}.{r.variant}.{r.direction} {r.dtype} {r.domain}: "
         if r.error:
             lines.append(head + r.error)
             continue
@@ -54,10 +71,14 @@ def failures_report(df: pd.DataFrame, points: int = 3) -> list[str]:
     return lines
 
 
-def render(df: pd.DataFrame) -> str:
+def render(df: pd.DataFrame, show_failures: bool = True) -> str:
     table = summary_table(df)
-    with pd.option_context("display.max_rows", None, "display.width", 200,
+    if (table["impl"] == "ours").all():
+        table = table.drop(columns="impl")
+    if not table["errors"].any():
+        table = table.drop(columns="errors")
+    with pd.option_context("display.max_rows", None, "display.width", 220,
                            "display.float_format", lambda v: f"{v:.3g}"):
         text = table.to_string(index=False)
-    lines = failures_report(df)
+    lines = failures_report(df) if show_failures else []
     return "\n".join([*lines, *([""] if lines else []), text])

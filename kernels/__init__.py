@@ -5,19 +5,23 @@ returns an array of the same dtype and shape; ``out=`` writes into a preallocate
 Parameters use PyTorch's names and defaults and are keyword-only:
 ``kernels.leaky_relu(x, negative_slope=0.2)``.  ``d_<name>`` is dy/dx.
 
-An empty array gives an empty array of the same dtype (as NumPy ufuncs and PyTorch do);
-integer, float16 or complex input raises ``TypeError`` rather than being silently promoted.
+The elementwise kernels also take float16 and bfloat16 (ml_dtypes): computed in float64 and
+rounded once to the 16-bit format.  An empty array gives an empty array of the same dtype (as
+NumPy ufuncs and PyTorch do); integer or complex input, or a 16-bit float for the gated and
+row-wise kernels, raises ``TypeError`` rather than being silently promoted.
 """
 
 import numpy as np
 
 from . import _accurate, _rowwise
+from ._narrow import BFLOAT16, FLOAT16, round_once
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+NARROW_DTYPES = (FLOAT16, BFLOAT16)  # elementwise kernels only: computed in float64, rounded once
 
 
 class Kernel:
@@ -39,7 +43,7 @@ class Kernel:
                 f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
                 f"it takes {sorted(self.defaults) or 'none'}"
             )
-        x = _as_float_array(x, self.name)
+        x = _as_float_array(x, self.name, NARROW_DTYPES)
         if out is not None and (
             not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
         ):
@@ -50,6 +54,12 @@ class Kernel:
         # NaN and infinities are handled deliberately inside the kernels; the flags their
         # comparisons raise are not errors of the caller's.
         with np.errstate(all="ignore"):
+            if x.dtype in NARROW_DTYPES:
+                y = round_once(self.ufunc(x.astype(np.float64), *values), x.dtype)
+                if out is None:
+                    return y
+                out[...] = y
+                return out
             return self.ufunc(x, *values, out=out)
 
 
@@ -127,10 +137,11 @@ class RowwiseKernel:
         return out
 
 
-def _as_float_array(x, name):
+def _as_float_array(x, name, extra=()):
     x = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if x.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {x.dtype}")
+    if x.dtype not in SUPPORTED_DTYPES and x.dtype not in extra:
+        kinds = "float16, bfloat16, float32 or float64" if extra else "float32 or float64"
+        raise TypeError(f"{name}: expected a {kinds} array, got dtype {x.dtype}")
     return x
 
 
@@ -183,6 +194,7 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
     "SUPPORTED_DTYPES",
+    "NARROW_DTYPES",
     *_accurate.__all__,
     "softmax",
     "softmax_vjp",

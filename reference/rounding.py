@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+import ml_dtypes  # noqa: F401 - registers the bfloat16 dtype with NumPy
 import mpmath
 import numpy as np
 
@@ -33,6 +34,8 @@ class FloatFormat:
 
 
 FORMATS = {
+    "float16": FloatFormat("float16", 11, -14, 15),
+    "bfloat16": FloatFormat("bfloat16", 8, -126, 127),
     "float32": FloatFormat("float32", 24, -126, 127),
     "float64": FloatFormat("float64", 53, -1022, 1023),
 }

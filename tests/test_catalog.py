@@ -74,7 +74,7 @@ def test_dtype_exp_edges_are_round_to_nearest_logs(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_domains_are_deterministic_and_cover_what_they_promise(dtype):
     act = CATALOG["gelu"]
-    for dom in domains.DOMAINS:
+    for dom in ("special", "thresholds", "core", "wide", "bits"):
         a = domains.points(act, dtype, dom)
         b = domains.points(act, dtype, dom)
         np.testing.assert_array_equal(a, b)
@@ -89,3 +89,22 @@ def test_domains_are_deterministic_and_cover_what_they_promise(dtype):
     assert (wide < 0).sum() == (wide > 0).sum()
     core = domains.points(act, dtype, "core")
     assert core.min() >= -10 and core.max() <= 10
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_bits_domain_weights_the_edges(dtype):
+    with np.errstate(invalid="ignore"):  # signalling NaNs are among the patterns
+        x = domains.points(CATALOG["gelu"], dtype, "bits", 4000).astype(np.float64)
+    fi = domains.finfo(dtype)
+    assert np.isnan(x).sum() > 100
+    assert ((np.abs(x) < float(fi.smallest_normal)) & (x != 0)).sum() > 100  # subnormals
+    assert (np.abs(x) > float(fi.max) / 4).sum() > 100  # next to the overflow edge
+    assert (x < 0).sum() > 1000 and (x > 0).sum() > 1000
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_exhaustive_domain_is_every_16_bit_pattern(dtype):
+    x = domains.points(CATALOG["gelu"], dtype, "exhaustive")
+    assert x.size == 65536 and len(np.unique(x.view(np.uint16))) == 65536
+    with pytest.raises(ValueError, match="needs a 16-bit dtype"):
+        domains.points(CATALOG["gelu"], "float32", "exhaustive")

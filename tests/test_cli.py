@@ -54,7 +54,13 @@ def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["audit", "--activation", "gleu"], "unknown activation 'gleu'; known: relu, relu6"),
-    (["audit", "--dtype", "float16"], "unknown dtype 'float16'; known: float32, float64"),
+    (["audit", "--dtype", "float128"],
+     "unknown dtype 'float128'; known: float32, float64, float16, bfloat16"),
+    (["audit", "--domain", "exhaustive"], "the exhaustive domain needs --dtype float16 or bfloat16"),
+    (["audit", "--impl", "numpy"], "unknown implementation 'numpy'; known: ours, numpy-seed"),
+    (["audit", "--impl", "nosuchmodule:f", "--activation", "gelu"], "cannot import 'nosuchmodule'"),
+    (["audit", "--impl", "math:erf"], "give exactly one --activation"),
+    (["audit", "--regressions", __file__], "not a regression file"),
     (["audit", "--domain", "huge"], "unknown domain 'huge'"),
     (["audit", "--points", "0"], "--points must be at least 1"),
 ])

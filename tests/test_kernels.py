@@ -10,6 +10,7 @@ import kernels
 from bench.catalog import CATALOG, cases
 from bench.metrics import ulp_error
 from kernels import _accurate
+from kernels._narrow import round_once
 from reference import REFERENCES, evaluate
 from reference.taylor import PATCHES, patch
 
@@ -30,10 +31,20 @@ def test_output_dtype_and_shape_follow_the_input(kernel, dtype):
     assert kernel(dtype(0.5)).dtype == dtype  # a NumPy scalar stays in its dtype
 
 
-@pytest.mark.parametrize("bad", [np.arange(3), np.ones(3, np.float16), np.ones(3, complex)])
+@pytest.mark.parametrize("bad", [np.arange(3), np.ones(3, np.complex64), np.ones(3, bool)])
 def test_wrong_dtype_is_refused_by_name(bad):
-    with pytest.raises(TypeError, match=f"float32 or float64 array, got dtype {bad.dtype}"):
+    with pytest.raises(TypeError, match=f"bfloat16, float32 or float64 array, got dtype {bad.dtype}"):
         kernels.gelu(bad)
+    with pytest.raises(TypeError, match="expected a float32 or float64 array, got dtype float16"):
+        kernels.softmax(np.ones(3, np.float16))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+def test_sixteen_bit_inputs_round_once_from_float64(dtype):
+    x = np.linspace(-6, 6, 97).astype(dtype)
+    y = kernels.gelu(x)
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(y, round_once(kernels.gelu(x.astype(np.float64)), dtype))
 
 
 def test_empty_array_gives_empty_array_of_same_dtype():

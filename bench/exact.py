@@ -1,0 +1,197 @@
+"""Exact values for the audit's batches: cached on disk, computed in a process pool.
+
+A ``Task`` names a reference and holds the inputs it needs; its key hashes the reference's
+fingerprint (its source and helpers, see ``reference.fingerprint``), the inputs' bytes (so
+any change to a domain changes exactly the keys of the batches it changes), the dtype, the
+working precisions and the cache schema.  The same exact values then serve every
+implementation and every later run.
+
+Cache entries are ``.npz`` files written atomically (temporary file, then rename) holding
+the values and a SHA-256 of them; an entry that cannot be read, has the wrong shape or a
+wrong checksum is reported, recomputed and rewritten, never used.
+"""
+
+import hashlib
+import os
+import sys
+import tempfile
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+import reference
+from reference.fingerprint import fingerprint
+
+__all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
+
+CACHE_SCHEMA = 1
+CHUNK = 1024  # elements per pool job: small enough to balance two cores, big enough to amortise
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("ACTBENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "actbench"
+
+
+def _registry(kind):
+    return {"elementwise": reference.REFERENCES, "gated": reference.GATED,
+            "rowwise": reference.ROWWISE}[kind]
+
+
+@dataclass(frozen=True)
+class Task:
+    """The exact values of reference ``ref_name`` (of ``kind``) at ``arrays``."""
+
+    kind: str
+    ref_name: str
+    arrays: tuple
+    params: dict = field(default_factory=dict)
+    tau: float | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.arrays[0].size)
+
+    def key(self) -> str:
+        ref = _registry(self.kind)[self.ref_name]
+        h = hashlib.sha256()
+        h.update(f"schema={CACHE_SCHEMA} {self.kind} {self.ref_name} {fingerprint(ref)}".encode())
+        h.update(f" {self.arrays[0].dtype.name} {reference.working_precisions(self.arrays[0].dtype)}"
+                 f" max={reference.MAX_PRECISION} params={sorted(self.params.items())!r}"
+                 f" tau={self.tau!r}".encode())
+        for a in self.arrays:
+            h.update(f" {a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def compute(self) -> reference.Exact:
+        ref = _registry(self.kind)[self.ref_name]
+        if self.kind == "rowwise":
+            x, *g = self.arrays
+            return reference.evaluate_rows(ref, x, g[0] if g else None, self.tau)
+        return reference.evaluate(ref, *self.arrays, params=self.params)
+
+    def chunks(self):
+        """Pieces for the pool (rows stay whole: a row's values depend on each other)."""
+        if self.kind == "rowwise" or self.size <= CHUNK:
+            return [self]
+        flat = [a.ravel() for a in self.arrays]
+        return [Task(self.kind, self.ref_name, tuple(a[i:i + CHUNK] for a in flat), self.params,
+                     self.tau) for i in range(0, self.size, CHUNK)]
+
+
+def _compute_arrays(task: Task):
+    ex = task.compute()
+    return ex.want.astype(np.float64), ex.hi, ex.lo
+
+
+class Cache:
+    """Content-addressed store of exact values; ``directory=None`` disables it."""
+
+    def __init__(self, directory=None, report=None):
+        self.directory = Path(directory) if directory else None
+        self.hits = self.misses = 0
+        self.corrupt: list[str] = []
+        self.report = report or (lambda msg: print(f"actbench: {msg}", file=sys.stderr))
+
+    def _path(self, key):
+        return self.directory / key[:2] / f"{key}.npz"
+
+    @staticmethod
+    def _checksum(key, want, hi, lo):
+        h = hashlib.sha256(key.encode())
+        for a in (want, hi, lo):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def load(self, key, task: Task):
+        if self.directory is None:
+            return None
+        path = self._path(key)
+        if not path.exists():
+            self.misses += 1
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                want, hi, lo, stored = f["want"], f["hi"], f["lo"], str(f["checksum"])
+            shape = task.arrays[0].shape
+            if want.shape != shape or hi.shape != shape or lo.shape != shape:
+                raise ValueError(f"shape {want.shape}, expected {shape}")
+            if stored != self._checksum(key, want, hi, lo):
+                raise ValueError("checksum mismatch")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            self.corrupt.append(str(path))
+            self.report(f"cache entry {path} is corrupt ({exc}); recomputing it")
+            self.misses += 1
+            return None
+        self.hits += 1
+        return want, hi, lo
+
+    def store(self, key, want, hi, lo):
+        if self.directory is None:
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, want=want, hi=hi, lo=lo,
+                         checksum=np.array(self._checksum(key, want, hi, lo)))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None) -> dict:
+    """key -> Exact for every task: from the cache, else computed (in ``jobs`` processes)."""
+    results, todo, by_key = {}, {}, {}
+    for task in tasks:
+        key = task.key()
+        if key in by_key:
+            continue
+        by_key[key] = task
+        hit = cache.load(key, task)
+        if hit is None:
+            todo[key] = task
+        else:
+            results[key] = hit
+    pieces = [(key, i, chunk) for key, task in todo.items() for i, chunk in enumerate(task.chunks())]
+    total = sum(chunk.size for _, _, chunk in pieces)
+    bar = progress(total) if progress and total else None
+    parts: dict = {key: {} for key in todo}
+    if jobs > 1 and len(pieces) > 1:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver")) as pool:
+            futures = {pool.submit(_compute_arrays, chunk): (key, i, chunk.size)
+                       for key, i, chunk in pieces}
+            for fut in as_completed(futures):
+                key, i, size = futures[fut]
+                parts[key][i] = fut.result()
+                if bar:
+                    bar.update(size)
+    else:
+        for key, i, chunk in pieces:
+            parts[key][i] = _compute_arrays(chunk)
+            if bar:
+                bar.update(chunk.size)
+    if bar:
+        bar.close()
+    for key, task in todo.items():
+        got = [parts[key][i] for i in range(len(parts[key]))]
+        shape = task.arrays[0].shape
+        want, hi, lo = (np.concatenate([g[j].ravel() for g in got]).reshape(shape)
+                        for j in range(3))
+        cache.store(key, want, hi, lo)
+        results[key] = (want, hi, lo)
+    return {key: _as_exact(by_key[key].arrays[0], *v) for key, v in results.items()}
+
+
+def _as_exact(x, want, hi, lo):
+    return reference.Exact(x=x, want=want.astype(x.dtype), hi=hi, lo=lo)

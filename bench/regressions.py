@@ -1,0 +1,84 @@
+"""The worst-input regression file: every input that ever broke a budget here, replayed by
+every audit as the domain ``regressions`` so that a fixed bug stays fixed.
+
+``results/regressions.json`` is versioned with the code.  Entries name the activation,
+direction and dtype and hold the input as hex floats (elementwise ``x``; gated ``a``, ``b``;
+row-wise the whole ``row``, its upstream gradient ``g`` and ``tau``).  ``actbench audit
+--record-regressions`` adds the worst inputs of our kernels' failing rows.
+"""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from .results import write_atomic
+
+__all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions"]
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "results" / "regressions.json"
+SCHEMA_VERSION = 1
+
+
+class RegressionError(ValueError):
+    """The regression file is malformed."""
+
+
+def _floats(values):
+    return [float.fromhex(v) if isinstance(v, str) else float(v) for v in values]
+
+
+class Regressions:
+    def __init__(self, path=DEFAULT_FILE):
+        self.path = Path(path)
+        self.entries = []
+        if self.path.exists():
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                if raw.get("schema_version") != SCHEMA_VERSION:
+                    raise RegressionError(f"schema_version {raw.get('schema_version')!r}, "
+                                          f"expected {SCHEMA_VERSION}")
+                self.entries = list(raw["entries"])
+                for k, e in enumerate(self.entries):
+                    missing = {"activation", "direction", "dtype", "input"} - set(e)
+                    if missing:
+                        raise RegressionError(f"entry {k} lacks {sorted(missing)}")
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise RegressionError(f"{self.path}: not a regression file: {exc}") from None
+            except RegressionError as exc:
+                raise RegressionError(f"{self.path}: {exc}") from None
+
+    def matching(self, case, dtype):
+        return [e for e in self.entries if e["activation"] == case.activation.name
+                and e["direction"] == case.direction and e["dtype"] == dtype]
+
+    def elementwise(self, case, dtype) -> np.ndarray:
+        return np.array([float.fromhex(e["input"]["x"]) for e in self.matching(case, dtype)],
+                        dtype=dtype)
+
+    def pairs(self, case, dtype):
+        es = self.matching(case, dtype)
+        return (np.array([float.fromhex(e["input"]["a"]) for e in es], dtype=dtype),
+                np.array([float.fromhex(e["input"]["b"]) for e in es], dtype=dtype))
+
+    def rows(self, case, dtype):
+        """[(x (1, n), g (1, n), tau)] one per entry."""
+        out = []
+        for e in self.matching(case, dtype):
+            inp = e["input"]
+            out.append((np.array([_floats(inp["row"])], dtype=dtype),
+                        np.array([_floats(inp["g"])], dtype=dtype), float(inp["tau"])))
+        return out
+
+    def add(self, case, dtype, point: dict, why: str) -> bool:
+        entry = {"activation": case.activation.name, "direction": case.direction,
+                 "dtype": dtype, "input": point["input"]}
+        if any({k: e[k] for k in entry} == entry for e in self.entries):
+            return False
+        self.entries.append({**entry, "found": date.today().isoformat(), "why": why})
+        return True
+
+    def save(self):
+        text = json.dumps({"schema_version": SCHEMA_VERSION, "entries": self.entries}, indent=1)
+        write_atomic(self.path, text + "\n")
