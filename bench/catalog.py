@@ -52,8 +52,9 @@ class Edge:
     holds: Callable | None = None
 
     def value(self, dtype: str) -> float | None:
-        hexes = self.x if isinstance(self.x, dict) else {d: self.x for d in DTYPES}
-        return float.fromhex(hexes[dtype]) if dtype in hexes else None
+        if isinstance(self.x, str):  # one literal, every dtype
+            return float.fromhex(self.x)
+        return float.fromhex(self.x[dtype]) if dtype in self.x else None
 
 
 @dataclass(frozen=True)

@@ -256,8 +256,10 @@ def row_batches(activation: Activation, dtype, domain: str, n: int | None = None
             if domain == "core":
                 x, g = (_uniform((*key, part), lo, hi, dtype, rows * length) for part in "xg")
             else:
+                # bits: random patterns for the inputs; upstream gradients stay finite (wide)
                 draw = _logspaced if domain == "wide" else _bits
-                x, g = (draw((*key, part), dtype, rows * length) for part in "xg")
+                x = draw((*key, "x"), dtype, rows * length)
+                g = _logspaced((*key, "g"), dtype, rows * length)
             label = f"(domains.row_batches {domain}: len={length} tau={tau!r})"
             batches.append(RowBatch(x.reshape(rows, length), g.reshape(rows, length), tau, label))
     return batches

@@ -113,13 +113,15 @@ class Cache:
 
     def load(self, key, task: Task):
         if self.directory is None:
+            self.misses += 1
             return None
         path = self._path(key)
         if not path.exists():
             self.misses += 1
             return None
         try:
-            with np.load(path, allow_pickle=False) as f:
+            # our own handle: np.load leaks its file when a truncated archive makes it raise
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
                 want, hi, lo, stored = f["want"], f["hi"], f["lo"], str(f["checksum"])
             shape = task.arrays[0].shape
             if want.shape != shape or hi.shape != shape or lo.shape != shape:

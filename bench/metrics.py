@@ -112,13 +112,17 @@ def summarize(got: np.ndarray, want: np.ndarray, hi: np.ndarray, lo: np.ndarray,
     rel_ok = abs_ok & np.isfinite(rel_err)
     score = np.where(bad, np.inf, np.where(np.isnan(ulps), -1.0, ulps))
     worst = np.argsort(-score, kind="stable")[:n_worst]
+    with np.errstate(over="ignore"):  # a mean of huge ULP errors may overflow: inf is honest
+        stats = dict(
+            max_ulp=float(ulps[ok].max()) if ok.any() else 0.0,
+            p99_ulp=float(np.percentile(ulps[ok], 99)) if ok.any() else 0.0,
+            mean_ulp=float(ulps[ok].mean()) if ok.any() else 0.0,
+            max_abs=float(abs_err[abs_ok].max()) if abs_ok.any() else 0.0,
+            max_rel=float(rel_err[rel_ok].max()) if rel_ok.any() else 0.0,
+        )
     return ErrorSummary(
         n=int(got.size),
-        max_ulp=float(ulps[ok].max()) if ok.any() else 0.0,
-        p99_ulp=float(np.percentile(ulps[ok], 99)) if ok.any() else 0.0,
-        mean_ulp=float(ulps[ok].mean()) if ok.any() else 0.0,
-        max_abs=float(abs_err[abs_ok].max()) if abs_ok.any() else 0.0,
-        max_rel=float(rel_err[rel_ok].max()) if rel_ok.any() else 0.0,
+        **stats,
         special_mismatches=int(bad.sum()),
         worst=worst,
     )

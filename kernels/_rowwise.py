@@ -220,6 +220,14 @@ def log_softmax_rows(x, tau, out):
 
 
 @_jit
+def _has_nan(g):
+    for v in g:
+        if v != v:
+            return True
+    return False
+
+
+@_jit
 def _gradient_scale(g):
     """A power of 2 that brings max|g| into [2**-400, 2**900]: two_prod cannot overflow, a sum
     of up to 2**100 terms stays finite, and no error term is lost to subnormals.  The VJPs
@@ -257,6 +265,10 @@ def softmax_vjp_rows(x, g, tau, out):
         if kind == 2:
             _vjp_at_limit(row, g[r], scale, rest, tau, out[r])
             continue
+        if _has_nan(g[r]):  # sum_j e_j g_j is NaN, and so is every v_i but at -inf entries
+            for i in range(n):
+                out[r, i] = 0.0 if row[i] == -_INF else math.nan
+            continue
         a_hi = 0.0
         a_lo = 0.0
         for j in range(n):
@@ -271,7 +283,7 @@ def softmax_vjp_rows(x, g, tau, out):
                 out[r, i] = 0.0  # an exactly zero probability passes no gradient: +0
                 continue
             if i == m and rest < 2.0**-900:
-                out[r, i] = _vjp_max_of_dominated_row(t, t_lo, g[r], m, scale, tau)
+                out[r, i] = _vjp_max_of_dominated_row(row, t, t_lo, g[r], m, scale, tau)
                 continue
             # all in the scaled domain (scaling up tiny gradients is exact; scaling down huge
             # ones only drops bits far below the huge terms), unscaled by the last operation
@@ -284,7 +296,7 @@ def softmax_vjp_rows(x, g, tau, out):
             b, b_lo = two_sum(d, q)
             b = b + (b_lo + d_lo + q_lo)
             if b == 0.0:
-                b = math.copysign(0.0, _underflowed_sign(t, t_lo, e, g[r], m, i))
+                b = math.copysign(0.0, _underflowed_sign(row, e, g[r], m, i, tau))
             if e[i] >= 2.0**-900:
                 out[r, i] = (_div_dd(e[i], e_lo[i], rest, rest_lo) * (b / big_e) / tau) / scale
             elif t[i] < -1500.0:  # e_i < 2**-2164: v rounds to zero even for |B| near 2**1026
@@ -296,7 +308,7 @@ def softmax_vjp_rows(x, g, tau, out):
 
 
 @_jit
-def _vjp_max_of_dominated_row(t, t_lo, g, m, scale, tau):
+def _vjp_max_of_dominated_row(row, t, t_lo, g, m, scale, tau):
     """softmax VJP at the maximum when every other exp(t_j) is below 2**-900: then
     v_m = sum_j e_j·(g_m - g_j)/tau to 1 + O(2**-900), every term tiny or subnormal.  The
     terms are summed with their exponents factored out (e_j = mant_j·2**k_j, scaled by 2**-K,
@@ -307,7 +319,7 @@ def _vjp_max_of_dominated_row(t, t_lo, g, m, scale, tau):
         if j != m and t[j] > -1500.0:
             big_k = max(big_k, math.floor(t[j] * _INV_LN2 + 0.5))
     if big_k == -(2**30):  # every other term is below 2**-2164: v_m rounds to a signed zero
-        return math.copysign(0.0, _underflowed_sign(t, t_lo, np.zeros(n), g, m, m))
+        return math.copysign(0.0, _underflowed_sign(row, np.zeros(n), g, m, m, tau))
     acc = 0.0
     acc_lo = 0.0
     for j in range(n):
@@ -321,23 +333,29 @@ def _vjp_max_of_dominated_row(t, t_lo, g, m, scale, tau):
             acc_lo += err + p_lo
     w = (acc + acc_lo) / tau
     if w == 0.0:
-        w = math.copysign(0.0, _underflowed_sign(t, t_lo, np.zeros(n), g, m, m))
+        w = math.copysign(0.0, _underflowed_sign(row, np.zeros(n), g, m, m, tau))
     return math.ldexp(w, big_k - int(math.log2(scale)))
 
 
 @_jit
-def _underflowed_sign(t, t_lo, e, g, m, i):
+def _underflowed_sign(row, e, g, m, i, tau):
     """Sign of B_i = sum_j e_j·(g_i - g_j) when every term that did not underflow cancels:
-    the underflowed term with the largest t dominates the rest by at least e**(its lead)."""
+    the underflowed terms, weighted relative to the largest of them, exp((x_j - x_k)/tau)
+    (entries a hair apart weigh the same; far ones vanish)."""
     k = -1
-    tk = -_INF
-    tk_lo = 0.0
-    for j in range(t.shape[0]):
-        if j != m and e[j] == 0.0 and g[j] != g[i] and (t[j] > tk or (t[j] == tk and t_lo[j] > tk_lo)):
+    for j in range(row.shape[0]):
+        if j != m and e[j] == 0.0 and row[j] > -_INF and (k < 0 or row[j] > row[k]):
             k = j
-            tk = t[j]
-            tk_lo = t_lo[j]
-    return 0.0 if k < 0 else math.copysign(1.0, g[i] - g[k])
+    if k < 0:
+        return 0.0
+    acc = 0.0
+    for j in range(row.shape[0]):
+        if j != m and e[j] == 0.0 and row[j] > -_INF:
+            d, d_lo = two_sum(row[j], -row[k])
+            w = math.exp((d + d_lo) / tau) if d > -_INF else 0.0
+            if w > 0.0:  # weights <= 1, applied before subtracting: g_i - g_j may overflow
+                acc += w * g[i] - w * g[j]
+    return 0.0 if acc == 0.0 else math.copysign(1.0, acc)
 
 
 @_jit
@@ -370,12 +388,16 @@ def log_softmax_vjp_rows(x, g, tau, out):
             out[r, :] = 0.0
             continue
         scale = _gradient_scale(g[r])
-        other = 0.0  # G' = sum over j != m
+        other = 0.0  # G' = sum over j != m, scaled
         other_lo = 0.0
+        other_u = 0.0  # and unscaled, for when the scaling would flush it
+        other_u_lo = 0.0
         for j in range(n):
             if j != m:
                 other, err = two_sum(other, g[r, j] * scale)
                 other_lo += err
+                other_u, err = two_sum(other_u, g[r, j])
+                other_u_lo += err
         gm = g[r, m] * scale
         total, total_lo = two_sum(gm, other)
         total_lo += other_lo
@@ -387,8 +409,15 @@ def log_softmax_vjp_rows(x, g, tau, out):
             elif i == m:
                 p, p_lo = two_prod(gm, rest)
                 p_lo += gm * rest_lo
-                d, d_lo = two_sum(p, -other)
-                out[r, i] = (((d + (d_lo + p_lo - other_lo)) / big_e) / tau) / scale
+                if scale < 1.0 and abs(other_u) < 2.0**1000:
+                    # scaled down for a huge g_m, but G' itself is moderate or tiny: scaling it
+                    # would lose it, so meet it unscaled (g_m·R grows exactly when unscaled)
+                    d, d_lo = two_sum(p / scale, -other_u)
+                    d_lo += p_lo / scale - other_u_lo
+                    out[r, i] = ((d + d_lo) / big_e) / tau
+                else:
+                    d, d_lo = two_sum(p, -other)
+                    out[r, i] = (((d + (d_lo + p_lo - other_lo)) / big_e) / tau) / scale
             else:
                 s, s_lo = _quotient(e[i], e_lo[i], rest, rest_lo)
                 p, p_lo = two_prod(s, total)

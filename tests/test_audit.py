@@ -90,3 +90,13 @@ def test_kernel_that_raises_fails_its_row():
 def test_empty_domain_is_an_error():
     with pytest.raises(ValueError, match="the domain has no points"):
         audit.audit(CASES[0], "float32", "core", BUDGETS, x=np.array([], np.float32))
+
+
+def test_exhaustive_16_bit_sweep_in_a_process_pool():
+    # every float16 and bfloat16 input of gelu, both directions: within the float32 budgets
+    rows = audit.run_audit([c for c in CASES if c.activation.name == "gelu"],
+                           ["float16", "bfloat16"], ["exhaustive"], BUDGETS, jobs=2)
+    assert len(rows) == 4 and all(r["n"] == 65536 for r in rows)
+    report = table.failures_report(table.to_frame(rows))
+    assert not report, "\n".join(report)
+    assert max(r["max_ulp"] for r in rows) <= 0.5 + 1e-9  # computed in float64, rounded once

@@ -1,0 +1,118 @@
+"""Auditing implementations beside ours: a user's own kernel (good, wrong, raising,
+promoting, warning), the seed notebook's formulas, SciPy, and torch when installed."""
+
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import cli
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/userkernels.py as a user's module
+
+
+def run(tmp_path, *argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["audit", "--out", str(tmp_path), "--no-cache", "--jobs", "1", *argv],
+                    out=out, err=err)
+    df = pd.read_csv(tmp_path / "audit.csv", keep_default_na=False)
+    return code, out.getvalue(), err.getvalue(), df
+
+
+def user_rows(df, spec):
+    return df[df["impl"] == spec]
+
+
+def test_a_good_user_kernel_passes(tmp_path):
+    code, out, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                           "--impl", "userkernels:good_gelu")
+    rows = user_rows(df, "userkernels:good_gelu")
+    assert code == 0, out
+    assert len(rows[rows["domain"] != "regressions"]) == 2 * 4  # dtypes × quick domains
+    assert (rows["status"] == "ok").all()
+
+
+def test_a_wrong_user_kernel_is_caught_with_its_worst_input(tmp_path):
+    code, out, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                           "--dtype", "float32", "--impl", "ours", "--impl",
+                           "userkernels:naive_gelu")
+    assert code == 1
+    rows = user_rows(df, "userkernels:naive_gelu")
+    core = rows[rows["domain"] == "core"].iloc[0]
+    assert core["status"] == "failed" and float(core["max_ulp"]) > 1e6
+    assert float.fromhex(core["worst_input"]) < -5  # deep in the tail, where 1 + erf is 0
+    assert "FAIL [userkernels:naive_gelu] gelu.-.forward float32 core: max" in out
+    ours = df[df["impl"] == "ours"]
+    assert (ours["status"] == "ok").all()  # the comparison keeps our rows beside it
+
+
+def test_a_raising_user_kernel_is_reported_in_its_row(tmp_path):
+    code, _out, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                           "--impl", "userkernels:raising_gelu")
+    rows = user_rows(df, "userkernels:raising_gelu")
+    assert code == 1 and (rows["status"] == "error").all()
+    assert (rows["error"] == "RuntimeError: not implemented for this input").all()
+
+
+def test_a_user_kernel_returning_float64_for_float32_is_reported(tmp_path):
+    code, _, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                         "--dtype", "float32", "--impl", "userkernels:promoting_gelu")
+    rows = user_rows(df, "userkernels:promoting_gelu")
+    assert code == 1
+    assert (rows["error"] == "promoting_gelu returned float64 for float32 input").all()
+
+
+def test_warnings_are_recorded_not_raised(tmp_path):
+    code, _, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                         "--dtype", "float64", "--impl", "userkernels:warning_gelu")
+    rows = user_rows(df, "userkernels:warning_gelu")
+    assert code == 0 and (rows["warnings"] == "UserWarning: approximate result").all()
+
+
+def test_user_derivative_and_absent_directions(tmp_path):
+    _code, _, _, df = run(tmp_path, "--activation", "gelu", "--dtype", "float64", "--impl",
+                         "userkernels:good_gelu", "--impl-derivative", "userkernels:good_gelu")
+    rows = user_rows(df, "userkernels:good_gelu")
+    # a forward function passed as the derivative is wrong everywhere: caught, not absent
+    assert (rows[rows["direction"] == "derivative"]["status"] == "failed").all()
+
+
+def test_seed_and_scipy_side_by_side(tmp_path):
+    _code, out, _, df = run(tmp_path, "--activation", "sigmoid", "--impl", "ours",
+                           "--impl", "numpy-seed", "--impl", "scipy")
+    assert set(df["impl"]) == {"ours", "numpy-seed", "scipy"}
+    scipy_d = df[(df["impl"] == "scipy") & (df["direction"] == "derivative")]
+    assert (scipy_d["status"] == "absent").all()  # scipy.special has no sigmoid'
+    seed_f = df[(df["impl"] == "numpy-seed") & (df["direction"] == "forward")]
+    assert (seed_f["status"] != "absent").all()
+    assert "absent" in out
+
+
+def test_seed_softmax_returns_float64_for_float32(tmp_path):
+    # the notebook's softmax does np.asarray(z, dtype=float): reported, not crashed
+    _code, _, _, df = run(tmp_path, "--activation", "softmax", "--direction", "forward",
+                         "--dtype", "float32", "--domain", "core", "--impl", "numpy-seed")
+    row = df[df["impl"] == "numpy-seed"].iloc[0]
+    assert row["status"] == "error" and "returned float64 for float32 input" in row["error"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
+def test_torch_missing_is_skipped_with_a_message(tmp_path):
+    code, _, err, df = run(tmp_path, "--activation", "relu", "--impl", "ours", "--impl", "torch")
+    assert code == 0 and "torch is not installed" in err and set(df["impl"]) == {"ours"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="torch not installed (pip install -e '.[torch]')")
+def test_torch_rows_when_installed(tmp_path):
+    _code, _, _, df = run(tmp_path, "--activation", "gelu", "--impl", "ours", "--impl", "torch")
+    torch_rows = df[df["impl"] == "torch"]
+    assert len(torch_rows[torch_rows["domain"] != "regressions"]) == 2 * 2 * 4
+    core = torch_rows[(torch_rows["dtype"] == "float32") & (torch_rows["direction"] == "forward")
+                      & (torch_rows["domain"] == "core")].iloc[0]
+    assert float(core["max_ulp"]) > 1e6  # torch's 1 + erf in the tail (1.7e7 ULP measured)
+    json.loads(core["worst_points"])

@@ -1,0 +1,45 @@
+"""The worst-input regression file: replayed as a domain, grown by --record-regressions."""
+
+import io
+import json
+import shutil
+
+import pandas as pd
+
+from bench import cli
+from bench.budgets import DEFAULT_BUDGETS
+from bench.regressions import DEFAULT_FILE, Regressions
+
+
+def test_every_recorded_input_is_replayed_and_within_budget(tmp_path):
+    entries = Regressions().entries
+    assert len(entries) >= 20  # the bugs found while building the kernels
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["audit", "--domain", "regressions", "--out", str(tmp_path), "--no-cache",
+                     "--jobs", "1"], out=out, err=err)
+    df = pd.read_csv(tmp_path / "audit.csv")
+    assert code == 0, out.getvalue()
+    # one point per elementwise or gated entry, a whole row per row-wise entry
+    assert df["n"].sum() == sum(len(e["input"].get("row", [0])) for e in entries)
+
+
+def test_record_regressions_adds_failing_inputs_once(tmp_path):
+    regs = tmp_path / "regressions.json"
+    shutil.copy(DEFAULT_FILE, regs)
+    before = len(json.loads(regs.read_text())["entries"])
+    tight = DEFAULT_BUDGETS.read_text().replace(
+        "[sigmoid.accurate.forward]\nfloat32 = 1\n", "[sigmoid.accurate.forward]\nfloat32 = 0.1\n")
+    (tmp_path / "b.toml").write_text(tight)
+    argv = ["audit", "--activation", "sigmoid", "--dtype", "float32", "--direction", "forward",
+            "--domain", "core", "--budgets", str(tmp_path / "b.toml"), "--regressions", str(regs),
+            "--record-regressions", "--out", str(tmp_path), "--no-cache", "--jobs", "1"]
+    out = io.StringIO()
+    assert cli.main(argv, out=out, err=io.StringIO()) == 1
+    assert "recorded 1 new input(s)" in out.getvalue()
+    entries = json.loads(regs.read_text())["entries"]
+    assert len(entries) == before + 1
+    new = entries[-1]
+    assert new["activation"] == "sigmoid" and new["dtype"] == "float32" and "x" in new["input"]
+    out = io.StringIO()
+    cli.main(argv, out=out, err=io.StringIO())
+    assert "recorded 0 new input(s)" in out.getvalue()  # the same input is not added twice
