@@ -74,3 +74,7 @@ def test_pool_gives_the_same_values_as_one_process(tmp_path):
     one = resolve_exact([_task("gelu", big)], Cache(None), jobs=1)
     two = resolve_exact([_task("gelu", big)], Cache(None), jobs=2)
     np.testing.assert_array_equal(next(iter(one.values())).hi, next(iter(two.values())).hi)
+
+
+def test_mpmath_runs_on_gmpy2():
+    assert mpmath.libmp.BACKEND == "gmpy"  # gmpy2 is a dependency: ~3x faster references
