@@ -117,6 +117,8 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BudgetError(f"{path}: budget file not found") from None
+    except OSError as exc:
+        raise BudgetError(f"{path}: cannot read the budget file: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BudgetError(f"{path}: not valid TOML: {exc}") from None
     table = {}

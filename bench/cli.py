@@ -7,6 +7,7 @@ Exit status: 0 every audited row is within budget, 1 some row is not, 2 usage er
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 from . import catalog
@@ -126,7 +127,20 @@ def _impls(args, acts, err):
             print(f"actbench: {exc}; its rows are skipped", file=err)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if not impls:
+        raise UsageError("none of the requested implementations is available")
     return impls
+
+
+def _writable_dir(path, what):
+    """Create ``path`` if needed and check a file can be written there, before any work."""
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".actbench-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r} is not a writable directory: {exc.strerror or exc}") from None
 
 
 def _flatten(values):
@@ -160,7 +174,11 @@ def _cmd_audit(args, out, err):
     if not selection:
         raise UsageError("the filters select no catalog row")
     impls = _impls(args, acts, err)
-    cache = Cache(None if args.no_cache else (args.cache or default_cache_dir()))
+    _writable_dir(args.out, "--out")
+    cache_dir = None if args.no_cache else (args.cache or default_cache_dir())
+    if cache_dir is not None:
+        _writable_dir(cache_dir, "the cache directory")
+    cache = Cache(cache_dir)
     start = time.perf_counter()
     show = err.isatty()
 
@@ -181,6 +199,10 @@ def _cmd_audit(args, out, err):
                            exact_progress=exact_progress)
     if show:
         print(file=err)
+    if not rows:
+        raise UsageError("nothing to audit: the selected activations have no row in these dtypes "
+                         "and domains (16-bit dtypes are for elementwise activations; the "
+                         "regressions domain has entries only where something once failed)")
     df = table.to_frame(rows)
     elapsed = time.perf_counter() - start
     csv_path, _ = results.write_table(

@@ -121,8 +121,12 @@ class Cache:
             return None
         try:
             # our own handle: np.load leaks its file when a truncated archive makes it raise
-            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
-                want, hi, lo, stored = f["want"], f["hi"], f["lo"], str(f["checksum"])
+            with open(path, "rb") as fh:
+                f = np.load(fh, allow_pickle=False)
+                if not isinstance(f, np.lib.npyio.NpzFile):
+                    raise ValueError("not an .npz archive")
+                with f:
+                    want, hi, lo, stored = f["want"], f["hi"], f["lo"], str(f["checksum"])
             shape = task.arrays[0].shape
             if want.shape != shape or hi.shape != shape or lo.shape != shape:
                 raise ValueError(f"shape {want.shape}, expected {shape}")
@@ -137,19 +141,22 @@ class Cache:
         return want, hi, lo
 
     def store(self, key, want, hi, lo):
+        """Write an entry; a cache that cannot be written is reported, not fatal."""
         if self.directory is None:
             return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        tmp = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, want=want, hi=hi, lo=lo,
                          checksum=np.array(self._checksum(key, want, hi, lo)))
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            self.report(f"cannot write cache entry {path}: {exc.strerror or exc}")
 
 
 def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None) -> dict:

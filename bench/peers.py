@@ -259,8 +259,8 @@ def load_callable(spec: str) -> Callable:
         raise ValueError(f"{spec!r} is not of the form module:function")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:
+        raise ValueError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     try:
         fn = getattr(module, attr)
     except AttributeError:

@@ -25,6 +25,43 @@ class RegressionError(ValueError):
     """The regression file is malformed."""
 
 
+def _hex_ok(v) -> bool:
+    try:
+        float.fromhex(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_entry(k, e):
+    """Every entry names a catalog case and dtype and holds hex floats of the right shape."""
+    from .catalog import CATALOG, DTYPES
+    from .domains import SIXTEEN_BIT
+
+    if not isinstance(e, dict):
+        raise RegressionError(f"entry {k} is not an object")
+    missing = {"activation", "direction", "dtype", "input"} - set(e)
+    if missing:
+        raise RegressionError(f"entry {k} lacks {sorted(missing)}")
+    act = CATALOG.get(e["activation"])
+    if act is None:
+        raise RegressionError(f"entry {k}: unknown activation {e['activation']!r}")
+    if e["direction"] not in act.directions:
+        raise RegressionError(f"entry {k}: {act.name} has no direction {e['direction']!r}")
+    if e["dtype"] not in (*DTYPES, *SIXTEEN_BIT):
+        raise RegressionError(f"entry {k}: unknown dtype {e['dtype']!r}")
+    inp = e["input"]
+    fields = {"elementwise": ("x",), "gated": ("a", "b"), "rowwise": ("row", "g", "tau")}[act.kind]
+    if not isinstance(inp, dict) or set(fields) - set(inp):
+        raise RegressionError(f"entry {k}: a {act.kind} input needs {', '.join(fields)}")
+    values = ([inp["x"]] if act.kind == "elementwise" else [inp["a"], inp["b"]]
+              if act.kind == "gated" else [*inp["row"], *inp["g"]])
+    if not all(_hex_ok(v) for v in values):
+        raise RegressionError(f"entry {k}: inputs must be hex floats (float.hex)")
+    if act.kind == "rowwise" and (len(inp["row"]) != len(inp["g"]) or not inp["row"]):
+        raise RegressionError(f"entry {k}: row and g must be non-empty and of equal length")
+
+
 def _floats(values):
     return [float.fromhex(v) if isinstance(v, str) else float(v) for v in values]
 
@@ -36,16 +73,19 @@ class Regressions:
         if self.path.exists():
             try:
                 raw = json.loads(self.path.read_text(encoding="utf-8"))
+                if not isinstance(raw, dict):
+                    raise RegressionError("expected a JSON object")
                 if raw.get("schema_version") != SCHEMA_VERSION:
                     raise RegressionError(f"schema_version {raw.get('schema_version')!r}, "
                                           f"expected {SCHEMA_VERSION}")
                 self.entries = list(raw["entries"])
                 for k, e in enumerate(self.entries):
-                    missing = {"activation", "direction", "dtype", "input"} - set(e)
-                    if missing:
-                        raise RegressionError(f"entry {k} lacks {sorted(missing)}")
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                    _check_entry(k, e)
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError,
+                    UnicodeDecodeError) as exc:
                 raise RegressionError(f"{self.path}: not a regression file: {exc}") from None
+            except OSError as exc:
+                raise RegressionError(f"{self.path}: cannot read it: {exc.strerror or exc}") from None
             except RegressionError as exc:
                 raise RegressionError(f"{self.path}: {exc}") from None
 

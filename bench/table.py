@@ -34,8 +34,10 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["activation", "impl", "variant", "direction", "dtype"]
     df = df.assign(_fail=failed(df), _absent=df["status"] == "absent")
     present = df[~df["_absent"]]
+    # dropna=False: a group whose every row errored (no max_ulp at all) must still show
     table = present.pivot_table(index=keys, columns="domain", values="max_ulp", aggfunc="max",
-                                sort=False)
+                                sort=False, dropna=False)
+    table = table.reindex(present.groupby(keys, sort=False).size().index)
     table = table[[d for d in DOMAINS if d in table.columns]]
     g = present.groupby(keys, sort=False)
     table["budget"] = g["budget_max_ulp"].max()

@@ -85,6 +85,10 @@ class GatedKernel:
             b = _as_float_array(b, self.name)
             if b.dtype != a.dtype:
                 raise TypeError(f"{self.name}: a is {a.dtype} but b is {b.dtype}")
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        if out is not None and (not isinstance(out, np.ndarray) or out.dtype != a.dtype
+                                or out.shape != shape):
+            raise ValueError(f"{self.name}: out must be a {a.dtype} array of shape {shape}")
         with np.errstate(all="ignore"):
             return self.ufunc(a, b, out=out)
 
@@ -121,6 +125,11 @@ class RowwiseKernel:
         if out is not None and (not isinstance(out, np.ndarray) or out.shape != x.shape
                                 or out.dtype != x.dtype):
             raise ValueError(f"{self.name}: out must be a {x.dtype} array of shape {x.shape}")
+        if x.size == 0:  # an empty array gives an empty array
+            y = np.empty_like(x)
+            if out is None:
+                return y
+            return out
         moved = np.moveaxis(x, axis, -1)
         rows = np.ascontiguousarray(moved, dtype=np.float64).reshape(-1, moved.shape[-1])
         result = np.empty_like(rows)

@@ -212,7 +212,7 @@ _REFS = [
     _ref("d_sigmoid", lambda x: _sigmoid(x) * _sigmoid(-x), 0.25, 0.0, 0.0),
     _ref("log_sigmoid", lambda x: -_softplus(-x), lambda p: -mpmath.log(2), -0.0, -_INF),
     _ref("d_log_sigmoid", lambda x: _sigmoid(-x), 0.5, 0.0, 1.0),
-    _ref("tanh", mpmath.tanh, "odd", 1.0, -1.0),
+    _ref("tanh", lambda x: mpmath.tanh(x), "odd", 1.0, -1.0),
     _ref("d_tanh", lambda x: mpmath.sech(x) ** 2, 1.0, 0.0, 0.0),
     _rational("softsign", lambda x: x / (1 + abs(x)), "odd", 1.0, -1.0),
     _rational("d_softsign", lambda x: 1 / (1 + abs(x)) ** 2, 1.0, 0.0, 0.0),

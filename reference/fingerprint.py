@@ -1,8 +1,10 @@
 """A fingerprint of a reference: what a cached exact value depends on.
 
 The hash covers the source of the reference's own functions (its formula and its special
-values), every module-level helper they call in the reference package, recursively, and the
-source of the rounding and evaluation modules, which every value goes through.  Editing
+values), its data fields, the names of outside callables it holds (mpmath.tanh), every
+module-level helper and constant its functions name in the reference package, recursively,
+nested references (a gate) the same way, and the source of the rounding and evaluation
+modules, which every value goes through.  Editing
 ``_gelu`` changes the fingerprints of gelu and geglu and of nothing else; editing
 ``rounding.py`` changes all of them.
 """
@@ -29,20 +31,35 @@ def _is_source_function(f) -> bool:
         os.path.abspath(f.__code__.co_filename)) == _HERE
 
 
-def _functions_of(obj):
-    """The plain functions an (elementwise, gated or row) reference is made of: its fields,
-    its class's methods (``__call__`` applies the special values), and nested references."""
-    out = [f for f in vars(type(obj)).values() if _is_source_function(f)]
-    for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+def _callable_name(f) -> str:
+    # mpmath's functions are wrappers sharing one __qualname__; what they wrap is in their
+    # closure (mpf_tanh, mpf_sinh), so its names are part of the description
+    inner = [getattr(c.cell_contents, "__name__", "") for c in getattr(f, "__closure__", None) or ()
+             if callable(c.cell_contents)]
+    return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', repr(f))}{inner}"
+
+
+def _collect(obj, seen, parts):
+    """Walk a reference: its class's methods, its function fields (formula, callable special
+    values), its data fields (special values), the names of callables from elsewhere (e.g.
+    mpmath.tanh), and nested references (a gated reference's gate) in the same way."""
+    parts.append(f"<{type(obj).__qualname__}>")
+    for f in vars(type(obj)).values():
+        if _is_source_function(f):
+            _helpers(f, seen, parts)
+    for name, value in sorted(vars(obj).items()):
         if _is_source_function(value):
-            out.append(value)
+            _helpers(value, seen, parts)
         elif hasattr(value, "__dataclass_fields__"):
-            out += _functions_of(value)
-    return out
+            _collect(value, seen, parts)
+        elif callable(value):
+            parts.append(f"{name}={_callable_name(value)}")
+        else:
+            parts.append(f"{name}={value!r}")
 
 
-def _helpers(fn, seen):
-    """fn and the reference-package functions it names, recursively."""
+def _helpers(fn, seen, parts):
+    """fn, and what it names in its module: package functions (recursively) and constants."""
     if fn in seen:
         return
     seen[fn] = None
@@ -52,9 +69,17 @@ def _helpers(fn, seen):
         code = codes.pop()
         codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
         for name in code.co_names:
-            target = getattr(module, name, None)
+            if not hasattr(module, name):
+                continue
+            target = getattr(module, name)
             if _is_source_function(target):
-                _helpers(target, seen)
+                _helpers(target, seen, parts)
+            elif isinstance(target, types.ModuleType):
+                parts.append(f"{name}=<module {target.__name__}>")
+            elif callable(target):
+                parts.append(f"{name}={_callable_name(target)}")
+            else:  # a module-level constant such as _GAUSS_TAIL
+                parts.append(f"{fn.__module__}.{name}={target!r}")
 
 
 @cache
@@ -64,12 +89,11 @@ def _module_source(module) -> str:
 
 @cache
 def fingerprint(ref) -> str:
-    seen = {}
-    for fn in _functions_of(ref):
-        _helpers(fn, seen)
+    seen, parts = {}, []
+    _collect(ref, seen, parts)
     h = hashlib.sha256()
-    h.update(repr(sorted((k, repr(v)) for k, v in vars(ref).items()
-                         if not callable(v) and not hasattr(v, "__dataclass_fields__"))).encode())
+    for part in parts:
+        h.update(part.encode() + b"\n")
     for fn in seen:
         h.update(f"{fn.__module__}.{fn.__qualname__}\n".encode())
         h.update(inspect.getsource(fn).encode())

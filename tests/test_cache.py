@@ -78,3 +78,21 @@ def test_pool_gives_the_same_values_as_one_process(tmp_path):
 
 def test_mpmath_runs_on_gmpy2():
     assert mpmath.libmp.BACKEND == "gmpy"  # gmpy2 is a dependency: ~3x faster references
+
+
+def test_fingerprint_sees_constants_nested_specials_and_outside_functions(monkeypatch):
+    # found by review: these changed exact values without changing the key
+    import reference.elementwise as elementwise
+    from reference.fingerprint import fingerprint
+
+    gelu, glu, tanh = (reference.REFERENCES["gelu"], reference.GATED["glu"],
+                       reference.REFERENCES["tanh"])
+    before = fingerprint(gelu), fingerprint(glu), fingerprint(tanh)
+    fingerprint.cache_clear()
+    monkeypatch.setattr(elementwise, "_GAUSS_TAIL", -10)
+    assert fingerprint(gelu) != before[0]  # a module constant its formula uses
+    fingerprint.cache_clear()
+    sig = dataclasses.replace(reference.REFERENCES["sigmoid"], at_pos_inf=0.75)
+    assert fingerprint(dataclasses.replace(glu, gate=sig)) != before[1]  # the gate's special
+    assert fingerprint(dataclasses.replace(tanh, fn=mpmath.sinh)) != before[2]
+    fingerprint.cache_clear()

@@ -61,6 +61,11 @@ def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
     (["audit", "--impl", "nosuchmodule:f", "--activation", "gelu"], "cannot import 'nosuchmodule'"),
     (["audit", "--impl", "math:erf"], "give exactly one --activation"),
     (["audit", "--regressions", __file__], "not a regression file"),
+    (["audit", "--activation", "relu", "--out", "/proc/no/such"], "--out '/proc/no/such' is not a "
+     "writable directory"),
+    (["audit", "--activation", "relu", "--cache", "/dev/null/x"], "is not a writable directory"),
+    (["audit", "--activation", "softmax", "--dtype", "float16"], "nothing to audit"),
+    (["audit", "--budgets", "/"], "cannot read the budget file"),
     (["audit", "--domain", "huge"], "unknown domain 'huge'"),
     (["audit", "--points", "0"], "--points must be at least 1"),
 ])
@@ -82,3 +87,24 @@ def test_console_script_help():
     r = subprocess.run([sys.executable, "-m", "bench", "audit", "--help"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "--activation" in r.stdout and "Exit 0" in r.stdout
+
+
+def test_malformed_regression_entries_are_usage_errors(tmp_path):
+    bad = [{"activation": "gelu", "direction": "forward", "dtype": "float64", "input": {"y": "0x1p+0"}},
+           {"activation": "gelu", "direction": "forward", "dtype": "float33", "input": {"x": "0x1p+0"}},
+           {"activation": "gelu", "direction": "forward", "dtype": "float64", "input": {"x": 1.5}},
+           {"activation": "gelx", "direction": "forward", "dtype": "float64", "input": {"x": "0x1p+0"}}]
+    for entry, message in zip(bad, ["input needs x", "unknown dtype", "hex floats",
+                                    "unknown activation"], strict=True):
+        f = tmp_path / "r.json"
+        f.write_text(json.dumps({"schema_version": 1, "entries": [entry]}))
+        code, _, err = run("audit", "--activation", "relu", "--regressions", str(f))
+        assert code == 2 and message in err, err
+
+
+def test_an_implementation_that_fails_everywhere_still_shows_in_the_table(tmp_path):
+    code, out, _ = run("audit", "--activation", "relu", "--dtype", "float32", "--impl", "ours",
+                       "--impl", "tests.userkernels:raising_gelu", "--out", str(tmp_path))
+    assert code == 1
+    table_lines = [ln for ln in out.splitlines() if "userkernels" in ln and "FAIL" not in ln]
+    assert table_lines, out  # its summary line, with an errors count

@@ -154,3 +154,9 @@ def test_softmax_without_max_shift_is_caught_with_its_row():
     report = "\n".join(table.failures_report(table.to_frame([row])))
     assert "FAIL softmax.naive.forward float64 thresholds" in report
     assert "row=[" in report and "got nan" in report  # the offending short row, replayable
+
+
+def test_empty_rows_and_gated_out_checks():
+    assert kernels.softmax(np.empty((3, 0), np.float32)).shape == (3, 0)
+    with pytest.raises(ValueError, match="out must be a float32 array of shape"):
+        kernels.glu(np.ones(2, np.float32), np.ones(2, np.float32), out=np.empty(2))
