@@ -85,6 +85,28 @@ def _parser():
                    help="add the worst input of each of our failing rows to the regression file")
     a.add_argument("--out", default="results", metavar="DIR",
                    help="write audit.csv and audit.json here (default: results)")
+    b = sub.add_parser(
+        "bench",
+        help="time kernels and peers with pytest-benchmark, beside np.copyto of the same bytes",
+        description="Run the pytest-benchmark suite (bench/benchmarks) and write speed.csv, the "
+        "raw pytest-benchmark JSON (speed-raw.json) and speed.json (metadata). Filters as for "
+        "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch) before anything starts.",
+    )
+    b.add_argument("--activation", action="append", metavar="NAME")
+    b.add_argument("--direction", action="append", metavar="NAME")
+    b.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
+    b.add_argument("--size", action="append", metavar="N",
+                   help="elements per call (default: 1000, 100000, 1000000, 10000000)")
+    b.add_argument("--impl", action="append", metavar="NAME",
+                   help="ours (default), numpy-seed, scipy, torch; repeat to compare")
+    b.add_argument("--threads", type=int, default=1, metavar="N", help="threads (default 1)")
+    b.add_argument("--max-time", type=float, default=0.1, metavar="S",
+                   help="pytest-benchmark's --benchmark-max-time per benchmark (default 0.1)")
+    b.add_argument("--audit", default="results/audit.csv", metavar="FILE",
+                   help="audit table whose max ULP travels with each timing (default: "
+                   "results/audit.csv, if present)")
+    b.add_argument("--out", default="results", metavar="DIR",
+                   help="write speed.csv, speed-raw.json and speed.json here (default: results)")
     return p
 
 
@@ -239,6 +261,63 @@ def _record(failing, selection, regressions) -> int:
     return added
 
 
+def _cmd_bench(args, out, err):
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from . import results, speed
+
+    acts = _names(args.activation, list(catalog.CATALOG), "activation")
+    directions = _names(args.direction, list(catalog.DIRECTIONS), "direction")
+    dtypes = _names(args.dtype, list(catalog.DTYPES), "dtype")
+    impls = _flatten(args.impl) or ["ours"]
+    unknown = [i for i in impls if i not in ("ours", "numpy-seed", "scipy", "torch")]
+    if unknown:
+        raise UsageError(f"unknown implementation {unknown[0]!r}; known: ours, numpy-seed, "
+                         "scipy, torch")
+    try:
+        sizes = [int(float(v)) for v in _flatten(args.size)] or None
+    except ValueError:
+        raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    if (sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0:
+        raise UsageError("--size, --threads and --max-time must be positive")
+    _writable_dir(args.out, "--out")
+    config = {"activation": acts, "direction": directions, "dtype": dtypes, "size": sizes,
+              "impl": impls, "audit": args.audit}
+    env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
+           "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+    suite = Path(__file__).with_name("benchmarks") / "test_speed.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_path = Path(tmp) / "raw.json"
+        cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+               "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
+               "--benchmark-min-rounds=5", f"--benchmark-max-time={args.max_time}",
+               "--benchmark-disable-gc", "--benchmark-columns=median,iqr,rounds"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not raw_path.exists():
+            print(proc.stdout[-4000:], proc.stderr[-2000:], file=err)
+            print("actbench: the benchmark suite failed", file=err)
+            return EXIT_FAIL
+        raw = json.loads(raw_path.read_text())
+    table = speed.speed_table(raw)
+    results.write_atomic(Path(args.out) / "speed-raw.json", json.dumps(raw, indent=1) + "\n")
+    csv_path, _ = results.write_table(table, args.out, "speed", threads=args.threads,
+                                      max_time=args.max_time, filters=config,
+                                      raw="speed-raw.json",
+                                      machine_info=raw.get("machine_info"))
+    import pandas as pd
+
+    shown = table[["impl", "activation", "direction", "dtype", "size", "ns_per_element",
+                   "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "noise",
+                   "max_ulp"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.float_format", lambda v: f"{v:.3g}"):
+        print(shown.to_string(index=False), file=out)
+    print(f"\n{len(table)} benchmarks, {args.threads} thread(s); wrote {csv_path}", file=out)
+    return EXIT_OK
+
+
 def main(argv=None, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -246,6 +325,8 @@ def main(argv=None, out=None, err=None) -> int:
     try:
         if args.command == "list":
             return _cmd_list(out)
+        if args.command == "bench":
+            return _cmd_bench(args, out, err)
         return _cmd_audit(args, out, err)
     except (UsageError, BudgetError) as exc:
         print(f"actbench: error: {exc}", file=err)

@@ -1,0 +1,125 @@
+"""Speed of every catalog kernel and its peers, beside ``np.copyto`` of the same bytes.
+
+Run through ``actbench bench`` (which pins the thread count before Numba starts and turns
+the JSON into the speed table).  Selection comes from the environment, set by that command:
+ACTBENCH_BENCH = JSON {"activation": [...], "direction": [...], "dtype": [...],
+"size": [...], "impl": [...], "audit": "path/to/audit.csv"}.
+
+Every benchmark warms its kernel first: the first call (which includes any JIT compilation)
+is timed once and kept as ``first_call_s`` in ``extra_info``, apart from the steady state.
+Outputs are preallocated wherever the implementation takes ``out=``.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import catalog, peers
+
+CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
+SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
+DTYPES = CONFIG.get("dtype") or list(catalog.DTYPES)
+IMPLS = CONFIG.get("impl") or ["ours"]
+THREADS = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
+
+
+def _max_ulps():
+    path = CONFIG.get("audit")
+    if not path or not os.path.exists(path):
+        return {}
+    df = pd.read_csv(path, keep_default_na=False)
+    df = df[df["max_ulp"] != ""]
+    df = df.assign(max_ulp=pd.to_numeric(df["max_ulp"]))
+    g = df.groupby(["impl", "activation", "direction", "dtype"])["max_ulp"].max()
+    return {k: float(v) for k, v in g.items()}
+
+
+MAX_ULP = _max_ulps()
+
+try:  # torch pins its own intra-op threads
+    import torch
+
+    torch.set_num_threads(THREADS)
+except ImportError:
+    pass
+
+
+def _inputs(case, dtype, size, rng):
+    act = case.activation
+    lo, hi = act.core
+    if act.kind == "elementwise":
+        return (rng.uniform(lo, hi, size).astype(dtype),), {**act.params}
+    if act.kind == "gated":
+        return (rng.uniform(lo, hi, size).astype(dtype),
+                rng.uniform(lo, hi, size).astype(dtype)), {}
+    rows = max(1, size // 1000)
+    x = rng.uniform(lo, hi, (rows, size // rows)).astype(dtype)
+    args = (x, rng.uniform(-1, 1, x.shape).astype(dtype)) if case.direction == "vjp" else (x,)
+    return args, {"temperature": 1.0}
+
+
+def _bytes(args, result):
+    return sum(a.nbytes for a in args) + np.asarray(result).nbytes
+
+
+def _params():
+    acts = CONFIG.get("activation")
+    dirs = CONFIG.get("direction")
+    out = []
+    for impl_name in IMPLS:
+        try:
+            impl = peers.resolve(impl_name)
+        except peers.PeerUnavailable:
+            continue
+        for case in catalog.cases(acts, None, dirs):
+            if impl.kernel(case) is None:
+                continue
+            for dtype in DTYPES:
+                for size in SIZES:
+                    out.append(pytest.param(impl, case, dtype, size,
+                                            id=f"{impl.name}-{case.label}-{dtype}-{size}"))
+    return out
+
+
+@pytest.mark.parametrize(("impl", "case", "dtype", "size"), _params())
+def test_kernel(benchmark, impl, case, dtype, size):
+    kernel = impl.kernel(case)
+    args, kwargs = _inputs(case, dtype, size, np.random.default_rng(size))
+    takes_out = impl.name == "ours"
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        result = kernel(*args, **kwargs)  # warm-up: includes any JIT compilation
+    first = time.perf_counter() - start
+    if takes_out:
+        kwargs = {**kwargs, "out": np.empty_like(result)}
+
+    def run():
+        with np.errstate(all="ignore"):
+            return kernel(*args, **kwargs)
+
+    benchmark.extra_info.update(
+        impl=impl.name, activation=case.activation.name,
+        variant=case.variant.name if impl.name == "ours" else "-", direction=case.direction,
+        kind=case.activation.kind, dtype=dtype, size=size, bytes=_bytes(args, result),
+        first_call_s=first, threads=THREADS,
+        max_ulp=MAX_ULP.get((impl.name, case.activation.name, case.direction, dtype)),
+    )
+    benchmark(run)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", SIZES)
+def test_copy_roofline(benchmark, dtype, size):
+    """np.copyto of the bytes an elementwise kernel moves: this machine's memory roofline."""
+    src = np.random.default_rng(0).uniform(-1, 1, size).astype(dtype)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    benchmark.extra_info.update(impl="np.copyto", activation="copy", variant="-",
+                                direction="-", kind="copy", dtype=dtype, size=size,
+                                bytes=src.nbytes + dst.nbytes, first_call_s=0.0,
+                                threads=THREADS, max_ulp=0.0)
+    benchmark(np.copyto, dst, src)

@@ -1,0 +1,46 @@
+"""The speed table: pytest-benchmark's JSON turned into one row per benchmark, with every
+ratio taken against measurements from the same run."""
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SPEED_COLUMNS", "speed_table"]
+
+SPEED_COLUMNS = [
+    "impl", "activation", "variant", "direction", "kind", "dtype", "size", "threads",
+    "median_s", "iqr_s", "noise", "rounds", "ns_per_element", "gb_per_s", "roofline_fraction",
+    "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp", "first_call_s",
+]
+
+
+def speed_table(bench_json: dict) -> pd.DataFrame:
+    """``noise`` is IQR/median of the rounds; ``roofline_fraction`` is GB/s over the same-run
+    ``np.copyto`` GB/s at that dtype and size; ``time_vs_copy`` is the kernel's median over
+    the copy's, scaled to the same bytes; speedups are the peer's median over this row's."""
+    rows = []
+    for b in bench_json.get("benchmarks", []):
+        info, stats = b.get("extra_info", {}), b["stats"]
+        rows.append({**info, "median_s": stats["median"], "iqr_s": stats["iqr"],
+                     "rounds": stats["rounds"]})
+    if not rows:
+        return pd.DataFrame(columns=SPEED_COLUMNS)
+    df = pd.DataFrame(rows)
+    df["noise"] = df["iqr_s"] / df["median_s"]
+    df["ns_per_element"] = df["median_s"] / df["size"] * 1e9
+    df["gb_per_s"] = df["bytes"] / df["median_s"] / 1e9
+    copy = df[df["impl"] == "np.copyto"].set_index(["dtype", "size"])
+    key = list(zip(df["dtype"], df["size"], strict=True))
+    copy_gbps = np.array([copy["gb_per_s"].get(k, np.nan) for k in key])
+    copy_s_per_byte = np.array([copy["median_s"].get(k, np.nan) / copy["bytes"].get(k, np.nan)
+                                if k in copy.index else np.nan for k in key])
+    df["roofline_fraction"] = df["gb_per_s"] / copy_gbps
+    df["time_vs_copy"] = df["median_s"] / (copy_s_per_byte * df["bytes"])
+    case = ["activation", "direction", "dtype", "size"]
+    for peer, col in (("numpy-seed", "speedup_vs_numpy_seed"), ("torch", "speedup_vs_torch")):
+        ref = df[df["impl"] == peer].set_index(case)["median_s"]
+        df[col] = [ref.get(tuple(r), np.nan) for r in df[case].itertuples(index=False)] / \
+            df["median_s"]
+    for col in SPEED_COLUMNS:
+        if col not in df:
+            df[col] = None
+    return df[SPEED_COLUMNS]

@@ -1,0 +1,62 @@
+"""The speed table from pytest-benchmark JSON (synthetic samples: no timing is asserted),
+and the `actbench bench` plumbing on a tiny run."""
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from bench import cli
+from bench.speed import speed_table
+
+
+def _bench(impl, activation, median, iqr, size=1000, dtype="float32", bytes_=8000,
+           direction="forward"):
+    return {"extra_info": {"impl": impl, "activation": activation, "variant": "-",
+                           "direction": direction, "kind": "elementwise", "dtype": dtype,
+                           "size": size, "bytes": bytes_, "threads": 1, "first_call_s": 0.5,
+                           "max_ulp": 0.5},
+            "stats": {"median": median, "iqr": iqr, "rounds": 7}}
+
+
+def test_ratios_are_taken_within_the_run():
+    raw = {"benchmarks": [
+        _bench("np.copyto", "copy", 1e-6, 1e-8),
+        _bench("ours", "gelu", 4e-6, 4e-7),
+        _bench("numpy-seed", "gelu", 8e-6, 1e-7),
+        _bench("torch", "gelu", 2e-6, 1e-7),
+    ]}
+    t = speed_table(raw).set_index("impl")
+    ours = t.loc["ours"]
+    assert ours["ns_per_element"] == pytest.approx(4.0)  # 4 µs / 1000 elements
+    assert ours["gb_per_s"] == pytest.approx(2.0)  # 8000 bytes / 4 µs
+    assert ours["roofline_fraction"] == pytest.approx(0.25)  # copy moved them in 1 µs
+    assert ours["time_vs_copy"] == pytest.approx(4.0)
+    assert ours["speedup_vs_numpy_seed"] == pytest.approx(2.0)
+    assert ours["speedup_vs_torch"] == pytest.approx(0.5)
+    assert ours["noise"] == pytest.approx(0.1)  # IQR / median
+
+
+def test_empty_json_gives_an_empty_table():
+    assert speed_table({"benchmarks": []}).empty
+
+
+def test_actbench_bench_runs_the_suite_and_writes_the_table(tmp_path):
+    out = io.StringIO()
+    code = cli.main(["bench", "--activation", "relu", "--size", "1000", "--dtype", "float32",
+                     "--max-time", "0.001", "--out", str(tmp_path)], out=out, err=io.StringIO())
+    assert code == 0, out.getvalue()
+    table = pd.read_csv(tmp_path / "speed.csv")
+    assert set(table["impl"]) == {"ours", "np.copyto"}
+    assert set(table[table["impl"] == "ours"]["direction"]) == {"forward", "derivative"}
+    assert (table["rounds"] >= 5).all() and (table["threads"] == 1).all()
+    meta = json.loads((tmp_path / "speed.json").read_text())
+    assert meta["threads"] == 1 and meta["machine_info"]
+    assert json.loads((tmp_path / "speed-raw.json").read_text())["benchmarks"]
+
+
+def test_bench_usage_errors():
+    err = io.StringIO()
+    assert cli.main(["bench", "--impl", "numpy"], out=io.StringIO(), err=err) == 2
+    assert "unknown implementation 'numpy'" in err.getvalue()
