@@ -154,7 +154,7 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
         exact = resolve_exact([b.task for b in work], Cache(None))
     got, want, hi, lo, where, noted = [], [], [], [], [], []
     for k, batch in enumerate(work):
-        ex = exact[batch.task.key()]
+        ex = exact[batch.task.key]
         result, problem, warned = _call(kernel, batch)
         if warned:
             noted.append(warned)

@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cached_property
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -59,7 +60,9 @@ class Task:
     def size(self) -> int:
         return int(self.arrays[0].size)
 
+    @cached_property
     def key(self) -> str:
+        """Computed once per task: the audit looks each batch up after resolve_exact keyed it."""
         ref = _registry(self.kind)[self.ref_name]
         h = hashlib.sha256()
         h.update(f"schema={CACHE_SCHEMA} {self.kind} {self.ref_name} {fingerprint(ref)}".encode())
@@ -163,7 +166,7 @@ def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None)
     """key -> Exact for every task: from the cache, else computed (in ``jobs`` processes)."""
     results, todo, by_key = {}, {}, {}
     for task in tasks:
-        key = task.key()
+        key = task.key
         if key in by_key:
             continue
         by_key[key] = task

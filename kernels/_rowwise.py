@@ -37,6 +37,7 @@ __all__ = ["log_softmax_rows", "log_softmax_vjp_rows", "softmax_rows", "softmax_
 
 _INF = math.inf
 _EXP_UNDERFLOW = -746.0  # exp(t) is 0 below
+_FAR = -1500.0  # exp(t) times any finite float is 0 below
 
 _jit = njit(error_model="numpy")
 
@@ -95,17 +96,17 @@ def exp_dd_scaled(t, t_lo):
 
 @_jit
 def _shifted(x, m, tau):
-    """(x - m)/tau as a double-double (t, t_lo); only t where exp(t) underflows anyway."""
+    """(x - m)/tau as a double-double (t, t_lo).  The low part is dropped only below
+    t = -1500, where exp(t) times any float is zero (see _vjp_max_of_dominated_row); between
+    -1500 and the exp underflow edge the softmax VJP still evaluates exp(t + t_lo) scaled."""
     if x == -_INF:
         return -_INF, 0.0
     d, d_lo = two_sum(x, -m)
-    if d == -_INF:  # x - m overflowed (x near -max, m near max): halve first, exactly
-        h, h_lo = two_sum(0.5 * x, -0.5 * m)
-        q = h / tau
-        return 2.0 * q, 2.0 * (h_lo / tau)  # only the order of such t matters: exp(t) = 0
+    if d == -_INF:  # x - m overflowed (x near -max, m near max): t is far below -1500
+        return 2.0 * ((0.5 * x - 0.5 * m) / tau), 0.0
     q = d / tau
-    if q < _EXP_UNDERFLOW:
-        return q, d_lo / tau  # kept to order entries whose exp underflows (_underflowed_sign)
+    if q < _FAR:
+        return q, 0.0
     p, e = two_prod(q, tau)
     return q, ((d - p) - e + d_lo) / tau
 
@@ -299,7 +300,7 @@ def softmax_vjp_rows(x, g, tau, out):
                 b = math.copysign(0.0, _underflowed_sign(row, e, g[r], m, i, tau))
             if e[i] >= 2.0**-900:
                 out[r, i] = (_div_dd(e[i], e_lo[i], rest, rest_lo) * (b / big_e) / tau) / scale
-            elif t[i] < -1500.0:  # e_i < 2**-2164: v rounds to zero even for |B| near 2**1026
+            elif t[i] < _FAR:  # e_i < 2**-2164: v rounds to zero even for |B| near 2**1026
                 out[r, i] = math.copysign(0.0, b)
             else:  # e_i is (nearly) subnormal: keep its exponent apart until the last rounding
                 mant, mant_lo, k = exp_dd_scaled(t[i], t_lo[i])
@@ -316,14 +317,14 @@ def _vjp_max_of_dominated_row(row, t, t_lo, g, m, scale, tau):
     n = t.shape[0]
     big_k = -(2**30)
     for j in range(n):
-        if j != m and t[j] > -1500.0:
+        if j != m and t[j] > _FAR:
             big_k = max(big_k, math.floor(t[j] * _INV_LN2 + 0.5))
     if big_k == -(2**30):  # every other term is below 2**-2164: v_m rounds to a signed zero
         return math.copysign(0.0, _underflowed_sign(row, np.zeros(n), g, m, m, tau))
     acc = 0.0
     acc_lo = 0.0
     for j in range(n):
-        if j != m and t[j] > -1500.0:
+        if j != m and t[j] > _FAR:
             mant, mant_lo, k = exp_dd_scaled(t[j], t_lo[j])
             d, d_lo = two_sum(g[m] * scale, -g[j] * scale)
             p, p_lo = two_prod(mant, d)
