@@ -1,7 +1,9 @@
-"""``actbench``: list the catalog, audit kernels against exact references.
+"""``actbench``: list the catalog, audit kernels against exact references, time them, compare
+two result sets and gate on a stored baseline.
 
-Exit status: 0 every audited row is within budget, 1 some row is not, 2 usage error
-(unknown name, malformed budget file, bad option).
+Exit status: 0 every audited row is within budget (compare/gate: nothing regressed), 1 some
+row is not (compare/gate: a regression), 2 usage error (unknown name, malformed budget file or
+result set, bad option).
 """
 
 import argparse
@@ -43,7 +45,8 @@ def _variants():
 def _parser():
     p = argparse.ArgumentParser(
         prog="actbench",
-        description="Accuracy audit of activation kernels against exact mpmath references.",
+        description="Accuracy audit and timing of activation kernels against exact mpmath "
+        "references, comparison of result sets and a CI gate.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list activations, kinds, directions, variants, dtypes and domains")
@@ -98,16 +101,80 @@ def _parser():
     b.add_argument("--size", action="append", metavar="N",
                    help="elements per call (default: 1000, 100000, 1000000, 10000000)")
     b.add_argument("--impl", action="append", metavar="NAME",
-                   help="ours (default), numpy-seed, scipy, torch; repeat to compare")
+                   help="ours (default), numpy-seed, scipy, torch, or module:function (with a "
+                   "single --activation); repeat to compare")
+    b.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
+                   help="the derivative (or row-wise VJP) of a module:function implementation")
     b.add_argument("--threads", type=int, default=1, metavar="N", help="threads (default 1)")
     b.add_argument("--max-time", type=float, default=0.1, metavar="S",
                    help="pytest-benchmark's --benchmark-max-time per benchmark (default 0.1)")
+    b.add_argument("--rounds", type=int, default=5, metavar="N",
+                   help="at least this many rounds per benchmark (default 5; the gate's "
+                   "baselines use 20 so that a rank test has samples to work with)")
+    b.add_argument("--min-time", type=float, default=0.000005, metavar="S",
+                   help="pytest-benchmark's --benchmark-min-time: calls are repeated within a "
+                   "round until it lasts this long (default 5e-6)")
     b.add_argument("--audit", default="results/audit.csv", metavar="FILE",
                    help="audit table whose max ULP travels with each timing (default: "
                    "results/audit.csv, if present)")
     b.add_argument("--out", default="results", metavar="DIR",
                    help="write speed.csv, speed-raw.json and speed.json here (default: results)")
+    c = sub.add_parser(
+        "compare",
+        help="compare two result sets: accuracy exactly, speed with a rank test",
+        description="Compare the results in NEW with those in BASE (directories written by "
+        "actbench audit and/or bench). Accuracy: a row fails when it gains a special-value "
+        "mismatch, starts raising, or its max ULP grows beyond its budget; any of our rows out "
+        "of budget fails too. Speed: each round's time is divided by a yardstick timed beside "
+        "it (np.copyto of its bytes, or a libm loop); a benchmark is slower when a one-sided "
+        "Mann-Whitney U "
+        "test, Benjamini-Hochberg-controlled over all benchmarks, and the minimum effect agree. "
+        "Prints a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set). Exit 0: "
+        "nothing regressed; 1: something did; 2: unreadable or incomparable results.",
+    )
+    c.add_argument("base", metavar="BASE")
+    c.add_argument("new", metavar="NEW")
+    _compare_options(c)
+    c.add_argument("--out", metavar="DIR", default=None,
+                   help="also write compare-accuracy.csv, compare-speed.csv and compare.md here")
+    g = sub.add_parser(
+        "gate",
+        help="rerun a stored baseline's audit and benchmarks, compare, exit 1 on a regression",
+        description="With --record: audit everything (quick profile) and time our kernels "
+        "(1e5 elements, float32 and float64, 20+ rounds, 1 thread) into the baseline directory. "
+        "Without: rerun exactly what the baseline holds (same selection, profile, sizes, "
+        "rounds, threads) into --out and compare as actbench compare does. Exit 0 / 1 / 2.",
+    )
+    g.add_argument("--baseline", required=True, metavar="DIR", help="the baseline directory")
+    g.add_argument("--record", action="store_true",
+                   help="record a new baseline into DIR instead of comparing with it")
+    g.add_argument("--only", choices=("accuracy", "speed"), default=None,
+                   help="with --record: record only the audit or only the timings")
+    g.add_argument("--activation", action="append", metavar="NAME", help="with --record")
+    g.add_argument("--dtype", action="append", metavar="NAME", help="with --record")
+    g.add_argument("--size", action="append", metavar="N", help="with --record (default 1e5)")
+    g.add_argument("--out", default="results/gate", metavar="DIR",
+                   help="where the new results and gate.md go (default results/gate)")
+    g.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    g.add_argument("--cache", default=None, metavar="DIR")
+    g.add_argument("--no-cache", action="store_true")
+    _compare_options(g)
     return p
+
+
+def _compare_options(p):
+    from .compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, NORMALIZE
+
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="Q",
+                   help=f"false discovery rate over all benchmarks (default {DEFAULT_ALPHA})")
+    p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="F",
+                   help="smallest slowdown that counts, as a fraction of the base median "
+                   f"(default {DEFAULT_MIN_EFFECT})")
+    p.add_argument("--normalize", choices=NORMALIZE, default="auto",
+                   help="divide each round's time by a yardstick timed beside it: auto "
+                   "(default: the copy of its bytes for memory-bound kernels, a libm loop for "
+                   "compute-bound ones), copy, cpu, or none")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
 
 
 def _cmd_list(out):
@@ -230,6 +297,7 @@ def _cmd_audit(args, out, err):
     csv_path, _ = results.write_table(
         df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
         profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
+        impl_derivative=args.impl_derivative,
         cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
                "misses": cache.misses, "corrupt": cache.corrupt},
         filters={"activation": acts, "variant": variants, "direction": directions,
@@ -271,20 +339,17 @@ def _cmd_bench(args, out, err):
     acts = _names(args.activation, list(catalog.CATALOG), "activation")
     directions = _names(args.direction, list(catalog.DIRECTIONS), "direction")
     dtypes = _names(args.dtype, list(catalog.DTYPES), "dtype")
-    impls = _flatten(args.impl) or ["ours"]
-    unknown = [i for i in impls if i not in ("ours", "numpy-seed", "scipy", "torch")]
-    if unknown:
-        raise UsageError(f"unknown implementation {unknown[0]!r}; known: ours, numpy-seed, "
-                         "scipy, torch")
+    impls = [i.name for i in _impls(args, acts, err)]
     try:
         sizes = [int(float(v)) for v in _flatten(args.size)] or None
     except ValueError:
         raise UsageError(f"--size takes whole numbers, got {args.size}") from None
-    if (sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0:
-        raise UsageError("--size, --threads and --max-time must be positive")
+    if ((sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0
+            or args.rounds < 1 or args.min_time <= 0):
+        raise UsageError("--size, --threads, --max-time, --rounds and --min-time must be positive")
     _writable_dir(args.out, "--out")
     config = {"activation": acts, "direction": directions, "dtype": dtypes, "size": sizes,
-              "impl": impls, "audit": args.audit}
+              "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
            "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
     suite = Path(__file__).with_name("benchmarks") / "test_speed.py"
@@ -292,7 +357,8 @@ def _cmd_bench(args, out, err):
         raw_path = Path(tmp) / "raw.json"
         cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
                "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
-               "--benchmark-min-rounds=5", f"--benchmark-max-time={args.max_time}",
+               f"--benchmark-min-rounds={args.rounds}", f"--benchmark-max-time={args.max_time}",
+               f"--benchmark-min-time={args.min_time}",
                "--benchmark-disable-gc", "--benchmark-columns=median,iqr,rounds"]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not raw_path.exists():
@@ -301,9 +367,11 @@ def _cmd_bench(args, out, err):
             return EXIT_FAIL
         raw = json.loads(raw_path.read_text())
     table = speed.speed_table(raw)
-    results.write_atomic(Path(args.out) / "speed-raw.json", json.dumps(raw, indent=1) + "\n")
+    results.write_atomic(Path(args.out) / "speed-raw.json", json.dumps(raw) + "\n")
     csv_path, _ = results.write_table(table, args.out, "speed", threads=args.threads,
-                                      max_time=args.max_time, filters=config,
+                                      max_time=args.max_time, rounds=args.rounds,
+                                      min_time=args.min_time, filters=config,
+                                      impl_derivative=args.impl_derivative,
                                       raw="speed-raw.json",
                                       machine_info=raw.get("machine_info"))
     import pandas as pd
@@ -318,6 +386,164 @@ def _cmd_bench(args, out, err):
     return EXIT_OK
 
 
+def _check_compare_options(args):
+    if not 0 < args.alpha < 1:
+        raise UsageError("--alpha must lie between 0 and 1")
+    if args.min_effect < 0:
+        raise UsageError("--min-effect must not be negative")
+
+
+def _publish(md: str, args, err):
+    """The Markdown summary to --markdown and, in a GitHub Actions job, the step summary."""
+    from pathlib import Path
+
+    from .results import write_atomic
+
+    if args.markdown:
+        write_atomic(Path(args.markdown), md)
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step:
+        try:
+            with open(step, "a", encoding="utf-8") as f:
+                f.write(md + "\n")
+        except OSError as exc:
+            print(f"actbench: cannot append to $GITHUB_STEP_SUMMARY ({step}): {exc}", file=err)
+
+
+def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None):
+    from pathlib import Path
+
+    from . import summary
+    from .compare import compare
+    from .results import write_atomic
+    from .resultset import ResultsError
+
+    try:
+        c = compare(base_rs, new_rs, alpha=args.alpha, min_effect=args.min_effect,
+                    normalize=args.normalize)
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+    if not c.compared:
+        raise UsageError(f"nothing to compare: {base_rs.path} and {new_rs.path} share neither "
+                         "accuracy nor speed results")
+    md = summary.markdown(c, title=title)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        for name, df in (("accuracy", c.accuracy), ("speed", c.speed)):
+            if df is not None:
+                write_atomic(out_dir / f"compare-{name}.csv", df.to_csv(index=False))
+        write_atomic(out_dir / f"{title.split()[-1]}.md", md)
+    print(md, file=out)
+    _publish(md, args, err)
+    return EXIT_FAIL if c.failures else EXIT_OK
+
+
+def _load_results(path, what):
+    from .resultset import ResultsError, load
+
+    try:
+        return load(path)
+    except ResultsError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def _cmd_compare(args, out, err):
+    _check_compare_options(args)
+    base_rs, new_rs = _load_results(args.base, "BASE"), _load_results(args.new, "NEW")
+    if args.out:
+        _writable_dir(args.out, "--out")
+    return _compare_and_report(base_rs, new_rs, args, out, err, "actbench compare", args.out)
+
+
+def _gate_record(args, baseline, common, out, err):
+    """Record into a scratch directory beside the baseline and move the files in only when
+    every run succeeded: a failed recording never replaces a good baseline."""
+    import io
+    import shutil
+    from pathlib import Path
+
+    from . import gate
+
+    _writable_dir(baseline, "--baseline")
+    run_dir = Path(tempfile.mkdtemp(prefix=".record-", dir=baseline))
+    try:
+        filters = {"activation": _flatten(args.activation) or None,
+                   "dtype": _flatten(args.dtype) or None, "size": _flatten(args.size) or None}
+        argvs = gate.record_argvs(run_dir, filters, common, accuracy=args.only != "speed",
+                                  speed=args.only != "accuracy")
+        for argv in argvs:
+            if argv is None:
+                continue
+            print(f"actbench gate: recording with actbench {' '.join(argv)}", file=err)
+            code = main(argv, out=io.StringIO(), err=err)
+            if code == EXIT_USAGE:
+                return code
+            if code != EXIT_OK:
+                print(f"actbench gate: the baseline's {argv[0]} failed (exit {code}): nothing "
+                      f"recorded, {baseline} left as it was", file=err)
+                return EXIT_FAIL
+        for f in run_dir.iterdir():
+            os.replace(f, baseline / f.name)
+        print(f"recorded a baseline in {baseline}: "
+              f"{', '.join(sorted(p.name for p in baseline.iterdir() if not p.name.startswith('.')))}",
+              file=out)
+        return EXIT_OK
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _cmd_gate(args, out, err):
+    import io
+    import shutil
+    from pathlib import Path
+
+    from . import gate
+
+    _check_compare_options(args)
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    common = ["--jobs", str(args.jobs)] + (["--no-cache"] if args.no_cache else []) + \
+        (["--cache", args.cache] if args.cache else [])
+    baseline = Path(args.baseline)
+    if args.record:
+        return _gate_record(args, baseline, common, out, err)
+    if args.activation or args.dtype or args.size or args.only:
+        raise UsageError("the gate reruns the baseline's own selection; --activation, --dtype, "
+                         "--size and --only go with --record")
+    if not baseline.is_dir():
+        raise UsageError(f"no baseline at {baseline}: record one with actbench gate --baseline "
+                         f"{baseline} --record")
+    base_rs = _load_results(baseline, "--baseline")
+    _writable_dir(args.out, "--out")
+    out_dir = Path(args.out)
+    # run into a fresh directory so that results of an earlier gate can never be compared
+    run_dir = Path(tempfile.mkdtemp(prefix=".gate-", dir=out_dir))
+    try:
+        audit_argv, bench_argv = gate.rerun_argvs(base_rs.audit_meta if base_rs.audit is not None
+                                                  else None,
+                                                  base_rs.speed_meta if base_rs.speed is not None
+                                                  else None, run_dir, common)
+        for argv in (audit_argv, bench_argv):
+            if argv is None:
+                continue
+            print(f"actbench gate: running actbench {' '.join(argv)}", file=err)
+            code = main(argv, out=io.StringIO(), err=err)
+            if code == EXIT_USAGE:
+                return code
+            if argv[0] == "bench" and code != EXIT_OK:
+                print("actbench gate: the benchmark run failed", file=err)
+                return EXIT_FAIL
+        new_rs = _load_results(run_dir, "the gate's new results")
+        new_rs.path = out_dir  # where its files are about to be
+        code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir)
+        for f in run_dir.iterdir():
+            os.replace(f, out_dir / f.name)
+        new_rs.path = out_dir
+        return code
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def main(argv=None, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -327,6 +553,10 @@ def main(argv=None, out=None, err=None) -> int:
             return _cmd_list(out)
         if args.command == "bench":
             return _cmd_bench(args, out, err)
+        if args.command == "compare":
+            return _cmd_compare(args, out, err)
+        if args.command == "gate":
+            return _cmd_gate(args, out, err)
         return _cmd_audit(args, out, err)
     except (UsageError, BudgetError) as exc:
         print(f"actbench: error: {exc}", file=err)

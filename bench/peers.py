@@ -8,6 +8,8 @@ function, which the audit shows as *absent* rather than as a failure.
 """
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -257,6 +259,10 @@ def load_callable(spec: str) -> Callable:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"{spec!r} is not of the form module:function")
+    # as `python -m` does: a module in the directory actbench was started from is found
+    # (appended, so it never shadows an installed package)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:

@@ -3,17 +3,21 @@
 Run through ``actbench bench`` (which pins the thread count before Numba starts and turns
 the JSON into the speed table).  Selection comes from the environment, set by that command:
 ACTBENCH_BENCH = JSON {"activation": [...], "direction": [...], "dtype": [...],
-"size": [...], "impl": [...], "audit": "path/to/audit.csv"}.
+"size": [...], "impl": [...], "impl_derivative": "module:function" or null,
+"audit": "path/to/audit.csv"}.
 
 Every benchmark warms its kernel first: the first call (which includes any JIT compilation)
 is timed once and kept as ``first_call_s`` in ``extra_info``, apart from the steady state.
-Outputs are preallocated wherever the implementation takes ``out=``.
+Outputs are preallocated wherever the implementation takes ``out=``. Around each benchmark
+two yardsticks are timed (``copy_s``, ``cpu_s`` in ``extra_info``) for ``actbench compare``.
 """
 
 import json
+import math
 import os
 import time
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,7 +76,8 @@ def _params():
     out = []
     for impl_name in IMPLS:
         try:
-            impl = peers.resolve(impl_name)
+            impl = peers.resolve(impl_name,
+                                 CONFIG.get("impl_derivative") if ":" in impl_name else None)
         except peers.PeerUnavailable:
             continue
         for case in catalog.cases(acts, None, dirs):
@@ -101,14 +106,47 @@ def test_kernel(benchmark, impl, case, dtype, size):
         with np.errstate(all="ignore"):
             return kernel(*args, **kwargs)
 
+    nbytes = _bytes(args, result)
+    before = _references(nbytes, dtype)
     benchmark.extra_info.update(
         impl=impl.name, activation=case.activation.name,
         variant=case.variant.name if impl.name == "ours" else "-", direction=case.direction,
-        kind=case.activation.kind, dtype=dtype, size=size, bytes=_bytes(args, result),
+        kind=case.activation.kind, dtype=dtype, size=size, bytes=nbytes,
         first_call_s=first, threads=THREADS,
         max_ulp=MAX_ULP.get((impl.name, case.activation.name, case.direction, dtype)),
     )
     benchmark(run)
+    after = _references(nbytes, dtype)
+    benchmark.extra_info.update(copy_s=float(np.median(before[0] + after[0])),
+                                cpu_s=float(np.median(before[1] + after[1])))
+
+
+@numba.njit(cache=False)
+def _libm_loop(x, out):
+    for i in range(x.size):
+        out[i] = math.exp(x[i])
+
+
+_CPU_X = np.linspace(-5.0, 5.0, 4096)
+_CPU_OUT = np.empty_like(_CPU_X)
+
+
+def _references(nbytes, dtype, calls=11):
+    """Two yardsticks timed right before and after each benchmark, so that a comparison
+    across runs can divide out the state of this shared machine at that moment: np.copyto of
+    the benchmark's bytes (memory) and a scalar libm loop (compute; what our kernels do)."""
+    src = np.ones(max(1, nbytes // 2 // np.dtype(dtype).itemsize), dtype=dtype)
+    dst = np.empty_like(src)
+    _libm_loop(_CPU_X, _CPU_OUT)
+    times = ([], [])
+    for _ in range(calls):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        times[0].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        _libm_loop(_CPU_X, _CPU_OUT)
+        times[1].append(time.perf_counter() - t)
+    return times
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

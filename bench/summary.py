@@ -1,0 +1,118 @@
+"""A comparison as Markdown: the verdict first, then what failed and why, then the rest folded
+away — made for a CI step summary ($GITHUB_STEP_SUMMARY) and readable in a terminal."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .compare import Comparison
+
+__all__ = ["markdown"]
+
+
+def _g(v, spec=".4g") -> str:
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def _kernel(r) -> str:
+    who = "" if r.impl == "ours" else f"[{r.impl}] "
+    return f"{who}{r.activation}.{r.variant}.{r.direction}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    align = ["---:" if h.endswith(("ULP", "ns/elem", "ratio", "q", "budget", "size")) else "---"
+             for h in header]
+    return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |",
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _counts(series: pd.Series, order: list[str]) -> str:
+    counts = series.value_counts()
+    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k, 0))
+
+
+def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
+    order = ["regressed", "out of budget", "missing", "added", "worse", "better", "same"]
+    lines = [f"### Accuracy: {len(df)} rows — {_counts(df['verdict'], order)}", ""]
+    shown = df[df["failing"] | df["verdict"].isin(["worse", "better", "missing", "added"])]
+    if len(shown):
+        rows = [[_kernel(r), r.dtype, r.domain, _g(r.base_max_ulp), _g(r.new_max_ulp),
+                 _g(r.budget, "g"), ("**FAIL** " if r.failing else "") + r.verdict, r.reason]
+                for r in shown.itertuples()]
+        header = ["kernel", "dtype", "domain", "base max ULP", "new max ULP", "budget", "verdict",
+                  "why"]
+        lines += [*_table(header, rows), ""]
+    failing = df[df["failing"]]
+    if len(failing) and worst_points:
+        lines.append("Worst inputs of the failing rows (hex, so `float.fromhex` replays them):")
+        lines.append("")
+        for r in failing.itertuples():
+            pts = json.loads(r.worst_points) if isinstance(r.worst_points, str) and r.worst_points else []
+            for p in pts[:worst_points]:
+                err = p["kind"] if p["kind"] != "ulp" else f"{p['ulp']:.4g} ulp"
+                lines.append(f"- `{_kernel(r)} {r.dtype} {r.domain}`: `x={p['x']}` got {p['got']} "
+                             f"want {p['want']} ({err})")
+        lines.append("")
+    changed = df[df["budget_change"] != ""]
+    if len(changed):
+        lines.append("Budget changes (the new budget file applies):")
+        lines.append("")
+        for r in changed.drop_duplicates([*["impl", "activation", "variant", "direction",
+                                            "dtype"]]).itertuples():
+            why = f" — {r.budget_reason}" if isinstance(r.budget_reason, str) and r.budget_reason else ""
+            lines.append(f"- {r.budget_change}: `{_kernel(r)} {r.dtype}` {_g(r.base_budget, 'g')} → "
+                         f"{_g(r.budget, 'g')} ULP{why}")
+        lines.append("")
+    return lines
+
+
+def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
+    return [[_kernel(r), r.dtype, f"{r.size:.0e}".replace("e+0", "e"), str(r.threads),
+             _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"), r.normalized_by or "—", _g(r.ratio, ".3f"),
+             _g(r.q_faster if r.verdict == "faster" else r.q_slower, ".2g"),
+             ("**FAIL** " if r.failing else "") + r.verdict] for r in df.itertuples()]
+
+
+def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
+    order = ["slower", "missing", "faster", "added", "same", "untestable"]
+    header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "yardstick",
+              "normalised ratio", "q", "verdict"]
+    how = {"auto": "round times ÷ a yardstick timed beside them (np.copyto of the same bytes "
+                   "for memory-bound kernels, a scalar libm loop for compute-bound ones)",
+           "copy": "round times ÷ np.copyto of the same bytes timed beside them",
+           "cpu": "round times ÷ a scalar libm loop timed beside them",
+           "none": "raw round times"}[settings.get("normalize", "auto")]
+    lines = [f"### Speed: {len(df)} benchmarks — {_counts(df['verdict'], order)}", "",
+             f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
+             f"{settings.get('alpha')}; a change counts only if the ratio of medians is beyond "
+             f"{settings.get('min_effect', 0):.0%}. Peers' speed (numpy-seed, scipy, torch) is "
+             "reported, not gated.", ""]
+    notable = df[df["verdict"].isin(["slower", "faster", "missing", "added"])]
+    if len(notable):
+        lines += [*_table(header, _speed_rows(notable)), ""]
+    untestable = int((df["verdict"] == "untestable").sum())
+    if untestable:
+        lines += [f"{untestable} benchmark(s) had fewer than 5 rounds on a side and were not "
+                  "tested: give actbench bench more --rounds.", ""]
+    lines += ["<details><summary>All benchmarks</summary>", "",
+              *_table(header, _speed_rows(df)), "", "</details>", ""]
+    return lines
+
+
+def markdown(c: Comparison, title: str = "actbench compare", worst_points: int = 3) -> str:
+    fails = []
+    if c.accuracy is not None and c.accuracy["failing"].any():
+        fails.append(f"{int(c.accuracy['failing'].sum())} accuracy row(s)")
+    if c.speed is not None and c.speed["failing"].any():
+        fails.append(f"{int(c.speed['failing'].sum())} benchmark(s)")
+    verdict = "FAIL — " + " and ".join(fails) if fails else "PASS"
+    lines = [f"## {title}: {verdict}", "",
+             f"- base: {c.base.label}" + (f" on {c.base.machine}" if c.base.machine else ""),
+             f"- new: {c.new.label}" + (f" on {c.new.machine}" if c.new.machine else ""), ""]
+    lines += [f"> {n}" for n in c.notes] + ([""] if c.notes else [])
+    if c.accuracy is not None:
+        lines += _accuracy(c.accuracy, worst_points)
+    if c.speed is not None:
+        lines += _speed(c.speed, c.settings)
+    return "\n".join(lines).rstrip() + "\n"

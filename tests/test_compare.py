@@ -1,0 +1,337 @@
+"""`actbench compare` / `gate` logic on synthetic result sets: accuracy verdicts, speed
+verdicts under drift and a real slowdown, exit codes, the Markdown summary. No timing is
+measured here."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import catalog, cli, gate, summary
+from bench.audit import COLUMNS
+from bench.compare import compare, compare_accuracy, compare_speed, yardstick
+from bench.results import write_atomic, write_table
+from bench.resultset import ResultsError, load
+
+# ---------------------------------------------------------------- synthetic result sets
+
+
+def _row(activation="sigmoid", dtype="float32", domain="core", max_ulp=0.5, budget=1.0,
+         mismatches=0, impl="ours", status=None, error=""):
+    status = status or ("failed" if mismatches or max_ulp > budget else "ok")
+    pts = [{"x": "0x1.8p+4", "got": "0.99", "want": "0.98", "ulp": max_ulp, "kind": "ulp"}]
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(activation=activation, variant="accurate", direction="forward", dtype=dtype,
+               domain=domain, n=100, max_ulp=max_ulp, special_mismatches=mismatches,
+               budget_max_ulp=budget, passed=status == "ok", impl=impl, status=status,
+               error=error, worst_points=json.dumps(pts))
+    return row
+
+
+def _audit(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _write_audit(path, rows, **meta):
+    write_table(_audit(rows), path, "audit", profile="quick", filters={}, impls=["ours"], **meta)
+
+
+def _bench(activation, samples, impl="ours", dtype="float32", size=100_000, copy_s=1e-5,
+           cpu_s=2e-5):
+    return {"name": f"test_kernel[{impl}-{activation}]",
+            "extra_info": {"impl": impl, "activation": activation,
+                           "variant": "accurate" if impl == "ours" else "-",
+                           "direction": "forward", "kind": "elementwise", "dtype": dtype,
+                           "size": size, "bytes": 8 * size, "threads": 1, "max_ulp": 0.5,
+                           "copy_s": copy_s, "cpu_s": cpu_s},
+            "stats": {"data": list(map(float, samples))}}
+
+
+def _speed(rng, scale=None, cpu=1.0, mem=1.0, n=30, kernels=40, sd=0.03):
+    """A run of ``kernels`` compute-bound kernels (10× the copy) and one memory-bound one;
+    ``cpu``/``mem`` scale the machine's compute/memory speed for the whole run, ``scale``
+    slows single kernels down."""
+    scale = scale or {}
+    benches = [_bench("copy", rng.lognormal(np.log(1e-5 * mem), sd, n), impl="np.copyto")]
+    for k in range(kernels):
+        name = f"k{k:02d}"
+        t = 1e-4 * (1 + k / kernels) * cpu * scale.get(name, 1.0)
+        benches.append(_bench(name, rng.lognormal(np.log(t), sd, n), copy_s=1e-5 * mem,
+                              cpu_s=2e-5 * cpu))
+    t = 1.2e-5 * mem * scale.get("memcpyish", 1.0)
+    benches.append(_bench("memcpyish", rng.lognormal(np.log(t), sd, n), copy_s=1e-5 * mem,
+                          cpu_s=2e-5 * cpu))
+    return pd.DataFrame([{**b["extra_info"], "samples": np.array(b["stats"]["data"])}
+                         for b in benches])
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def test_accuracy_same_results_pass():
+    rows = [_row(), _row(dtype="float64", max_ulp=2.0, budget=3.0)]
+    c = compare_accuracy(_audit(rows), _audit(rows))
+    assert not c["failing"].any() and set(c["verdict"]) == {"same"}
+
+
+@pytest.mark.parametrize(("new", "verdict", "failing"), [
+    (_row(max_ulp=1.5), "regressed", True),  # grew beyond its 1-ULP budget
+    (_row(max_ulp=0.9), "worse", False),  # grew, within budget: shown, not failed
+    (_row(max_ulp=0.3), "better", False),
+    (_row(max_ulp=0.5, mismatches=1), "regressed", True),  # a new special-value mismatch
+    (_row(max_ulp=0.5, status="error", error="ValueError: boom"), "regressed", True),
+])
+def test_accuracy_verdicts(new, verdict, failing):
+    c = compare_accuracy(_audit([_row()]), _audit([new]))
+    assert c.loc[0, "verdict"] == verdict and bool(c.loc[0, "failing"]) is failing
+
+
+def test_a_peer_far_out_of_budget_fails_only_by_getting_worse():
+    base = [_row(impl="torch", max_ulp=1.7e7)]
+    assert not compare_accuracy(_audit(base), _audit(base))["failing"].any()
+    worse = compare_accuracy(_audit(base), _audit([_row(impl="torch", max_ulp=2e7)]))
+    assert worse.loc[0, "verdict"] == "regressed" and worse.loc[0, "failing"]
+
+
+def test_our_row_out_of_budget_fails_even_if_it_already_was():
+    rows = [_row(max_ulp=1.5)]
+    c = compare_accuracy(_audit(rows), _audit(rows))
+    assert c.loc[0, "verdict"] == "out of budget" and c.loc[0, "failing"]
+
+
+def test_a_row_missing_from_the_new_results_fails():
+    c = compare_accuracy(_audit([_row(), _row(domain="wide")]), _audit([_row()]))
+    missing = c[c["verdict"] == "missing"]
+    assert len(missing) == 1 and missing["failing"].all() and missing["domain"].iloc[0] == "wide"
+
+
+def test_a_loosened_budget_is_shown():
+    c = compare_accuracy(_audit([_row(budget=1.0)]), _audit([_row(budget=2.0)]))
+    assert c.loc[0, "budget_change"] == "loosened" and not c.loc[0, "failing"]
+
+
+# ---------------------------------------------------------------- speed
+
+
+def test_a_b_runs_of_unchanged_code_raise_no_alarm():
+    # 20 pairs of runs of the same code, each machine state different (compute ±8 %, memory
+    # ±8 %): normalised by the yardsticks, no benchmark may be called slower
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        base = _speed(rng, cpu=rng.uniform(0.92, 1.08), mem=rng.uniform(0.92, 1.08))
+        new = _speed(rng, cpu=rng.uniform(0.92, 1.08), mem=rng.uniform(0.92, 1.08))
+        c = compare_speed(base, new)
+        assert not c["failing"].any(), c[c["failing"]]
+
+
+def test_a_25_percent_slowdown_of_one_kernel_is_caught_whatever_the_machine_does():
+    rng = np.random.default_rng(6)
+    base = _speed(rng, cpu=1.0)
+    new = _speed(rng, cpu=0.85, scale={"k07": 1.25})  # the machine is 15 % faster now
+    c = compare_speed(base, new)
+    assert list(c.loc[c["failing"], "activation"]) == ["k07"]
+    row = c[c["activation"] == "k07"].iloc[0]
+    assert row["verdict"] == "slower" and row["ratio"] == pytest.approx(1.25, rel=0.05)
+    assert row["normalized_by"] == "cpu"
+    assert row["raw_ratio"] == pytest.approx(1.25 * 0.85, rel=0.05)  # raw times hid most of it
+
+
+def test_without_normalisation_a_slower_machine_looks_like_a_regression():
+    rng = np.random.default_rng(7)
+    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25), normalize="none")
+    assert c["failing"].sum() >= 40  # every compute-bound kernel
+    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25))
+    assert not c["failing"].any()
+
+
+def test_memory_bound_kernels_are_measured_against_the_copy():
+    rng = np.random.default_rng(8)
+    c = compare_speed(_speed(rng), _speed(rng, mem=1.3))  # memory 30 % slower this run
+    row = c[c["activation"] == "memcpyish"].iloc[0]
+    assert row["normalized_by"] == "copy" and row["verdict"] == "same"
+    assert yardstick(1.2e-5, 1e-5, "auto") == "copy" and yardstick(1e-4, 1e-5, "auto") == "cpu"
+
+
+def test_a_small_significant_drift_is_below_the_minimum_effect():
+    rng = np.random.default_rng(9)
+    c = compare_speed(_speed(rng), _speed(rng, scale={"k03": 1.05}))
+    row = c[c["activation"] == "k03"].iloc[0]
+    assert row["q_slower"] < 0.05 and row["verdict"] == "same" and not row["failing"]
+
+
+def test_missing_untestable_and_peer_benchmarks():
+    rng = np.random.default_rng(10)
+    base = _speed(rng, kernels=3)
+    new = _speed(rng, kernels=2, scale={"k00": 2.0})
+    peer = pd.DataFrame([{**_bench("k00", rng.lognormal(np.log(1e-4), 0.03, 30),
+                                   impl="torch")["extra_info"], "samples": s}
+                         for s in (rng.lognormal(np.log(1e-4), 0.03, 30),)])
+    slow_peer = peer.assign(samples=[peer["samples"][0] * 2])
+    c = compare_speed(pd.concat([base, peer], ignore_index=True),
+                      pd.concat([new, slow_peer], ignore_index=True)).set_index(["impl", "activation"])
+    assert c.loc[("ours", "k02"), "verdict"] == "missing" and c.loc[("ours", "k02"), "failing"]
+    assert c.loc[("torch", "k00"), "verdict"] == "slower"
+    assert not c.loc[("torch", "k00"), "failing"]  # peers are reported, not gated
+    few = _speed(rng, kernels=1, n=3)
+    c = compare_speed(few, few)
+    assert set(c["verdict"]) == {"untestable"} and not c["failing"].any()
+
+
+# ---------------------------------------------------------------- files, CLI, Markdown
+
+
+def _raw(df):
+    return {"benchmarks": [{"name": f"b{i}", "extra_info": {k: (v.item() if hasattr(v, "item")
+                                                                 else v)
+                                                             for k, v in r.items() if k != "samples"},
+                            "stats": {"data": list(r["samples"])}}
+                           for i, r in enumerate(df.to_dict("records"))]}
+
+
+def _result_dir(path, rows=None, speed=None):
+    if rows is not None:
+        _write_audit(path, rows)
+    if speed is not None:
+        write_atomic(path / "speed-raw.json", json.dumps(_raw(speed)))
+        write_atomic(path / "speed.json", json.dumps({"schema_version": 1, "threads": 1}))
+    return path
+
+
+def _main(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_compare_exit_codes_and_summary(tmp_path, monkeypatch):
+    rng = np.random.default_rng(11)
+    base = _result_dir(tmp_path / "base", [_row(), _row(domain="wide")], _speed(rng, kernels=5))
+    same = _result_dir(tmp_path / "same", [_row(), _row(domain="wide")], _speed(rng, kernels=5))
+    code, out, _ = _main("compare", str(base), str(same))
+    assert code == 0 and out.startswith("## actbench compare: PASS")
+
+    bad = _result_dir(tmp_path / "bad", [_row(), _row(domain="wide", max_ulp=3.0)],
+                      _speed(rng, kernels=5, scale={"k02": 1.3}))
+    step = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    code, out, _ = _main("compare", str(base), str(bad), "--markdown", str(tmp_path / "s.md"),
+                         "--out", str(tmp_path / "cmp"))
+    assert code == 1
+    assert out.startswith("## actbench compare: FAIL — 1 accuracy row(s) and 1 benchmark(s)")
+    assert "| sigmoid.accurate.forward | float32 | wide | 0.5 | 3 | 1 | **FAIL** regressed |" in out
+    assert "`x=0x1.8p+4` got 0.99 want 0.98" in out  # the worst input, in hex
+    assert "| k02.accurate.forward | float32 | 1e5 | 1 |" in out and "**FAIL** slower" in out
+    assert "<details>" in out
+    assert step.read_text() == (tmp_path / "s.md").read_text() + "\n"
+    assert (tmp_path / "cmp" / "compare-speed.csv").exists()
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    (lambda p: None, "is not a directory of results"),
+    (lambda p: p.mkdir(), "holds no results"),
+    (lambda p: (p.mkdir(), (p / "speed-raw.json").write_text("{not json")), "is not valid JSON"),
+    (lambda p: (p.mkdir(), (p / "speed-raw.json").write_text('{"benchmarks": [{"name": "x"}]}')),
+     "lacks the actbench extra_info"),
+    (lambda p: (p.mkdir(), (p / "audit.csv").write_text("a,b\n1,2\n")), "is not an audit table"),
+])
+def test_unreadable_result_sets_are_usage_errors(tmp_path, setup, message):
+    good = _result_dir(tmp_path / "good", [_row()])
+    setup(tmp_path / "x")
+    code, _, err = _main("compare", str(good), str(tmp_path / "x"))
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_schema_mismatch_is_refused(tmp_path):
+    d = _result_dir(tmp_path / "d", [_row()])
+    meta = json.loads((d / "audit.json").read_text())
+    (d / "audit.json").write_text(json.dumps({**meta, "schema_version": 99}))
+    with pytest.raises(ResultsError, match="schema version 99"):
+        load(d)
+
+
+def test_compare_needs_something_in_common(tmp_path):
+    rng = np.random.default_rng(12)
+    a = _result_dir(tmp_path / "a", [_row()])
+    b = _result_dir(tmp_path / "b", speed=_speed(rng, kernels=2))
+    code, _, err = _main("compare", str(a), str(b))
+    assert code == 2 and "share neither" in err
+
+
+def test_bad_compare_options(tmp_path):
+    d = _result_dir(tmp_path / "d", [_row()])
+    assert _main("compare", str(d), str(d), "--alpha", "1.5")[0] == 2
+    assert _main("compare", str(d), str(d), "--min-effect", "-0.1")[0] == 2
+
+
+def test_markdown_lists_budget_changes_and_notes(tmp_path):
+    base = load(_result_dir(tmp_path / "a", [_row(budget=1.0)]))
+    new = load(_result_dir(tmp_path / "b", [_row(budget=2.0)]))
+    md = summary.markdown(compare(base, new))
+    assert "- loosened: `sigmoid.accurate.forward float32` 1 → 2 ULP" in md
+    assert md.startswith("## actbench compare: PASS")
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def test_gate_reruns_the_baselines_own_selection():
+    meta = {"profile": "full", "impls": ["ours", "torch"],
+            "filters": {"activation": ["gelu"], "dtype": ["float32"], "domain": ["core"],
+                        "points": 500}}
+    argv = gate.audit_argv(meta, "OUT", ["--jobs", "2"])
+    assert argv == ["audit", "--out", "OUT", "--profile", "full", "--activation", "gelu",
+                    "--dtype", "float32", "--domain", "core", "--points", "500",
+                    "--impl", "ours,torch", "--jobs", "2"]
+    speed_meta = {"threads": 2, "max_time": 0.25, "rounds": 20, "min_time": 0.001,
+                  "filters": {"size": [100000], "dtype": ["float64"], "impl": ["ours"]}}
+    argv = gate.bench_argv(speed_meta, "OUT", None)
+    assert argv == ["bench", "--out", "OUT", "--dtype", "float64", "--size", "100000",
+                    "--impl", "ours", "--threads", "2", "--max-time", "0.25", "--rounds", "20",
+                    "--min-time", "0.001"]
+
+
+def test_gate_usage_errors(tmp_path):
+    code, _, err = _main("gate", "--baseline", str(tmp_path / "none"), "--out", str(tmp_path))
+    assert code == 2 and "record one with actbench gate" in err
+    code, _, err = _main("gate", "--baseline", str(tmp_path), "--activation", "gelu")
+    assert code == 2 and "go with --record" in err
+
+
+def test_gate_catches_an_accuracy_regression(tmp_path, monkeypatch):
+    base = tmp_path / "baseline"
+    code, out, err = _main("gate", "--baseline", str(base), "--record", "--only", "accuracy",
+                           "--activation", "sigmoid", "--dtype", "float32", "--jobs", "1")
+    assert code == 0, err
+    assert "audit.csv" in out and not list(base.glob(".record-*"))
+    code, out, err = _main("gate", "--baseline", str(base), "--out", str(tmp_path / "g1"),
+                           "--jobs", "1")
+    assert code == 0, out + err
+    assert out.startswith("## actbench gate: PASS") and (tmp_path / "g1" / "gate.md").exists()
+
+    # sigmoid computed naively in float32: exp(-x) overflows where sigmoid is a subnormal
+    def naive(x, out=None):
+        one = x.dtype.type(1)
+        return one / (one + np.exp(-x))
+
+    variant = catalog.CATALOG["sigmoid"].variants[0]
+    monkeypatch.setitem(variant.kernels, "forward", naive)
+    code, out, err = _main("gate", "--baseline", str(base), "--out", str(tmp_path / "g2"),
+                           "--jobs", "1")
+    assert code == 1
+    assert "**FAIL** regressed" in out and "sigmoid.accurate.forward | float32" in out
+    assert "`x=-0x1." in out  # the worst input, a negative hex float near the overflow edge
+
+
+def test_a_failed_recording_keeps_the_old_baseline(tmp_path, monkeypatch):
+    base = tmp_path / "baseline"
+    assert _main("gate", "--baseline", str(base), "--record", "--only", "accuracy",
+                 "--activation", "relu", "--dtype", "float32", "--jobs", "1")[0] == 0
+    before = (base / "audit.csv").read_bytes()
+    variant = catalog.CATALOG["relu"].variants[0]
+    monkeypatch.setitem(variant.kernels, "forward", lambda x, out=None: x * 2)
+    code, _, err = _main("gate", "--baseline", str(base), "--record", "--only", "accuracy",
+                         "--activation", "relu", "--dtype", "float32", "--jobs", "1")
+    assert code == 1 and "left as it was" in err
+    assert (base / "audit.csv").read_bytes() == before
