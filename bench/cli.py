@@ -111,6 +111,9 @@ def _parser():
     b.add_argument("--rounds", type=int, default=5, metavar="N",
                    help="at least this many rounds per benchmark (default 5; the gate's "
                    "baselines use 20 so that a rank test has samples to work with)")
+    b.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the whole suite N times, each in a fresh process (default 1; the "
+                   "gate's baselines use 5, so that the spread between runs is known)")
     b.add_argument("--min-time", type=float, default=0.000005, metavar="S",
                    help="pytest-benchmark's --benchmark-min-time: calls are repeated within a "
                    "round until it lasts this long (default 5e-6)")
@@ -170,10 +173,11 @@ def _compare_options(p):
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="F",
                    help="smallest slowdown that counts, as a fraction of the base median "
                    f"(default {DEFAULT_MIN_EFFECT})")
-    p.add_argument("--normalize", choices=NORMALIZE, default="auto",
-                   help="divide each round's time by a yardstick timed beside it: auto "
-                   "(default: the copy of its bytes for memory-bound kernels, a libm loop for "
-                   "compute-bound ones), copy, cpu, or none")
+    p.add_argument("--normalize", choices=NORMALIZE, default="run",
+                   help="divide round times by a yardstick (np.copyto of the same bytes for "
+                   "memory-bound kernels, a scalar libm loop for compute-bound ones): the run's "
+                   "median of it (run, default), the one timed beside the benchmark (beside), "
+                   "or none")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
 
 
@@ -345,31 +349,48 @@ def _cmd_bench(args, out, err):
     except ValueError:
         raise UsageError(f"--size takes whole numbers, got {args.size}") from None
     if ((sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0
-            or args.rounds < 1 or args.min_time <= 0):
-        raise UsageError("--size, --threads, --max-time, --rounds and --min-time must be positive")
+            or args.rounds < 1 or args.min_time <= 0 or args.repeat < 1):
+        raise UsageError("--size, --threads, --max-time, --rounds, --min-time and --repeat must "
+                         "be positive")
     _writable_dir(args.out, "--out")
     config = {"activation": acts, "direction": directions, "dtype": dtypes, "size": sizes,
               "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
            "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
     suite = Path(__file__).with_name("benchmarks") / "test_speed.py"
-    with tempfile.TemporaryDirectory() as tmp:
-        raw_path = Path(tmp) / "raw.json"
-        cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
-               "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
-               f"--benchmark-min-rounds={args.rounds}", f"--benchmark-max-time={args.max_time}",
-               f"--benchmark-min-time={args.min_time}",
-               "--benchmark-disable-gc", "--benchmark-columns=median,iqr,rounds"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0 or not raw_path.exists():
-            print(proc.stdout[-4000:], proc.stderr[-2000:], file=err)
-            print("actbench: the benchmark suite failed", file=err)
-            return EXIT_FAIL
-        raw = json.loads(raw_path.read_text())
+    raw = None
+    for repeat in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            raw_path = Path(tmp) / "raw.json"
+            cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+                   "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
+                   f"--benchmark-min-rounds={args.rounds}",
+                   f"--benchmark-max-time={args.max_time}",
+                   f"--benchmark-min-time={args.min_time}",
+                   "--benchmark-disable-gc", "--benchmark-columns=median,iqr,rounds"]
+            if args.repeat > 1 and err.isatty():
+                print(f"\rbenchmark run {repeat + 1} of {args.repeat}", end="", file=err, flush=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0 or not raw_path.exists():
+                print(proc.stdout[-4000:], proc.stderr[-2000:], file=err)
+                print("actbench: the benchmark suite failed", file=err)
+                return EXIT_FAIL
+            run = json.loads(raw_path.read_text())
+        # each repeat is a fresh process (fresh allocations, fresh machine moment): the spread
+        # between them is what `actbench compare` needs to tell drift from a regression
+        for b in run["benchmarks"]:
+            b["extra_info"]["repeat"] = repeat
+        if raw is None:
+            raw = run
+        else:
+            raw["benchmarks"] += run["benchmarks"]
+    if args.repeat > 1 and err.isatty():
+        print(file=err)
     table = speed.speed_table(raw)
     results.write_atomic(Path(args.out) / "speed-raw.json", json.dumps(raw) + "\n")
     csv_path, _ = results.write_table(table, args.out, "speed", threads=args.threads,
                                       max_time=args.max_time, rounds=args.rounds,
+                                      repeat=args.repeat,
                                       min_time=args.min_time, filters=config,
                                       impl_derivative=args.impl_derivative,
                                       raw="speed-raw.json",

@@ -6,12 +6,13 @@ beyond its budget. Any of our rows out of budget in the new set fails the compar
 (whether or not it already did in the base): a gate must never pass what the audit fails.
 Peers (numpy-seed, scipy, torch) fail it only by regressing.
 
-Speed (benchmark by benchmark): each round's time is divided by a yardstick timed right
-beside it in the same run — ``np.copyto`` of the same bytes for a memory-bound kernel, a
-scalar libm loop for a compute-bound one — so that the state of a shared machine at that
-moment (a busy neighbour, a clock change) divides out; the normalised samples of base and new
-go through ``bench.stats``, and a benchmark is *slower* when the Benjamini–Hochberg-controlled
-one-sided Mann–Whitney U test and the minimum effect agree.
+Speed (benchmark by benchmark): each round's time is divided by a yardstick of the same run
+— ``np.copyto`` of the same bytes for a memory-bound kernel, a scalar libm loop for a
+compute-bound one — so that the state of a shared machine (a busy neighbour, a clock change)
+divides out; the normalised samples of base and new go through ``bench.stats``, and a
+benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U test
+says so and the ratio of medians passes a threshold: the minimum effect, widened by how far
+the base's own repeated runs spread.
 """
 
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # ratio of medians of one benchmark between two runs stayed within ±7 % (README, "Gate"); a
 # regression must be larger than that drift to be worth failing a build.
 DEFAULT_MIN_EFFECT = 0.10
-NORMALIZE = ("auto", "copy", "cpu", "none")
+NORMALIZE = ("run", "beside", "none")
 MEMORY_BOUND = 2.0  # within this multiple of the copy's time a kernel is limited by memory
 PEERS = ("numpy-seed", "scipy", "torch", "np.copyto")  # their speed is reported, never gated
 
@@ -111,91 +112,107 @@ def compare_accuracy(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return j.assign(_o=order).sort_values("_o", kind="stable")[keep].reset_index(drop=True)
 
 
-def _run_copy(speed: pd.DataFrame, label: str) -> pd.Series:
-    """Per benchmark, the seconds the run's own np.copyto benchmark takes for its bytes (for
-    files without the yardsticks timed beside each benchmark)."""
-    copies = speed[speed["impl"] == "np.copyto"]
-    per_byte = {(r.dtype, r.size, r.threads): float(np.median(r.samples)) / r.bytes
-                for r in copies.itertuples()}
-    out = []
-    for r in speed.itertuples():
-        k = (r.dtype, r.size, r.threads)
-        if np.isfinite(r.copy_s):
-            out.append(r.copy_s)
-        elif k in per_byte:
-            out.append(per_byte[k] * r.bytes)
-        else:
-            raise ResultsError(f"{label}: no np.copyto timing at {r.dtype}, size {r.size}, "
-                               f"{r.threads} thread(s) to normalise {r.activation} by; rerun "
-                               "actbench bench or use --normalize none")
-    return pd.Series(out, index=speed.index, dtype=float)
+def _yardsticks(speed: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Per benchmark and run: the copy time of its bytes and the libm loop's time, both
+    beside it (``beside``) and as the run's median over all its benchmarks (``run``: one
+    figure per run for the state of the machine, steadier than any single measurement)."""
+    df = speed.copy()
+    copies = df[df["impl"] == "np.copyto"]
+    own = {(r.repeat, r.dtype, r.size, r.threads): float(np.median(r.samples)) / r.bytes
+           for r in copies.itertuples()}
+    per_byte = df["copy_s"] / df["bytes"]
+    missing = per_byte.isna()
+    if missing.any():  # files without the yardsticks: the run's own copy benchmark
+        per_byte[missing] = [own.get((r.repeat, r.dtype, r.size, r.threads), np.nan)
+                             for r in df[missing].itertuples()]
+    if per_byte[df["impl"] != "np.copyto"].isna().any():
+        r = df[per_byte.isna()].iloc[0]
+        raise ResultsError(f"{label}: no copy timing at {r.dtype}, size {r.size} to normalise "
+                           f"{r.activation} by; rerun actbench bench or use --normalize none")
+    df["beside_copy"] = per_byte * df["bytes"]
+    df["beside_cpu"] = df["cpu_s"]
+    run_byte = per_byte.groupby(df["repeat"]).transform("median")
+    df["run_copy"] = run_byte * df["bytes"]
+    df["run_cpu"] = df["cpu_s"].groupby(df["repeat"]).transform("median")
+    return df
 
 
-def yardstick(base_median: float, base_copy: float, normalize: str) -> str:
-    """Which same-moment yardstick divides a benchmark's times: under ``auto``, the copy of
-    its bytes when it runs within twice the copy's time (memory-bound: it moves with the
-    memory system), else the libm loop (compute-bound: it moves with the CPU's speed)."""
-    if normalize != "auto":
-        return normalize
+def yardstick(base_median: float, base_copy: float) -> str:
+    """A kernel that runs within twice the copy of its bytes is memory-bound (it moves with
+    the memory system); any other is compute-bound (it moves with the CPU's speed)."""
     return "copy" if base_median < MEMORY_BOUND * base_copy else "cpu"
 
 
+def _normalized(runs: pd.DataFrame, normalize: str, kind: str) -> list[np.ndarray]:
+    if normalize == "none":
+        return list(runs["samples"])
+    col = f"{normalize}_{kind}"
+    if not np.isfinite(runs[col]).all():
+        r = runs.iloc[0]
+        raise ResultsError(f"{r.activation}.{r.direction} {r.dtype}: no {kind} yardstick in the "
+                           "results (written by an older actbench bench?); use --normalize none")
+    return [s / ref for s, ref in zip(runs["samples"], runs[col], strict=True)]
+
+
 def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA,
-                  min_effect: float = DEFAULT_MIN_EFFECT, normalize: str = "auto",
+                  min_effect: float = DEFAULT_MIN_EFFECT, normalize: str = "run",
                   labels=("base", "new")) -> pd.DataFrame:
     """One row per benchmark of either set (the copy itself excluded): raw medians, the ratio
-    of normalised medians, p- and BH q-values both ways, verdict, whether it fails."""
+    of normalised medians, p- and BH q-values both ways, the threshold, verdict, failing.
+
+    Every run of a benchmark is normalised by its own yardstick and the runs are pooled. The
+    threshold a slowdown must reach is (1 + min_effect) times the spread between the base's
+    own runs (slowest median / fastest): a benchmark that moved 20 % between runs of the
+    same code cannot be called 10 % slower from one more run.
+    """
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {NORMALIZE}")
-    if normalize in ("auto", "copy"):
-        base = base.assign(copy_s=_run_copy(base, labels[0]))
-        new = new.assign(copy_s=_run_copy(new, labels[1]))
+    base, new = _yardsticks(base, labels[0]), _yardsticks(new, labels[1])
     base, new = base[base["impl"] != "np.copyto"], new[new["impl"] != "np.copyto"]
-    cols = [*SPEED_KEY, "samples", "copy_s", "cpu_s"]
-    j = base[cols].merge(new[[*cols, "max_ulp"]], on=SPEED_KEY, how="outer",
-                         suffixes=("_base", "_new"), indicator="side")
-    n = len(j)
-    res = {k: np.full(n, np.nan) for k in ("base_ns", "new_ns", "ratio", "raw_ratio",
-                                           "p_slower", "p_faster")}
-    counts = {"n_base": np.zeros(n, int), "n_new": np.zeros(n, int)}
-    used = np.full(n, "", dtype=object)
-    for i, r in enumerate(j.itertuples(index=False)):
-        if r.side != "both":
-            side = r.samples_base if r.side == "left_only" else r.samples_new
-            res["base_ns" if r.side == "left_only" else "new_ns"][i] = \
-                np.median(side) / r.size * 1e9
+    gb, gn = base.groupby(SPEED_KEY, sort=False), new.groupby(SPEED_KEY, sort=False)
+    keys = list(dict.fromkeys([*gb.groups, *gn.groups]))
+    rows = []
+    for key in keys:
+        row = dict(zip(SPEED_KEY, key, strict=True))
+        b = gb.get_group(key) if key in gb.groups else None
+        n = gn.get_group(key) if key in gn.groups else None
+        for side, g in (("base", b), ("new", n)):
+            row[f"{side}_ns"] = (np.median(np.concatenate(list(g["samples"]))) / row["size"] * 1e9
+                                 if g is not None else np.nan)
+            row[f"{side}_runs"] = len(g) if g is not None else 0
+        row["max_ulp"] = n["max_ulp"].iloc[0] if n is not None else None
+        if b is None or n is None:
+            row["verdict"] = "missing" if n is None else "added"
+            rows.append(row)
             continue
-        b, nw = r.samples_base, r.samples_new
-        used[i] = yardstick(float(np.median(b)), r.copy_s_base, normalize)
-        if used[i] != "none":
-            ref_b, ref_n = getattr(r, f"{used[i]}_s_base"), getattr(r, f"{used[i]}_s_new")
-            if not (np.isfinite(ref_b) and np.isfinite(ref_n)):
-                raise ResultsError(f"{r.activation}.{r.direction} {r.dtype}: no {used[i]} "
-                                   "yardstick in one of the result sets (written by an older "
-                                   "actbench bench?); use --normalize copy or none")
-            b, nw = b / ref_b, nw / ref_n
-        t = stats.shift_test(b, nw)
-        res["base_ns"][i] = np.median(r.samples_base) / r.size * 1e9
-        res["new_ns"][i] = np.median(r.samples_new) / r.size * 1e9
-        res["ratio"][i], res["p_slower"][i], res["p_faster"][i] = t.ratio, t.p_slower, t.p_faster
-        res["raw_ratio"][i] = res["new_ns"][i] / res["base_ns"][i]
-        counts["n_base"][i], counts["n_new"][i] = t.n_base, t.n_new
-    out = j[SPEED_KEY].assign(**res, **counts, normalized_by=used)
+        kind = yardstick(row["base_ns"] * row["size"] / 1e9, float(b["beside_copy"].median()))
+        row["normalized_by"] = "none" if normalize == "none" else f"{kind} ({normalize})"
+        nb, nn = _normalized(b, normalize, kind), _normalized(n, normalize, kind)
+        medians = [np.median(s) for s in nb]
+        row["base_spread"] = max(medians) / min(medians)
+        t = stats.shift_test(np.concatenate(nb), np.concatenate(nn))
+        row.update(ratio=t.ratio, raw_ratio=row["new_ns"] / row["base_ns"], p_slower=t.p_slower,
+                   p_faster=t.p_faster, n_base=t.n_base, n_new=t.n_new,
+                   threshold=(1 + min_effect) * row["base_spread"])
+        rows.append(row)
+    cols = [*SPEED_KEY, "base_ns", "new_ns", "raw_ratio", "normalized_by", "ratio",
+            "base_spread", "threshold", "p_slower", "q_slower", "p_faster", "q_faster",
+            "base_runs", "new_runs", "n_base", "n_new", "verdict", "failing", "max_ulp"]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out[["verdict", "normalized_by"]] = out[["verdict", "normalized_by"]].astype(object)
     out["q_slower"] = stats.bh_adjust(out["p_slower"])
     out["q_faster"] = stats.bh_adjust(out["p_faster"])
-    verdict = stats.verdicts(out["ratio"], out["q_slower"], out["q_faster"], alpha, min_effect)
-    verdict[(j["side"] == "left_only").to_numpy()] = "missing"
-    verdict[(j["side"] == "right_only").to_numpy()] = "added"
-    out["verdict"] = verdict
+    tested = out["verdict"].isna()
+    out.loc[tested, "verdict"] = stats.verdicts(out.loc[tested, "ratio"],
+                                                out.loc[tested, "q_slower"],
+                                                out.loc[tested, "q_faster"], alpha,
+                                                out.loc[tested, "threshold"])
     gated = ~out["impl"].isin(PEERS)
     out["failing"] = gated & ((out["verdict"] == "slower")
                               | ((out["verdict"] == "missing") & (out["impl"] == "ours")))
-    out["max_ulp"] = j["max_ulp"].to_numpy()
-    cols = [*SPEED_KEY, "base_ns", "new_ns", "raw_ratio", "normalized_by", "ratio", "p_slower",
-            "q_slower", "p_faster", "q_faster", "n_base", "n_new", "verdict", "failing", "max_ulp"]
     order = out["failing"].map({True: 0, False: 1})
     return out.assign(_o=order).sort_values(["_o", "ratio"], ascending=[True, False],
-                                            kind="stable")[cols].reset_index(drop=True)
+                                            kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
 def _notes(base: ResultSet, new: ResultSet) -> list[str]:
@@ -217,7 +234,7 @@ def _notes(base: ResultSet, new: ResultSet) -> list[str]:
 
 
 def compare(base: ResultSet, new: ResultSet, *, alpha: float = DEFAULT_ALPHA,
-            min_effect: float = DEFAULT_MIN_EFFECT, normalize: str = "auto") -> Comparison:
+            min_effect: float = DEFAULT_MIN_EFFECT, normalize: str = "run") -> Comparison:
     c = Comparison(base, new, notes=_notes(base, new),
                    settings={"alpha": alpha, "min_effect": min_effect, "normalize": normalize})
     if base.audit is not None and new.audit is not None:

@@ -9,8 +9,10 @@ __all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "record_ar
 # The timing a baseline is recorded with. 1e5 elements: large enough that every kernel's
 # loop dominates the call overhead, small enough that each benchmark gets >= 20 rounds of
 # >= 1 ms in 0.25 s (the slowest kernel, softmax at 260 ns/element, needs 26 ms a round).
+# Five runs, each a fresh process: on a shared machine one benchmark's median moves by up to
+# ±20 % between runs of unchanged code, and the comparison needs to know by how much.
 GATE_FILTERS = {"size": [100_000], "dtype": ["float32", "float64"], "impl": ["ours"]}
-GATE_TIMING = {"threads": 1, "max_time": 0.25, "rounds": 20, "min_time": 0.001}
+GATE_TIMING = {"threads": 1, "max_time": 0.25, "rounds": 20, "min_time": 0.001, "repeat": 5}
 
 
 def _filters(filters: dict, keys) -> list[str]:
@@ -36,8 +38,9 @@ def audit_argv(meta: dict, out: Path, common: list[str]) -> list[str]:
     return argv + common
 
 
-def bench_argv(meta: dict, out: Path, audit_csv: Path | None) -> list[str]:
-    """A timing run of the same benchmarks, sizes, threads and rounds as ``meta``."""
+def bench_argv(meta: dict, out: Path, audit_csv: Path | None, repeat: int | None = None) -> list[str]:
+    """A timing run of the same benchmarks, sizes, threads and rounds as ``meta`` (``repeat``
+    times: a baseline is recorded in several runs, a gate measures once)."""
     filters = meta.get("filters") or {}
     argv = ["bench", "--out", str(out),
             *_filters(filters, ("activation", "direction", "dtype", "size", "impl")),
@@ -45,6 +48,8 @@ def bench_argv(meta: dict, out: Path, audit_csv: Path | None) -> list[str]:
     for k in ("max_time", "rounds", "min_time"):
         if meta.get(k) is not None:
             argv += [f"--{k.replace('_', '-')}", str(meta[k])]
+    if repeat:
+        argv += ["--repeat", str(repeat)]
     if meta.get("impl_derivative"):
         argv += ["--impl-derivative", meta["impl_derivative"]]
     if audit_csv is not None:
@@ -61,13 +66,14 @@ def record_argvs(out: Path, filters: dict, common: list[str], accuracy: bool, sp
     bench = None
     if speed:
         meta = {**GATE_TIMING, "filters": {**GATE_FILTERS, **{k: v for k, v in filters.items() if v}}}
-        bench = bench_argv(meta, out, out / "audit.csv" if accuracy else None)
+        bench = bench_argv(meta, out, out / "audit.csv" if accuracy else None, meta["repeat"])
     return audit, bench
 
 
-def rerun_argvs(audit_meta: dict | None, speed_meta: dict | None, out: Path, common: list[str]):
+def rerun_argvs(audit_meta: dict | None, speed_meta: dict | None, out: Path, common: list[str],
+                repeat: int = 1):
     """(audit argv or None, bench argv or None) repeating a baseline's runs into ``out``."""
     audit = audit_argv(audit_meta, out, common) if audit_meta is not None else None
-    bench = (bench_argv(speed_meta, out, out / "audit.csv" if audit else None)
+    bench = (bench_argv(speed_meta, out, out / "audit.csv" if audit else None, repeat)
              if speed_meta is not None else None)
     return audit, bench

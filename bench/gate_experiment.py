@@ -127,9 +127,10 @@ def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for r in runs.itertuples():
         new = load(out / f"{r.arm}-{r.run:02d}").speed
-        for norm in ("copy", "none"):
+        for norm in ("run", "beside", "none"):
             c = compare_speed(base, new, normalize=norm)
-            frames.append(c[["activation", "direction", "dtype", "ratio", "q_slower", "verdict"]]
+            frames.append(c[["activation", "direction", "dtype", "ratio", "threshold", "q_slower",
+                             "verdict"]]
                           .assign(arm=r.arm, run=r.run, normalize=norm))
     return pd.concat(frames, ignore_index=True)
 

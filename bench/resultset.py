@@ -33,8 +33,8 @@ class ResultSet:
     path: Path
     audit: pd.DataFrame | None = None
     audit_meta: dict | None = None
-    # one row per benchmark: SPEED_KEY, bytes, max_ulp, the yardsticks timed beside it
-    # (copy_s, cpu_s; NaN in older files) and every round's time (samples)
+    # one row per benchmark and run (``repeat``): SPEED_KEY, bytes, max_ulp, the yardsticks
+    # timed beside it (copy_s, cpu_s; NaN in older files) and every round's time (samples)
     speed: pd.DataFrame | None = None
     speed_meta: dict | None = None
 
@@ -114,13 +114,15 @@ def _speed(path: Path) -> pd.DataFrame:
         refs = {k: float(info[k]) if isinstance(info.get(k), int | float) else np.nan
                 for k in ("copy_s", "cpu_s")}
         rows.append({**{k: info[k] for k in _INFO_NEEDS}, "max_ulp": info.get("max_ulp"),
-                     **refs, "samples": samples})
-    df = pd.DataFrame(rows, columns=[*_INFO_NEEDS, "max_ulp", "copy_s", "cpu_s", "samples"])
+                     "repeat": int(info.get("repeat", 0)), **refs, "samples": samples})
+    df = pd.DataFrame(rows, columns=[*_INFO_NEEDS, "max_ulp", "repeat", "copy_s", "cpu_s",
+                                     "samples"])
     df["size"] = df["size"].astype(int)
     df["threads"] = df["threads"].astype(int)
-    dup = df.duplicated(SPEED_KEY)
+    dup = df.duplicated([*SPEED_KEY, "repeat"])
     if dup.any():
-        raise ResultsError(f"{path}: benchmark {dict(df.loc[dup.idxmax(), SPEED_KEY])} appears twice")
+        raise ResultsError(f"{path}: benchmark {dict(df.loc[dup.idxmax(), SPEED_KEY])} appears "
+                           "twice in one run")
     return df
 
 

@@ -69,7 +69,9 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
 
 def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
     return [[_kernel(r), r.dtype, f"{r.size:.0e}".replace("e+0", "e"), str(r.threads),
-             _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"), r.normalized_by or "—", _g(r.ratio, ".3f"),
+             _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"),
+             r.normalized_by if isinstance(r.normalized_by, str) else "—", _g(r.ratio, ".3f"),
+             _g(r.threshold, ".3f"),
              _g(r.q_faster if r.verdict == "faster" else r.q_slower, ".2g"),
              ("**FAIL** " if r.failing else "") + r.verdict] for r in df.itertuples()]
 
@@ -77,17 +79,18 @@ def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
 def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
     order = ["slower", "missing", "faster", "added", "same", "untestable"]
     header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "yardstick",
-              "normalised ratio", "q", "verdict"]
-    how = {"auto": "round times ÷ a yardstick timed beside them (np.copyto of the same bytes "
-                   "for memory-bound kernels, a scalar libm loop for compute-bound ones)",
-           "copy": "round times ÷ np.copyto of the same bytes timed beside them",
-           "cpu": "round times ÷ a scalar libm loop timed beside them",
-           "none": "raw round times"}[settings.get("normalize", "auto")]
+              "normalised ratio", "threshold ratio", "q", "verdict"]
+    how = {"run": "round times ÷ the run's yardstick (np.copyto of the same bytes for "
+                  "memory-bound kernels, a scalar libm loop for compute-bound ones)",
+           "beside": "round times ÷ a yardstick timed beside them (np.copyto of the same "
+                     "bytes, or a scalar libm loop)",
+           "none": "raw round times"}[settings.get("normalize", "run")]
     lines = [f"### Speed: {len(df)} benchmarks — {_counts(df['verdict'], order)}", "",
              f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
-             f"{settings.get('alpha')}; a change counts only if the ratio of medians is beyond "
-             f"{settings.get('min_effect', 0):.0%}. Peers' speed (numpy-seed, scipy, torch) is "
-             "reported, not gated.", ""]
+             f"{settings.get('alpha')}; a change counts only if the ratio of medians passes the "
+             f"threshold: {settings.get('min_effect', 0):.0%} beyond the spread between the "
+             "baseline's own runs. Peers' speed (numpy-seed, scipy, torch) is reported, not "
+             "gated.", ""]
     notable = df[df["verdict"].isin(["slower", "faster", "missing", "added"])]
     if len(notable):
         lines += [*_table(header, _speed_rows(notable)), ""]

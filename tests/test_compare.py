@@ -49,7 +49,7 @@ def _bench(activation, samples, impl="ours", dtype="float32", size=100_000, copy
             "stats": {"data": list(map(float, samples))}}
 
 
-def _speed(rng, scale=None, cpu=1.0, mem=1.0, n=30, kernels=40, sd=0.03):
+def _speed(rng, scale=None, cpu=1.0, mem=1.0, n=30, kernels=40, sd=0.03, repeat=0):
     """A run of ``kernels`` compute-bound kernels (10× the copy) and one memory-bound one;
     ``cpu``/``mem`` scale the machine's compute/memory speed for the whole run, ``scale``
     slows single kernels down."""
@@ -63,8 +63,8 @@ def _speed(rng, scale=None, cpu=1.0, mem=1.0, n=30, kernels=40, sd=0.03):
     t = 1.2e-5 * mem * scale.get("memcpyish", 1.0)
     benches.append(_bench("memcpyish", rng.lognormal(np.log(t), sd, n), copy_s=1e-5 * mem,
                           cpu_s=2e-5 * cpu))
-    return pd.DataFrame([{**b["extra_info"], "samples": np.array(b["stats"]["data"])}
-                         for b in benches])
+    return pd.DataFrame([{**b["extra_info"], "repeat": repeat,
+                          "samples": np.array(b["stats"]["data"])} for b in benches])
 
 
 # ---------------------------------------------------------------- accuracy
@@ -134,7 +134,7 @@ def test_a_25_percent_slowdown_of_one_kernel_is_caught_whatever_the_machine_does
     assert list(c.loc[c["failing"], "activation"]) == ["k07"]
     row = c[c["activation"] == "k07"].iloc[0]
     assert row["verdict"] == "slower" and row["ratio"] == pytest.approx(1.25, rel=0.05)
-    assert row["normalized_by"] == "cpu"
+    assert row["normalized_by"] == "cpu (run)"
     assert row["raw_ratio"] == pytest.approx(1.25 * 0.85, rel=0.05)  # raw times hid most of it
 
 
@@ -150,8 +150,21 @@ def test_memory_bound_kernels_are_measured_against_the_copy():
     rng = np.random.default_rng(8)
     c = compare_speed(_speed(rng), _speed(rng, mem=1.3))  # memory 30 % slower this run
     row = c[c["activation"] == "memcpyish"].iloc[0]
-    assert row["normalized_by"] == "copy" and row["verdict"] == "same"
-    assert yardstick(1.2e-5, 1e-5, "auto") == "copy" and yardstick(1e-4, 1e-5, "auto") == "cpu"
+    assert row["normalized_by"] == "copy (run)" and row["verdict"] == "same"
+    assert yardstick(1.2e-5, 1e-5) == "copy" and yardstick(1e-4, 1e-5) == "cpu"
+
+
+def test_the_spread_between_baseline_runs_widens_the_threshold():
+    # k05 moved by 30 % between three baseline runs of the same code; k06 stayed put. Both are
+    # 30 % slower now: only k06's slowdown is beyond what the baseline showed as drift.
+    rng = np.random.default_rng(13)
+    base = pd.concat([_speed(rng, repeat=r, scale={"k05": f}) for r, f in enumerate((1.0, 1.15, 1.3))],
+                     ignore_index=True)
+    c = compare_speed(base, _speed(rng, scale={"k05": 1.3 * 1.15, "k06": 1.3})).set_index("activation")
+    assert c.loc["k05", "base_spread"] == pytest.approx(1.3, rel=0.03)
+    assert c.loc["k05", "verdict"] == "same" and c.loc["k06", "verdict"] == "slower"
+    assert c.loc["k06", "threshold"] == pytest.approx(1.1, rel=0.03)
+    assert c.loc["k06", "base_runs"] == 3 and c.loc["k06", "new_runs"] == 1
 
 
 def test_a_small_significant_drift_is_below_the_minimum_effect():
@@ -166,7 +179,7 @@ def test_missing_untestable_and_peer_benchmarks():
     base = _speed(rng, kernels=3)
     new = _speed(rng, kernels=2, scale={"k00": 2.0})
     peer = pd.DataFrame([{**_bench("k00", rng.lognormal(np.log(1e-4), 0.03, 30),
-                                   impl="torch")["extra_info"], "samples": s}
+                                   impl="torch")["extra_info"], "repeat": 0, "samples": s}
                          for s in (rng.lognormal(np.log(1e-4), 0.03, 30),)])
     slow_peer = peer.assign(samples=[peer["samples"][0] * 2])
     c = compare_speed(pd.concat([base, peer], ignore_index=True),

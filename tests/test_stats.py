@@ -34,7 +34,7 @@ def test_a_25_percent_shift_is_found_with_20_samples():
 def test_too_few_samples_are_untestable_not_significant():
     t = stats.shift_test([1, 1.1, 1.2, 1.3], [2, 2.1, 2.2, 2.3])
     assert np.isnan(t.p_slower) and np.isnan(t.p_faster)
-    assert stats.verdicts([t.ratio], [np.nan], [np.nan], 0.05, 0.1)[0] == "untestable"
+    assert stats.verdicts([t.ratio], [np.nan], [np.nan], 0.05, 1.1)[0] == "untestable"
 
 
 def test_shift_test_refuses_empty_sides():
@@ -73,4 +73,10 @@ def test_one_real_change_among_many_survives_the_correction():
     (0.95, 1.0, 1e-9, "same"),
 ])
 def test_verdict_needs_both_significance_and_effect(ratio, q_slow, q_fast, want):
-    assert stats.verdicts([ratio], [q_slow], [q_fast], 0.05, 0.10)[0] == want
+    assert stats.verdicts([ratio], [q_slow], [q_fast], 0.05, 1.10)[0] == want
+
+
+def test_verdict_threshold_per_row():
+    # a noisy benchmark (threshold 1.4) is not called slower at 1.3; a steady one (1.1) is
+    got = stats.verdicts([1.3, 1.3], [1e-9, 1e-9], [1.0, 1.0], 0.05, [1.4, 1.1])
+    assert list(got) == ["same", "slower"]
