@@ -8,24 +8,42 @@ __all__ = ["SPEED_COLUMNS", "speed_table"]
 
 SPEED_COLUMNS = [
     "impl", "activation", "variant", "direction", "kind", "dtype", "size", "threads",
-    "median_s", "iqr_s", "noise", "rounds", "ns_per_element", "gb_per_s", "roofline_fraction",
+    "median_s", "iqr_s", "noise", "rounds", "runs", "drift", "ns_per_element", "gb_per_s",
+    "roofline_fraction",
     "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp", "first_call_s",
 ]
 
 
+def _over_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per benchmark over its runs (``actbench bench --repeat``): the median of the
+    runs' medians, their median noise, all rounds, and ``drift``, the slowest run's median
+    over the fastest's."""
+    key = [c for c in ("impl", "activation", "variant", "direction", "kind", "dtype", "size",
+                       "threads") if c in df]
+    g = df.groupby(key, sort=False, dropna=False)
+    out = g.agg(median_s=("median_s", "median"), iqr_s=("iqr_s", "median"),
+                noise=("noise", "median"), rounds=("rounds", "sum"), runs=("repeat", "nunique"),
+                fastest=("median_s", "min"), slowest=("median_s", "max"),
+                first_call_s=("first_call_s", "max"), bytes=("bytes", "first"),
+                max_ulp=("max_ulp", "first"))
+    out["drift"] = out.pop("slowest") / out.pop("fastest")
+    return out.reset_index()
+
+
 def speed_table(bench_json: dict) -> pd.DataFrame:
-    """``noise`` is IQR/median of the rounds; ``roofline_fraction`` is GB/s over the same-run
+    """``noise`` is IQR/median of the rounds (median over runs); ``drift`` the spread of the
+    runs' medians (1 for a single run); ``roofline_fraction`` is GB/s over the same-run
     ``np.copyto`` GB/s at that dtype and size; ``time_vs_copy`` is the kernel's median over
     the copy's, scaled to the same bytes; speedups are the peer's median over this row's."""
     rows = []
     for b in bench_json.get("benchmarks", []):
         info, stats = b.get("extra_info", {}), b["stats"]
-        rows.append({**info, "median_s": stats["median"], "iqr_s": stats["iqr"],
-                     "rounds": stats["rounds"]})
+        rows.append({**info, "repeat": info.get("repeat", 0), "median_s": stats["median"],
+                     "iqr_s": stats["iqr"], "rounds": stats["rounds"],
+                     "noise": stats["iqr"] / stats["median"]})
     if not rows:
         return pd.DataFrame(columns=SPEED_COLUMNS)
-    df = pd.DataFrame(rows)
-    df["noise"] = df["iqr_s"] / df["median_s"]
+    df = _over_runs(pd.DataFrame(rows))
     df["ns_per_element"] = df["median_s"] / df["size"] * 1e9
     df["gb_per_s"] = df["bytes"] / df["median_s"] / 1e9
     copy = df[df["impl"] == "np.copyto"].set_index(["dtype", "size"])

@@ -60,3 +60,18 @@ def test_bench_usage_errors():
     err = io.StringIO()
     assert cli.main(["bench", "--impl", "numpy"], out=io.StringIO(), err=err) == 2
     assert "unknown implementation 'numpy'" in err.getvalue()
+
+
+def test_repeated_runs_make_one_row_with_their_drift():
+    raw = {"benchmarks": [
+        {**_bench("np.copyto", "copy", 1e-6, 1e-8), "extra_info": {
+            **_bench("np.copyto", "copy", 1e-6, 1e-8)["extra_info"], "repeat": r}}
+        for r in range(2)] + [
+        {**_bench("ours", "gelu", m, 0.1 * m), "extra_info": {
+            **_bench("ours", "gelu", m, 0.1 * m)["extra_info"], "repeat": r}}
+        for r, m in enumerate((4e-6, 5e-6))]}
+    t = speed_table(raw).set_index("impl")
+    assert len(t) == 2 and t.loc["ours", "runs"] == 2
+    assert t.loc["ours", "drift"] == pytest.approx(1.25)  # 5 µs / 4 µs
+    assert t.loc["ours", "median_s"] == pytest.approx(4.5e-6)
+    assert t.loc["ours", "rounds"] == 14
