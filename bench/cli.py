@@ -380,6 +380,9 @@ def _cmd_bench(args, out, err):
         # between them is what `actbench compare` needs to tell drift from a regression
         for b in run["benchmarks"]:
             b["extra_info"]["repeat"] = repeat
+            # 6 significant digits: rounds last >= 5 µs, the clock resolves ~50 ns; a 17-digit
+            # float per round made a five-run baseline 3 MB
+            b["stats"]["data"] = [float(f"{v:.6g}") for v in b["stats"]["data"]]
         if raw is None:
             raw = run
         else:

@@ -11,8 +11,8 @@ Speed (benchmark by benchmark): each round's time is divided by a yardstick of t
 compute-bound one — so that the state of a shared machine (a busy neighbour, a clock change)
 divides out; the normalised samples of base and new go through ``bench.stats``, and a
 benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U test
-says so and the ratio of medians passes a threshold: the minimum effect, widened by how far
-the base's own repeated runs spread.
+says so and the ratio of medians passes a threshold: the minimum effect beyond the slowest of
+the base's own repeated runs.
 """
 
 from dataclasses import dataclass, field
@@ -161,9 +161,10 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     of normalised medians, p- and BH q-values both ways, the threshold, verdict, failing.
 
     Every run of a benchmark is normalised by its own yardstick and the runs are pooled. The
-    threshold a slowdown must reach is (1 + min_effect) times the spread between the base's
-    own runs (slowest median / fastest): a benchmark that moved 20 % between runs of the
-    same code cannot be called 10 % slower from one more run.
+    threshold a slowdown must reach is (1 + min_effect) times how far the base's slowest run
+    sat above the pooled median (``faster_at`` likewise from its fastest run): a benchmark
+    whose runs of the same code spread by 20 % cannot be called 10 % slower from one more run
+    that lands inside that spread.
     """
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {NORMALIZE}")
@@ -188,15 +189,17 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
         kind = yardstick(row["base_ns"] * row["size"] / 1e9, float(b["beside_copy"].median()))
         row["normalized_by"] = "none" if normalize == "none" else f"{kind} ({normalize})"
         nb, nn = _normalized(b, normalize, kind), _normalized(n, normalize, kind)
-        medians = [np.median(s) for s in nb]
-        row["base_spread"] = max(medians) / min(medians)
-        t = stats.shift_test(np.concatenate(nb), np.concatenate(nn))
+        pooled = np.concatenate(nb)
+        medians = np.array([np.median(s) for s in nb]) / np.median(pooled)
+        t = stats.shift_test(pooled, np.concatenate(nn))
         row.update(ratio=t.ratio, raw_ratio=row["new_ns"] / row["base_ns"], p_slower=t.p_slower,
                    p_faster=t.p_faster, n_base=t.n_base, n_new=t.n_new,
-                   threshold=(1 + min_effect) * row["base_spread"])
+                   base_spread=medians.max() / medians.min(),
+                   threshold=(1 + min_effect) * max(1.0, medians.max()),
+                   faster_at=min(1.0, medians.min()) / (1 + min_effect))
         rows.append(row)
     cols = [*SPEED_KEY, "base_ns", "new_ns", "raw_ratio", "normalized_by", "ratio",
-            "base_spread", "threshold", "p_slower", "q_slower", "p_faster", "q_faster",
+            "base_spread", "threshold", "faster_at", "p_slower", "q_slower", "p_faster", "q_faster",
             "base_runs", "new_runs", "n_base", "n_new", "verdict", "failing", "max_ulp"]
     out = pd.DataFrame(rows).reindex(columns=cols)
     out[["verdict", "normalized_by"]] = out[["verdict", "normalized_by"]].astype(object)
@@ -206,7 +209,8 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     out.loc[tested, "verdict"] = stats.verdicts(out.loc[tested, "ratio"],
                                                 out.loc[tested, "q_slower"],
                                                 out.loc[tested, "q_faster"], alpha,
-                                                out.loc[tested, "threshold"])
+                                                out.loc[tested, "threshold"],
+                                                out.loc[tested, "faster_at"])
     gated = ~out["impl"].isin(PEERS)
     out["failing"] = gated & ((out["verdict"] == "slower")
                               | ((out["verdict"] == "missing") & (out["impl"] == "ours")))

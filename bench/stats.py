@@ -55,16 +55,18 @@ def bh_adjust(p) -> np.ndarray:
     return q
 
 
-def verdicts(ratio, q_slower, q_faster, alpha: float, threshold) -> np.ndarray:
+def verdicts(ratio, q_slower, q_faster, alpha: float, threshold, faster_at=None) -> np.ndarray:
     """'slower' / 'faster' where both the FDR-controlled test and the effect size say so
-    (ratio at least ``threshold``, or at most its inverse; a scalar or one per row),
-    'untestable' where there were too few samples, else 'same'."""
+    (ratio at least ``threshold``, or at most ``faster_at``, by default its inverse; scalars
+    or one per row), 'untestable' where there were too few samples, else 'same'."""
     ratio = np.asarray(ratio, dtype=float)
     threshold = np.broadcast_to(np.asarray(threshold, dtype=float), ratio.shape)
+    faster_at = 1 / threshold if faster_at is None else np.broadcast_to(
+        np.asarray(faster_at, dtype=float), ratio.shape)
     q_slower = np.asarray(q_slower, dtype=float)
     q_faster = np.asarray(q_faster, dtype=float)
     out = np.full(ratio.shape, "same", dtype=object)
     out[~np.isfinite(q_slower)] = "untestable"
     out[(q_slower <= alpha) & (ratio >= threshold)] = "slower"
-    out[(q_faster <= alpha) & (ratio <= 1 / threshold)] = "faster"
+    out[(q_faster <= alpha) & (ratio <= faster_at)] = "faster"
     return out

@@ -88,7 +88,7 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
     lines = [f"### Speed: {len(df)} benchmarks — {_counts(df['verdict'], order)}", "",
              f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
              f"{settings.get('alpha')}; a change counts only if the ratio of medians passes the "
-             f"threshold: {settings.get('min_effect', 0):.0%} beyond the spread between the "
+             f"threshold: {settings.get('min_effect', 0):.0%} beyond the slowest of the "
              "baseline's own runs. Peers' speed (numpy-seed, scipy, torch) is reported, not "
              "gated.", ""]
     notable = df[df["verdict"].isin(["slower", "faster", "missing", "added"])]
