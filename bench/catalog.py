@@ -120,7 +120,7 @@ class Case:
 
 
 # The default, accurate variant: float64 formulas written for float64 accuracy (see
-# kernels/_scalar.py); float32 widens, evaluates them and rounds once.
+# kernels/_accurate.py); float32 widens, evaluates them and rounds once.
 _ACCURATE = "float64 cancellation-free formulas, libm exp/expm1/log1p/tanh/erfc; float32 rounded once"
 _ACCURATE_DD = _ACCURATE + "; double-double argument for the ill-conditioned tail"
 

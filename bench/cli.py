@@ -158,6 +158,9 @@ def _parser():
     g.add_argument("--size", action="append", metavar="N", help="with --record (default 1e5)")
     g.add_argument("--out", default="results/gate", metavar="DIR",
                    help="where the new results and gate.md go (default results/gate)")
+    g.add_argument("--no-confirm", dest="confirm", action="store_false",
+                   help="fail on the first run's slowdowns; by default a flagged benchmark is "
+                   "rerun in a fresh process and fails only if the rerun is slower too")
     g.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     g.add_argument("--cache", default=None, metavar="DIR")
     g.add_argument("--no-cache", action="store_true")
@@ -173,11 +176,12 @@ def _compare_options(p):
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="F",
                    help="smallest slowdown that counts, as a fraction of the base median "
                    f"(default {DEFAULT_MIN_EFFECT})")
-    p.add_argument("--normalize", choices=NORMALIZE, default="run",
+    p.add_argument("--normalize", choices=NORMALIZE, default="none",
                    help="divide round times by a yardstick (np.copyto of the same bytes for "
                    "memory-bound kernels, a scalar libm loop for compute-bound ones): the run's "
-                   "median of it (run, default), the one timed beside the benchmark (beside), "
-                   "or none")
+                   "median of it (run), the one timed beside the benchmark (beside), or not at "
+                   "all (none, default: on this project's machine both yardsticks moved "
+                   "independently of the kernels and tripled the false alarms)")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
 
 
@@ -434,12 +438,8 @@ def _publish(md: str, args, err):
             print(f"actbench: cannot append to $GITHUB_STEP_SUMMARY ({step}): {exc}", file=err)
 
 
-def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None):
-    from pathlib import Path
-
-    from . import summary
+def _comparison(base_rs, new_rs, args):
     from .compare import compare
-    from .results import write_atomic
     from .resultset import ResultsError
 
     try:
@@ -450,6 +450,16 @@ def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None):
     if not c.compared:
         raise UsageError(f"nothing to compare: {base_rs.path} and {new_rs.path} share neither "
                          "accuracy nor speed results")
+    return c
+
+
+def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None, c=None):
+    from pathlib import Path
+
+    from . import summary
+    from .results import write_atomic
+
+    c = c or _comparison(base_rs, new_rs, args)
     md = summary.markdown(c, title=title)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -516,6 +526,40 @@ def _gate_record(args, baseline, common, out, err):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
+    """Rerun the benchmarks the first run flagged as slower, in a fresh process, and keep
+    only the slowdowns that the second run shows as well (``compare.confirm``)."""
+    import io
+    import shutil
+
+    from .compare import compare_speed, confirm
+
+    flagged = c.speed[c.speed["verdict"] == "slower"]
+    again_dir = run_dir / "confirm"
+    argv = list(bench_argv)
+    for opt in ("--activation", "--direction", "--dtype", "--out", "--audit"):
+        while opt in argv:
+            i = argv.index(opt)
+            del argv[i:i + 2]
+    argv += ["--out", str(again_dir),
+             "--activation", ",".join(dict.fromkeys(flagged["activation"])),
+             "--direction", ",".join(dict.fromkeys(flagged["direction"])),
+             "--dtype", ",".join(dict.fromkeys(flagged["dtype"]))]
+    print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming with actbench "
+          f"{' '.join(argv)}", file=err)
+    code = main(argv, out=io.StringIO(), err=err)
+    if code != EXIT_OK:
+        print("actbench gate: the confirmation run failed", file=err)
+        return EXIT_FAIL if code != EXIT_USAGE else code
+    again = _load_results(again_dir, "the gate's confirmation run").speed
+    again_cmp = compare_speed(base_rs.speed, again, alpha=args.alpha,
+                              min_effect=args.min_effect, normalize=args.normalize)
+    c.speed = confirm(c.speed, again_cmp)
+    c.settings["confirmed"] = True
+    shutil.rmtree(again_dir, ignore_errors=True)
+    return None
+
+
 def _cmd_gate(args, out, err):
     import io
     import shutil
@@ -559,7 +603,12 @@ def _cmd_gate(args, out, err):
                 return EXIT_FAIL
         new_rs = _load_results(run_dir, "the gate's new results")
         new_rs.path = out_dir  # where its files are about to be
-        code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir)
+        c = _comparison(base_rs, new_rs, args)
+        if c.speed is not None and args.confirm and (c.speed["verdict"] == "slower").any():
+            code = _gate_confirm(c, base_rs, bench_argv, run_dir, args, err)
+            if code is not None:
+                return code
+        code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)
         for f in run_dir.iterdir():
             os.replace(f, out_dir / f.name)
         new_rs.path = out_dir

@@ -107,6 +107,7 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
         "accuracy_failing": len(fail_acc), "speed_failing": len(fail_spd),
         "target_accuracy_caught": bool((target_acc & (acc["failing"].astype(str) == "True")).any()),
         "target_speed_caught": bool((target_spd & (spd["failing"].astype(str) == "True")).any()),
+        "unconfirmed": int((spd["verdict"] == "unconfirmed").sum()),
         "false_alarms": int(len(fail_spd[~target_spd.loc[fail_spd.index]])
                             + len(fail_acc[~target_acc.loc[fail_acc.index]])),
         "target_ratio": "; ".join(f"{r.dtype} {float(r.ratio):.3f}"
@@ -138,15 +139,18 @@ def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
 def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
     lines = [f"# Gate experiment: {args.runs} runs per arm against {args.baseline}", "",
              f"Injected kernel: {args.target}; slowdown {SLOWDOWN:.0%}; default gate settings.", "",
-             "| arm | runs | gate failed | target caught | false alarms (other rows) |",
-             "|---|---:|---:|---:|---:|"]
+             "| arm | runs | gate failed | target caught | false alarms (other rows) | "
+             "flags the rerun dismissed |",
+             "|---|---:|---:|---:|---:|---:|"]
     for arm, g in runs.groupby("arm", sort=False):
         caught = (g["target_speed_caught"] if arm == "slow" else g["target_accuracy_caught"]
                   if arm == "inaccurate" else pd.Series([False] * len(g)))
         lines.append(f"| {arm} | {len(g)} | {int((g['exit'] == 1).sum())} | "
-                     f"{'—' if arm == 'aa' else int(caught.sum())} | {int(g['false_alarms'].sum())} |")
+                     f"{'—' if arm == 'aa' else int(caught.sum())} | {int(g['false_alarms'].sum())} | "
+                     f"{int(g['unconfirmed'].sum())} |")
     lines += ["", "Drift of unchanged benchmarks between baseline and run (ratio of medians; "
-              "all arms, the injected kernel left out):", "",
+              "all arms, the injected kernel left out), and how many a single run (before the "
+              "gate's rerun) would flag under each normalisation:", "",
               "| normalisation | benchmarks × runs | median | p1 | p99 | min | max | flagged |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     act, direction = args.target.split(":")

@@ -77,23 +77,27 @@ def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
 
 
 def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
-    order = ["slower", "missing", "faster", "added", "same", "untestable"]
+    order = ["slower", "missing", "unconfirmed", "faster", "added", "same", "untestable"]
     header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "yardstick",
               "normalised ratio", "threshold ratio", "q", "verdict"]
     how = {"run": "round times ÷ the run's yardstick (np.copyto of the same bytes for "
                   "memory-bound kernels, a scalar libm loop for compute-bound ones)",
            "beside": "round times ÷ a yardstick timed beside them (np.copyto of the same "
                      "bytes, or a scalar libm loop)",
-           "none": "raw round times"}[settings.get("normalize", "run")]
+           "none": "raw round times"}[settings.get("normalize", "none")]
     lines = [f"### Speed: {len(df)} benchmarks — {_counts(df['verdict'], order)}", "",
              f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
              f"{settings.get('alpha')}; a change counts only if the ratio of medians passes the "
              f"threshold: {settings.get('min_effect', 0):.0%} beyond the slowest of the "
              "baseline's own runs. Peers' speed (numpy-seed, scipy, torch) is reported, not "
              "gated.", ""]
-    notable = df[df["verdict"].isin(["slower", "faster", "missing", "added"])]
+    notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
         lines += [*_table(header, _speed_rows(notable)), ""]
+    if settings.get("confirmed"):
+        lines += ["Every benchmark the first run found slower was rerun in a fresh process; "
+                  "*unconfirmed* ones were not slower the second time (transient noise) and do "
+                  "not fail the gate.", ""]
     untestable = int((df["verdict"] == "untestable").sum())
     if untestable:
         lines += [f"{untestable} benchmark(s) had fewer than 5 rounds on a side and were not "

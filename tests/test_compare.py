@@ -11,7 +11,7 @@ import pytest
 
 from bench import catalog, cli, gate, summary
 from bench.audit import COLUMNS
-from bench.compare import compare, compare_accuracy, compare_speed, yardstick
+from bench.compare import compare, compare_accuracy, compare_speed, confirm, yardstick
 from bench.results import write_atomic, write_table
 from bench.resultset import ResultsError, load
 
@@ -117,12 +117,13 @@ def test_a_loosened_budget_is_shown():
 
 def test_a_b_runs_of_unchanged_code_raise_no_alarm():
     # 20 pairs of runs of the same code, each machine state different (compute ±8 %, memory
-    # ±8 %): normalised by the yardsticks, no benchmark may be called slower
+    # ±8 %): normalised by the run's yardsticks (where they track the machine, as here), no
+    # benchmark may be called slower
     rng = np.random.default_rng(5)
     for _ in range(20):
         base = _speed(rng, cpu=rng.uniform(0.92, 1.08), mem=rng.uniform(0.92, 1.08))
         new = _speed(rng, cpu=rng.uniform(0.92, 1.08), mem=rng.uniform(0.92, 1.08))
-        c = compare_speed(base, new)
+        c = compare_speed(base, new, normalize="run")
         assert not c["failing"].any(), c[c["failing"]]
 
 
@@ -130,7 +131,7 @@ def test_a_25_percent_slowdown_of_one_kernel_is_caught_whatever_the_machine_does
     rng = np.random.default_rng(6)
     base = _speed(rng, cpu=1.0)
     new = _speed(rng, cpu=0.85, scale={"k07": 1.25})  # the machine is 15 % faster now
-    c = compare_speed(base, new)
+    c = compare_speed(base, new, normalize="run")
     assert list(c.loc[c["failing"], "activation"]) == ["k07"]
     row = c[c["activation"] == "k07"].iloc[0]
     assert row["verdict"] == "slower" and row["ratio"] == pytest.approx(1.25, rel=0.05)
@@ -142,13 +143,13 @@ def test_without_normalisation_a_slower_machine_looks_like_a_regression():
     rng = np.random.default_rng(7)
     c = compare_speed(_speed(rng), _speed(rng, cpu=1.25), normalize="none")
     assert c["failing"].sum() >= 40  # every compute-bound kernel
-    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25))
+    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25), normalize="run")
     assert not c["failing"].any()
 
 
 def test_memory_bound_kernels_are_measured_against_the_copy():
     rng = np.random.default_rng(8)
-    c = compare_speed(_speed(rng), _speed(rng, mem=1.3))  # memory 30 % slower this run
+    c = compare_speed(_speed(rng), _speed(rng, mem=1.3), normalize="run")  # memory 30 % slower
     row = c[c["activation"] == "memcpyish"].iloc[0]
     assert row["normalized_by"] == "copy (run)" and row["verdict"] == "same"
     assert yardstick(1.2e-5, 1e-5) == "copy" and yardstick(1e-4, 1e-5) == "cpu"
@@ -167,6 +168,13 @@ def test_the_spread_between_baseline_runs_widens_the_threshold():
     assert c.loc["k05", "verdict"] == "same" and c.loc["k06", "verdict"] == "slower"
     assert c.loc["k06", "threshold"] == pytest.approx(1.1, rel=0.03)
     assert c.loc["k06", "base_runs"] == 3 and c.loc["k06", "new_runs"] == 1
+
+
+def test_by_default_raw_times_are_compared():
+    rng = np.random.default_rng(15)
+    c = compare_speed(_speed(rng), _speed(rng, scale={"k04": 1.3}))
+    assert set(c["normalized_by"].dropna()) == {"none"}
+    assert list(c.loc[c["failing"], "activation"]) == ["k04"]
 
 
 def test_a_small_significant_drift_is_below_the_minimum_effect():
@@ -192,6 +200,20 @@ def test_missing_untestable_and_peer_benchmarks():
     few = _speed(rng, kernels=1, n=3)
     c = compare_speed(few, few)
     assert set(c["verdict"]) == {"untestable"} and not c["failing"].any()
+
+
+def test_a_slowdown_must_show_again_in_the_confirmation_run():
+    rng = np.random.default_rng(14)
+    base = _speed(rng)
+    # first run: k01 really slower, k02 hit by a neighbour's burst; the rerun sees only k01
+    first = compare_speed(base, _speed(rng, scale={"k01": 1.3, "k02": 1.7}))
+    again = compare_speed(base, _speed(rng, scale={"k01": 1.3}))
+    c = confirm(first, again).set_index("activation")
+    assert c.loc["k01", "verdict"] == "slower" and c.loc["k01", "failing"]
+    assert c.loc["k02", "verdict"] == "unconfirmed" and not c.loc["k02", "failing"]
+    assert c.loc["k02", "confirm_ratio"] == pytest.approx(1.0, abs=0.05)
+    md_rows = summary._speed_rows(c.reset_index().loc[lambda d: d["verdict"] == "unconfirmed"])
+    assert md_rows[0][-1] == "unconfirmed"
 
 
 # ---------------------------------------------------------------- files, CLI, Markdown

@@ -75,3 +75,24 @@ def test_repeated_runs_make_one_row_with_their_drift():
     assert t.loc["ours", "drift"] == pytest.approx(1.25)  # 5 µs / 4 µs
     assert t.loc["ours", "median_s"] == pytest.approx(4.5e-6)
     assert t.loc["ours", "rounds"] == 14
+
+
+def test_bench_times_a_users_function_beside_ours(tmp_path):
+    out = io.StringIO()
+    code = cli.main(["bench", "--activation", "gelu", "--direction", "forward", "--impl",
+                     "ours,tests.userkernels:good_gelu", "--size", "1000", "--dtype", "float32",
+                     "--max-time", "0.001", "--out", str(tmp_path)], out=out, err=io.StringIO())
+    assert code == 0, out.getvalue()
+    table = pd.read_csv(tmp_path / "speed.csv")
+    assert set(table["impl"]) == {"ours", "tests.userkernels:good_gelu", "np.copyto"}
+    raw = json.loads((tmp_path / "speed-raw.json").read_text())
+    # every benchmark carries the two yardsticks that actbench compare normalises by
+    assert all(b["extra_info"]["copy_s"] > 0 and b["extra_info"]["cpu_s"] > 0
+               for b in raw["benchmarks"] if b["extra_info"]["impl"] != "np.copyto")
+
+
+def test_bench_user_function_needs_one_activation():
+    err = io.StringIO()
+    assert cli.main(["bench", "--impl", "tests.userkernels:good_gelu"], out=io.StringIO(),
+                    err=err) == 2
+    assert "give exactly one --activation" in err.getvalue()
