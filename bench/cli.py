@@ -169,13 +169,17 @@ def _parser():
 
 
 def _compare_options(p):
-    from .compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, NORMALIZE
+    from .compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_MIN_EFFECT_MEMORY, NORMALIZE
 
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="Q",
                    help=f"false discovery rate over all benchmarks (default {DEFAULT_ALPHA})")
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="F",
-                   help="smallest slowdown that counts, as a fraction of the base median "
-                   f"(default {DEFAULT_MIN_EFFECT})")
+                   help="smallest slowdown that counts, beyond the slowest baseline run, as a "
+                   f"fraction (default {DEFAULT_MIN_EFFECT})")
+    p.add_argument("--min-effect-memory", type=float, default=DEFAULT_MIN_EFFECT_MEMORY,
+                   metavar="F", help="the same for memory-bound kernels (within twice the copy "
+                   f"of their bytes; default {DEFAULT_MIN_EFFECT_MEMORY}: their drift between "
+                   "runs of unchanged code reached 45 %% on this project's machine)")
     p.add_argument("--normalize", choices=NORMALIZE, default="none",
                    help="divide round times by a yardstick (np.copyto of the same bytes for "
                    "memory-bound kernels, a scalar libm loop for compute-bound ones): the run's "
@@ -417,8 +421,8 @@ def _cmd_bench(args, out, err):
 def _check_compare_options(args):
     if not 0 < args.alpha < 1:
         raise UsageError("--alpha must lie between 0 and 1")
-    if args.min_effect < 0:
-        raise UsageError("--min-effect must not be negative")
+    if args.min_effect < 0 or args.min_effect_memory < 0:
+        raise UsageError("--min-effect and --min-effect-memory must not be negative")
 
 
 def _publish(md: str, args, err):
@@ -444,7 +448,7 @@ def _comparison(base_rs, new_rs, args):
 
     try:
         c = compare(base_rs, new_rs, alpha=args.alpha, min_effect=args.min_effect,
-                    normalize=args.normalize)
+                    min_effect_memory=args.min_effect_memory, normalize=args.normalize)
     except ResultsError as exc:
         raise UsageError(str(exc)) from None
     if not c.compared:
@@ -533,18 +537,11 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     import shutil
 
     from .compare import compare_speed, confirm
+    from .gate import confirm_argv
 
     flagged = c.speed[c.speed["verdict"] == "slower"]
     again_dir = run_dir / "confirm"
-    argv = list(bench_argv)
-    for opt in ("--activation", "--direction", "--dtype", "--out", "--audit"):
-        while opt in argv:
-            i = argv.index(opt)
-            del argv[i:i + 2]
-    argv += ["--out", str(again_dir),
-             "--activation", ",".join(dict.fromkeys(flagged["activation"])),
-             "--direction", ",".join(dict.fromkeys(flagged["direction"])),
-             "--dtype", ",".join(dict.fromkeys(flagged["dtype"]))]
+    argv = confirm_argv(bench_argv, flagged, again_dir)
     print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming with actbench "
           f"{' '.join(argv)}", file=err)
     code = main(argv, out=io.StringIO(), err=err)
@@ -553,7 +550,8 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
         return EXIT_FAIL if code != EXIT_USAGE else code
     again = _load_results(again_dir, "the gate's confirmation run").speed
     again_cmp = compare_speed(base_rs.speed, again, alpha=args.alpha,
-                              min_effect=args.min_effect, normalize=args.normalize)
+                              min_effect=args.min_effect,
+                              min_effect_memory=args.min_effect_memory, normalize=args.normalize)
     c.speed = confirm(c.speed, again_cmp)
     c.settings["confirmed"] = True
     shutil.rmtree(again_dir, ignore_errors=True)

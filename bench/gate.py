@@ -4,7 +4,8 @@ measure the same rows and benchmarks the same way."""
 
 from pathlib import Path
 
-__all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "record_argvs", "rerun_argvs"]
+__all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "confirm_argv", "record_argvs",
+           "rerun_argvs"]
 
 # The timing a baseline is recorded with. 1e5 elements: large enough that every kernel's
 # loop dominates the call overhead, small enough that each benchmark gets >= 20 rounds of
@@ -77,3 +78,17 @@ def rerun_argvs(audit_meta: dict | None, speed_meta: dict | None, out: Path, com
     bench = (bench_argv(speed_meta, out, out / "audit.csv" if audit else None, repeat)
              if speed_meta is not None else None)
     return audit, bench
+
+
+def confirm_argv(bench: list[str], flagged, out: Path) -> list[str]:
+    """The gate's bench command line narrowed to the flagged benchmarks' activations,
+    directions and dtypes (``flagged``: rows with those columns), writing to ``out``."""
+    argv = list(bench)
+    for opt in ("--activation", "--direction", "--dtype", "--out", "--audit"):
+        while opt in argv:
+            i = argv.index(opt)
+            del argv[i:i + 2]
+    return [*argv, "--out", str(out),
+            "--activation", ",".join(dict.fromkeys(flagged["activation"])),
+            "--direction", ",".join(dict.fromkeys(flagged["direction"])),
+            "--dtype", ",".join(dict.fromkeys(flagged["dtype"]))]

@@ -89,8 +89,9 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
              f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
              f"{settings.get('alpha')}; a change counts only if the ratio of medians passes the "
              f"threshold: {settings.get('min_effect', 0):.0%} beyond the slowest of the "
-             "baseline's own runs. Peers' speed (numpy-seed, scipy, torch) is reported, not "
-             "gated.", ""]
+             f"baseline's own runs ({settings.get('min_effect_memory', 0):.0%} for memory-bound "
+             "kernels, whose drift between runs is larger). Peers' speed (numpy-seed, scipy, "
+             "torch) is reported, not gated.", ""]
     notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
         lines += [*_table(header, _speed_rows(notable)), ""]
