@@ -180,12 +180,12 @@ def _compare_options(p):
                    metavar="F", help="the same for memory-bound kernels (within twice the copy "
                    f"of their bytes; default {DEFAULT_MIN_EFFECT_MEMORY}: their drift between "
                    "runs of unchanged code reached 45 %% on this project's machine)")
-    p.add_argument("--normalize", choices=NORMALIZE, default="none",
-                   help="divide round times by a yardstick (np.copyto of the same bytes for "
-                   "memory-bound kernels, a scalar libm loop for compute-bound ones): the run's "
-                   "median of it (run), the one timed beside the benchmark (beside), or not at "
-                   "all (none, default: on this project's machine both yardsticks moved "
-                   "independently of the kernels and tripled the false alarms)")
+    p.add_argument("--normalize", choices=NORMALIZE, default="drift",
+                   help="divide each run's round times by its drift (default: the median change "
+                   "of every compute- or memory-bound benchmark against the baseline; the drift "
+                   "itself is judged as a row of its own), not at all (none), or by a yardstick: "
+                   "np.copyto of the same bytes / a scalar libm loop, as the run's median (run) "
+                   "or timed beside each benchmark (beside)")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
 
 
@@ -551,7 +551,8 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     again = _load_results(again_dir, "the gate's confirmation run").speed
     again_cmp = compare_speed(base_rs.speed, again, alpha=args.alpha,
                               min_effect=args.min_effect,
-                              min_effect_memory=args.min_effect_memory, normalize=args.normalize)
+                              min_effect_memory=args.min_effect_memory, normalize=args.normalize,
+                              shift=c.speed.attrs.get("shift"))
     c.speed = confirm(c.speed, again_cmp)
     c.settings["confirmed"] = True
     shutil.rmtree(again_dir, ignore_errors=True)

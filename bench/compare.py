@@ -6,10 +6,13 @@ beyond its budget. Any of our rows out of budget in the new set fails the compar
 (whether or not it already did in the base): a gate must never pass what the audit fails.
 Peers (numpy-seed, scipy, torch) fail it only by regressing.
 
-Speed (benchmark by benchmark): the rounds of base and new (optionally divided by a
-yardstick of the same run — ``np.copyto`` of the same bytes for a memory-bound kernel, a
-scalar libm loop for a compute-bound one; measured on this project's machine, that added
-more noise than it removed, so the default compares raw times) go through ``bench.stats``,
+Speed (benchmark by benchmark): the rounds of each run are divided by that run's drift —
+the median, over every compute-bound (or memory-bound) benchmark, of its median against the
+baseline — so that a machine running 7 % faster this hour divides out, and the drift itself
+is judged as a row of its own (every kernel slower at once). Yardsticks of the same run
+(``np.copyto`` of the same bytes, a scalar libm loop) are the alternatives; measured on this
+project's machine they moved independently of the kernels and added noise. The rounds then
+go through ``bench.stats``,
 and a benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U
 test says so and the ratio of medians passes a threshold: the minimum effect beyond the
 slowest of the base's own repeated runs. The gate then reruns what it flagged (``confirm``).
@@ -47,7 +50,8 @@ DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # still shows.
 DEFAULT_MIN_EFFECT = 0.10
 DEFAULT_MIN_EFFECT_MEMORY = 0.50
-NORMALIZE = ("run", "beside", "none")
+NORMALIZE = ("drift", "none", "run", "beside")
+MIN_DRIFT_BENCHMARKS = 5
 MEMORY_BOUND = 2.0  # within this multiple of the copy's time a kernel is limited by memory
 PEERS = ("numpy-seed", "scipy", "torch", "np.copyto")  # their speed is reported, never gated
 
@@ -172,12 +176,14 @@ def _normalized(runs: pd.DataFrame, normalize: str, kind: str) -> list[np.ndarra
 
 def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA,
                   min_effect: float = DEFAULT_MIN_EFFECT,
-                  min_effect_memory: float = DEFAULT_MIN_EFFECT_MEMORY, normalize: str = "none",
-                  labels=("base", "new")) -> pd.DataFrame:
+                  min_effect_memory: float = DEFAULT_MIN_EFFECT_MEMORY, normalize: str = "drift",
+                  labels=("base", "new"), shift: dict | None = None) -> pd.DataFrame:
     """One row per benchmark of either set (the copy itself excluded): raw medians, the ratio
     of normalised medians, p- and BH q-values both ways, the threshold, verdict, failing.
 
-    Every run of a benchmark is normalised by its own yardstick and the runs are pooled. The
+    Every run of a benchmark is normalised (by default by that run's drift, the median
+    change of every benchmark of its class; ``shift`` supplies the new side's drift from a
+    fuller run, for a rerun of a few benchmarks) and the runs are pooled. The
     threshold a slowdown must reach is (1 + min_effect, or min_effect_memory for a kernel
     within twice the copy of its bytes) times how far the base's slowest run
     sat above the pooled median (``faster_at`` likewise from its fastest run): a benchmark
@@ -190,6 +196,12 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     base, new = base[base["impl"] != "np.copyto"], new[new["impl"] != "np.copyto"]
     gb, gn = base.groupby(SPEED_KEY, sort=False), new.groupby(SPEED_KEY, sort=False)
     keys = list(dict.fromkeys([*gb.groups, *gn.groups]))
+    bound = {k: "memory" if yardstick(float(np.median(np.concatenate(list(g["samples"])))),
+                                      float(g["beside_copy"].median())) == "copy" else "compute"
+             for k, g in gb}
+    drift = _drift(gb, gn, bound) if normalize == "drift" else None
+    if drift is not None and shift is not None:  # the drift measured by a fuller run
+        drift["new"] = {rc: shift.get(rc[1], 1.0) for rc in drift["new"]}
     rows = []
     for key in keys:
         row = dict(zip(SPEED_KEY, key, strict=True))
@@ -204,11 +216,16 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
             row["verdict"] = "missing" if n is None else "added"
             rows.append(row)
             continue
-        kind = yardstick(row["base_ns"] * row["size"] / 1e9, float(b["beside_copy"].median()))
-        row["bound"] = "memory" if kind == "copy" else "compute"
+        row["bound"] = bound[key]
+        kind = "copy" if bound[key] == "memory" else "cpu"
         effect = min_effect_memory if kind == "copy" else min_effect
-        row["normalized_by"] = "none" if normalize == "none" else f"{kind} ({normalize})"
-        nb, nn = _normalized(b, normalize, kind), _normalized(n, normalize, kind)
+        if normalize == "drift":
+            row["normalized_by"] = f"{bound[key]} drift"
+            nb = [r.samples / drift["base"][(r.repeat, bound[key])] for r in b.itertuples()]
+            nn = [r.samples / drift["new"][(r.repeat, bound[key])] for r in n.itertuples()]
+        else:
+            row["normalized_by"] = "none" if normalize == "none" else f"{kind} ({normalize})"
+            nb, nn = _normalized(b, normalize, kind), _normalized(n, normalize, kind)
         pooled = np.concatenate(nb)
         medians = np.array([np.median(s) for s in nb]) / np.median(pooled)
         t = stats.shift_test(pooled, np.concatenate(nn))
@@ -231,12 +248,71 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
                                                 out.loc[tested, "q_faster"], alpha,
                                                 out.loc[tested, "threshold"],
                                                 out.loc[tested, "faster_at"])
+    if drift is not None:
+        out = pd.concat([out, _drift_rows(drift, keys, min_effect, min_effect_memory)],
+                        ignore_index=True)
     gated = ~out["impl"].isin(PEERS)
     out["failing"] = gated & ((out["verdict"] == "slower")
                               | ((out["verdict"] == "missing") & (out["impl"] == "ours")))
     order = out["failing"].map({True: 0, False: 1})
-    return out.assign(_o=order).sort_values(["_o", "ratio"], ascending=[True, False],
-                                            kind="stable").drop(columns="_o").reset_index(drop=True)
+    out = out.assign(_o=order).sort_values(["_o", "ratio"], ascending=[True, False],
+                                           kind="stable").drop(columns="_o").reset_index(drop=True)
+    out.attrs["shift"] = ({c: float(np.median([v for (_, cc), v in drift["new"].items() if cc == c]))
+                           for c in ("compute", "memory")
+                           if any(cc == c for (_, cc) in drift["new"])} if drift else {})
+    return out
+
+
+def _drift(gb, gn, bound) -> dict:
+    """How fast the machine ran in each run, per class of kernel (compute- or memory-bound):
+    the median over every benchmark of the class of its median in that run over its median
+    across the base's runs. Benchmarks of one class move together (within a run their ratios
+    to the baseline have an IQR of ±2 % while the whole run moves by ±7 %), so dividing this
+    out leaves each kernel's own change; a change to every kernel at once shows in the drift
+    itself, which is judged on its own (``_drift_rows``)."""
+    common = [k for k in gb.groups if k in gn.groups]
+    ref = {k: float(np.median([np.median(s) for s in gb.get_group(k)["samples"]])) for k in common}
+    out = {}
+    for side, g in (("base", gb), ("new", gn)):
+        ratios = {}
+        for k in common:
+            for r in g.get_group(k).itertuples():
+                ratios.setdefault((r.repeat, bound[k]), []).append(np.median(r.samples) / ref[k])
+        # too few benchmarks in a class to tell its drift from one kernel's own change
+        out[side] = {rc: float(np.median(v)) if len(v) >= MIN_DRIFT_BENCHMARKS else 1.0
+                     for rc, v in ratios.items()}
+    # a class with no common benchmark in some run: nothing to divide by
+    for side, g in (("base", gb), ("new", gn)):
+        for k in g.groups:
+            if k in bound:
+                for r in g.get_group(k)["repeat"]:
+                    out[side].setdefault((r, bound[k]), 1.0)
+    return out
+
+
+def _drift_rows(drift: dict, keys, min_effect: float, min_effect_memory: float) -> pd.DataFrame:
+    """One row per class: the new run's drift against the base, judged like a benchmark
+    (against the base's own run-to-run drift plus the minimum effect). All kernels of a class
+    slower at once is either a regression of them all or a slower machine; either way the
+    gate cannot vouch for speed and says so."""
+    rows = []
+    size, threads = keys[0][SPEED_KEY.index("size")], keys[0][SPEED_KEY.index("threads")]
+    for c in ("compute", "memory"):
+        new = [v for (_, cc), v in drift["new"].items() if cc == c]
+        base = [v for (_, cc), v in drift["base"].items() if cc == c]
+        if not new or not base:
+            continue
+        effect = min_effect_memory if c == "memory" else min_effect
+        ratio = float(np.median(new))
+        threshold = (1 + effect) * max(1.0, max(base))
+        faster_at = min(1.0, min(base)) / (1 + effect)
+        verdict = "slower" if ratio >= threshold else "faster" if ratio <= faster_at else "same"
+        rows.append({"impl": "ours", "activation": f"(every {c}-bound kernel)", "variant": "*",
+                     "direction": "*", "dtype": "*", "size": size, "threads": threads,
+                     "bound": c, "normalized_by": "—", "ratio": ratio, "raw_ratio": ratio,
+                     "threshold": threshold, "faster_at": faster_at,
+                     "base_spread": max(base) / min(base), "verdict": verdict})
+    return pd.DataFrame(rows)
 
 
 def confirm(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
@@ -279,7 +355,7 @@ def _notes(base: ResultSet, new: ResultSet) -> list[str]:
 def compare(base: ResultSet, new: ResultSet, *, alpha: float = DEFAULT_ALPHA,
             min_effect: float = DEFAULT_MIN_EFFECT,
             min_effect_memory: float = DEFAULT_MIN_EFFECT_MEMORY,
-            normalize: str = "none") -> Comparison:
+            normalize: str = "drift") -> Comparison:
     c = Comparison(base, new, notes=_notes(base, new),
                    settings={"alpha": alpha, "min_effect": min_effect,
                              "min_effect_memory": min_effect_memory, "normalize": normalize})

@@ -128,7 +128,7 @@ def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for r in runs.itertuples():
         new = load(out / f"{r.arm}-{r.run:02d}").speed
-        for norm in ("run", "beside", "none"):
+        for norm in ("drift", "none", "run", "beside"):
             c = compare_speed(base, new, normalize=norm)
             frames.append(c[["activation", "direction", "dtype", "ratio", "threshold", "q_slower",
                              "verdict"]]

@@ -80,11 +80,14 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
     order = ["slower", "missing", "unconfirmed", "faster", "added", "same", "untestable"]
     header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "yardstick",
               "normalised ratio", "threshold ratio", "q", "verdict"]
-    how = {"run": "round times ÷ the run's yardstick (np.copyto of the same bytes for "
+    how = {"drift": "round times ÷ the run's drift (the median change of every compute- or "
+                    "memory-bound benchmark against the baseline, judged on its own in the "
+                    "*every …-bound kernel* row)",
+           "run": "round times ÷ the run's yardstick (np.copyto of the same bytes for "
                   "memory-bound kernels, a scalar libm loop for compute-bound ones)",
            "beside": "round times ÷ a yardstick timed beside them (np.copyto of the same "
                      "bytes, or a scalar libm loop)",
-           "none": "raw round times"}[settings.get("normalize", "none")]
+           "none": "raw round times"}[settings.get("normalize", "drift")]
     lines = [f"### Speed: {len(df)} benchmarks — {_counts(df['verdict'], order)}", "",
              f"One-sided Mann–Whitney U on {how}; Benjamini–Hochberg false discovery rate "
              f"{settings.get('alpha')}; a change counts only if the ratio of medians passes the "
