@@ -15,12 +15,15 @@ import time
 from . import catalog
 from .budgets import DEFAULT_BUDGETS, BudgetError, load_budgets
 from .domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from .errors import ResultsError
 from .exact import default_cache_dir
 from .regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+GATE_FILES = ("audit.csv", "audit.json", "speed.csv", "speed.json", "speed-raw.json",
+              "compare-accuracy.csv", "compare-speed.csv", "gate.md")
 
 
 class UsageError(Exception):
@@ -128,9 +131,9 @@ def _parser():
         description="Compare the results in NEW with those in BASE (directories written by "
         "actbench audit and/or bench). Accuracy: a row fails when it gains a special-value "
         "mismatch, starts raising, or its max ULP grows beyond its budget; any of our rows out "
-        "of budget fails too. Speed: each round's time is divided by a yardstick timed beside "
-        "it (np.copyto of its bytes, or a libm loop); a benchmark is slower when a one-sided "
-        "Mann-Whitney U "
+        "of budget fails too. Speed: each run's round times are divided by its drift (the "
+        "median change of every compute- or memory-bound benchmark, judged on its own); a "
+        "benchmark is slower when a one-sided Mann-Whitney U "
         "test, Benjamini-Hochberg-controlled over all benchmarks, and the minimum effect agree. "
         "Prints a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set). Exit 0: "
         "nothing regressed; 1: something did; 2: unreadable or incomparable results.",
@@ -539,7 +542,11 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     from .compare import compare_speed, confirm
     from .gate import confirm_argv
 
-    flagged = c.speed[c.speed["verdict"] == "slower"]
+    # the drift rows judge the whole run; only single benchmarks are rerun
+    flagged = c.speed[(c.speed["verdict"] == "slower")
+                      & ~c.speed["activation"].str.startswith("(every")]
+    if flagged.empty:
+        return None
     again_dir = run_dir / "confirm"
     argv = confirm_argv(bench_argv, flagged, again_dir)
     print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming with actbench "
@@ -552,7 +559,7 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     again_cmp = compare_speed(base_rs.speed, again, alpha=args.alpha,
                               min_effect=args.min_effect,
                               min_effect_memory=args.min_effect_memory, normalize=args.normalize,
-                              shift=c.speed.attrs.get("shift"))
+                              drift=c.speed.attrs.get("drift"))
     c.speed = confirm(c.speed, again_cmp)
     c.settings["confirmed"] = True
     shutil.rmtree(again_dir, ignore_errors=True)
@@ -581,8 +588,12 @@ def _cmd_gate(args, out, err):
         raise UsageError(f"no baseline at {baseline}: record one with actbench gate --baseline "
                          f"{baseline} --record")
     base_rs = _load_results(baseline, "--baseline")
-    _writable_dir(args.out, "--out")
     out_dir = Path(args.out)
+    b, o = baseline.resolve(), out_dir.resolve()
+    if o == b or b in o.parents or o in b.parents:
+        raise UsageError(f"--out {args.out} and --baseline {args.baseline} overlap: the gate's new "
+                         "results would overwrite the baseline")
+    _writable_dir(args.out, "--out")
     # run into a fresh directory so that results of an earlier gate can never be compared
     run_dir = Path(tempfile.mkdtemp(prefix=".gate-", dir=out_dir))
     try:
@@ -608,6 +619,10 @@ def _cmd_gate(args, out, err):
             if code is not None:
                 return code
         code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)
+        # the new set replaces the last gate's whole set: no stale audit beside a new timing
+        for name in GATE_FILES:
+            if not (run_dir / name).exists():
+                (out_dir / name).unlink(missing_ok=True)
         for f in run_dir.iterdir():
             os.replace(f, out_dir / f.name)
         new_rs.path = out_dir
@@ -630,8 +645,11 @@ def main(argv=None, out=None, err=None) -> int:
         if args.command == "gate":
             return _cmd_gate(args, out, err)
         return _cmd_audit(args, out, err)
-    except (UsageError, BudgetError) as exc:
+    except (UsageError, BudgetError, ResultsError) as exc:
         print(f"actbench: error: {exc}", file=err)
+        return EXIT_USAGE
+    except OSError as exc:  # an unwritable --markdown or output file, a full disk
+        print(f"actbench: error: {exc.filename or ''}: {exc.strerror or exc}", file=err)
         return EXIT_USAGE
     except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong
         return EXIT_OK

@@ -177,13 +177,14 @@ def _normalized(runs: pd.DataFrame, normalize: str, kind: str) -> list[np.ndarra
 def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA,
                   min_effect: float = DEFAULT_MIN_EFFECT,
                   min_effect_memory: float = DEFAULT_MIN_EFFECT_MEMORY, normalize: str = "drift",
-                  labels=("base", "new"), shift: dict | None = None) -> pd.DataFrame:
+                  labels=("base", "new"), drift: dict | None = None) -> pd.DataFrame:
     """One row per benchmark of either set (the copy itself excluded): raw medians, the ratio
     of normalised medians, p- and BH q-values both ways, the threshold, verdict, failing.
 
     Every run of a benchmark is normalised (by default by that run's drift, the median
-    change of every benchmark of its class; ``shift`` supplies the new side's drift from a
-    fuller run, for a rerun of a few benchmarks) and the runs are pooled. The
+    change of every benchmark of its class; ``drift`` supplies both sides' drift from a
+    fuller comparison — its ``attrs["drift"]`` — for a rerun of a few benchmarks) and the runs
+    are pooled. The
     threshold a slowdown must reach is (1 + min_effect, or min_effect_memory for a kernel
     within twice the copy of its bytes) times how far the base's slowest run
     sat above the pooled median (``faster_at`` likewise from its fastest run): a benchmark
@@ -196,12 +197,16 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     base, new = base[base["impl"] != "np.copyto"], new[new["impl"] != "np.copyto"]
     gb, gn = base.groupby(SPEED_KEY, sort=False), new.groupby(SPEED_KEY, sort=False)
     keys = list(dict.fromkeys([*gb.groups, *gn.groups]))
+    if not keys:
+        raise ResultsError(f"{labels[0]} and {labels[1]} hold no benchmark to compare")
     bound = {k: "memory" if yardstick(float(np.median(np.concatenate(list(g["samples"])))),
                                       float(g["beside_copy"].median())) == "copy" else "compute"
              for k, g in gb}
+    given = drift
     drift = _drift(gb, gn, bound) if normalize == "drift" else None
-    if drift is not None and shift is not None:  # the drift measured by a fuller run
-        drift["new"] = {rc: shift.get(rc[1], 1.0) for rc in drift["new"]}
+    if drift is not None and given is not None:  # the drift measured by a fuller comparison
+        drift["base"] = {rc: given["base"].get(rc, 1.0) for rc in drift["base"]}
+        drift["new"] = {rc: given["new_class"].get(rc[1], 1.0) for rc in drift["new"]}
     rows = []
     for key in keys:
         row = dict(zip(SPEED_KEY, key, strict=True))
@@ -248,7 +253,7 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
                                                 out.loc[tested, "q_faster"], alpha,
                                                 out.loc[tested, "threshold"],
                                                 out.loc[tested, "faster_at"])
-    if drift is not None:
+    if drift is not None and given is None:
         out = pd.concat([out, _drift_rows(drift, keys, min_effect, min_effect_memory)],
                         ignore_index=True)
     gated = ~out["impl"].isin(PEERS)
@@ -257,9 +262,10 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     order = out["failing"].map({True: 0, False: 1})
     out = out.assign(_o=order).sort_values(["_o", "ratio"], ascending=[True, False],
                                            kind="stable").drop(columns="_o").reset_index(drop=True)
-    out.attrs["shift"] = ({c: float(np.median([v for (_, cc), v in drift["new"].items() if cc == c]))
-                           for c in ("compute", "memory")
-                           if any(cc == c for (_, cc) in drift["new"])} if drift else {})
+    if drift is not None:
+        out.attrs["drift"] = {"base": drift["base"], "new_class": {
+            c: float(np.median([v for (_, cc), v in drift["new"].items() if cc == c]))
+            for c in ("compute", "memory") if any(cc == c for (_, cc) in drift["new"])}}
     return out
 
 
@@ -270,7 +276,8 @@ def _drift(gb, gn, bound) -> dict:
     to the baseline have an IQR of ±2 % while the whole run moves by ±7 %), so dividing this
     out leaves each kernel's own change; a change to every kernel at once shows in the drift
     itself, which is judged on its own (``_drift_rows``)."""
-    common = [k for k in gb.groups if k in gn.groups]
+    # our kernels (and a user's) only: a peer's speed must not move the gated verdicts
+    common = [k for k in gb.groups if k in gn.groups and k[SPEED_KEY.index("impl")] not in PEERS]
     ref = {k: float(np.median([np.median(s) for s in gb.get_group(k)["samples"]])) for k in common}
     out = {}
     for side, g in (("base", gb), ("new", gn)):
@@ -281,6 +288,8 @@ def _drift(gb, gn, bound) -> dict:
         # too few benchmarks in a class to tell its drift from one kernel's own change
         out[side] = {rc: float(np.median(v)) if len(v) >= MIN_DRIFT_BENCHMARKS else 1.0
                      for rc, v in ratios.items()}
+    out["gated"] = {c: sum(1 for k in common if bound[k] == c) >= MIN_DRIFT_BENCHMARKS
+                    for c in ("compute", "memory")}
     # a class with no common benchmark in some run: nothing to divide by
     for side, g in (("base", gb), ("new", gn)):
         for k in g.groups:
@@ -296,11 +305,13 @@ def _drift_rows(drift: dict, keys, min_effect: float, min_effect_memory: float) 
     slower at once is either a regression of them all or a slower machine; either way the
     gate cannot vouch for speed and says so."""
     rows = []
-    size, threads = keys[0][SPEED_KEY.index("size")], keys[0][SPEED_KEY.index("threads")]
+    sizes = {k[SPEED_KEY.index("size")] for k in keys}
+    size = sizes.pop() if len(sizes) == 1 else 0  # 0: pooled over several sizes
+    threads = keys[0][SPEED_KEY.index("threads")]
     for c in ("compute", "memory"):
         new = [v for (_, cc), v in drift["new"].items() if cc == c]
         base = [v for (_, cc), v in drift["base"].items() if cc == c]
-        if not new or not base:
+        if not new or not base or not drift["gated"].get(c):
             continue
         effect = min_effect_memory if c == "memory" else min_effect
         ratio = float(np.median(new))
@@ -337,9 +348,9 @@ def confirm(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
 def _notes(base: ResultSet, new: ResultSet) -> list[str]:
     notes = []
     if base.machine and new.machine and base.machine != new.machine:
-        notes.append(f"different machines: base {base.machine}, new {new.machine} — speed ratios "
-                     "are normalised by each run's copy roofline, but compute-bound kernels do "
-                     "not scale with memory bandwidth; record a baseline on the gating machine")
+        notes.append(f"different machines: base {base.machine}, new {new.machine} — the drift "
+                     "row absorbs a uniformly faster or slower machine, but kernels do not all "
+                     "scale alike across CPUs; record a baseline on the gating machine")
     for rs, side in ((base, "base"), (new, "new")):
         meta = rs.audit_meta or rs.speed_meta or {}
         if meta.get("dirty"):
@@ -359,7 +370,7 @@ def compare(base: ResultSet, new: ResultSet, *, alpha: float = DEFAULT_ALPHA,
     c = Comparison(base, new, notes=_notes(base, new),
                    settings={"alpha": alpha, "min_effect": min_effect,
                              "min_effect_memory": min_effect_memory, "normalize": normalize})
-    if base.audit is not None and new.audit is not None:
+    if base.audit is not None and new.audit is not None and len(base.audit) + len(new.audit):
         c.accuracy = compare_accuracy(base.audit, new.audit)
     elif base.audit is not None or new.audit is not None:
         c.notes.append(f"accuracy not compared: no audit.csv in "

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import ResultsError
 from .results import SCHEMA_VERSION
 
 __all__ = ["ACCURACY_KEY", "SPEED_KEY", "ResultSet", "ResultsError", "load"]
@@ -22,10 +23,6 @@ SPEED_KEY = ["impl", "activation", "variant", "direction", "dtype", "size", "thr
 _AUDIT_NEEDS = [*ACCURACY_KEY, "max_ulp", "special_mismatches", "budget_max_ulp", "status",
                 "budget_reason", "error", "worst_points"]
 _INFO_NEEDS = ["impl", "activation", "variant", "direction", "dtype", "size", "bytes", "threads"]
-
-
-class ResultsError(Exception):
-    """A result set that cannot be read or compared; the message names the file."""
 
 
 @dataclass
@@ -102,13 +99,20 @@ def _speed(path: Path) -> pd.DataFrame:
     for b in benches:
         name = b.get("name", "?") if isinstance(b, dict) else "?"
         info = b.get("extra_info") if isinstance(b, dict) else None
-        data = (b.get("stats") or {}).get("data") if isinstance(b, dict) else None
+        stats = b.get("stats") if isinstance(b, dict) else None
+        data = stats.get("data") if isinstance(stats, dict) else None
         if not isinstance(info, dict) or any(k not in info for k in _INFO_NEEDS):
             raise ResultsError(f"{path}: benchmark {name} lacks the actbench extra_info "
                                f"({', '.join(_INFO_NEEDS)}); was it written by actbench bench?")
         if not isinstance(data, list) or not data:
             raise ResultsError(f"{path}: benchmark {name} has no raw samples (stats.data)")
-        samples = np.asarray(data, dtype=float)
+        try:
+            samples = np.asarray(data, dtype=float)
+            for k in ("size", "threads", "bytes", "repeat"):
+                int(info.get(k, 0))
+        except (TypeError, ValueError):
+            raise ResultsError(f"{path}: benchmark {name} has a non-number in its samples or in "
+                               "size, threads, bytes or repeat") from None
         if not np.all(np.isfinite(samples) & (samples > 0)):
             raise ResultsError(f"{path}: benchmark {name} has a non-positive or non-finite sample")
         refs = {k: float(info[k]) if isinstance(info.get(k), int | float) else np.nan
@@ -117,8 +121,7 @@ def _speed(path: Path) -> pd.DataFrame:
                      "repeat": int(info.get("repeat", 0)), **refs, "samples": samples})
     df = pd.DataFrame(rows, columns=[*_INFO_NEEDS, "max_ulp", "repeat", "copy_s", "cpu_s",
                                      "samples"])
-    df["size"] = df["size"].astype(int)
-    df["threads"] = df["threads"].astype(int)
+    df[["size", "threads", "bytes"]] = df[["size", "threads", "bytes"]].astype(int)
     dup = df.duplicated([*SPEED_KEY, "repeat"])
     if dup.any():
         raise ResultsError(f"{path}: benchmark {dict(df.loc[dup.idxmax(), SPEED_KEY])} appears "

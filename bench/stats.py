@@ -7,6 +7,14 @@ after Benjamini–Hochberg control of the false discovery rate over every benchm
 and the ratio of medians is at least a minimum effect. The last is what makes the gate quiet
 under drift: with hundreds of samples a 2 % shift between two runs is "significant", but it
 is not a regression anyone should be paged for.
+
+The test treats every round as an independent sample. Rounds of one run are not: they share
+the run's machine state, and the variance between runs is the larger one. So the p-values
+are smaller than they should be and the false discovery rate is nominal; what actually
+keeps unchanged code from failing is the effect threshold beyond the baseline's own
+run-to-run spread and the gate's rerun of what it flags (``bench.compare``). The rank test
+still earns its place: it stops a large but unstable difference of medians (a few slow
+rounds) from counting.
 """
 
 from dataclasses import dataclass
