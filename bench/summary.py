@@ -68,7 +68,8 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
 
 
 def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
-    return [[_kernel(r), r.dtype, f"{r.size:.0e}".replace("e+0", "e"), str(r.threads),
+    return [[_kernel(r), r.dtype, f"{r.size:.0e}".replace("e+0", "e") if r.size else "all",
+             str(r.threads),
              _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"),
              r.normalized_by if isinstance(r.normalized_by, str) else "—", _g(r.ratio, ".3f"),
              _g(r.threshold, ".3f"),
@@ -78,7 +79,7 @@ def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
 
 def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
     order = ["slower", "missing", "unconfirmed", "faster", "added", "same", "untestable"]
-    header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "yardstick",
+    header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "normalised by",
               "normalised ratio", "threshold ratio", "q", "verdict"]
     how = {"drift": "round times ÷ the run's drift (the median change of every compute- or "
                     "memory-bound benchmark against the baseline, judged on its own in the "
