@@ -474,7 +474,10 @@ def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None, c=
             if df is not None:
                 write_atomic(out_dir / f"compare-{name}.csv", df.to_csv(index=False))
         write_atomic(out_dir / f"{title.split()[-1]}.md", md)
-    print(md, file=out)
+    try:
+        print(md, file=out)
+    except BrokenPipeError:  # `actbench gate | head`: the verdict still decides the exit status
+        pass
     _publish(md, args, err)
     return EXIT_FAIL if c.failures else EXIT_OK
 
@@ -648,11 +651,11 @@ def main(argv=None, out=None, err=None) -> int:
     except (UsageError, BudgetError, ResultsError) as exc:
         print(f"actbench: error: {exc}", file=err)
         return EXIT_USAGE
+    except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong
+        return EXIT_OK
     except OSError as exc:  # an unwritable --markdown or output file, a full disk
         print(f"actbench: error: {exc.filename or ''}: {exc.strerror or exc}", file=err)
         return EXIT_USAGE
-    except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong
-        return EXIT_OK
 
 
 if __name__ == "__main__":

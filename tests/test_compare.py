@@ -363,6 +363,16 @@ def test_compare_exit_codes_and_summary(tmp_path, monkeypatch):
     assert (tmp_path / "cmp" / "compare-speed.csv").exists()
 
 
+def test_a_closed_stdout_does_not_change_the_verdict(tmp_path):
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError
+
+    base = _result_dir(tmp_path / "base", [_row()])
+    bad = _result_dir(tmp_path / "bad", [_row(max_ulp=3.0)])
+    assert cli.main(["compare", str(base), str(bad)], out=Closed(), err=io.StringIO()) == 1
+
+
 @pytest.mark.parametrize(("setup", "message"), [
     (lambda p: None, "is not a directory of results"),
     (lambda p: p.mkdir(), "holds no results"),
