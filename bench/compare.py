@@ -41,13 +41,14 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # Minimum effects, beyond the drift the baseline's own runs show. Measured by the A/A
-# experiment (python -m bench.gate_experiment, 27 gate runs of unchanged code over 30 minutes
-# on this project's shared 2-core machine): compute-bound kernels' ratio of medians to the
-# baseline stayed below 1.46 with single-run flags above 1.10 all dismissed by the rerun;
-# memory-bound ones (sub-ns/element, within twice the copy of their bytes) reached 1.45 and
-# stayed there for minutes (rerun included): a memory-bound slowdown under 50 % cannot be
-# told from the machine's own drift here, while an extra pass over the array (about +100 %)
-# still shows.
+# experiment (python -m bench.gate_experiment --runs 10: 30 gate runs over 27 minutes on this
+# project's shared 2-core machine, README "The gate under noise"): after dividing out each
+# run's drift, compute-bound kernels stayed within 7 % of the baseline (p99; single-run
+# bursts up to 49 % were all dismissed by the gate's rerun), so 10 % catches the injected 25 %
+# slowdown every time; memory-bound ones (within twice the copy of their bytes, sub-ns/element)
+# moved by up to 66 % against their class's drift and stayed there for minutes: a
+# memory-bound slowdown under 50 % beyond their run-to-run spread cannot be told from the
+# machine here, while an extra pass over the array (about +100 %) still shows.
 DEFAULT_MIN_EFFECT = 0.10
 DEFAULT_MIN_EFFECT_MEMORY = 0.50
 NORMALIZE = ("drift", "none", "run", "beside")
