@@ -1,4 +1,10 @@
 import pytest
+from hypothesis import settings
+
+# reproducible in CI: the same examples every run (a failure is then always reproducible), and
+# no per-example deadline (the first call of a kernel may load it from Numba's cache)
+settings.register_profile("actbench", derandomize=True, deadline=None, max_examples=200)
+settings.load_profile("actbench")
 
 
 @pytest.fixture(autouse=True)
