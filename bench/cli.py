@@ -78,11 +78,7 @@ def _parser():
                    "module:function (with a single --activation); repeat to compare")
     a.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
                    help="the derivative (or row-wise VJP) of a module:function implementation")
-    a.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
-                   help="processes computing exact values (default: all cores)")
-    a.add_argument("--cache", default=None, metavar="DIR",
-                   help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
-    a.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")
+    _exact_value_options(a)
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
                    help="budget file (default: the packaged bench/budgets.toml)")
     a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
@@ -164,11 +160,17 @@ def _parser():
     g.add_argument("--no-confirm", dest="confirm", action="store_false",
                    help="fail on the first run's slowdowns; by default a flagged benchmark is "
                    "rerun in a fresh process and fails only if the rerun is slower too")
-    g.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
-    g.add_argument("--cache", default=None, metavar="DIR")
-    g.add_argument("--no-cache", action="store_true")
+    _exact_value_options(g)
     _compare_options(g)
     return p
+
+
+def _exact_value_options(p):
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes computing exact values (default: all cores)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
+    p.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")
 
 
 def _compare_options(p):
@@ -499,10 +501,17 @@ def _cmd_compare(args, out, err):
     return _compare_and_report(base_rs, new_rs, args, out, err, "actbench compare", args.out)
 
 
+def _gate_step(argv, err, what) -> int:
+    """One actbench command of the gate, its table output swallowed (the gate reports)."""
+    import io
+
+    print(f"actbench gate: {what} actbench {' '.join(argv)}", file=err)
+    return main(argv, out=io.StringIO(), err=err)
+
+
 def _gate_record(args, baseline, common, out, err):
     """Record into a scratch directory beside the baseline and move the files in only when
     every run succeeded: a failed recording never replaces a good baseline."""
-    import io
     import shutil
     from pathlib import Path
 
@@ -518,8 +527,7 @@ def _gate_record(args, baseline, common, out, err):
         for argv in argvs:
             if argv is None:
                 continue
-            print(f"actbench gate: recording with actbench {' '.join(argv)}", file=err)
-            code = main(argv, out=io.StringIO(), err=err)
+            code = _gate_step(argv, err, "recording with")
             if code == EXIT_USAGE:
                 return code
             if code != EXIT_OK:
@@ -539,7 +547,6 @@ def _gate_record(args, baseline, common, out, err):
 def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     """Rerun the benchmarks the first run flagged as slower, in a fresh process, and keep
     only the slowdowns that the second run shows as well (``compare.confirm``)."""
-    import io
     import shutil
 
     from .compare import compare_speed, confirm
@@ -552,9 +559,7 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
         return None
     again_dir = run_dir / "confirm"
     argv = confirm_argv(bench_argv, flagged, again_dir)
-    print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming with actbench "
-          f"{' '.join(argv)}", file=err)
-    code = main(argv, out=io.StringIO(), err=err)
+    code = _gate_step(argv, err, f"{len(flagged)} benchmark(s) slower; confirming with")
     if code != EXIT_OK:
         print("actbench gate: the confirmation run failed", file=err)
         return EXIT_FAIL if code != EXIT_USAGE else code
@@ -570,7 +575,6 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
 
 
 def _cmd_gate(args, out, err):
-    import io
     import shutil
     from pathlib import Path
 
@@ -607,8 +611,7 @@ def _cmd_gate(args, out, err):
         for argv in (audit_argv, bench_argv):
             if argv is None:
                 continue
-            print(f"actbench gate: running actbench {' '.join(argv)}", file=err)
-            code = main(argv, out=io.StringIO(), err=err)
+            code = _gate_step(argv, err, "running")
             if code == EXIT_USAGE:
                 return code
             if argv[0] == "bench" and code != EXIT_OK:
@@ -628,7 +631,6 @@ def _cmd_gate(args, out, err):
                 (out_dir / name).unlink(missing_ok=True)
         for f in run_dir.iterdir():
             os.replace(f, out_dir / f.name)
-        new_rs.path = out_dir
         return code
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

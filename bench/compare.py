@@ -36,6 +36,7 @@ __all__ = [
     "compare_accuracy",
     "compare_speed",
     "confirm",
+    "fmt",
     "yardstick",
 ]
 
@@ -75,8 +76,9 @@ class Comparison:
         return self.accuracy is not None or self.speed is not None
 
 
-def _fmt(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4g}"
+def fmt(v, spec=".4g") -> str:
+    """A number for people; "—" where there is none."""
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
 def _accuracy_row(r) -> tuple[str, bool, str]:
@@ -97,16 +99,16 @@ def _accuracy_row(r) -> tuple[str, bool, str]:
     ulp_b, ulp_n, budget = r.max_ulp_base, r.max_ulp_new, r.budget_max_ulp_new
     grew = np.isfinite(ulp_n) and (not np.isfinite(ulp_b) or ulp_n > ulp_b)
     if grew and np.isfinite(budget) and ulp_n > budget:
-        reasons.append(f"max ULP {_fmt(ulp_b)} → {_fmt(ulp_n)} > budget {budget:g}")
+        reasons.append(f"max ULP {fmt(ulp_b)} → {fmt(ulp_n)} > budget {budget:g}")
     if reasons:
         return "regressed", True, "; ".join(reasons)
     if new_bad:
-        return "out of budget", ours, (f"max ULP {_fmt(ulp_n)} > budget {_fmt(budget)}"
+        return "out of budget", ours, (f"max ULP {fmt(ulp_n)} > budget {fmt(budget)}"
                                        if r.status_new == "failed" else f"raises: {r.error_new}")
     if grew and np.isfinite(ulp_b):
-        return "worse", False, f"max ULP {_fmt(ulp_b)} → {_fmt(ulp_n)} (within budget {_fmt(budget)})"
+        return "worse", False, f"max ULP {fmt(ulp_b)} → {fmt(ulp_n)} (within budget {fmt(budget)})"
     if np.isfinite(ulp_b) and np.isfinite(ulp_n) and ulp_n < ulp_b:
-        return "better", False, f"max ULP {_fmt(ulp_b)} → {_fmt(ulp_n)}"
+        return "better", False, f"max ULP {fmt(ulp_b)} → {fmt(ulp_n)}"
     return "same", False, ""
 
 

@@ -3,16 +3,13 @@ away — made for a CI step summary ($GITHUB_STEP_SUMMARY) and readable in a ter
 
 import json
 
-import numpy as np
 import pandas as pd
 
 from .compare import Comparison
+from .compare import fmt as _g
+from .table import point_outcome
 
 __all__ = ["markdown"]
-
-
-def _g(v, spec=".4g") -> str:
-    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
 def _kernel(r) -> str:
@@ -50,9 +47,7 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
         for r in failing.itertuples():
             pts = json.loads(r.worst_points) if isinstance(r.worst_points, str) and r.worst_points else []
             for p in pts[:worst_points]:
-                err = p["kind"] if p["kind"] != "ulp" else f"{p['ulp']:.4g} ulp"
-                lines.append(f"- `{_kernel(r)} {r.dtype} {r.domain}`: `x={p['x']}` got {p['got']} "
-                             f"want {p['want']} ({err})")
+                lines.append(f"- `{_kernel(r)} {r.dtype} {r.domain}`: `x={p['x']}` {point_outcome(p)}")
         lines.append("")
     changed = df[df["budget_change"] != ""]
     if len(changed):

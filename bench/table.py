@@ -7,7 +7,7 @@ import pandas as pd
 from .audit import COLUMNS
 from .domains import DOMAINS
 
-__all__ = ["failed", "failures_report", "render", "summary_table", "to_frame"]
+__all__ = ["failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame"]
 
 
 def failed(df: pd.DataFrame) -> pd.Series:
@@ -52,6 +52,12 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         drop=True)
 
 
+def point_outcome(p: dict) -> str:
+    """'got … want … (error)' of one worst point (as stored in ``worst_points``)."""
+    err = p["kind"] if p["kind"] != "ulp" else f"{p['ulp']:.4g} ulp"
+    return f"got {p['got']} want {p['want']} ({err})"
+
+
 def failures_report(df: pd.DataFrame, points: int = 3) -> list[str]:
     """For each failing row: what failed, by how much, and its worst inputs."""
     lines = []
@@ -68,8 +74,7 @@ def failures_report(df: pd.DataFrame, points: int = 3) -> list[str]:
             why.append(f"max {r.max_ulp:.4g} ULP > budget {r.budget_max_ulp:g}")
         lines.append(head + "; ".join(why))
         for p in json.loads(r.worst_points)[:points]:
-            err = p["kind"] if p["kind"] != "ulp" else f"{p['ulp']:.4g} ulp"
-            lines.append(f"    x={p['x']} got {p['got']} want {p['want']} ({err})")
+            lines.append(f"    x={p['x']} {point_outcome(p)}")
     return lines
 
 
