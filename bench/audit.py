@@ -21,7 +21,7 @@ from .exact import Cache, Task, resolve_exact
 from .peers import Impl
 from .regressions import Regressions
 
-__all__ = ["COLUMNS", "Batch", "audit", "batches", "format_value", "run_audit"]
+__all__ = ["COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points", "format_value", "run_audit"]
 
 # Result-table columns, in order; the first block is the schema promised to users.
 COLUMNS = [
@@ -125,6 +125,46 @@ def _warning_text(caught) -> str:
     return "; ".join(seen)
 
 
+@dataclass
+class Points:
+    """Every point of one implementation on a list of batches: the output, the exact value
+    (rounded ``want``, unrounded ``hi + lo``), its ULP error and mismatch kind ("" for none),
+    and ``where`` = (batch, element) to describe or replay it.  ``error`` is set (and the
+    arrays are empty) when the kernel raised or returned the wrong thing."""
+
+    got: np.ndarray
+    want: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+    ulps: np.ndarray
+    kinds: np.ndarray
+    where: list
+    warnings: str = ""
+    error: str = ""
+
+
+def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
+    """Call ``kernel`` on every batch of ``work`` and measure each output against ``exact``."""
+    got, want, hi, lo, where, noted = [], [], [], [], [], []
+    for k, batch in enumerate(work):
+        ex = exact[batch.task.key]
+        result, problem, warned = _call(kernel, batch)
+        if warned:
+            noted.append(warned)
+        if problem:
+            empty = np.empty(0)
+            return Points(empty, empty, empty, empty, empty, empty, [],
+                          "; ".join(dict.fromkeys(noted)), problem)
+        got.append(np.ravel(result))
+        want.append(np.ravel(ex.want))
+        hi.append(np.ravel(ex.hi))
+        lo.append(np.ravel(ex.lo))
+        where += [(k, i) for i in range(ex.want.size)]
+    got, want, hi, lo = (np.concatenate(v) for v in (got, want, hi, lo))
+    return Points(got, want, hi, lo, metrics.ulp_error(got, hi, lo, want.dtype),
+                  metrics.mismatch_kind(got, want), where, "; ".join(dict.fromkeys(noted)))
+
+
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
           x: np.ndarray | None = None, impl: Impl | None = None, exact: dict | None = None,
           work: list | None = None) -> dict | None:
@@ -152,25 +192,14 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
         raise ValueError(f"{case.label} {dtype} {domain}: the domain has no points")
     if exact is None:
         exact = resolve_exact([b.task for b in work], Cache(None))
-    got, want, hi, lo, where, noted = [], [], [], [], [], []
-    for k, batch in enumerate(work):
-        ex = exact[batch.task.key]
-        result, problem, warned = _call(kernel, batch)
-        if warned:
-            noted.append(warned)
-        if problem:
-            row.update(n=size, error=problem, passed=False, status="error", special_mismatches=0,
-                       worst_points=[], warnings="; ".join(dict.fromkeys(noted)))
-            return row
-        got.append(np.ravel(result))
-        want.append(np.ravel(ex.want))
-        hi.append(np.ravel(ex.hi))
-        lo.append(np.ravel(ex.lo))
-        where += [(k, i) for i in range(ex.want.size)]
-    got, want, hi, lo = (np.concatenate(v) for v in (got, want, hi, lo))
+    pts = evaluate_points(kernel, work, exact)
+    if pts.error:
+        row.update(n=size, error=pts.error, passed=False, status="error", special_mismatches=0,
+                   worst_points=[], warnings=pts.warnings)
+        return row
+    got, want, hi, lo, ulps, kinds, where = (pts.got, pts.want, pts.hi, pts.lo, pts.ulps,
+                                             pts.kinds, pts.where)
     summary = metrics.summarize(got, want, hi, lo)
-    ulps = metrics.ulp_error(got, hi, lo, want.dtype)
-    kinds = metrics.mismatch_kind(got, want)
     points = [
         {"x": work[where[i][0]].describe(where[i][1]), "got": format_value(got[i]),
          "want": format_value(want[i]), "ulp": float(ulps[i]), "kind": kinds[i] or "ulp"}
@@ -186,7 +215,7 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
         worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
         worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed,
         status="ok" if passed else "failed", worst_points=points,
-        warnings="; ".join(dict.fromkeys(noted)),
+        warnings=pts.warnings,
     )
     return row
 

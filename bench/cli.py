@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from . import catalog
 from .budgets import DEFAULT_BUDGETS, BudgetError, load_budgets
@@ -116,9 +117,9 @@ def _parser():
     b.add_argument("--min-time", type=float, default=0.000005, metavar="S",
                    help="pytest-benchmark's --benchmark-min-time: calls are repeated within a "
                    "round until it lasts this long (default 5e-6)")
-    b.add_argument("--audit", default="results/audit.csv", metavar="FILE",
+    b.add_argument("--audit", default=None, metavar="FILE",
                    help="audit table whose max ULP travels with each timing (default: "
-                   "results/audit.csv, if present)")
+                   "audit.csv in --out, if present)")
     b.add_argument("--out", default="results", metavar="DIR",
                    help="write speed.csv, speed-raw.json and speed.json here (default: results)")
     c = sub.add_parser(
@@ -162,6 +163,22 @@ def _parser():
                    "rerun in a fresh process and fails only if the rerun is slower too")
     _exact_value_options(g)
     _compare_options(g)
+    r = sub.add_parser(
+        "report",
+        help="write an HTML report and a Markdown summary with figures from stored results",
+        description="Read the results in --results (actbench audit and/or bench) and write "
+        "report.html (self-contained: figures inlined), report.md and figures/*.png into --out: "
+        "the seed report's findings measured and its figures from our kernels, ULP error "
+        "against the input for every audited kernel and implementation, speed charts with the "
+        "copy roofline, speed against accuracy, the result tables (failing rows first) and the "
+        "run metadata. Works with only accuracy or only speed results and says what is "
+        "missing. Exit 0: written; 2: unreadable results or unwritable output.",
+    )
+    r.add_argument("--results", default="results", metavar="DIR",
+                   help="directory written by actbench audit and/or bench (default: results)")
+    r.add_argument("--out", default="results/report", metavar="DIR",
+                   help="where report.html, report.md and figures/ go (default: results/report)")
+    _exact_value_options(r)
     return p
 
 
@@ -349,7 +366,6 @@ def _record(failing, selection, regressions) -> int:
 def _cmd_bench(args, out, err):
     import json
     import subprocess
-    from pathlib import Path
 
     from . import results, speed
 
@@ -366,6 +382,8 @@ def _cmd_bench(args, out, err):
         raise UsageError("--size, --threads, --max-time, --rounds, --min-time and --repeat must "
                          "be positive")
     _writable_dir(args.out, "--out")
+    if args.audit is None:
+        args.audit = str(Path(args.out) / "audit.csv")
     config = {"activation": acts, "direction": directions, "dtype": dtypes, "size": sizes,
               "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
@@ -432,7 +450,6 @@ def _check_compare_options(args):
 
 def _publish(md: str, args, err):
     """The Markdown summary to --markdown and, in a GitHub Actions job, the step summary."""
-    from pathlib import Path
 
     from .results import write_atomic
 
@@ -463,7 +480,6 @@ def _comparison(base_rs, new_rs, args):
 
 
 def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None, c=None):
-    from pathlib import Path
 
     from . import summary
     from .results import write_atomic
@@ -513,7 +529,6 @@ def _gate_record(args, baseline, common, out, err):
     """Record into a scratch directory beside the baseline and move the files in only when
     every run succeeded: a failed recording never replaces a good baseline."""
     import shutil
-    from pathlib import Path
 
     from . import gate
 
@@ -576,7 +591,6 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
 
 def _cmd_gate(args, out, err):
     import shutil
-    from pathlib import Path
 
     from . import gate
 
@@ -636,6 +650,36 @@ def _cmd_gate(args, out, err):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _cmd_report(args, out, err):
+    from tqdm import tqdm
+
+    from . import report, resultset
+    from .exact import Cache
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    rs = resultset.load(args.results)
+    _writable_dir(args.out, "--out")
+    cache_dir = None if args.no_cache else (args.cache or default_cache_dir())
+    if cache_dir is not None:
+        _writable_dir(cache_dir, "the cache directory")
+    start = time.perf_counter()
+
+    def exact_progress(total):
+        return tqdm(total=total, desc="exact values", unit="pt", file=err, disable=None)
+
+    rep = report.build(rs, Cache(cache_dir), args.jobs, exact_progress)
+    report.render_figures(rep, lambda figs: tqdm(figs, desc="figures", unit="fig", file=err,
+                                                 disable=None))
+    html_path = report.write(rep, args.out)
+    for b in rep.blocks:
+        if getattr(b, "kind", "") == "notice":
+            print(f"note: {b.text}", file=out)
+    print(f"wrote {html_path} and {Path(args.out) / 'report.md'} with {len(rep.figures)} figures "
+          f"in {time.perf_counter() - start:.0f} s", file=out)
+    return 0
+
+
 def main(argv=None, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -649,6 +693,8 @@ def main(argv=None, out=None, err=None) -> int:
             return _cmd_compare(args, out, err)
         if args.command == "gate":
             return _cmd_gate(args, out, err)
+        if args.command == "report":
+            return _cmd_report(args, out, err)
         return _cmd_audit(args, out, err)
     except (UsageError, BudgetError, ResultsError) as exc:
         print(f"actbench: error: {exc}", file=err)

@@ -9,7 +9,7 @@ from .compare import Comparison
 from .compare import fmt as _g
 from .table import point_outcome
 
-__all__ = ["markdown"]
+__all__ = ["markdown", "markdown_table"]
 
 
 def _kernel(r) -> str:
@@ -17,7 +17,7 @@ def _kernel(r) -> str:
     return f"{who}{r.activation}.{r.variant}.{r.direction}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     align = ["---:" if h.endswith(("ULP", "ns/elem", "ratio", "q", "budget", "size")) else "---"
              for h in header]
     return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |",
@@ -39,7 +39,7 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
                 for r in shown.itertuples()]
         header = ["kernel", "dtype", "domain", "base max ULP", "new max ULP", "budget", "verdict",
                   "why"]
-        lines += [*_table(header, rows), ""]
+        lines += [*markdown_table(header, rows), ""]
     failing = df[df["failing"]]
     if len(failing) and worst_points:
         lines.append("Worst inputs of the failing rows (hex, so `float.fromhex` replays them):")
@@ -93,7 +93,7 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
              "torch) is reported, not gated.", ""]
     notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
-        lines += [*_table(header, _speed_rows(notable)), ""]
+        lines += [*markdown_table(header, _speed_rows(notable)), ""]
     if settings.get("confirmed"):
         lines += ["Every benchmark the first run found slower was rerun in a fresh process; "
                   "*unconfirmed* ones were not slower the second time (transient noise) and do "
@@ -103,7 +103,7 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
         lines += [f"{untestable} benchmark(s) had fewer than 5 rounds on a side and were not "
                   "tested: give actbench bench more --rounds.", ""]
     lines += ["<details><summary>All benchmarks</summary>", "",
-              *_table(header, _speed_rows(df)), "", "</details>", ""]
+              *markdown_table(header, _speed_rows(df)), "", "</details>", ""]
     return lines
 
 

@@ -1,0 +1,490 @@
+"""``actbench report``: the results of an audit and/or a timing run as a report a person can
+open — one self-contained HTML file (figures inlined as PNG data) and a Markdown summary
+beside the PNG files.
+
+The report is built as a list of blocks (headings, text, notices, tables, figures), then
+written twice: ``report.html`` and ``report.md``.  What goes in:
+
+- the seed visualization report's eight findings, each with the number this run measured,
+  and its figures regenerated from our kernels (``seed_findings``, ``seed_figures``);
+- for each audited activation × direction × dtype, ULP error against the input, one line per
+  implementation in the audit (``error_curves``, ``report_figures.ulp_figure``);
+- ns/element per kernel and implementation beside the copy roofline, and speed against
+  accuracy (``report_figures``);
+- the result tables, failing rows first, and each run's metadata.
+
+A results directory with only accuracy or only speed results gives the parts it can, and
+says what is missing and how to get it.
+"""
+
+import base64
+import html
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import catalog
+from .errors import ResultsError
+from .resultset import ResultSet
+
+__all__ = ["Block", "Figure", "Report", "build", "write"]
+
+FIGURE_DIR = "figures"
+ERROR_CURVE_POINTS = 2000  # the quick audit profile's: its exact values are already cached
+
+
+@dataclass
+class Block:
+    """One piece of the report: ``kind`` is heading, text, notice, list or table."""
+
+    kind: str
+    text: str = ""
+    level: int = 2
+    anchor: str = ""
+    items: list = field(default_factory=list)
+    header: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    failing: list = field(default_factory=list)
+
+
+@dataclass
+class Figure:
+    """A figure to render: ``draw()`` returns a matplotlib Figure; ``png`` is set once drawn."""
+
+    slug: str
+    title: str
+    caption: str
+    draw: Callable
+    kind: str = "figure"
+    png: bytes = b""
+
+
+@dataclass
+class Report:
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def add(self, kind: str, text: str = "", **kw) -> None:
+        self.blocks.append(Block(kind, text, **kw))
+
+    @property
+    def figures(self) -> list:
+        return [b for b in self.blocks if isinstance(b, Figure)]
+
+
+def _png(fig) -> bytes:
+    """The figure as a 128-colour PNG: a third of the RGBA file's size with no visible change
+    (the report inlines over a hundred of them)."""
+    from PIL import Image  # matplotlib's own dependency
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    buf.seek(0)
+    small = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE).save(
+        small, format="PNG", optimize=True)
+    return small.getvalue()
+
+
+# --- content ----------------------------------------------------------------------------------
+
+def _meta_items(label: str, meta: dict | None) -> list[str]:
+    if not meta:
+        return []
+    cpu = meta.get("cpu") or {}
+    versions = meta.get("versions") or {}
+    commit = (meta.get("commit") or "no commit")[:12] + (" (uncommitted changes)" if meta.get("dirty")
+                                                          else "")
+    items = [
+        f"{label}: written {meta.get('created', '?')} by `{' '.join(meta.get('argv') or ['?'])}`",
+        f"{label}: commit {commit}; CPU {cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} "
+        f"logical cores, {cpu.get('system', '?')} {cpu.get('release', '')}",
+        f"{label}: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+    ]
+    settings = {k: meta[k] for k in ("profile", "threads", "rounds", "repeat", "max_time", "min_time")
+                if k in meta}
+    filters = {k: v for k, v in (meta.get("filters") or {}).items() if v not in (None, [], "")}
+    if settings or filters:
+        items.append(f"{label}: " + ", ".join(f"{k}={v}" for k, v in {**settings, **filters}.items()))
+    return items
+
+
+def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
+    rep.add("text", f"Results from `{rs.path}`.")
+    if rs.audit is not None:
+        df = rs.audit
+        failing = df["status"].isin(["failed", "error"])
+        ours = df["impl"] == "ours"
+        rep.add("text", f"Accuracy: {len(df)} audit rows ({', '.join(dict.fromkeys(df['impl']))}); "
+                f"{int((failing & ours).sum())} of our {int(ours.sum())} rows out of budget or in "
+                f"error, {int((failing & ~ours).sum())} of the peers'.")
+    else:
+        rep.add("notice", f"No accuracy results in {rs.path} (no audit.csv): the error-against-input "
+                "figures, the accuracy table and the accuracy axis of the speed-against-accuracy "
+                f"figure are missing. Run `actbench audit --out {rs.path}` to add them.")
+    if speed is not None:
+        sizes = ", ".join(f"{s:.0e}" for s in sorted(speed["size"].unique()))
+        rep.add("text", f"Speed: {len(speed)} benchmarks at {sizes} elements, "
+                f"{', '.join(str(i) for i in dict.fromkeys(speed['impl']))}.")
+    else:
+        rep.add("notice", f"No speed results in {rs.path} (no speed-raw.json): the speed charts, the "
+                "speed-against-accuracy figure and the speed table are missing. Run "
+                f"`actbench bench --out {rs.path}` to add them.")
+
+
+def _findings(rep: Report) -> None:
+    from .seed_findings import findings
+
+    rep.add("heading", "The seed report's findings, measured", anchor="findings")
+    rep.add("text", "The eight findings of the seed visualization report (shared/seeds/003), each "
+            "re-measured on our kernels (exact mpmath references where they apply) by this run.")
+    found = findings()
+    rep.add("table", header=["#", "finding", "the seed says", "measured here", "holds"],
+            rows=[[str(f.number), f.title, f.claim, f.measured, "yes" if f.holds else "NO"]
+                  for f in found],
+            failing=[not f.holds for f in found])
+
+
+def _seed_figures(rep: Report) -> None:
+    from .seed_figures import FIGURES
+
+    rep.add("heading", "The seed report's figures, from our kernels", anchor="seed-figures")
+    for f in FIGURES:
+        rep.blocks.append(Figure(f"seed-{f.slug}", f.title, f.caption, f.draw))
+
+
+def _points_text(rows: pd.DataFrame, limit: int = 3) -> str:
+    """The worst stored points of these audit rows (all domains), worst first."""
+    from .table import point_outcome
+
+    pts = []
+    for r in rows.itertuples():
+        try:
+            stored = json.loads(r.worst_points or "[]")
+        except json.JSONDecodeError:
+            stored = []
+        pts += [(p, r.domain) for p in stored]
+    pts.sort(key=lambda pd_: (pd_[0].get("kind", "ulp") == "ulp", -float(pd_[0].get("ulp") or 0)))
+    return "; ".join(f"{dom}: x={p['x']} {point_outcome(p)}" for p, dom in pts[:limit])
+
+
+def _impls(rs: ResultSet, rep: Report) -> dict:
+    from . import peers
+
+    out = {}
+    derivative = (rs.audit_meta or {}).get("impl_derivative")
+    for name in dict.fromkeys(rs.audit["impl"]):
+        try:
+            out[name] = peers.resolve(name, derivative if ":" in name else None)
+        except (peers.PeerUnavailable, ValueError) as exc:
+            rep.add("notice", f"{name} is in the audit but cannot be loaded here ({exc}): its "
+                    "error-against-input lines are left out (its table rows are kept).")
+    return out
+
+
+def _curve_cases(audit: pd.DataFrame):
+    """(case, dtype, audit rows) for every audited activation × direction × dtype in catalog
+    order: each of our variants apart, the peers with the activation's first variant."""
+    present = audit[audit["status"] != "absent"]
+    for case in catalog.cases():
+        act = case.activation
+        same = present[(present["activation"] == act.name) & (present["direction"] == case.direction)]
+        first = case.variant is act.variants[0]
+        for dtype in dict.fromkeys(same["dtype"]):
+            rows = same[same["dtype"] == dtype]
+            ours = rows[(rows["impl"] == "ours") & (rows["variant"] == case.variant.name)]
+            peers = rows[rows["impl"] != "ours"]
+            if len(ours) or (first and len(peers)):
+                yield case, dtype, pd.concat([ours, peers]) if first else ours
+
+
+def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progress) -> None:
+    from . import error_curves
+    from .exact import resolve_exact
+    from .report_figures import ulp_figure
+
+    rep.add("heading", "Accuracy: error against the input", anchor="accuracy")
+    n = int(((rs.audit_meta or {}).get("filters") or {}).get("points") or ERROR_CURVE_POINTS)
+    rep.add("text", f"Each figure: ULP error (of the exact value, mpmath) of every implementation "
+            f"in the audit, over the audit's core and wide domains ({n} points each, the same "
+            "inputs as the audit): above, |x| log-scaled on each side of 0 over the whole finite "
+            "range; below, the working range. Dots: every point; line: the largest error per "
+            "bin; ring: each implementation's worst point; dashed: our budget. Gated kernels "
+            "are plotted against the gate input b, row-wise ones against the element x_i. The "
+            "caption lists the worst points the audit found on all its domains.")
+    impls = _impls(rs, rep)
+    todo = list(_curve_cases(rs.audit))
+    work = {(case.label, dtype): error_curves.work_for(case, dtype, n) for case, dtype, _ in todo}
+    tasks = [b.task for batches in work.values() for b in batches]
+    exact = resolve_exact(tasks, cache, jobs, exact_progress)
+    current = None
+    for case, dtype, rows in todo:
+        if case.activation.name != current:
+            current = case.activation.name
+            rep.add("heading", current, level=3, anchor=f"accuracy-{current}")
+        chosen = [impls[i] for i in dict.fromkeys(rows["impl"]) if i in impls]
+        ours = rows[rows["impl"] == "ours"]
+        budget_rows = ours if len(ours) else rows
+        budget = float(budget_rows["budget_max_ulp"].max())
+        reasons = "; ".join(r for r in dict.fromkeys(budget_rows["budget_reason"]) if r)
+        captions = []
+        for impl_name, sub in rows.groupby("impl", sort=False):
+            worst = _points_text(sub)
+            errors = "; ".join(e for e in dict.fromkeys(sub["error"]) if e)
+            captions.append(f"{impl_name}: max {sub['max_ulp'].max():.4g} ULP"
+                            + (f", error: {errors}" if errors else "")
+                            + (f" — worst: {worst}" if worst else ""))
+        label = f"{case.activation.name} {case.direction}" + (
+            f" [{case.variant.name}]" if len(case.activation.variants) > 1 else "")
+        title = f"{label}, {dtype}: ULP error against the input"
+        xlabel = {"gated": "gate input b", "rowwise": "row element x_i"}.get(case.activation.kind, "x")
+
+        def draw(case=case, dtype=dtype, chosen=chosen, budget=budget, title=title, xlabel=xlabel):
+            curves = error_curves.curves_for(case, dtype, chosen, n, exact)
+            return ulp_figure(title, dtype, curves, budget, case.activation.core, xlabel)
+
+        caption = f"Budget {budget:g} ULP" + (f" ({reasons})" if reasons else "") + ". " + \
+            " | ".join(captions)
+        slug = f"ulp-{case.activation.name}-{case.variant.name}-{case.direction}-{dtype}"
+        rep.blocks.append(Figure(slug, title, caption, draw))
+
+
+def _speed_frame(rs: ResultSet) -> pd.DataFrame | None:
+    if rs.speed is None:
+        return None
+    from .speed import speed_table
+
+    raw = json.loads((rs.path / "speed-raw.json").read_text(encoding="utf-8"))
+    return speed_table(raw)
+
+
+def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
+    """Worst error of each timed kernel over every audited domain (inf for a special-value
+    mismatch); from the audit when there is one, else the max ULP the timing carried."""
+    key = ["impl", "activation", "direction", "dtype"]
+    if rs.audit is not None:
+        a = rs.audit[rs.audit["status"] != "absent"].copy()
+        a["worst"] = np.where(a["special_mismatches"] > 0, np.inf, a["max_ulp"])
+        a.loc[a["status"] == "error", "worst"] = np.nan
+        best = a.groupby(key)["worst"].max()
+        return pd.Series([best.get(tuple(r), np.nan) for r in speed[key].itertuples(index=False)],
+                         index=speed.index, dtype=float)
+    return pd.to_numeric(speed["max_ulp"], errors="coerce")
+
+
+def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
+    from .report_figures import speed_accuracy_figure, speed_figure
+
+    rep.add("heading", "Speed", anchor="speed")
+    threads = ", ".join(str(t) for t in sorted(speed["threads"].unique()))
+    rep.add("text", f"Medians of pytest-benchmark rounds ({threads} thread(s)); the dashed line is "
+            "np.copyto of the same bytes timed in the same run, the memory roofline no "
+            "elementwise kernel can beat. Only the largest size timed is drawn; the table below "
+            "has every size.")
+    for (dtype, size), part in speed.groupby(["dtype", "size"], sort=True):
+        if size != speed[speed["dtype"] == dtype]["size"].max():
+            continue
+        for group, picked in (("forward", part["direction"] == "forward"),
+                              ("derivatives", part["direction"] != "forward")):
+            chosen = part[picked | (part["impl"] == "np.copyto")]
+            if (chosen["impl"] != "np.copyto").sum() == 0:
+                continue
+            title = f"{group}, {dtype}, {size:.0e} elements: ns per element"
+            rep.blocks.append(Figure(
+                f"speed-{group}-{dtype}-{size}", title,
+                "Bars: median ns/element (IQR as the error bar) per implementation; dashed: the "
+                "copy roofline.", lambda chosen=chosen, title=title: speed_figure(chosen, title)))
+    worst = _accuracy_by_kernel(rs, speed)
+    points = speed.assign(max_ulp=worst)
+    points = points[(points["impl"] != "np.copyto") & np.isfinite(points["max_ulp"])]
+    largest = points.groupby("dtype")["size"].transform("max")
+    points = points[points["size"] == largest]
+    missing = "" if rs.audit is not None else " (max ULP as carried by the timing run: no audit here)"
+    for dtype, part in points.groupby("dtype", sort=True):
+        title = f"speed against accuracy, {dtype}, {int(part['size'].iloc[0]):.0e} elements"
+        rep.blocks.append(Figure(
+            f"speed-accuracy-{dtype}", title,
+            "Each kernel variant and implementation a point: ns/element against its worst "
+            f"error over every audited domain{missing}; special-value mismatches and errors are "
+            "left out (see the tables).",
+            lambda part=part, title=title: speed_accuracy_figure(part, title)))
+    if points.empty:
+        rep.add("notice", "No speed-against-accuracy figure: no timed kernel has a max ULP "
+                "(run actbench audit before actbench bench, into the same directory).")
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "—"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "NO"
+    if isinstance(v, float | np.floating):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
+    from .table import failures_report, summary_table
+
+    rep.add("heading", "Result tables", anchor="tables")
+    if rs.audit is not None:
+        table = summary_table(rs.audit)
+        rep.add("heading", "Accuracy (max ULP per domain; failing rows first)", level=3)
+        rep.add("table", header=list(table.columns),
+                rows=[[_fmt(v) for v in r] for r in table.itertuples(index=False)],
+                failing=[p is False or p is np.False_ for p in table["passed"]])
+        lines = failures_report(rs.audit)
+        if lines:
+            rep.add("heading", "Failing rows, worst points", level=3)
+            rep.add("list", items=lines)
+    if speed is not None:
+        cols = ["impl", "activation", "variant", "direction", "dtype", "size", "threads",
+                "ns_per_element", "noise", "runs", "drift", "time_vs_copy", "roofline_fraction",
+                "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp"]
+        rep.add("heading", "Speed", level=3)
+        rep.add("table", header=cols,
+                rows=[[_fmt(v) for v in r] for r in speed[cols].itertuples(index=False)],
+                failing=[False] * len(speed))
+
+
+def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
+          seed: bool = True) -> Report:
+    """The report's blocks for the results in ``rs``; figures not yet drawn."""
+    from .exact import Cache
+
+    cache = cache or Cache(None)
+    speed = _speed_frame(rs)
+    rep = Report(f"actbench report: {rs.path}")
+    _summary(rep, rs, speed)
+    if seed:
+        _findings(rep)
+        _seed_figures(rep)
+    if rs.audit is not None:
+        _accuracy_figures(rep, rs, cache, jobs, exact_progress)
+    if speed is not None and len(speed):
+        _speed_figures(rep, rs, speed)
+    _tables(rep, rs, speed)
+    rep.add("heading", "Run metadata", anchor="metadata")
+    rep.add("list", items=_meta_items("audit", rs.audit_meta) + _meta_items("speed", rs.speed_meta))
+    return rep
+
+
+def render_figures(rep: Report, progress=None) -> None:
+    """Draw every figure to PNG (``progress``: a tqdm-like wrapper over the figures)."""
+    figures = rep.figures
+    for fig in (progress(figures) if progress else figures):
+        fig.png = _png(fig.draw())
+
+
+# --- output -----------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#444;margin-top:.3em}
+table{border-collapse:collapse;font-size:.8em;margin:1em 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4;position:sticky;top:0}tr.failing td{background:#fde2e2}
+.notice{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em 1em}
+nav ul{columns:2}code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def to_html(rep: Report) -> str:
+    heads = [b for b in rep.blocks if isinstance(b, Block) and b.kind == "heading" and b.level == 2]
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(rep.title)}</title>", f"<style>{_CSS}</style></head><body>",
+           f"<h1>{html.escape(rep.title)}</h1>",
+           "<nav><ul>" + "".join(f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>'
+                                 for b in heads if b.anchor) + "</ul></nav>"]
+    for b in rep.blocks:
+        if isinstance(b, Figure):
+            data = base64.b64encode(b.png).decode("ascii")
+            out.append(f'<figure id="{b.slug}"><img src="data:image/png;base64,{data}" '
+                       f'alt="{html.escape(b.title)}"><figcaption><b>{html.escape(b.title)}.</b> '
+                       f"{_inline(b.caption)}</figcaption></figure>")
+        elif b.kind == "heading":
+            anchor = f' id="{b.anchor}"' if b.anchor else ""
+            out.append(f"<h{b.level}{anchor}>{html.escape(b.text)}</h{b.level}>")
+        elif b.kind == "text":
+            out.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "notice":
+            out.append(f'<p class="notice">{_inline(b.text)}</p>')
+        elif b.kind == "list":
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
+            body = "".join(
+                f'<tr{" class=failing" if bad else ""}>'
+                + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                for row, bad in zip(b.rows, b.failing, strict=True))
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(rep: Report) -> str:
+    from .summary import markdown_table
+
+    out = [f"# {rep.title}", ""]
+    for b in rep.blocks:
+        if isinstance(b, Figure):
+            out += [f"![{b.title}]({FIGURE_DIR}/{b.slug}.png)", "", f"*{b.title}.* {b.caption}", ""]
+        elif b.kind == "heading":
+            out += [f"{'#' * b.level} {b.text}", ""]
+        elif b.kind == "text":
+            out += [b.text, ""]
+        elif b.kind == "notice":
+            out += [f"> **Missing:** {b.text}", ""]
+        elif b.kind == "list":
+            out += [*(f"- {i}" for i in b.items), ""]
+        elif b.kind == "table":
+            rows = [[("**" + _md_cell(c) + "**") if bad and c else _md_cell(c) for c in row]
+                    for row, bad in zip(b.rows, b.failing, strict=True)]
+            out += [*markdown_table([_md_cell(h) for h in b.header], rows), ""]
+    return "\n".join(out)
+
+
+def write(rep: Report, out_dir) -> Path:
+    """Write report.html, report.md and figures/*.png into ``out_dir`` as one set: built in a
+    scratch directory beside it and moved in only when complete, so a failed run leaves the
+    previous report whole.  Returns the HTML's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    try:
+        (scratch / FIGURE_DIR).mkdir()
+        for fig in rep.figures:
+            (scratch / FIGURE_DIR / f"{fig.slug}.png").write_bytes(fig.png)
+        (scratch / "report.html").write_text(to_html(rep), encoding="utf-8")
+        (scratch / "report.md").write_text(to_markdown(rep), encoding="utf-8")
+        old = out_dir / FIGURE_DIR
+        if old.exists():
+            os.replace(old, scratch / ".old-figures")
+        os.replace(scratch / FIGURE_DIR, old)
+        for name in ("report.html", "report.md"):
+            os.replace(scratch / name, out_dir / name)
+    except OSError as exc:
+        raise ResultsError(f"cannot write the report into {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out_dir / "report.html"

@@ -1,0 +1,228 @@
+"""`actbench report`: the report from real audit and timing results (a small selection, so
+this stays quick), with only one kind of result, with bad input; the error curves agree with
+the audit; the HTML opens in headless Chromium with every image loaded and no console
+message (skipped, saying why, where no Chromium is installed)."""
+
+import io
+import json
+import shutil
+from html import escape as html_escape
+
+import numpy as np
+import pytest
+
+from bench import catalog, cli, error_curves, peers, report, resultset
+from bench.exact import Cache, default_cache_dir
+
+ACTIVATIONS = "sigmoid,gelu"  # one libm kernel, one with a double-double tail
+POINTS = 200  # per random domain: the curves re-evaluate these, so keep the exact values few
+
+
+def _run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """An audit of ours and the seed's NumPy formulas, and a short timing run, in one
+    directory, as a user makes them."""
+    path = tmp_path_factory.mktemp("results")
+    code, out, err = _run("audit", "--activation", ACTIVATIONS, "--impl", "ours,numpy-seed",
+                          "--points", str(POINTS), "--out", str(path))
+    # exit 1: the seed's formulas leave our budgets (test_failing_rows_come_first uses that)
+    assert code == 1 and "numpy-seed" in out, out + err
+    code, out, err = _run("bench", "--activation", "sigmoid", "--size", "1000", "--impl",
+                          "ours,numpy-seed", "--max-time", "0.01", "--rounds", "3",
+                          "--out", str(path))
+    assert code == 0, out + err
+    return path
+
+
+@pytest.fixture(scope="module")
+def full_report(results, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("report")
+    code, out, err = _run("report", "--results", str(results), "--out", str(out_dir))
+    assert code == 0, out + err
+    return out_dir, out
+
+
+def _only(results, tmp_path, names):
+    d = tmp_path / "only"
+    d.mkdir()
+    for name in names:
+        shutil.copy(results / name, d / name)
+    return d
+
+
+def test_report_has_every_part(full_report):
+    out_dir, printed = full_report
+    html = (out_dir / "report.html").read_text(encoding="utf-8")
+    md = (out_dir / "report.md").read_text(encoding="utf-8")
+    figures = sorted(p.name for p in (out_dir / "figures").glob("*.png"))
+    # 2 activations × 2 directions × 2 dtypes of error curves
+    assert sum(f.startswith("ulp-") for f in figures) == 8
+    assert "ulp-gelu-accurate-derivative-float32.png" in figures
+    # the seed report's 13 figures, forward/derivative speed charts and a scatter per dtype
+    assert sum(f.startswith("seed-") for f in figures) >= 13
+    assert {"speed-forward-float32-1000.png", "speed-derivatives-float64-1000.png",
+            "speed-accuracy-float32.png", "speed-accuracy-float64.png"} <= set(figures)
+    # every PNG is inlined in the HTML (self-contained) and linked from the Markdown
+    assert html.count('src="data:image/png;base64,') == len(figures)
+    assert all(f"figures/{f}" in md for f in figures)
+    for part in ("The seed report's findings, measured", "Accuracy: error against the input",
+                 "Speed", "Result tables", "Run metadata", "numpy-seed"):
+        assert html_escape(part) in html and part in md
+    assert "Missing" not in md and "note:" not in printed
+    assert f"wrote {out_dir / 'report.html'}" in printed
+
+
+def test_findings_table_states_eight_measured_findings(full_report):
+    md = (full_report[0] / "report.md").read_text(encoding="utf-8")
+    section = md.split("## The seed report's findings, measured")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [r.split("|")[1].strip() for r in rows] == [str(k) for k in range(1, 9)]
+
+
+def test_failing_rows_come_first(full_report):
+    # the seed's sigmoid overflows to 0 in the float64 tail: billions of ULP there (a subnormal
+    # value lost), so its rows fail and must lead the accuracy table
+    md = (full_report[0] / "report.md").read_text(encoding="utf-8")
+    table = md.split("### Accuracy (max ULP per domain; failing rows first)")[1].split("\n\n")[1]
+    body = table.splitlines()[2:]
+    flags = [line.split("|")[-2].strip().strip("*") for line in body]
+    assert "NO" in flags and "yes" in flags
+    first_ok = flags.index("yes")
+    assert all(f == "yes" for f in flags[first_ok:])
+    assert "numpy-seed" in body[0]
+
+
+def test_report_with_only_accuracy_results(results, tmp_path):
+    only = _only(results, tmp_path, ["audit.csv", "audit.json"])
+    code, out, err = _run("report", "--results", str(only), "--out", str(tmp_path / "r"))
+    assert code == 0, out + err
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "No speed results" in md and "actbench bench --out" in md
+    assert "note: No speed results" in out
+    assert not list((tmp_path / "r" / "figures").glob("speed-*"))
+    assert list((tmp_path / "r" / "figures").glob("ulp-*"))
+
+
+def test_report_with_only_speed_results(results, tmp_path):
+    only = _only(results, tmp_path, ["speed-raw.json", "speed.json"])
+    code, out, err = _run("report", "--results", str(only), "--out", str(tmp_path / "r"))
+    assert code == 0, out + err
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "No accuracy results" in md and "actbench audit --out" in md
+    figures = {p.name for p in (tmp_path / "r" / "figures").glob("*.png")}
+    assert not any(f.startswith("ulp-") for f in figures)
+    # the timing run carried the audit's max ULP, so speed against accuracy is still drawn
+    assert "speed-accuracy-float32.png" in figures
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "speed-raw.json").write_text("{not json"), "is not valid JSON"),
+    (lambda d: [(d / n).unlink() for n in ("audit.csv", "audit.json", "speed-raw.json",
+                                            "speed.json")], "holds no results"),
+])
+def test_bad_results_keep_the_previous_report(results, tmp_path, damage, message):
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    out_dir = tmp_path / "r"
+    out_dir.mkdir()
+    (out_dir / "report.html").write_text("the previous report")
+    damage(copy)
+    code, _, err = _run("report", "--results", str(copy), "--out", str(out_dir))
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert (out_dir / "report.html").read_text() == "the previous report"
+
+
+def test_missing_results_directory_is_one_clear_error(tmp_path):
+    code, _, err = _run("report", "--results", str(tmp_path / "nope"), "--out", str(tmp_path))
+    assert code == 2 and "is not a directory of results" in err
+
+
+def test_error_curve_agrees_with_the_audit(results):
+    """The figure's points are the audit's core and wide points, measured the same way: the
+    curve's worst error equals the audit's max ULP over those two domains, to the bit."""
+    rs = resultset.load(results)
+    case = next(catalog.cases(["gelu"], None, ["derivative"]))
+    exact_cache = Cache(default_cache_dir())
+    for dtype in ("float32", "float64"):
+        work = error_curves.work_for(case, dtype, POINTS)
+        from bench.exact import resolve_exact
+
+        exact = resolve_exact([b.task for b in work], exact_cache)
+        curves = error_curves.curves_for(case, dtype, [peers.resolve("ours")], POINTS, exact)
+        audit = rs.audit[(rs.audit["impl"] == "ours") & (rs.audit["activation"] == "gelu")
+                         & (rs.audit["direction"] == "derivative") & (rs.audit["dtype"] == dtype)
+                         & rs.audit["domain"].isin(error_curves.CURVE_DOMAINS)]
+        assert len(curves) == 1 and curves[0].x.size == 2 * POINTS
+        assert np.max(curves[0].ulps) == audit["max_ulp"].max()
+        assert curves[0].worst[0][1] == audit["max_ulp"].max()
+
+
+def test_report_blocks_render_without_figures_drawn(results):
+    # the HTML writer escapes everything it is given: a hostile name cannot inject markup
+    rep = report.Report("<script>alert(1)</script>")
+    rep.add("table", header=["<b>h</b>"], rows=[["<img src=x onerror=alert(1)>"]], failing=[True])
+    page = report.to_html(rep)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert 'class=failing' in page
+
+
+# ---------------------------------------------------------------- the report in a browser
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))
+                 if p), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def _open_in_chromium(page, tmp_path):
+    """(images, console): each <img> as [alt, loaded, natural width], and every message the
+    page logged, from headless Chromium driven by chromedriver."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("no Chromium and chromedriver on PATH: install them (Debian: apt-get install "
+                    "chromium chromium-driver) to open the report in a browser")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    # this machine's network is closed: without these Chromium keeps trying Google's hosts
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.get(page.as_uri())
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+        console = driver.get_log("browser")
+    finally:
+        driver.quit()
+    return images, console
+
+
+def test_report_opens_in_chromium_with_every_image(full_report, tmp_path):
+    out_dir, _ = full_report
+    images, console = _open_in_chromium(out_dir / "report.html", tmp_path)
+    assert len(images) == len(list((out_dir / "figures").glob("*.png")))
+    broken = [alt for alt, loaded, width in images if not (loaded and width > 0)]
+    assert broken == []
+    assert console == []
+
+
+def test_the_browser_check_sees_a_broken_image_and_a_console_error(tmp_path):
+    # the check above must be able to fail: a page with an image that cannot decode and a
+    # script error is caught by both of its conditions
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><body><img alt="bad" src="data:image/png;base64,AAAA">'
+                    "<script>undefinedFunction()</script></body></html>")
+    images, console = _open_in_chromium(page, tmp_path)
+    assert images == [["bad", True, 0]]
+    assert any("undefinedFunction" in m["message"] for m in console)
+    assert json.dumps(console)
