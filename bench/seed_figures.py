@@ -14,7 +14,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench import seed_findings as sf
+from . import seed_findings as sf
 
 __all__ = ["COLORS", "DPI", "FIGSIZE", "FIGURES", "LINESTYLES", "SeedFigure", "by_slug"]
 

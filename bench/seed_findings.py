@@ -20,9 +20,10 @@ import mpmath
 import numpy as np
 from scipy.optimize import brentq
 
-from bench.catalog import CATALOG, Case
-from bench.peers import NumpySeed
 from reference import REFERENCES, evaluate
+
+from .catalog import CATALOG, Case
+from .peers import NumpySeed
 
 __all__ = [
     "APPROX_POINTS",
