@@ -131,7 +131,7 @@ def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
                 "figures, the accuracy table and the accuracy axis of the speed-against-accuracy "
                 f"figure are missing. Run `actbench audit --out {rs.path}` to add them.")
     if speed is not None:
-        sizes = ", ".join(f"{s:.0e}" for s in sorted(speed["size"].unique()))
+        sizes = ", ".join(_size(s) for s in sorted(speed["size"].unique()))
         rep.add("text", f"Speed: {len(speed)} benchmarks at {sizes} elements, "
                 f"{', '.join(str(i) for i in dict.fromkeys(speed['impl']))}.")
     else:
@@ -297,7 +297,7 @@ def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
             chosen = part[picked | (part["impl"] == "np.copyto")]
             if (chosen["impl"] != "np.copyto").sum() == 0:
                 continue
-            title = f"{group}, {dtype}, {size:.0e} elements: ns per element"
+            title = f"{group}, {dtype}, {_size(size)} elements: ns per element"
             rep.blocks.append(Figure(
                 f"speed-{group}-{dtype}-{size}", title,
                 "Bars: median ns/element (IQR as the error bar) per implementation; dashed: the "
@@ -309,7 +309,7 @@ def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
     points = points[points["size"] == largest]
     missing = "" if rs.audit is not None else " (max ULP as carried by the timing run: no audit here)"
     for dtype, part in points.groupby("dtype", sort=True):
-        title = f"speed against accuracy, {dtype}, {int(part['size'].iloc[0]):.0e} elements"
+        title = f"speed against accuracy, {dtype}, {_size(part['size'].iloc[0])} elements"
         rep.blocks.append(Figure(
             f"speed-accuracy-{dtype}", title,
             "Each kernel variant and implementation a point: ns/element against its worst "
@@ -319,6 +319,10 @@ def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
     if points.empty:
         rep.add("notice", "No speed-against-accuracy figure: no timed kernel has a max ULP "
                 "(run actbench audit before actbench bench, into the same directory).")
+
+
+def _size(n) -> str:
+    return f"{int(n):.0e}".replace("e+0", "e").replace("e+", "e")
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -337,6 +341,12 @@ def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
     rep.add("heading", "Result tables", anchor="tables")
     if rs.audit is not None:
         table = summary_table(rs.audit)
+        # a budget looser than the target carries its reason; the report shows it beside it
+        keys = ["activation", "impl", "variant", "direction", "dtype"]
+        reasons = rs.audit.groupby(keys, sort=False)["budget_reason"].agg(
+            lambda r: "; ".join(x for x in dict.fromkeys(r) if x))
+        table["budget reason"] = [reasons.get(tuple(k), "")
+                                  for k in table[keys].itertuples(index=False)]
         rep.add("heading", "Accuracy (max ULP per domain; failing rows first)", level=3)
         rep.add("table", header=list(table.columns),
                 rows=[[_fmt(v) for v in r] for r in table.itertuples(index=False)],
