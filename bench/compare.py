@@ -81,6 +81,11 @@ def fmt(v, spec=".4g") -> str:
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
+def fmt_size(n) -> str:
+    """An element count as people write it: 1e5, 1e7."""
+    return f"{int(n):.0e}".replace("e+0", "e").replace("e+", "e")
+
+
 def _accuracy_row(r) -> tuple[str, bool, str]:
     """(verdict, failing, reason) for one joined row."""
     ours = r.impl == "ours"

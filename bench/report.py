@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 
 from . import catalog
+from .compare import fmt, fmt_size
 from .errors import ResultsError
 from .resultset import ResultSet
 
-__all__ = ["Block", "Figure", "Report", "build", "write"]
+__all__ = ["Block", "Figure", "Report", "build", "render_figures", "to_html", "to_markdown", "write"]
 
 FIGURE_DIR = "figures"
 ERROR_CURVE_POINTS = 2000  # the quick audit profile's: its exact values are already cached
@@ -117,6 +118,22 @@ def _meta_items(label: str, meta: dict | None) -> list[str]:
     return items
 
 
+def _staleness(rep: Report, rs: ResultSet) -> None:
+    """The error curves re-run today's kernels on the audit's inputs: say so when the kernels'
+    sources (``results.KERNEL_SOURCES``) differ from the audit's commit, or git cannot tell."""
+    from .results import KERNEL_SOURCES, kernels_changed_since
+
+    commit = (rs.audit_meta or {}).get("commit")
+    changed = kernels_changed_since(commit) if commit else None
+    if changed is False:
+        return
+    why = (f"the kernels' sources ({', '.join(KERNEL_SOURCES)}) changed since the audit's commit "
+           f"{commit[:12]}" if changed else "git cannot tell whether the kernels changed since "
+           "the audit")
+    rep.add("notice", f"The error-against-input figures run the kernels as they are now, and {why}: "
+            "they may differ from the audit's tables.")
+
+
 def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
     rep.add("text", f"Results from `{rs.path}`.")
     if rs.audit is not None:
@@ -131,7 +148,7 @@ def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
                 "figures, the accuracy table and the accuracy axis of the speed-against-accuracy "
                 f"figure are missing. Run `actbench audit --out {rs.path}` to add them.")
     if speed is not None:
-        sizes = ", ".join(_size(s) for s in sorted(speed["size"].unique()))
+        sizes = ", ".join(fmt_size(s) for s in sorted(speed["size"].unique()))
         rep.add("text", f"Speed: {len(speed)} benchmarks at {sizes} elements, "
                 f"{', '.join(str(i) for i in dict.fromkeys(speed['impl']))}.")
     else:
@@ -147,9 +164,8 @@ def _findings(rep: Report) -> None:
     rep.add("text", "The eight findings of the seed visualization report (shared/seeds/003), each "
             "re-measured on our kernels (exact mpmath references where they apply) by this run.")
     found = findings()
-    rep.add("table", header=["#", "finding", "the seed says", "measured here", "holds"],
-            rows=[[str(f.number), f.title, f.claim, f.measured, "yes" if f.holds else "NO"]
-                  for f in found],
+    rep.add("table", header=["#", "finding", "the seed says", "measured here", "verdict"],
+            rows=[[str(f.number), f.title, f.claim, f.measured, f.verdict] for f in found],
             failing=[not f.holds for f in found])
 
 
@@ -191,9 +207,12 @@ def _impls(rs: ResultSet, rep: Report) -> dict:
 
 
 def _curve_cases(audit: pd.DataFrame):
-    """(case, dtype, audit rows) for every audited activation × direction × dtype in catalog
-    order: each of our variants apart, the peers with the activation's first variant."""
-    present = audit[audit["status"] != "absent"]
+    """(case, dtype, audit rows on the curve's domains) for every activation × direction ×
+    dtype whose core or wide domain was audited, in catalog order: each of our variants
+    apart, the peers with the activation's first variant."""
+    from .error_curves import CURVE_DOMAINS
+
+    present = audit[(audit["status"] != "absent") & audit["domain"].isin(CURVE_DOMAINS)]
     for case in catalog.cases():
         act = case.activation
         same = present[(present["activation"] == act.name) & (present["direction"] == case.direction)]
@@ -206,46 +225,77 @@ def _curve_cases(audit: pd.DataFrame):
                 yield case, dtype, pd.concat([ours, peers]) if first else ours
 
 
+def _uncovered(rep: Report, audit: pd.DataFrame) -> None:
+    """Audit rows the error curves cannot show: an activation this catalog does not know, or
+    no core/wide domain audited."""
+    from .error_curves import CURVE_DOMAINS
+
+    unknown = sorted(set(audit["activation"]) - set(catalog.CATALOG))
+    if unknown:
+        rep.add("notice", f"The audit has activations this actbench does not know "
+                f"({', '.join(unknown)}): they are in the tables, with no error-against-input figure.")
+    if not audit["domain"].isin(CURVE_DOMAINS).any():
+        rep.add("notice", "The audit has no core or wide domain (the figures' inputs): no "
+                "error-against-input figures. Run `actbench audit` with its default domains.")
+
+
+def _points(rs: ResultSet) -> int:
+    """The audit's random-domain size, so that the curves re-use its inputs and exact values."""
+    points = ((rs.audit_meta or {}).get("filters") or {}).get("points", ERROR_CURVE_POINTS)
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise ResultsError(f"{rs.path / 'audit.json'}: filters.points is {points!r}, not a "
+                           "positive whole number")
+    return points
+
+
 def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progress) -> None:
     from . import error_curves
     from .exact import resolve_exact
     from .report_figures import ulp_figure
 
     rep.add("heading", "Accuracy: error against the input", anchor="accuracy")
-    n = int(((rs.audit_meta or {}).get("filters") or {}).get("points") or ERROR_CURVE_POINTS)
-    rep.add("text", f"Each figure: ULP error (of the exact value, mpmath) of every implementation "
-            f"in the audit, over the audit's core and wide domains ({n} points each, the same "
-            "inputs as the audit): above, |x| log-scaled on each side of 0 over the whole finite "
-            "range; below, the working range. Dots: every point; line: the largest error per "
-            "bin; ring: each implementation's worst point; dashed: our budget. Gated kernels "
-            "are plotted against the gate input b, row-wise ones against the element x_i. The "
-            "caption lists the worst points the audit found on all its domains.")
+    n = _points(rs)
+    rep.add("text", f"Each figure: ULP error (of the exact value, mpmath) of every "
+            f"implementation in the audit, over the audit's core and wide domains ({n} points "
+            "each, the audit's inputs, re-evaluated with today's kernels): above, |x| "
+            "log-scaled on each side of 0 over the whole finite range; below, the working range. "
+            "Dots: every point; line: the largest error per bin; ring: each implementation's "
+            "worst point; dashed: our budget; x on the top edge: a special-value mismatch. Gated "
+            "kernels are plotted against the gate input b, row-wise ones against the element "
+            "x_i (rows are evaluated at several temperatures). The caption lists the worst "
+            "points the audit found on all its domains.")
+    _uncovered(rep, rs.audit)
     impls = _impls(rs, rep)
     todo = list(_curve_cases(rs.audit))
     work = {(case.label, dtype): error_curves.work_for(case, dtype, n) for case, dtype, _ in todo}
     tasks = [b.task for batches in work.values() for b in batches]
     exact = resolve_exact(tasks, cache, jobs, exact_progress)
     current = None
-    for case, dtype, rows in todo:
+    for case, dtype, plotted in todo:
+        rows = rs.audit[(rs.audit["activation"] == case.activation.name)
+                        & (rs.audit["direction"] == case.direction) & (rs.audit["dtype"] == dtype)
+                        & rs.audit["impl"].isin(plotted["impl"])
+                        & ((rs.audit["impl"] != "ours") | (rs.audit["variant"] == case.variant.name))]
         if case.activation.name != current:
             current = case.activation.name
             rep.add("heading", current, level=3, anchor=f"accuracy-{current}")
-        chosen = [impls[i] for i in dict.fromkeys(rows["impl"]) if i in impls]
-        ours = rows[rows["impl"] == "ours"]
-        budget_rows = ours if len(ours) else rows
+        chosen = [impls[i] for i in dict.fromkeys(plotted["impl"]) if i in impls]
+        ours = plotted[plotted["impl"] == "ours"]
+        budget_rows = ours if len(ours) else plotted
         budget = float(budget_rows["budget_max_ulp"].max())
         reasons = "; ".join(r for r in dict.fromkeys(budget_rows["budget_reason"]) if r)
         captions = []
         for impl_name, sub in rows.groupby("impl", sort=False):
             worst = _points_text(sub)
             errors = "; ".join(e for e in dict.fromkeys(sub["error"]) if e)
-            captions.append(f"{impl_name}: max {sub['max_ulp'].max():.4g} ULP"
+            captions.append(f"{impl_name}: max {fmt(sub['max_ulp'].max())} ULP"
                             + (f", error: {errors}" if errors else "")
                             + (f" — worst: {worst}" if worst else ""))
         label = f"{case.activation.name} {case.direction}" + (
             f" [{case.variant.name}]" if len(case.activation.variants) > 1 else "")
         title = f"{label}, {dtype}: ULP error against the input"
-        xlabel = {"gated": "gate input b", "rowwise": "row element x_i"}.get(case.activation.kind, "x")
+        xlabel = {"gated": "gate input b",
+                  "rowwise": "row element x_i (before the temperature)"}.get(case.activation.kind, "x")
 
         def draw(case=case, dtype=dtype, chosen=chosen, budget=budget, title=title, xlabel=xlabel):
             curves = error_curves.curves_for(case, dtype, chosen, n, exact)
@@ -258,30 +308,28 @@ def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progre
 
 
 def _speed_frame(rs: ResultSet) -> pd.DataFrame | None:
-    if rs.speed is None:
+    if rs.speed is None or not len(rs.speed):
         return None
     from .speed import speed_table
 
-    raw = json.loads((rs.path / "speed-raw.json").read_text(encoding="utf-8"))
-    return speed_table(raw)
+    return speed_table(rs.speed_raw)
 
 
 def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
-    """Worst error of each timed kernel over every audited domain (inf for a special-value
-    mismatch); from the audit when there is one, else the max ULP the timing carried."""
-    key = ["impl", "activation", "direction", "dtype"]
+    """Worst error of each timed kernel over every audited domain (``table.worst_error``:
+    inf for a special-value mismatch, NaN where it raised); from the audit when there is one,
+    else the max ULP the timing carried."""
+    from .table import KERNEL_KEY, worst_error
+
     if rs.audit is not None:
-        a = rs.audit[rs.audit["status"] != "absent"].copy()
-        a["worst"] = np.where(a["special_mismatches"] > 0, np.inf, a["max_ulp"])
-        a.loc[a["status"] == "error", "worst"] = np.nan
-        best = a.groupby(key)["worst"].max()
-        return pd.Series([best.get(tuple(r), np.nan) for r in speed[key].itertuples(index=False)],
+        worst = worst_error(rs.audit)
+        return pd.Series([worst.get(tuple(r), np.nan) for r in speed[KERNEL_KEY].itertuples(index=False)],
                          index=speed.index, dtype=float)
     return pd.to_numeric(speed["max_ulp"], errors="coerce")
 
 
 def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
-    from .report_figures import speed_accuracy_figure, speed_figure
+    from .report_figures import OFF_SCALE_ULP, speed_accuracy_figure, speed_figure
 
     rep.add("heading", "Speed", anchor="speed")
     threads = ", ".join(str(t) for t in sorted(speed["threads"].unique()))
@@ -297,42 +345,45 @@ def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
             chosen = part[picked | (part["impl"] == "np.copyto")]
             if (chosen["impl"] != "np.copyto").sum() == 0:
                 continue
-            title = f"{group}, {dtype}, {_size(size)} elements: ns per element"
+            title = f"{group}, {dtype}, {fmt_size(size)} elements: ns per element"
             rep.blocks.append(Figure(
                 f"speed-{group}-{dtype}-{size}", title,
-                "Bars: median ns/element (IQR as the error bar) per implementation; dashed: the "
-                "copy roofline.", lambda chosen=chosen, title=title: speed_figure(chosen, title)))
+                "Bars: median ns/element per implementation, ±IQR/2 as the error bar; black ticks: "
+                "each kernel's own roofline, np.copyto of the bytes it moves (two inputs for gated "
+                "kernels and VJPs); dashed: the copy of one array in, one out.",
+                lambda chosen=chosen, title=title: speed_figure(chosen, title)))
     worst = _accuracy_by_kernel(rs, speed)
     points = speed.assign(max_ulp=worst)
-    points = points[(points["impl"] != "np.copyto") & np.isfinite(points["max_ulp"])]
+    unknown = points[(points["impl"] != "np.copyto") & points["max_ulp"].isna()]
+    points = points[(points["impl"] != "np.copyto") & points["max_ulp"].notna()]
     largest = points.groupby("dtype")["size"].transform("max")
     points = points[points["size"] == largest]
     missing = "" if rs.audit is not None else " (max ULP as carried by the timing run: no audit here)"
     for dtype, part in points.groupby("dtype", sort=True):
-        title = f"speed against accuracy, {dtype}, {_size(part['size'].iloc[0])} elements"
+        beyond = part[part["max_ulp"] > OFF_SCALE_ULP]
+        off = "; ".join(f"{r.impl} {r.activation} {r.direction} "
+                        + ("(special-value mismatch)" if np.isinf(r.max_ulp) else f"({r.max_ulp:.3g} ULP)")
+                        for r in beyond.itertuples()) or "none"
+        title = f"speed against accuracy, {dtype}, {fmt_size(part['size'].iloc[0])} elements"
         rep.blocks.append(Figure(
             f"speed-accuracy-{dtype}", title,
             "Each kernel variant and implementation a point: ns/element against its worst "
-            f"error over every audited domain{missing}; special-value mismatches and errors are "
-            "left out (see the tables).",
+            f"error over every audited domain{missing}. On the top edge, a special-value "
+            f"mismatch (x) and errors beyond {OFF_SCALE_ULP:g} ULP (triangles): {off}. Left out, "
+            "having no error to plot (they raised, or were not audited): "
+            + (", ".join(f"{r.impl} {r.activation} {r.direction}" for r in
+                         unknown[unknown["dtype"] == dtype].drop_duplicates(
+                             ["impl", "activation", "direction"]).itertuples()) or "none") + ".",
             lambda part=part, title=title: speed_accuracy_figure(part, title)))
     if points.empty:
         rep.add("notice", "No speed-against-accuracy figure: no timed kernel has a max ULP "
                 "(run actbench audit before actbench bench, into the same directory).")
 
 
-def _size(n) -> str:
-    return f"{int(n):.0e}".replace("e+0", "e").replace("e+", "e")
-
-
-def _fmt(v, digits: int = 4) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "—"
+def _cell(v) -> str:
     if isinstance(v, bool | np.bool_):
         return "yes" if v else "NO"
-    if isinstance(v, float | np.floating):
-        return f"{v:.{digits}g}"
-    return str(v)
+    return fmt(v) if isinstance(v, float | np.floating) or v is None else str(v)
 
 
 def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
@@ -349,19 +400,19 @@ def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
                                   for k in table[keys].itertuples(index=False)]
         rep.add("heading", "Accuracy (max ULP per domain; failing rows first)", level=3)
         rep.add("table", header=list(table.columns),
-                rows=[[_fmt(v) for v in r] for r in table.itertuples(index=False)],
+                rows=[[_cell(v) for v in r] for r in table.itertuples(index=False)],
                 failing=[p is False or p is np.False_ for p in table["passed"]])
         lines = failures_report(rs.audit)
         if lines:
             rep.add("heading", "Failing rows, worst points", level=3)
-            rep.add("list", items=lines)
+            rep.add("list", items=[line.strip() for line in lines])
     if speed is not None:
         cols = ["impl", "activation", "variant", "direction", "dtype", "size", "threads",
                 "ns_per_element", "noise", "runs", "drift", "time_vs_copy", "roofline_fraction",
                 "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp"]
         rep.add("heading", "Speed", level=3)
         rep.add("table", header=cols,
-                rows=[[_fmt(v) for v in r] for r in speed[cols].itertuples(index=False)],
+                rows=[[_cell(v) for v in r] for r in speed[cols].itertuples(index=False)],
                 failing=[False] * len(speed))
 
 
@@ -371,13 +422,19 @@ def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
     from .exact import Cache
 
     cache = cache or Cache(None)
+    if rs.audit is not None and not len(rs.audit):
+        rs.audit = None  # a header and no rows: nothing measured
     speed = _speed_frame(rs)
+    if rs.audit is None and speed is None:
+        raise ResultsError(f"{rs.path} holds no measurements: its audit.csv and speed-raw.json "
+                           "have no rows")
     rep = Report(f"actbench report: {rs.path}")
     _summary(rep, rs, speed)
     if seed:
         _findings(rep)
         _seed_figures(rep)
     if rs.audit is not None:
+        _staleness(rep, rs)
         _accuracy_figures(rep, rs, cache, jobs, exact_progress)
     if speed is not None and len(speed):
         _speed_figures(rep, rs, speed)
@@ -464,7 +521,7 @@ def to_markdown(rep: Report) -> str:
         elif b.kind == "text":
             out += [b.text, ""]
         elif b.kind == "notice":
-            out += [f"> **Missing:** {b.text}", ""]
+            out += [f"> **Note:** {b.text}", ""]
         elif b.kind == "list":
             out += [*(f"- {i}" for i in b.items), ""]
         elif b.kind == "table":
@@ -476,25 +533,33 @@ def to_markdown(rep: Report) -> str:
 
 def write(rep: Report, out_dir) -> Path:
     """Write report.html, report.md and figures/*.png into ``out_dir`` as one set: built in a
-    scratch directory beside it and moved in only when complete, so a failed run leaves the
-    previous report whole.  Returns the HTML's path."""
+    scratch directory beside them and moved in only when complete; the previous figures are
+    parked until the new ones are in, and put back if anything fails, so a failed run leaves
+    the previous report whole.  Returns the HTML's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    figures, parked = out_dir / FIGURE_DIR, out_dir / f"{scratch.name}-old-figures"
     try:
         (scratch / FIGURE_DIR).mkdir()
         for fig in rep.figures:
             (scratch / FIGURE_DIR / f"{fig.slug}.png").write_bytes(fig.png)
         (scratch / "report.html").write_text(to_html(rep), encoding="utf-8")
         (scratch / "report.md").write_text(to_markdown(rep), encoding="utf-8")
-        old = out_dir / FIGURE_DIR
-        if old.exists():
-            os.replace(old, scratch / ".old-figures")
-        os.replace(scratch / FIGURE_DIR, old)
-        for name in ("report.html", "report.md"):
-            os.replace(scratch / name, out_dir / name)
+        if figures.exists():
+            os.replace(figures, parked)
+        try:
+            os.replace(scratch / FIGURE_DIR, figures)
+            for name in ("report.html", "report.md"):
+                os.replace(scratch / name, out_dir / name)
+        except OSError:
+            if parked.exists():  # the previous set, whole again (its html/md were not replaced
+                shutil.rmtree(figures, ignore_errors=True)  # unless the last rename failed)
+                os.replace(parked, figures)
+            raise
     except OSError as exc:
         raise ResultsError(f"cannot write the report into {out_dir}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(parked, ignore_errors=True)
     return out_dir / "report.html"

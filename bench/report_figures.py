@@ -39,9 +39,10 @@ def _signed_log(x: np.ndarray, dtype: str) -> np.ndarray:
 
 def _signed_log_axis(ax, dtype: str) -> None:
     fi = finfo(dtype)
-    step = 20 if dtype == "float32" else 100
     top = int(np.floor(np.log10(float(fi.max))))
     bottom = int(np.ceil(np.log10(float(fi.smallest_subnormal))))
+    # about four labelled decades on each side, whatever the dtype's range (float16: 13 decades)
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200) if (top - bottom) / s <= 9)
     # the innermost decade's labels would collide with 0's
     decades = [*range(0, top + 1, step), *range(-step, bottom + step // 2, -step)]
     values = sorted([0.0] + [s * 10.0 ** d for d in decades for s in (-1, 1)])
@@ -76,15 +77,16 @@ _STYLES = ("-", "--", "-.", ":")
 
 
 def _ulp_axis(ax, top: float) -> None:
-    """Linear up to 1 ULP, logarithmic above: sub-ULP detail and million-ULP failures on one
-    axis, with ticks a reader can name."""
-    ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+    """Linear up to 1 ULP, logarithmic above: sub-ULP detail and a peer's million-ULP failure
+    on one axis.  The linear band keeps a fifth of the height however far the log part
+    reaches, and at most about eight ticks are labelled."""
+    decades = max(np.log10(max(top, 1.0)), 0.5)
+    ax.set_yscale("symlog", linthresh=1.0, linscale=max(0.6, decades / 4))
     ax.set_ylim(0, top)
-    ticks = [0, 0.5, 1] + ([2, 5] if top < 100 else []) + \
-        [10.0 ** k for k in range(1, int(np.log10(top)) + 1)]
-    step = max(1, len(ticks) // 12)
-    ticks = ticks[:3] + ticks[3::step]
-    ax.set_yticks([t for t in ticks if t <= top], [f"{t:g}" for t in ticks if t <= top])
+    logs = [10.0 ** k for k in range(1, int(np.log10(top)) + 1)] if top > 10 else []
+    logs = logs[::max(1, int(np.ceil(len(logs) / 5)))]
+    ticks = [t for t in [0, 0.5, 1] + ([2, 5] if top < 100 else []) + logs if t <= top]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax.yaxis.set_minor_locator(NullLocator())
 
 
@@ -127,7 +129,7 @@ def ulp_figure(title: str, dtype: str, curves, budget: float, core: tuple,
     log-scaled on each side of 0) and over the working range ``core`` (linear); the budget as
     a line, each implementation's worst point ringed, special-value mismatches on the top
     edge.  The max line is the largest error per half decade of |x|."""
-    fig = Figure(figsize=(10, 6.4), dpi=100, layout="constrained")
+    fig = Figure(figsize=(10, 7), dpi=100, layout="constrained")
     whole, near = fig.subplots(2, 1, height_ratios=(1, 1))
     _ulp_panel(whole, curves, budget, lambda v: _signed_log(v, dtype))
     _signed_log_axis(whole, dtype)
@@ -143,14 +145,16 @@ def ulp_figure(title: str, dtype: str, curves, budget: float, core: tuple,
     handles, labels = whole.get_legend_handles_labels()
     handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none", color="black"))
     labels.append("worst point")
-    whole.legend(handles, labels, fontsize=7, loc="upper left", ncols=2, framealpha=0.8)
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncols=4, framealpha=0.8)
     return fig
 
 
 def _clip(curve, lo: float, hi: float):
+    """The curve over [lo, hi], its ring on the worst point *in* that range."""
     keep = (curve.x >= lo) & (curve.x <= hi)
-    worst = [w for w in curve.worst if lo <= w[0] <= hi]
-    return replace(curve, x=curve.x[keep], ulps=curve.ulps[keep], worst=worst)
+    x, ulps = curve.x[keep], curve.ulps[keep]
+    worst = [] if not x.size else [(float(x[np.argmax(ulps)]), float(ulps.max()), "")]
+    return replace(curve, x=x, ulps=ulps, worst=worst)
 
 
 def _label(row) -> str:
@@ -178,6 +182,10 @@ def speed_figure(table: pd.DataFrame, title: str) -> Figure:
         err = (sub["iqr_s"] / sub["size"] * 1e9 / 2).to_numpy(float)
         ax.barh(y, ns, height=bar, xerr=err, color=impl_colour(impl), label=impl,
                 error_kw={"lw": 0.6, "capsize": 1.5})
+        # each kernel's own roofline: the copy of the bytes it moves (gated kernels read two)
+        own = (sub["ns_per_element"] / sub["time_vs_copy"]).to_numpy(float)
+        ax.scatter(own, y, marker="|", s=60, color="black", linewidths=1.2, zorder=4,
+                   label="copy of the bytes it moves" if j == 0 else None)
     copy = table[table["impl"] == "np.copyto"]["ns_per_element"]
     if len(copy):
         ax.axvline(float(copy.median()), color="black", ls="--", lw=1,
@@ -192,7 +200,7 @@ def speed_figure(table: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-OFF_SCALE_ULP = 1e3  # above this the scatter marks points on its top edge, value written
+OFF_SCALE_ULP = 1e3  # above this the scatter puts a point on its top edge (named in the caption)
 
 
 def _place_labels(ax, xs, ys, texts, fontsize: float = 6) -> None:
@@ -227,16 +235,16 @@ def speed_accuracy_figure(points: pd.DataFrame, title: str) -> Figure:
         part = points[(points["direction"] == "forward") == forward]
         xs, ys, texts = [], [], []
         for impl, sub in part.groupby("impl", sort=False):
-            off = sub["max_ulp"] > top
+            off, wrong = sub["max_ulp"] > top, np.isinf(sub["max_ulp"])
             ax.scatter(sub["ns_per_element"][~off], sub["max_ulp"][~off], s=26, alpha=0.85,
                        color=impl_colour(str(impl)), label=str(impl))
-            ax.scatter(sub["ns_per_element"][off], np.full(int(off.sum()), top / 1.15), s=40,
-                       marker="^", color=impl_colour(str(impl)), alpha=0.85)
-            for _, r in sub.iterrows():
+            for sel, marker in ((off & ~wrong, "^"), (wrong, "x")):
+                ax.scatter(sub["ns_per_element"][sel], np.full(int(sel.sum()), top / 1.15), s=40,
+                           marker=marker, color=impl_colour(str(impl)), alpha=0.85)
+            for _, r in sub[~off].iterrows():  # the off-scale ones are named in the caption
                 xs.append(r["ns_per_element"])
-                ys.append(min(r["max_ulp"], top / 1.15))
-                extra = f" ({r['max_ulp']:.2g} ULP)" if r["max_ulp"] > top else ""
-                texts.append(("" if impl == "ours" else f"{impl} ") + _label(r) + extra)
+                ys.append(r["max_ulp"])
+                texts.append(("" if impl == "ours" else f"{impl} ") + _label(r))
         ax.axhline(0.5, color="grey", ls=":", lw=1, label="0.5 ULP: correctly rounded")
         ax.set_xscale("log")
         _ulp_axis(ax, top)

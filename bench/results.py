@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "run_metadata", "write_atomic", "write_table"]
+__all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "write_atomic",
+           "write_table"]
 
 SCHEMA_VERSION = 1
 
@@ -76,6 +77,22 @@ def _commit() -> dict:
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+# what decides a kernel's numbers: its code, its reference, its catalog row
+KERNEL_SOURCES = ("kernels", "reference", "bench/catalog.py")
+
+
+def kernels_changed_since(commit: str) -> bool | None:
+    """Whether the kernels' sources differ between ``commit`` and the working tree (None when
+    git cannot tell: not a checkout, an unknown commit)."""
+    here = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "diff", "--quiet", commit, "--", *KERNEL_SOURCES],
+                              cwd=here.parent, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: False, 1: True}.get(done.returncode)
 
 
 def run_metadata(**extra) -> dict:

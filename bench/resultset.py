@@ -34,6 +34,7 @@ class ResultSet:
     # timed beside it (copy_s, cpu_s; NaN in older files) and every round's time (samples)
     speed: pd.DataFrame | None = None
     speed_meta: dict | None = None
+    speed_raw: dict | None = None  # pytest-benchmark's JSON as read (for ``speed.speed_table``)
 
     @property
     def label(self) -> str:
@@ -90,7 +91,7 @@ def _audit(path: Path) -> pd.DataFrame:
     return df
 
 
-def _speed(path: Path) -> pd.DataFrame:
+def _speed(path: Path) -> tuple[pd.DataFrame, dict]:
     raw = _json(path)
     benches = raw.get("benchmarks")
     if not isinstance(benches, list):
@@ -126,7 +127,7 @@ def _speed(path: Path) -> pd.DataFrame:
     if dup.any():
         raise ResultsError(f"{path}: benchmark {dict(df.loc[dup.idxmax(), SPEED_KEY])} appears "
                            "twice in one run")
-    return df
+    return df, raw
 
 
 def load(path) -> ResultSet:
@@ -138,7 +139,8 @@ def load(path) -> ResultSet:
     if (path / "audit.csv").exists():
         rs.audit, rs.audit_meta = _audit(path / "audit.csv"), _meta(path / "audit.json")
     if (path / "speed-raw.json").exists():
-        rs.speed, rs.speed_meta = _speed(path / "speed-raw.json"), _meta(path / "speed.json")
+        rs.speed, rs.speed_raw = _speed(path / "speed-raw.json")
+        rs.speed_meta = _meta(path / "speed.json")
     if rs.audit is None and rs.speed is None:
         raise ResultsError(f"{path} holds no results: neither audit.csv (actbench audit) nor "
                            "speed-raw.json (actbench bench)")

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from .compare import Comparison
+from .compare import Comparison, fmt_size
 from .compare import fmt as _g
 from .table import point_outcome
 
@@ -63,7 +63,7 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
 
 
 def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
-    return [[_kernel(r), r.dtype, f"{r.size:.0e}".replace("e+0", "e") if r.size else "all",
+    return [[_kernel(r), r.dtype, fmt_size(r.size) if r.size else "all",
              str(r.threads),
              _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"),
              r.normalized_by if isinstance(r.normalized_by, str) else "—", _g(r.ratio, ".3f"),

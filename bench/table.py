@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from .audit import COLUMNS
 from .domains import DOMAINS
 
-__all__ = ["failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame"]
+__all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame",
+           "worst_error"]
 
 
 def failed(df: pd.DataFrame) -> pd.Series:
@@ -50,6 +52,21 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     order = out["passed"].map({False: 0, True: 1, "absent": 2})
     return out.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(
         drop=True)
+
+
+KERNEL_KEY = ["impl", "activation", "variant", "direction", "dtype"]
+
+
+def worst_error(df: pd.DataFrame) -> pd.Series:
+    """Each kernel's worst error over every audited domain, indexed by ``KERNEL_KEY``: its
+    largest max ULP, inf where a special value came out wrong, NaN where it raised on some
+    domain (its error is then unknown, not small).  Absent kernels are left out."""
+    present = df[df["status"] != "absent"]
+    worst = np.where(present["special_mismatches"] > 0, np.inf, present["max_ulp"].astype(float))
+    frame = present[KERNEL_KEY].assign(worst=np.where(present["status"] == "error", np.nan, worst))
+    # a domain where it raised must leave the kernel's worst unknown; max() would skip it
+    return frame.groupby(KERNEL_KEY, sort=False)["worst"].agg(
+        lambda w: np.nan if w.isna().any() else w.max())
 
 
 def point_outcome(p: dict) -> str:

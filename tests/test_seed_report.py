@@ -68,7 +68,8 @@ def test_2_peaks_decay_and_relu_jump(found):
     assert v["at"]["sigmoid"][10.0] == pytest.approx(e / (1 + e) ** 2, rel=1e-15)
     assert v["at"]["tanh"][10.0] == pytest.approx(1 / math.cosh(10.0) ** 2, rel=1e-14)
     assert v["relu_jump"] == {"-tiny": 0.0, "0": 0.0, "+tiny": 1.0}  # relu'(0) = 0, PyTorch's
-    assert found[2].holds
+    # the seed's "ReLU is discontinuous" is false (ReLU is continuous, relu' jumps): partly
+    assert found[2].verdict == "partly" and "does not hold" in found[2].measured
 
 
 # --- 3: dying ReLU ---------------------------------------------------------------------
@@ -132,12 +133,15 @@ def test_5_classic_vanish_modern_do_not(found):
     assert v["classic"]["sigmoid"][20.0] == pytest.approx(e / (1 + e) ** 2, rel=1e-15)
     assert v["classic"]["tanh"][20.0] == pytest.approx(1 / math.cosh(20.0) ** 2, rel=1e-14)
     assert v["modern_at"]["relu"] == {5.0: 1.0, 10.0: 1.0}
-    # silu' is least on [1, 20] at x = 1: σ(1)·(1 + 1·σ(-1)), a closed form
-    s1 = 1 / (1 + math.exp(-1.0))
-    assert v["modern_min"]["silu"] == {"x": 1.0, "y": pytest.approx(s1 * (2 - s1), rel=1e-15)}
-    # gelu' = Φ(x) + x·φ(x) > 1 on [1, 20] (1 - Φ(x) < φ(x)/x ≤ x·φ(x) for x ≥ 1), and it
-    # rounds to exactly 1 far out: its least there is 1
-    assert v["modern_min"]["gelu"]["y"] == 1.0
+    # on (0, 20] gelu' and silu' are least at the grid's first point above 0, where both are
+    # just above ½ (closed forms: σ(x)(1 + x(1 - σ(x))) and Φ(x) + x·φ(x))
+    x0 = v["modern_min"]["silu"]["x"]
+    assert x0 == 0.001 and v["modern_min"]["gelu"]["x"] == x0
+    s0 = 1 / (1 + math.exp(-x0))
+    assert v["modern_min"]["silu"]["y"] == pytest.approx(s0 * (1 + x0 * (1 - s0)), rel=1e-15)
+    phi = 0.5 * math.erfc(-x0 / math.sqrt(2)) + x0 * math.exp(-x0 * x0 / 2) / math.sqrt(2 * math.pi)
+    assert v["modern_min"]["gelu"]["y"] == pytest.approx(phi, rel=1e-15)
+    assert v["modern_min"]["relu"]["y"] == 1.0
     assert found[5].holds
 
 
@@ -172,7 +176,20 @@ def test_6_flow_after_ten_layers(found):
     assert v["final"]["leaky_relu"] == pytest.approx(np.mean(x > 0) + np.mean(x <= 0) * 0.01**10, rel=1e-12)
     assert min(v["better_than_sigmoid"].values()) > 1e4
     assert v["rate"]["silu"] < 0.9  # SiLU decays exponentially too: the measured sentence says so
-    assert found[6].holds
+    # better than sigmoid, yes; "maintain" flow, no (both decay): partly
+    assert found[6].verdict == "partly" and "better only than sigmoid" in found[6].measured
+
+
+def test_a_finding_that_fails_says_so(monkeypatch):
+    # a relu' that leaks gradient for x < 0 (a leaky relu in its place) must turn finding 3
+    # from "holds" to "does not hold": the verdicts are measured, not written in
+    leaky = seed_findings.kernel("leaky_relu", "derivative")
+    real = seed_findings.kernel
+    monkeypatch.setattr(seed_findings, "kernel", lambda name, direction="forward":
+                        leaky if (name, direction) == ("relu", "derivative") else real(name, direction))
+    finding = seed_findings._finding_dying(seed_findings.SEED)
+    assert finding.verdict == "does not hold" and not finding.holds
+    assert finding.values["per_activation"]["relu"]["zero_fraction_negative"] == 0.0
 
 
 # --- 7: temperature --------------------------------------------------------------------
