@@ -125,9 +125,18 @@ _ACCURATE = "float64 cancellation-free formulas, libm exp/expm1/log1p/tanh/erfc;
 _ACCURATE_DD = _ACCURATE + "; double-double argument for the ill-conditioned tail"
 
 
-def _accurate(name: str, method: str = _ACCURATE) -> tuple:
+_SIMD = ("the accurate formulas in a float64 loop LLVM vectorizes: exp by Cody-Waite reduction "
+         "and a fitted polynomial (reference/polyfit.py), 2**n from its bits, error_model='numpy'; "
+         "float32 rounded once; threads for large arrays")
+
+
+def _accurate(name: str, method: str = _ACCURATE, simd: bool = False) -> tuple:
     fwd, der = getattr(kernels, name), getattr(kernels, f"d_{name}")
-    return (Variant("accurate", {"forward": fwd, "derivative": der}, method),)
+    accurate = Variant("accurate", {"forward": fwd, "derivative": der}, method)
+    if not simd:
+        return (accurate,)
+    return accurate, Variant("simd", {"forward": getattr(kernels, f"{name}_simd"),
+                                      "derivative": getattr(kernels, f"d_{name}_simd")}, _SIMD)
 
 
 def _accurate_gated(name: str, gate: str) -> tuple:
@@ -199,7 +208,7 @@ CATALOG = {a.name: a for a in [
     Activation("selu", _accurate("selu"), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
-    Activation("sigmoid", _accurate("sigmoid"), (-20.0, 20.0), (
+    Activation("sigmoid", _accurate("sigmoid", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
              "largest x where sigmoid(x) != 1", _below(1)),
@@ -249,7 +258,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
              "largest x where gelu_tanh(x) != x", _is_not_x),
     )),
-    Activation("silu", _accurate("silu"), (-20.0, 20.0), (
+    Activation("silu", _accurate("silu", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
         Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},

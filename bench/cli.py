@@ -431,7 +431,7 @@ def _cmd_bench(args, out, err):
                                       machine_info=raw.get("machine_info"))
     import pandas as pd
 
-    shown = table[["impl", "activation", "direction", "dtype", "size", "ns_per_element",
+    shown = table[["impl", "activation", "variant", "direction", "dtype", "size", "ns_per_element",
                    "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "noise",
                    "max_ulp"]]
     with pd.option_context("display.max_rows", None, "display.width", 200,

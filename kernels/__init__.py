@@ -13,7 +13,7 @@ row-wise kernels, raises ``TypeError`` rather than being silently promoted.
 
 import numpy as np
 
-from . import _accurate, _rowwise
+from . import _accurate, _rowwise, _simd
 from ._narrow import BFLOAT16, FLOAT16, round_once
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
@@ -61,6 +61,35 @@ class Kernel:
                 out[...] = y
                 return out
             return self.ufunc(x, *values, out=out)
+
+
+class SimdKernel:
+    """An elementwise kernel of ``_simd``: a vectorized float64 loop (float32 rounded once),
+    on Numba's threads for large arrays; same dtype rules, shapes and ``out=`` as ``Kernel``."""
+
+    def __init__(self, name):
+        self.name = name
+        self.__name__ = f"{name}_simd"
+
+    def __repr__(self):
+        return f"<simd kernel {self.__name__}(x)>"
+
+    def __call__(self, x, *, out=None):
+        x = _as_float_array(x, self.__name__)
+        if out is not None and (
+            not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
+        ):
+            raise ValueError(f"{self.__name__}: out must be a {x.dtype} array of shape {x.shape}")
+        flat = np.ascontiguousarray(x).reshape(-1)
+        direct = out is not None and out.flags.c_contiguous
+        y = out.reshape(-1) if direct else np.empty(flat.shape, x.dtype)
+        _simd.run(self.name, flat, y)
+        if direct:
+            return out
+        if out is not None:
+            out[...] = y.reshape(x.shape)
+            return out
+        return y.reshape(x.shape)[()] if x.ndim == 0 else y.reshape(x.shape)
 
 
 class GatedKernel:
@@ -186,6 +215,10 @@ gelu_tanh, d_gelu_tanh = _pair("gelu_tanh")
 silu, d_silu = _pair("silu")
 mish, d_mish = _pair("mish")
 
+# SIMD variants (kernels/_simd.py): the same formulas with exp in plain arithmetic
+sigmoid_simd, d_sigmoid_simd = SimdKernel("sigmoid"), SimdKernel("d_sigmoid")
+silu_simd, d_silu_simd = SimdKernel("silu"), SimdKernel("d_silu")
+
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
 swiglu, d_swiglu_a, d_swiglu_b = _gated("swiglu")
@@ -200,6 +233,7 @@ __all__ = [
     "GatedKernel",
     "Kernel",
     "RowwiseKernel",
+    "SimdKernel",
     "SELU_ALPHA",
     "SELU_SCALE",
     "SUPPORTED_DTYPES",
@@ -209,4 +243,8 @@ __all__ = [
     "softmax_vjp",
     "log_softmax",
     "log_softmax_vjp",
+    "sigmoid_simd",
+    "d_sigmoid_simd",
+    "silu_simd",
+    "d_silu_simd",
 ]

@@ -116,3 +116,14 @@ def test_torch_rows_when_installed(tmp_path):
                       & (torch_rows["domain"] == "core")].iloc[0]
     assert float(core["max_ulp"]) > 1e6  # torch's 1 + erf in the tail (1.7e7 ULP measured)
     json.loads(core["worst_points"])
+
+
+def test_a_peer_is_audited_once_beside_several_variants_of_ours(tmp_path):
+    # sigmoid has two variants of ours (accurate, simd); a peer has one function for it, so
+    # it gets one row per direction, dtype and domain, not one per variant of ours
+    code, out, _, df = run(tmp_path, "--activation", "sigmoid", "--domain", "special",
+                           "--impl", "ours,numpy-seed")
+    assert code == 0, out
+    assert sorted(df[df["impl"] == "ours"]["variant"].unique()) == ["accurate", "simd"]
+    assert len(df[df["impl"] == "ours"]) == 2 * 2 * 2  # variants × directions × dtypes
+    assert len(df[df["impl"] == "numpy-seed"]) == 2 * 2  # directions × dtypes

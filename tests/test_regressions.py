@@ -8,6 +8,7 @@ import pandas as pd
 
 from bench import cli
 from bench.budgets import DEFAULT_BUDGETS
+from bench.catalog import CATALOG
 from bench.regressions import DEFAULT_FILE, Regressions
 
 
@@ -19,8 +20,11 @@ def test_every_recorded_input_is_replayed_and_within_budget(tmp_path):
                      "--jobs", "1"], out=out, err=err)
     df = pd.read_csv(tmp_path / "audit.csv")
     assert code == 0, out.getvalue()
-    # one point per elementwise or gated entry, a whole row per row-wise entry
-    assert df["n"].sum() == sum(len(e["input"].get("row", [0])) for e in entries)
+    # one point per elementwise or gated entry, a whole row per row-wise entry, replayed on
+    # every variant of its activation
+    variants = {name: len(act.variants) for name, act in CATALOG.items()}
+    assert df["n"].sum() == sum(len(e["input"].get("row", [0])) * variants[e["activation"]]
+                                for e in entries)
 
 
 def test_record_regressions_adds_failing_inputs_once(tmp_path):

@@ -63,10 +63,12 @@ def test_report_has_every_part(full_report):
     html = (out_dir / "report.html").read_text(encoding="utf-8")
     md = (out_dir / "report.md").read_text(encoding="utf-8")
     figures = sorted(p.name for p in (out_dir / "figures").glob("*.png"))
-    # (2 elementwise + 1 row-wise) × 2 directions + 1 gated × 3, each in 2 dtypes
-    assert sum(f.startswith("ulp-") for f in figures) == 18
+    # (3 elementwise kernels: sigmoid's accurate and simd variants, gelu; softmax) × 2
+    # directions + glu × 3, each in 2 dtypes
+    assert sum(f.startswith("ulp-") for f in figures) == 22
     assert {"ulp-gelu-accurate-derivative-float32.png", "ulp-glu-accurate-d_b-float64.png",
-            "ulp-softmax-accurate-vjp-float32.png"} <= set(figures)
+            "ulp-softmax-accurate-vjp-float32.png", "ulp-sigmoid-simd-forward-float32.png",
+            } <= set(figures)
     # the seed report's 13 figures, forward/derivative speed charts and a scatter per dtype
     assert sum(f.startswith("seed-") for f in figures) == 13
     assert {"speed-forward-float32-1000.png", "speed-derivatives-float64-1000.png",

@@ -1,0 +1,181 @@
+"""SIMD kernels: the accurate kernels' formulas with exp evaluated in plain arithmetic.
+
+A call to libm's exp keeps a Numba loop scalar (PyPI's llvmlite has no vector math library),
+and the default ``error_model='python'`` puts a zero-division check in every division; both
+block LLVM's loop vectorizer.  Here exp(a) is reduced by Cody and Waite to 2**n · exp(r),
+|r| <= ln(2)/2, exp(r) = 1 + r + r²·q(r) with q fitted by ``reference/polyfit.py`` (the
+literals below are what it prints), 2**n is built from its bits, and the loops are compiled
+with ``error_model='numpy'``: LLVM turns them into 8-wide (AVX-512) vector code, which
+``tests/test_simd.py`` checks in the IR.
+
+Every kernel computes in float64 and rounds once: float32 results use the degree-8 exp
+(relative error 4e-12, invisible after rounding to float32), float64 results the degree-12
+one (3e-19, an eighth of an ULP).  The formulas are the accurate kernels' (no 1 - sigmoid
+cancellation; products that land in the subnormal range rounded into it once; silu''s root
+on the accurate kernel's Taylor patch), so the budgets are the accurate kernels'.
+
+Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
+than one is set.  These functions are not cached on disk (they compile in about a second on
+first use): Numba's cache checks only this file's timestamp, and they use helpers of
+``_accurate``.
+"""
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from ._accurate import _D_SILU_PATCH, _near_root, _root_taylor
+
+__all__ = ["KERNELS", "PARALLEL_MIN", "run"]
+
+PARALLEL_MIN = 1 << 17  # below ~1e5 elements thread start-up costs more than it saves
+
+# reference/polyfit.py: q of degree 6 / 10, max relative error of exp 4.25e-12 / 3.38e-19
+EXP_Q_FLOAT32 = (
+    float.fromhex("0x1.a1131351400c3p-16"), float.fromhex("0x1.a15169e096556p-13"),
+    float.fromhex("0x1.6c1685919d367p-10"), float.fromhex("0x1.1110c63a4eed0p-7"),
+    float.fromhex("0x1.5555555c85f99p-5"), float.fromhex("0x1.5555556750672p-3"),
+    float.fromhex("0x1.0000000000000p-1"),
+)
+EXP_Q_FLOAT64 = (
+    float.fromhex("0x1.1f72fc730b4ffp-29"), float.fromhex("0x1.af4ddd84882fep-26"),
+    float.fromhex("0x1.27e4db67b4303p-22"), float.fromhex("0x1.71de02375656cp-19"),
+    float.fromhex("0x1.a01a01a6d7808p-16"), float.fromhex("0x1.a01a01abe62ddp-13"),
+    float.fromhex("0x1.6c16c16c162d6p-10"), float.fromhex("0x1.11111111100dfp-7"),
+    float.fromhex("0x1.5555555555556p-5"), float.fromhex("0x1.5555555555557p-3"),
+    float.fromhex("0x1.0000000000000p-1"),
+)
+# ln 2 split (fdlibm's): n·LN2_HI is exact for |n| < 2**11, so r keeps its low bits
+LN2_HI = float.fromhex("0x1.62e42feep-1")
+LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+# exp(a) is clamped here: below it x·exp(x) is 0 even as a float64 subnormal (|x|·e**x <
+# 2**-1075 from x = -752), and 2**n still splits into two normal factors (n >= -1155)
+EXP_FLOOR = -800.0
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """The float64 whose bit pattern is the int64 ``bits`` (a vector bitcast in the loop)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_inline = njit(error_model="numpy", inline="always")
+
+
+@_inline
+def _q32(r):
+    c = EXP_Q_FLOAT32
+    return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) * r + c[6]
+
+
+@_inline
+def _q64(r):
+    c = EXP_Q_FLOAT64
+    p = (((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]
+    return (((((p * r + c[5]) * r + c[6]) * r + c[7]) * r + c[8]) * r + c[9]) * r + c[10]
+
+
+@_inline
+def _exp_parts(a, wide):
+    """exp(a) = m·s for EXP_FLOOR <= a <= 0 (lower a is clamped; NaN is the caller's), with m
+    normal: a product that must round into the subnormal range multiplies by s last, so it
+    rounds there once.  ``wide``: the float64-grade polynomial."""
+    a = max(a, EXP_FLOOR)
+    n = np.floor(a * INV_LN2 + 0.5)
+    r = (a - n * LN2_HI) - n * LN2_LO
+    q = _q64(r) if wide else _q32(r)
+    p = 1.0 + (r + r * r * q)
+    k = np.int64(n)
+    h = k >> 1  # 2**n as two normal factors: n reaches -1076, 2**-1076 is not a float64
+    return p * _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
+
+
+@_inline
+def _sigmoid(x, wide):
+    m, s = _exp_parts(-abs(x), wide)
+    e = m * s
+    r = 1.0 / (1.0 + e)
+    y = r if x >= 0.0 else (m * r) * s
+    return x if x != x else y
+
+
+@_inline
+def _d_sigmoid(x, wide):
+    # sigmoid(x)·sigmoid(-x) = e/(1+e)², e = exp(-|x|): no 1 - sigmoid cancellation
+    m, s = _exp_parts(-abs(x), wide)
+    r = 1.0 / (1.0 + m * s)
+    y = ((m * r) * r) * s
+    return x if x != x else y
+
+
+@_inline
+def _silu(x, wide):
+    m, s = _exp_parts(-abs(x), wide)
+    r = 1.0 / (1.0 + m * s)
+    y = x * r if x >= 0.0 else ((x * m) * r) * s  # x·e**x rounded into the subnormals once
+    y = -0.0 if x < EXP_FLOOR else y  # the clamped exp would leave x·exp(EXP_FLOOR) there
+    return x if x != x else y
+
+
+@_inline
+def _d_silu(x, wide):
+    # x >= 0: (d + x·e)/d², x < 0: e·(d + x)/d², d = 1 + e, e = exp(-|x|); near the root
+    # (x = -1.2785) on the accurate kernel's patch
+    m, s = _exp_parts(-abs(x), wide)
+    e = m * s
+    d = 1.0 + e
+    r = 1.0 / d
+    pos = (d + x * e) * (r * r)
+    neg = ((m * (d + x)) * (r * r)) * s
+    y = pos if x >= 0.0 else neg
+    y = _root_taylor(x, _D_SILU_PATCH) if _near_root(x, _D_SILU_PATCH) else y
+    y = 1.0 if x == np.inf else y
+    y = -0.0 if x < EXP_FLOOR else y
+    return x if x != x else y
+
+
+def _loops(scalar):
+    """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
+    rounded once) and float64."""
+
+    @njit(error_model="numpy")
+    def f32(x, out):
+        for i in range(x.size):
+            out[i] = np.float32(scalar(np.float64(x[i]), False))
+
+    @njit(error_model="numpy")
+    def f64(x, out):
+        for i in range(x.size):
+            out[i] = scalar(x[i], True)
+
+    @njit(error_model="numpy", parallel=True)
+    def f32_parallel(x, out):
+        for i in prange(x.size):
+            out[i] = np.float32(scalar(np.float64(x[i]), False))
+
+    @njit(error_model="numpy", parallel=True)
+    def f64_parallel(x, out):
+        for i in prange(x.size):
+            out[i] = scalar(x[i], True)
+
+    return {("float32", False): f32, ("float64", False): f64,
+            ("float32", True): f32_parallel, ("float64", True): f64_parallel}
+
+
+KERNELS = {
+    "sigmoid": _loops(_sigmoid),
+    "d_sigmoid": _loops(_d_sigmoid),
+    "silu": _loops(_silu),
+    "d_silu": _loops(_d_silu),
+}
+
+
+def run(name: str, x: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = name(x)`` for 1-D contiguous float32/float64 ``x`` and ``out``."""
+    parallel = x.size >= PARALLEL_MIN and numba.get_num_threads() > 1
+    KERNELS[name][(x.dtype.name, parallel)](x, out)

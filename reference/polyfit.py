@@ -1,0 +1,61 @@
+"""Polynomial coefficients of the SIMD kernels' exp, derived with mpmath.
+
+The SIMD kernels (``kernels/_simd.py``) cannot call libm's exp: a call keeps the loop scalar.
+They reduce exp(a) = 2**n · exp(r), n = round(a/ln 2), |r| <= ln(2)/2 (Cody and Waite), and
+evaluate exp(r) = 1 + r + r²·q(r) with q a polynomial fitted here to (exp(r) - 1 - r)/r²:
+the two leading terms stay exact, so the fit's relative error is scaled down by r² <= 0.12.
+
+``fit(degree)`` returns q's float64 coefficients (highest degree first) from
+``mpmath.chebyfit`` (a Chebyshev interpolant: within a small factor of the minimax error)
+and the measured bound of the whole approximation's relative error, with the coefficients as
+rounded to float64, on 20,001 points and the Chebyshev nodes of the interval.
+``python -m reference.polyfit`` prints the literals that ``kernels/_simd.py`` holds;
+``tests/test_simd.py`` checks that they are what this derives.
+
+Degrees: q of degree 6 (exp of degree 8) for float32 results: a bound of ~1e-12, 2**-16 of a
+float32 ULP, so the one rounding to float32 stays the only visible one; q of degree 10 (exp
+of degree 12) for float64 results: a bound below 2**-60, an eighth of a float64 ULP.
+"""
+
+import mpmath
+
+__all__ = ["EXP_DEGREES", "fit", "literals"]
+
+EXP_DEGREES = {"float32": 6, "float64": 10}
+_PREC = 200
+_GRID = 20001
+
+
+def _q(r):
+    return (mpmath.exp(r) - 1 - r) / r**2 if r else mpmath.mpf(1) / 2
+
+
+def fit(degree: int) -> tuple[list[float], float]:
+    """(q's float64 coefficients, highest first; max |approximation/exp - 1| on the interval)."""
+    with mpmath.workprec(_PREC):
+        half = mpmath.log(2) / 2
+        coeffs, _ = mpmath.chebyfit(_q, [-half, half], degree + 1, error=True)
+        rounded = [float(c) for c in coeffs]
+        nodes = [half * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64) for k in range(64)]
+        grid = [-half + 2 * half * k / (_GRID - 1) for k in range(_GRID)] + nodes
+        worst = mpmath.mpf(0)
+        for r in grid:
+            q = mpmath.mpf(0)
+            for c in rounded:
+                q = q * r + c
+            worst = max(worst, abs((1 + r + r * r * q) / mpmath.exp(r) - 1))
+    return rounded, float(worst)
+
+
+def literals() -> str:
+    lines = []
+    for dtype, degree in EXP_DEGREES.items():
+        coeffs, bound = fit(degree)
+        lines.append(f"# {dtype}: q of degree {degree}, max relative error of exp {bound:.3g}")
+        lines.append(f"EXP_Q_{dtype.upper()} = (" + ", ".join(
+            f'float.fromhex("{c.hex()}")' for c in coeffs) + ")")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(literals())

@@ -1,0 +1,97 @@
+"""The SIMD kernels: their polynomial coefficients are what reference/polyfit.py derives, their
+loops compile to vector code with no libm call, the threaded path gives the serial path's
+bits, and the wrappers keep the accurate kernels' dtype, shape and ``out=`` rules.  Their
+accuracy is the audit's (the catalog's ``simd`` variant, gated by tests/test_audit.py)."""
+
+import re
+from fractions import Fraction
+
+import mpmath
+import numba
+import numpy as np
+import pytest
+
+import kernels
+from kernels import _simd
+from reference import polyfit
+
+NAMES = sorted(_simd.KERNELS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exp_coefficients_are_derived(dtype):
+    coeffs, bound = polyfit.fit(polyfit.EXP_DEGREES[dtype])
+    assert tuple(coeffs) == getattr(_simd, f"EXP_Q_{dtype.upper()}")
+    # float32 results: far below a float32 ULP (2**-24) so the final rounding is the only one
+    # that shows; float64: below an eighth of a float64 ULP (2**-53 / 8)
+    assert bound < {"float32": 2.0**-36, "float64": 2.0**-56}[dtype]
+
+
+def test_ln2_split_is_exact_for_every_reduction():
+    # n·LN2_HI must be exact for every n the kernels use (|n| <= 1155, 11 bits): LN2_HI's
+    # significand ends in at least 11 zero bits
+    significand = int(float.hex(_simd.LN2_HI)[4:].split("p")[0], 16)
+    assert (significand & -significand).bit_length() - 1 >= 11
+    for n in range(-1160, 1):
+        assert Fraction(n * _simd.LN2_HI) == n * Fraction(_simd.LN2_HI)
+    with mpmath.workprec(200):  # LN2_HI + LN2_LO is ln 2 to LN2_LO's last bit (2**-86)
+        assert abs(mpmath.mpf(_simd.LN2_HI) + _simd.LN2_LO - mpmath.log(2)) < mpmath.mpf(2) ** -85
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_loops_are_vectorized_without_libm(name, dtype):
+    loop = _simd.KERNELS[name][(dtype, False)]
+    x = np.linspace(-5, 5, 64, dtype=dtype)
+    loop(x, np.empty_like(x))
+    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
+    widths = {int(w) for w in re.findall(r"<(\d+) x double>", ir)}
+    # x86-64 always has 2-wide double vectors (SSE2); this project's machine gets 4 or 8
+    assert widths and max(widths) >= 2, f"{name} {dtype}: no vector of doubles in the IR"
+    assert not re.search(r"call [^\n]*@(llvm\.)?exp", ir), f"{name} {dtype} calls exp"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threads_give_the_serial_bits(name, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-30, 30, _simd.PARALLEL_MIN + 17).astype(dtype)
+    serial, threaded = np.empty_like(x), np.empty_like(x)
+    _simd.KERNELS[name][(dtype, False)](x, serial)
+    _simd.KERNELS[name][(dtype, True)](x, threaded)
+    assert serial.tobytes() == threaded.tobytes()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu"])
+def test_wrappers_keep_the_kernel_rules(name):
+    simd = getattr(kernels, f"{name}_simd")
+    accurate = getattr(kernels, name)
+    x = np.linspace(-8, 8, 24, dtype=np.float32).reshape(4, 6)
+    y = simd(x)
+    assert y.dtype == np.float32 and y.shape == (4, 6)
+    # computed in float64 and rounded once, as the accurate kernel: equal but for ties of
+    # the two float64 values (none on this grid)
+    np.testing.assert_array_equal(y, accurate(x))
+    strided = x[:, ::2]  # not contiguous
+    np.testing.assert_array_equal(simd(strided), accurate(strided))
+    out = np.empty_like(x)
+    assert simd(x, out=out) is out and np.array_equal(out, y)
+    out_t = np.empty((6, 4), np.float32).T  # a non-contiguous out
+    assert simd(x, out=out_t) is out_t and np.array_equal(out_t, y)
+    assert simd(np.float64(1.5)) == accurate(np.float64(1.5))
+    assert simd(np.empty(0, np.float32)).shape == (0,)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        simd(np.arange(3))
+    with pytest.raises(ValueError, match="out must be"):
+        simd(x, out=np.empty(3, np.float32))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_special_values(name):
+    simd = getattr(kernels, f"{name}_simd")
+    accurate = getattr(kernels, name)
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1000.0, 1000.0, -750.0, -1e308], np.float64)
+    got, want = simd(x), accurate(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
+    np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)
