@@ -220,7 +220,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
     )),
-    Activation("tanh", _accurate("tanh"), (-10.0, 10.0), (
+    Activation("tanh", _accurate("tanh", simd=True), (-10.0, 10.0), (
         _ZERO,
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),

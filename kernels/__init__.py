@@ -218,6 +218,7 @@ mish, d_mish = _pair("mish")
 # SIMD variants (kernels/_simd.py): the same formulas with exp in plain arithmetic
 sigmoid_simd, d_sigmoid_simd = SimdKernel("sigmoid"), SimdKernel("d_sigmoid")
 silu_simd, d_silu_simd = SimdKernel("silu"), SimdKernel("d_silu")
+tanh_simd, d_tanh_simd = SimdKernel("tanh"), SimdKernel("d_tanh")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -247,4 +248,6 @@ __all__ = [
     "d_sigmoid_simd",
     "silu_simd",
     "d_silu_simd",
+    "tanh_simd",
+    "d_tanh_simd",
 ]

@@ -99,6 +99,42 @@ def _exp_parts(a, wide):
 
 
 @_inline
+def _expm1(a, wide):
+    """exp(a) - 1 for a <= 0 without cancellation: with s = 2**n (n >= -1155, here never a
+    subnormal for the n that matter), exp(a) - 1 = s·(r + r²·q) + (s - 1), where s - 1 is
+    exact for n >= -53 and r + r²·q keeps its relative accuracy as r -> 0 (n = 0)."""
+    a = max(a, EXP_FLOOR)
+    n = np.floor(a * INV_LN2 + 0.5)
+    r = (a - n * LN2_HI) - n * LN2_LO
+    q = _q64(r) if wide else _q32(r)
+    k = np.int64(n)
+    h = k >> 1
+    scale = _f64_from_bits((h + 1023) << 52) * _f64_from_bits((k - h + 1023) << 52)
+    return (r + r * r * q) * scale + (scale - 1.0)
+
+
+@_inline
+def _tanh(x, wide):
+    # tanh|x| = -t/(2 + t), t = expm1(-2|x|), near 0 (no cancellation as t -> 0); beyond
+    # |x| = 0.55 (e = exp(-2|x|) < 1/3) 1 - 2e/(1 + e), whose subtraction from 1 shrinks the
+    # quotient's error instead (-t/(2 + t) lost 2.5 ULP near tanh -> 1)
+    t = _expm1(-2.0 * abs(x), wide)
+    m, s = _exp_parts(-2.0 * abs(x), wide)
+    far = 1.0 - (2.0 * m * s) / (1.0 + m * s)
+    y = np.copysign(-t / (2.0 + t) if abs(x) < 0.55 else far, x)
+    return x if x != x else y
+
+
+@_inline
+def _d_tanh(x, wide):
+    # sech²(x) = 4e/(1+e)², e = exp(-2|x|): 1 - tanh² would lose everything for |x| > 9
+    m, s = _exp_parts(-2.0 * abs(x), wide)
+    r = 1.0 / (1.0 + m * s)
+    y = (((4.0 * m) * r) * r) * s
+    return x if x != x else y
+
+
+@_inline
 def _sigmoid(x, wide):
     m, s = _exp_parts(-abs(x), wide)
     e = m * s
@@ -175,6 +211,8 @@ KERNELS = {
     "d_sigmoid": _loops(_d_sigmoid),
     "silu": _loops(_silu),
     "d_silu": _loops(_d_silu),
+    "tanh": _loops(_tanh),
+    "d_tanh": _loops(_d_tanh),
 }
 
 

@@ -62,7 +62,7 @@ def test_threads_give_the_serial_bits(name, dtype):
     assert serial.tobytes() == threaded.tobytes()
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "silu"])
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "tanh"])
 def test_wrappers_keep_the_kernel_rules(name):
     simd = getattr(kernels, f"{name}_simd")
     accurate = getattr(kernels, name)
