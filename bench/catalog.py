@@ -198,14 +198,14 @@ CATALOG = {a.name: a for a in [
     Activation("leaky_relu", _accurate("leaky_relu"), (-10.0, 10.0), (_ZERO,),
                params={"negative_slope": 0.01},
                kinks="leaky_relu'(0) = negative_slope"),
-    Activation("elu", _accurate("elu"), (-20.0, 10.0), (
+    Activation("elu", _accurate("elu", simd=True), (-20.0, 10.0), (
         _ZERO,
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
     ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
-    Activation("celu", _accurate("celu"), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
+    Activation("celu", _accurate("celu", simd=True), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
                kinks="celu'(0) = 1"),
-    Activation("selu", _accurate("selu"), (-20.0, 10.0), (_ZERO,),
+    Activation("selu", _accurate("selu", simd=True), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
     Activation("sigmoid", _accurate("sigmoid", simd=True), (-20.0, 20.0), (

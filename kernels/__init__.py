@@ -67,14 +67,21 @@ class SimdKernel:
     """An elementwise kernel of ``_simd``: a vectorized float64 loop (float32 rounded once),
     on Numba's threads for large arrays; same dtype rules, shapes and ``out=`` as ``Kernel``."""
 
-    def __init__(self, name):
+    def __init__(self, name, **defaults):
         self.name = name
         self.__name__ = f"{name}_simd"
+        self.defaults = dict(defaults)
 
     def __repr__(self):
-        return f"<simd kernel {self.__name__}(x)>"
+        params = "".join(f", {k}={v!r}" for k, v in self.defaults.items())
+        return f"<simd kernel {self.__name__}(x{params})>"
 
-    def __call__(self, x, *, out=None):
+    def __call__(self, x, *, out=None, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise TypeError(f"{self.__name__}: unknown parameter(s) {sorted(unknown)}; "
+                            f"it takes {sorted(self.defaults) or 'none'}")
+        values = [float({**self.defaults, **params}[k]) for k in self.defaults]
         x = _as_float_array(x, self.__name__)
         if out is not None and (
             not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
@@ -83,7 +90,7 @@ class SimdKernel:
         flat = np.ascontiguousarray(x).reshape(-1)
         direct = out is not None and out.flags.c_contiguous
         y = out.reshape(-1) if direct else np.empty(flat.shape, x.dtype)
-        _simd.run(self.name, flat, y)
+        _simd.run(self.name, flat, y, *values)
         if direct:
             return out
         if out is not None:
@@ -219,6 +226,10 @@ mish, d_mish = _pair("mish")
 sigmoid_simd, d_sigmoid_simd = SimdKernel("sigmoid"), SimdKernel("d_sigmoid")
 silu_simd, d_silu_simd = SimdKernel("silu"), SimdKernel("d_silu")
 tanh_simd, d_tanh_simd = SimdKernel("tanh"), SimdKernel("d_tanh")
+elu_simd, d_elu_simd = SimdKernel("elu", alpha=1.0), SimdKernel("d_elu", alpha=1.0)
+celu_simd, d_celu_simd = SimdKernel("celu", alpha=1.0), SimdKernel("d_celu", alpha=1.0)
+selu_simd = SimdKernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
+d_selu_simd = SimdKernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -250,4 +261,10 @@ __all__ = [
     "d_silu_simd",
     "tanh_simd",
     "d_tanh_simd",
+    "elu_simd",
+    "d_elu_simd",
+    "celu_simd",
+    "d_celu_simd",
+    "selu_simd",
+    "d_selu_simd",
 ]

@@ -110,11 +110,12 @@ def _expm1(a, wide):
     k = np.int64(n)
     h = k >> 1
     scale = _f64_from_bits((h + 1023) << 52) * _f64_from_bits((k - h + 1023) << 52)
-    return (r + r * r * q) * scale + (scale - 1.0)
+    y = (r + r * r * q) * scale + (scale - 1.0)
+    return a if a == 0.0 else y  # expm1(-0) = -0 (the sum above gives +0)
 
 
 @_inline
-def _tanh(x, wide):
+def _tanh(x, wide, p0, p1):
     # tanh|x| = -t/(2 + t), t = expm1(-2|x|), near 0 (no cancellation as t -> 0); beyond
     # |x| = 0.55 (e = exp(-2|x|) < 1/3) 1 - 2e/(1 + e), whose subtraction from 1 shrinks the
     # quotient's error instead (-t/(2 + t) lost 2.5 ULP near tanh -> 1)
@@ -126,7 +127,7 @@ def _tanh(x, wide):
 
 
 @_inline
-def _d_tanh(x, wide):
+def _d_tanh(x, wide, p0, p1):
     # sech²(x) = 4e/(1+e)², e = exp(-2|x|): 1 - tanh² would lose everything for |x| > 9
     m, s = _exp_parts(-2.0 * abs(x), wide)
     r = 1.0 / (1.0 + m * s)
@@ -135,7 +136,46 @@ def _d_tanh(x, wide):
 
 
 @_inline
-def _sigmoid(x, wide):
+def _elu(x, wide, alpha, p1):
+    y = x if x > 0.0 else alpha * _expm1(min(x, 0.0), wide)
+    return x if x != x else y
+
+
+@_inline
+def _d_elu(x, wide, alpha, p1):
+    m, s = _exp_parts(min(x, 0.0), wide)
+    y = 1.0 if x > 0.0 else (alpha * m) * s  # torch: alpha at x = 0 (the x <= 0 branch)
+    return x if x != x else y
+
+
+@_inline
+def _celu(x, wide, alpha, p1):
+    y = x if x > 0.0 else alpha * _expm1(min(x / alpha, 0.0), wide)
+    return x if x != x else y
+
+
+@_inline
+def _d_celu(x, wide, alpha, p1):
+    m, s = _exp_parts(min(x / alpha, 0.0), wide)
+    y = 1.0 if x > 0.0 else m * s
+    return x if x != x else y
+
+
+@_inline
+def _selu(x, wide, alpha, scale):
+    y = scale * x if x > 0.0 else scale * (alpha * _expm1(min(x, 0.0), wide))
+    return x if x != x else y
+
+
+@_inline
+def _d_selu(x, wide, alpha, scale):
+    m, s = _exp_parts(min(x, 0.0), wide)
+    y = scale if x > 0.0 else (scale * (alpha * m)) * s
+    return x if x != x else y
+
+
+@_inline
+def _sigmoid(x, wide, p0, p1):
     m, s = _exp_parts(-abs(x), wide)
     e = m * s
     r = 1.0 / (1.0 + e)
@@ -144,7 +184,7 @@ def _sigmoid(x, wide):
 
 
 @_inline
-def _d_sigmoid(x, wide):
+def _d_sigmoid(x, wide, p0, p1):
     # sigmoid(x)·sigmoid(-x) = e/(1+e)², e = exp(-|x|): no 1 - sigmoid cancellation
     m, s = _exp_parts(-abs(x), wide)
     r = 1.0 / (1.0 + m * s)
@@ -153,7 +193,7 @@ def _d_sigmoid(x, wide):
 
 
 @_inline
-def _silu(x, wide):
+def _silu(x, wide, p0, p1):
     m, s = _exp_parts(-abs(x), wide)
     r = 1.0 / (1.0 + m * s)
     y = x * r if x >= 0.0 else ((x * m) * r) * s  # x·e**x rounded into the subnormals once
@@ -162,7 +202,7 @@ def _silu(x, wide):
 
 
 @_inline
-def _d_silu(x, wide):
+def _d_silu(x, wide, p0, p1):
     # x >= 0: (d + x·e)/d², x < 0: e·(d + x)/d², d = 1 + e, e = exp(-|x|); near the root
     # (x = -1.2785) on the accurate kernel's patch
     m, s = _exp_parts(-abs(x), wide)
@@ -180,27 +220,27 @@ def _d_silu(x, wide):
 
 def _loops(scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
-    rounded once) and float64."""
+    rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale)."""
 
     @njit(error_model="numpy", fastmath={"contract"})
-    def f32(x, out):
+    def f32(x, out, p0, p1):
         for i in range(x.size):
-            out[i] = np.float32(scalar(np.float64(x[i]), False))
+            out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
 
     @njit(error_model="numpy", fastmath={"contract"})
-    def f64(x, out):
+    def f64(x, out, p0, p1):
         for i in range(x.size):
-            out[i] = scalar(x[i], True)
+            out[i] = scalar(x[i], True, p0, p1)
 
     @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-    def f32_parallel(x, out):
+    def f32_parallel(x, out, p0, p1):
         for i in prange(x.size):
-            out[i] = np.float32(scalar(np.float64(x[i]), False))
+            out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
 
     @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-    def f64_parallel(x, out):
+    def f64_parallel(x, out, p0, p1):
         for i in prange(x.size):
-            out[i] = scalar(x[i], True)
+            out[i] = scalar(x[i], True, p0, p1)
 
     return {("float32", False): f32, ("float64", False): f64,
             ("float32", True): f32_parallel, ("float64", True): f64_parallel}
@@ -213,10 +253,16 @@ KERNELS = {
     "d_silu": _loops(_d_silu),
     "tanh": _loops(_tanh),
     "d_tanh": _loops(_d_tanh),
+    "elu": _loops(_elu),
+    "d_elu": _loops(_d_elu),
+    "celu": _loops(_celu),
+    "d_celu": _loops(_d_celu),
+    "selu": _loops(_selu),
+    "d_selu": _loops(_d_selu),
 }
 
 
-def run(name: str, x: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = name(x)`` for 1-D contiguous float32/float64 ``x`` and ``out``."""
+def run(name: str, x: np.ndarray, out: np.ndarray, p0: float = 0.0, p1: float = 0.0) -> None:
+    """``out[:] = name(x; p0, p1)`` for 1-D contiguous float32/float64 ``x`` and ``out``."""
     parallel = x.size >= PARALLEL_MIN and numba.get_num_threads() > 1
-    KERNELS[name][(x.dtype.name, parallel)](x, out)
+    KERNELS[name][(x.dtype.name, parallel)](x, out, float(p0), float(p1))

@@ -43,8 +43,8 @@ def test_ln2_split_is_exact_for_every_reduction():
 def test_loops_are_vectorized_without_libm(name, dtype):
     loop = _simd.KERNELS[name][(dtype, False)]
     x = np.linspace(-5, 5, 64, dtype=dtype)
-    loop(x, np.empty_like(x))
-    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
+    loop(x, np.empty_like(x), 1.0, 1.0)  # alpha, scale = 1
+    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), numba.float64, numba.float64))
     widths = {int(w) for w in re.findall(r"<(\d+) x double>", ir)}
     # x86-64 always has 2-wide double vectors (SSE2); this project's machine gets 4 or 8
     assert widths and max(widths) >= 2, f"{name} {dtype}: no vector of doubles in the IR"
@@ -57,8 +57,8 @@ def test_threads_give_the_serial_bits(name, dtype):
     rng = np.random.default_rng(7)
     x = rng.uniform(-30, 30, _simd.PARALLEL_MIN + 17).astype(dtype)
     serial, threaded = np.empty_like(x), np.empty_like(x)
-    _simd.KERNELS[name][(dtype, False)](x, serial)
-    _simd.KERNELS[name][(dtype, True)](x, threaded)
+    _simd.KERNELS[name][(dtype, False)](x, serial, 1.0, 1.0)
+    _simd.KERNELS[name][(dtype, True)](x, threaded, 1.0, 1.0)
     assert serial.tobytes() == threaded.tobytes()
 
 
@@ -95,3 +95,15 @@ def test_special_values(name):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
     np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)
+
+
+@pytest.mark.parametrize("name, params", [("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.5}),
+                                          ("selu", {"alpha": 1.5, "scale": 0.75})])
+def test_parameters_reach_the_loop(name, params):
+    # float32 results of both kernels are the float64 values rounded once: equal on this grid
+    x = np.linspace(-6, 3, 101, dtype=np.float32)
+    for n in (name, f"d_{name}"):
+        np.testing.assert_array_equal(getattr(kernels, f"{n}_simd")(x, **params),
+                                      getattr(kernels, n)(x, **params))
+    with pytest.raises(TypeError, match="unknown parameter"):
+        getattr(kernels, f"{name}_simd")(x, beta=1.0)
