@@ -230,6 +230,7 @@ elu_simd, d_elu_simd = SimdKernel("elu", alpha=1.0), SimdKernel("d_elu", alpha=1
 celu_simd, d_celu_simd = SimdKernel("celu", alpha=1.0), SimdKernel("d_celu", alpha=1.0)
 selu_simd = SimdKernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
 d_selu_simd = SimdKernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
+mish_simd, d_mish_simd = SimdKernel("mish"), SimdKernel("d_mish")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -267,4 +268,6 @@ __all__ = [
     "d_celu_simd",
     "selu_simd",
     "d_selu_simd",
+    "mish_simd",
+    "d_mish_simd",
 ]

@@ -29,7 +29,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from ._accurate import _D_SILU_PATCH, _near_root, _root_taylor
+from ._accurate import _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
 
@@ -174,6 +174,51 @@ def _d_selu(x, wide, alpha, scale):
     return x if x != x else y
 
 
+# the accurate kernels' root-centred Taylor patches (_accurate._root_taylor), coefficients as
+# constant arrays: a loop over a tuple indexes it through a switch, which kept LLVM from
+# unrolling mish''s 28 steps (and so from vectorizing the element loop); loads from a constant
+# array unroll
+_D_SILU_C = np.array(_D_SILU_PATCH[3])
+_D_MISH_C = np.array(_D_MISH_PATCH[3])
+
+
+@_inline
+def _taylor_patch(x, patch, c):
+    t = (x - patch[0]) - patch[1]
+    p = c[c.size - 1]
+    for k in range(c.size - 2, -1, -1):
+        p = p * t + c[k]
+    return t * p
+
+
+@_inline
+def _mish(x, wide, p0, p1):
+    # x·tanh(softplus(x)) = x·n/(n + 2), n = e·(e + 2), e = exp(x) = m·s (no log, no
+    # cancellation), as x·m·((e + 2)/(n + 2))·s so that a subnormal result rounds once
+    m, s = _exp_parts(min(x, 20.0), wide)
+    e = m * s
+    n = e * (e + 2.0)
+    y = ((x * m) * ((e + 2.0) / (n + 2.0))) * s
+    y = x if x > 20.0 else y  # tanh(softplus(x)) rounds to 1 beyond x = 18.7
+    y = -0.0 if x < EXP_FLOOR else y
+    return x if x != x else y
+
+
+@_inline
+def _d_mish(x, wide, p0, p1):
+    # tanh(sp) + x·sech²(sp)·sigmoid(x) = e·((e + 2)/d + 4x(n + 1)/((1 + e)·d²)), d = n + 2;
+    # near the root (x = -1.1924) on the accurate kernel's patch
+    m, s = _exp_parts(min(x, 40.0), wide)
+    e = m * s
+    n = e * (e + 2.0)
+    d = n + 2.0
+    y = (m * ((e + 2.0) / d + (x / (1.0 + e)) * (4.0 * (n + 1.0) / (d * d)))) * s
+    y = _taylor_patch(x, _D_MISH_PATCH, _D_MISH_C) if _near_root(x, _D_MISH_PATCH) else y
+    y = 1.0 if x > 40.0 else y  # the second term is below 2**-110 there
+    y = -0.0 if x < EXP_FLOOR else y
+    return x if x != x else y
+
+
 @_inline
 def _sigmoid(x, wide, p0, p1):
     m, s = _exp_parts(-abs(x), wide)
@@ -212,7 +257,7 @@ def _d_silu(x, wide, p0, p1):
     pos = (d + x * e) * (r * r)
     neg = ((m * (d + x)) * (r * r)) * s
     y = pos if x >= 0.0 else neg
-    y = _root_taylor(x, _D_SILU_PATCH) if _near_root(x, _D_SILU_PATCH) else y
+    y = _taylor_patch(x, _D_SILU_PATCH, _D_SILU_C) if _near_root(x, _D_SILU_PATCH) else y
     y = 1.0 if x == np.inf else y
     y = -0.0 if x < EXP_FLOOR else y
     return x if x != x else y
@@ -259,6 +304,8 @@ KERNELS = {
     "d_celu": _loops(_d_celu),
     "selu": _loops(_selu),
     "d_selu": _loops(_d_selu),
+    "mish": _loops(_mish),
+    "d_mish": _loops(_d_mish),
 }
 
 
