@@ -186,16 +186,16 @@ DTYPE_EDGES = (
 _ZERO = Edge("0x0p+0", "branch on the sign of x")
 
 CATALOG = {a.name: a for a in [
-    Activation("relu", _accurate("relu"), (-10.0, 10.0), (_ZERO,),
+    Activation("relu", _accurate("relu", simd=True), (-10.0, 10.0), (_ZERO,),
                kinks="relu'(0) = 0; relu(-0) = +0"),
-    Activation("relu6", _accurate("relu6"), (-10.0, 10.0),
+    Activation("relu6", _accurate("relu6", simd=True), (-10.0, 10.0),
                (_ZERO, Edge("0x1.8p+2", "x = 6: upper clamp")),
                kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0"),
-    Activation("hardtanh", _accurate("hardtanh"), (-4.0, 4.0),
+    Activation("hardtanh", _accurate("hardtanh", simd=True), (-4.0, 4.0),
                (Edge("-0x1p+0", "x = min_val"), Edge("0x1p+0", "x = max_val")),
                params={"min_val": -1.0, "max_val": 1.0},
                kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0"),
-    Activation("leaky_relu", _accurate("leaky_relu"), (-10.0, 10.0), (_ZERO,),
+    Activation("leaky_relu", _accurate("leaky_relu", simd=True), (-10.0, 10.0), (_ZERO,),
                params={"negative_slope": 0.01},
                kinks="leaky_relu'(0) = negative_slope"),
     Activation("elu", _accurate("elu", simd=True), (-20.0, 10.0), (
@@ -225,16 +225,16 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
     )),
-    Activation("softsign", _accurate("softsign"), (-10.0, 10.0), (_ZERO,)),
+    Activation("softsign", _accurate("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
     Activation("softplus", _accurate("softplus"), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),
     ), params={"beta": 1.0}),
-    Activation("hardsigmoid", _accurate("hardsigmoid"), (-6.0, 6.0),
+    Activation("hardsigmoid", _accurate("hardsigmoid", simd=True), (-6.0, 6.0),
                (Edge("-0x1.8p+1", "x = -3: lower clamp"), Edge("0x1.8p+1", "x = 3: upper clamp")),
                kinks="hardsigmoid'(±3) = 0"),
-    Activation("hardswish", _accurate("hardswish"), (-6.0, 6.0), (
+    Activation("hardswish", _accurate("hardswish", simd=True), (-6.0, 6.0), (
         Edge("-0x1.8p+1", "x = -3: lower branch"),
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),

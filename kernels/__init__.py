@@ -231,6 +231,15 @@ celu_simd, d_celu_simd = SimdKernel("celu", alpha=1.0), SimdKernel("d_celu", alp
 selu_simd = SimdKernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
 d_selu_simd = SimdKernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
 mish_simd, d_mish_simd = SimdKernel("mish"), SimdKernel("d_mish")
+relu_simd, d_relu_simd = SimdKernel("relu"), SimdKernel("d_relu")
+relu6_simd, d_relu6_simd = SimdKernel("relu6"), SimdKernel("d_relu6")
+hardtanh_simd = SimdKernel("hardtanh", min_val=-1.0, max_val=1.0)
+d_hardtanh_simd = SimdKernel("d_hardtanh", min_val=-1.0, max_val=1.0)
+leaky_relu_simd = SimdKernel("leaky_relu", negative_slope=0.01)
+d_leaky_relu_simd = SimdKernel("d_leaky_relu", negative_slope=0.01)
+hardsigmoid_simd, d_hardsigmoid_simd = SimdKernel("hardsigmoid"), SimdKernel("d_hardsigmoid")
+hardswish_simd, d_hardswish_simd = SimdKernel("hardswish"), SimdKernel("d_hardswish")
+softsign_simd, d_softsign_simd = SimdKernel("softsign"), SimdKernel("d_softsign")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -270,4 +279,18 @@ __all__ = [
     "d_selu_simd",
     "mish_simd",
     "d_mish_simd",
+    "relu_simd",
+    "d_relu_simd",
+    "relu6_simd",
+    "d_relu6_simd",
+    "hardtanh_simd",
+    "d_hardtanh_simd",
+    "leaky_relu_simd",
+    "d_leaky_relu_simd",
+    "hardsigmoid_simd",
+    "d_hardsigmoid_simd",
+    "hardswish_simd",
+    "d_hardswish_simd",
+    "softsign_simd",
+    "d_softsign_simd",
 ]

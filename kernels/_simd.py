@@ -29,6 +29,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from . import _accurate
 from ._accurate import _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
@@ -263,6 +264,79 @@ def _d_silu(x, wide, p0, p1):
     return x if x != x else y
 
 
+# The piecewise kernels have no exp: the accurate kernels' scalar definitions, as they are,
+# in the vectorizing loops (their ufunc loops pass parameters as broadcast arrays and check
+# every division)
+@_inline
+def _relu(x, wide, p0, p1):
+    return _accurate._s_relu(x)
+
+
+@_inline
+def _d_relu(x, wide, p0, p1):
+    return _accurate._s_d_relu(x)
+
+
+@_inline
+def _relu6(x, wide, p0, p1):
+    return _accurate._s_relu6(x)
+
+
+@_inline
+def _d_relu6(x, wide, p0, p1):
+    return _accurate._s_d_relu6(x)
+
+
+@_inline
+def _hardtanh(x, wide, min_val, max_val):
+    return _accurate._s_hardtanh(x, min_val, max_val)
+
+
+@_inline
+def _d_hardtanh(x, wide, min_val, max_val):
+    return _accurate._s_d_hardtanh(x, min_val, max_val)
+
+
+@_inline
+def _leaky_relu(x, wide, negative_slope, p1):
+    return _accurate._s_leaky_relu(x, negative_slope)
+
+
+@_inline
+def _d_leaky_relu(x, wide, negative_slope, p1):
+    return _accurate._s_d_leaky_relu(x, negative_slope)
+
+
+@_inline
+def _hardsigmoid(x, wide, p0, p1):
+    return _accurate._s_hardsigmoid(x)
+
+
+@_inline
+def _d_hardsigmoid(x, wide, p0, p1):
+    return _accurate._s_d_hardsigmoid(x)
+
+
+@_inline
+def _hardswish(x, wide, p0, p1):
+    return _accurate._s_hardswish(x)
+
+
+@_inline
+def _d_hardswish(x, wide, p0, p1):
+    return _accurate._s_d_hardswish(x)
+
+
+@_inline
+def _softsign(x, wide, p0, p1):
+    return _accurate._s_softsign(x)
+
+
+@_inline
+def _d_softsign(x, wide, p0, p1):
+    return _accurate._s_d_softsign(x)
+
+
 def _loops(scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
     rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale)."""
@@ -306,6 +380,12 @@ KERNELS = {
     "d_selu": _loops(_d_selu),
     "mish": _loops(_mish),
     "d_mish": _loops(_d_mish),
+    **{name: _loops(fn) for name, fn in (
+        ("relu", _relu), ("d_relu", _d_relu), ("relu6", _relu6), ("d_relu6", _d_relu6),
+        ("hardtanh", _hardtanh), ("d_hardtanh", _d_hardtanh), ("leaky_relu", _leaky_relu),
+        ("d_leaky_relu", _d_leaky_relu), ("hardsigmoid", _hardsigmoid),
+        ("d_hardsigmoid", _d_hardsigmoid), ("hardswish", _hardswish),
+        ("d_hardswish", _d_hardswish), ("softsign", _softsign), ("d_softsign", _d_softsign))},
 }
 
 
