@@ -215,7 +215,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
     )),
-    Activation("log_sigmoid", _accurate("log_sigmoid"), (-20.0, 20.0), (
+    Activation("log_sigmoid", _accurate("log_sigmoid", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
@@ -226,7 +226,7 @@ CATALOG = {a.name: a for a in [
              "largest x where tanh(x) != 1", _below(1)),
     )),
     Activation("softsign", _accurate("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
-    Activation("softplus", _accurate("softplus"), (-20.0, 20.0), (
+    Activation("softplus", _accurate("softplus", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),

@@ -240,6 +240,8 @@ d_leaky_relu_simd = SimdKernel("d_leaky_relu", negative_slope=0.01)
 hardsigmoid_simd, d_hardsigmoid_simd = SimdKernel("hardsigmoid"), SimdKernel("d_hardsigmoid")
 hardswish_simd, d_hardswish_simd = SimdKernel("hardswish"), SimdKernel("d_hardswish")
 softsign_simd, d_softsign_simd = SimdKernel("softsign"), SimdKernel("d_softsign")
+softplus_simd, d_softplus_simd = SimdKernel("softplus", beta=1.0), SimdKernel("d_softplus", beta=1.0)
+log_sigmoid_simd, d_log_sigmoid_simd = SimdKernel("log_sigmoid"), SimdKernel("d_log_sigmoid")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -293,4 +295,8 @@ __all__ = [
     "d_hardswish_simd",
     "softsign_simd",
     "d_softsign_simd",
+    "softplus_simd",
+    "d_softplus_simd",
+    "log_sigmoid_simd",
+    "d_log_sigmoid_simd",
 ]

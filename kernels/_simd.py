@@ -13,7 +13,7 @@ measured with it, and a machine without FMA gets the unfused, equally budgeted r
 
 Every kernel computes in float64 and rounds once: float32 results use the degree-8 exp
 (relative error 4e-12, invisible after rounding to float32), float64 results the degree-12
-one (3e-19, an eighth of an ULP).  The formulas are the accurate kernels' (no 1 - sigmoid
+one (3e-19, under 2**-56: an eighth of an ULP).  The formulas are the accurate kernels' (no 1 - sigmoid
 cancellation; products that land in the subnormal range rounded into it once; silu''s root
 on the accurate kernel's Taylor patch), so the budgets are the accurate kernels'.
 
@@ -51,6 +51,22 @@ EXP_Q_FLOAT64 = (
     float.fromhex("0x1.5555555555556p-5"), float.fromhex("0x1.5555555555557p-3"),
     float.fromhex("0x1.0000000000000p-1"),
 )
+# reference/polyfit.py: log1p(e) = 2z + 2z·w·B(w), z = e/(2 + e), w = z²; B of degree 6 / 10,
+# max relative error of log1p 2.56e-13 / 2.09e-18
+LOG1P_B_FLOAT32 = (
+    float.fromhex("0x1.8677a4bf9332ap-4"), float.fromhex("0x1.27db2445d4862p-4"),
+    float.fromhex("0x1.75de5d874a272p-4"), float.fromhex("0x1.c70d2f5e45807p-4"),
+    float.fromhex("0x1.24926db12eb2ap-3"), float.fromhex("0x1.99999958485b0p-3"),
+    float.fromhex("0x1.555555555ed28p-2"),
+)
+LOG1P_B_FLOAT64 = (
+    float.fromhex("0x1.401d3e65cdc48p-4"), float.fromhex("0x1.32e0d25c9c761p-5"),
+    float.fromhex("0x1.bc37f0140c19ep-5"), float.fromhex("0x1.e0a2d581ab68fp-5"),
+    float.fromhex("0x1.111abdc8abe16p-4"), float.fromhex("0x1.3b13515f6f9efp-4"),
+    float.fromhex("0x1.745d19937b1fcp-4"), float.fromhex("0x1.c71c71bedea97p-4"),
+    float.fromhex("0x1.2492492499d46p-3"), float.fromhex("0x1.9999999999944p-3"),
+    float.fromhex("0x1.5555555555555p-2"),
+)
 # ln 2 split (fdlibm's): n·LN2_HI is exact for |n| < 2**11, so r keeps its low bits
 LN2_HI = float.fromhex("0x1.62e42feep-1")
 LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
@@ -82,6 +98,35 @@ def _q64(r):
     c = EXP_Q_FLOAT64
     p = (((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]
     return (((((p * r + c[5]) * r + c[6]) * r + c[7]) * r + c[8]) * r + c[9]) * r + c[10]
+
+
+@_inline
+def _b32(w):
+    c = LOG1P_B_FLOAT32
+    return (((((c[0] * w + c[1]) * w + c[2]) * w + c[3]) * w + c[4]) * w + c[5]) * w + c[6]
+
+
+@_inline
+def _b64(w):
+    c = LOG1P_B_FLOAT64
+    p = (((c[0] * w + c[1]) * w + c[2]) * w + c[3]) * w + c[4]
+    return (((((p * w + c[5]) * w + c[6]) * w + c[7]) * w + c[8]) * w + c[9]) * w + c[10]
+
+
+@_inline
+def _log1p_of_exp(m, s, wide):
+    """log1p(e) for e = m·s = exp(a), a <= 0: 2·atanh(z), z = e/(2 + e) formed to half an ULP
+    (2 + e = d + dl exactly; q·d's residual is exact with a fused multiply-add), so only the
+    final sum rounds visibly.  Below e = 2**-30, e·(1 - e/2) as (m·(1 - e/2))·s: a subnormal
+    result rounds once."""
+    e = m * s
+    d = 2.0 + e
+    dl = e - (d - 2.0)
+    q = e / d
+    z = q + ((e - q * d) - q * dl) / d
+    w = z * z
+    b = _b64(w) if wide else _b32(w)
+    return (m * (1.0 - 0.5 * e)) * s if e < 2.0**-30 else 2.0 * z + (2.0 * z) * (w * b)
 
 
 @_inline
@@ -190,6 +235,35 @@ def _taylor_patch(x, patch, c):
     for k in range(c.size - 2, -1, -1):
         p = p * t + c[k]
     return t * p
+
+
+@_inline
+def _softplus(x, wide, beta, p1):
+    # (max(y, 0) + log1p(exp(-|y|)))/beta, y = beta·x: the accurate kernel's exact formula
+    y = beta * x
+    m, s = _exp_parts(-abs(y), wide)
+    lp = _log1p_of_exp(m, s, wide)
+    out = (y + lp) / beta if y >= 0.0 else lp / beta
+    return x if x != x else out
+
+
+@_inline
+def _d_softplus(x, wide, beta, p1):
+    return _sigmoid(beta * x, wide, p1, p1)
+
+
+@_inline
+def _log_sigmoid(x, wide, p0, p1):
+    # -log1p(exp(-x)) for x >= 0, x - log1p(exp(x)) below
+    m, s = _exp_parts(-abs(x), wide)
+    lp = _log1p_of_exp(m, s, wide)
+    y = -lp if x >= 0.0 else x - lp
+    return x if x != x else y
+
+
+@_inline
+def _d_log_sigmoid(x, wide, p0, p1):
+    return _sigmoid(-x, wide, p0, p1)
 
 
 @_inline
@@ -380,6 +454,10 @@ KERNELS = {
     "d_selu": _loops(_d_selu),
     "mish": _loops(_mish),
     "d_mish": _loops(_d_mish),
+    "softplus": _loops(_softplus),
+    "d_softplus": _loops(_d_softplus),
+    "log_sigmoid": _loops(_log_sigmoid),
+    "d_log_sigmoid": _loops(_d_log_sigmoid),
     **{name: _loops(fn) for name, fn in (
         ("relu", _relu), ("d_relu", _d_relu), ("relu6", _relu6), ("d_relu6", _d_relu6),
         ("hardtanh", _hardtanh), ("d_hardtanh", _d_hardtanh), ("leaky_relu", _leaky_relu),

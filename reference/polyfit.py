@@ -14,14 +14,20 @@ rounded to float64, on 20,001 points and the Chebyshev nodes of the interval.
 
 Degrees: q of degree 6 (exp of degree 8) for float32 results: a bound of ~1e-12, 2**-16 of a
 float32 ULP, so the one rounding to float32 stays the only visible one; q of degree 10 (exp
-of degree 12) for float64 results: a bound below 2**-60, an eighth of a float64 ULP.
+of degree 12) for float64 results: a bound below 2**-56, an eighth of a float64 ULP.
+
+log1p(e) for e in (0, 1] (softplus and log-sigmoid need no other log): with z = e/(2 + e) in
+(0, 1/3] and w = z², log1p(e) = 2·atanh(z) = 2z + 2z·w·B(w), B(w) = (atanh(√w)/√w - 1)/w
+fitted on [0, 1/9] by ``fit_log1p(degree)``; B's error is scaled down by w <= 1/9.  Degree 6
+for float32 results, 10 for float64, with the same bounds as exp's.
 """
 
 import mpmath
 
-__all__ = ["EXP_DEGREES", "fit", "literals"]
+__all__ = ["EXP_DEGREES", "LOG1P_DEGREES", "fit", "fit_log1p", "literals"]
 
 EXP_DEGREES = {"float32": 6, "float64": 10}
+LOG1P_DEGREES = {"float32": 6, "float64": 10}
 _PREC = 200
 _GRID = 20001
 
@@ -47,13 +53,44 @@ def fit(degree: int) -> tuple[list[float], float]:
     return rounded, float(worst)
 
 
+def _b(w):
+    return (mpmath.atanh(mpmath.sqrt(w)) / mpmath.sqrt(w) - 1) / w if w else mpmath.mpf(1) / 3
+
+
+def fit_log1p(degree: int) -> tuple[list[float], float]:
+    """(B's float64 coefficients, highest first; max |approximation/log1p(e) - 1| for e in
+    (0, 1], as 2z + 2z·w·B(w) with z = e/(2 + e) exact)."""
+    with mpmath.workprec(_PREC):
+        top = mpmath.mpf(1) / 9
+        coeffs, _ = mpmath.chebyfit(_b, [0, top], degree + 1, error=True)
+        rounded = [float(c) for c in coeffs]
+        grid = [top * k / (_GRID - 1) for k in range(1, _GRID)]
+        grid += [top * (1 + mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64)) / 2
+                 for k in range(64)]
+        worst = mpmath.mpf(0)
+        for w in grid:
+            b = mpmath.mpf(0)
+            for c in rounded:
+                b = b * w + c
+            z = mpmath.sqrt(w)
+            worst = max(worst, abs((2 * z + 2 * z * w * b) / (2 * mpmath.atanh(z)) - 1))
+    return rounded, float(worst)
+
+
+def _literal(name: str, coeffs: list[float]) -> str:
+    return f"{name} = (" + ", ".join(f'float.fromhex("{c.hex()}")' for c in coeffs) + ")"
+
+
 def literals() -> str:
     lines = []
     for dtype, degree in EXP_DEGREES.items():
         coeffs, bound = fit(degree)
         lines.append(f"# {dtype}: q of degree {degree}, max relative error of exp {bound:.3g}")
-        lines.append(f"EXP_Q_{dtype.upper()} = (" + ", ".join(
-            f'float.fromhex("{c.hex()}")' for c in coeffs) + ")")
+        lines.append(_literal(f"EXP_Q_{dtype.upper()}", coeffs))
+    for dtype, degree in LOG1P_DEGREES.items():
+        coeffs, bound = fit_log1p(degree)
+        lines.append(f"# {dtype}: B of degree {degree}, max relative error of log1p {bound:.3g}")
+        lines.append(_literal(f"LOG1P_B_{dtype.upper()}", coeffs))
     return "\n".join(lines)
 
 

@@ -99,6 +99,7 @@ def test_special_values(name):
 
 
 @pytest.mark.parametrize("name, params", [("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.5}),
+                                          ("softplus", {"beta": 2.0}),
                                           ("selu", {"alpha": 1.5, "scale": 0.75})])
 def test_parameters_reach_the_loop(name, params):
     # float32 results of both kernels are the float64 values rounded once: equal on this grid
@@ -107,4 +108,4 @@ def test_parameters_reach_the_loop(name, params):
         np.testing.assert_array_equal(getattr(kernels, f"{n}_simd")(x, **params),
                                       getattr(kernels, n)(x, **params))
     with pytest.raises(TypeError, match="unknown parameter"):
-        getattr(kernels, f"{name}_simd")(x, beta=1.0)
+        getattr(kernels, f"{name}_simd")(x, gamma=1.0)
