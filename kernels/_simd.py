@@ -30,7 +30,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import _accurate
-from ._accurate import _D_MISH_PATCH, _D_SILU_PATCH, _near_root
+from ._accurate import _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
 
@@ -226,6 +226,7 @@ def _d_selu(x, wide, alpha, scale):
 # array unroll
 _D_SILU_C = np.array(_D_SILU_PATCH[3])
 _D_MISH_C = np.array(_D_MISH_PATCH[3])
+_D_GELU_TANH_C = np.array(_D_GELU_TANH_PATCH[3])
 
 
 @_inline
@@ -264,6 +265,44 @@ def _log_sigmoid(x, wide, p0, p1):
 @_inline
 def _d_log_sigmoid(x, wide, p0, p1):
     return _sigmoid(-x, wide, p0, p1)
+
+
+@_inline
+def _sigmoid_pair(v, wide):
+    """(m, s, r, sig_neg) for sigmoid(v) with e = exp(-|v|) = m·s, r = 1/(1 + e):
+    sigmoid(|v|) = r and sigmoid(-|v|) = e·r; sig_neg = sigmoid(-v)."""
+    m, s = _exp_parts(-abs(v), wide)
+    r = 1.0 / (1.0 + m * s)
+    return m, s, r, (m * r) * s if v >= 0.0 else r
+
+
+@_inline
+def _gelu_tanh(x, wide, p0, p1):
+    # x·sigmoid(v + v_lo), v = 2·sqrt(2/pi)·(x + 0.044715x³) as the accurate kernel's
+    # double-double (its cubic is ill-conditioned in the tail), sigmoid corrected to first
+    # order in v_lo; for v < 0, x·e·r·(...) with the 2**n factor s last (subnormal results)
+    v, v_lo = _accurate._gelu_tanh_arg(min(max(x, -25.0), 20.0))
+    m, s, r, sig_neg = _sigmoid_pair(v, wide)
+    c = r * (1.0 + sig_neg * v_lo)
+    y = x * c if v >= 0.0 else ((x * m) * c) * s
+    y = x if x > 20.0 else y  # 1 - sigmoid(v) < e**-2000
+    y = -0.0 if x < -25.0 else y  # v < -1930: the result underflows
+    return x if x != x else y
+
+
+@_inline
+def _d_gelu_tanh(x, wide, p0, p1):
+    # sigmoid(v)·(1 + x·v'·sigmoid(-v)), v' = 2·sqrt(2/pi)·(1 + 3·0.044715x²); the root
+    # (x = -0.7525) on the accurate kernel's patch
+    v, v_lo = _accurate._gelu_tanh_arg(min(max(x, -25.0), 20.0))
+    m, s, r, sig_neg = _sigmoid_pair(v, wide)
+    dv = 2.0 * _accurate.SQRT_2_OVER_PI[0] * (1.0 + 3.0 * _accurate.GELU_TANH_K[0] * x * x)
+    tail = (1.0 + sig_neg * v_lo) * (1.0 + x * dv * sig_neg)
+    y = r * tail if v >= 0.0 else ((m * r) * tail) * s
+    y = _taylor_patch(x, _D_GELU_TANH_PATCH, _D_GELU_TANH_C) if _near_root(x, _D_GELU_TANH_PATCH) else y
+    y = 1.0 if x > 20.0 else y
+    y = -0.0 if x < -25.0 else y
+    return x if x != x else y
 
 
 @_inline
@@ -454,6 +493,8 @@ KERNELS = {
     "d_selu": _loops(_d_selu),
     "mish": _loops(_mish),
     "d_mish": _loops(_d_mish),
+    "gelu_tanh": _loops(_gelu_tanh),
+    "d_gelu_tanh": _loops(_d_gelu_tanh),
     "softplus": _loops(_softplus),
     "d_softplus": _loops(_d_softplus),
     "log_sigmoid": _loops(_log_sigmoid),
