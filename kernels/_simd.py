@@ -1,26 +1,28 @@
-"""SIMD kernels: the accurate kernels' formulas with exp evaluated in plain arithmetic.
+"""SIMD kernels: the accurate kernels' formulas with exp, expm1 and log1p in plain arithmetic.
 
-A call to libm's exp keeps a Numba loop scalar (PyPI's llvmlite has no vector math library),
-and the default ``error_model='python'`` puts a zero-division check in every division; both
-block LLVM's loop vectorizer.  Here exp(a) is reduced by Cody and Waite to 2**n · exp(r),
-|r| <= ln(2)/2, exp(r) = 1 + r + r²·q(r) with q fitted by ``reference/polyfit.py`` (the
-literals below are what it prints), 2**n is built from its bits, and the loops are compiled
-with ``error_model='numpy'``: LLVM turns them into 8-wide (AVX-512) vector code, which
-``tests/test_simd.py`` checks in the IR.  The one fast-math flag is ``contract``: a·b + c may
-become one fused multiply-add, rounded once instead of twice (never less accurate; it took
-the float32 sigmoid from 1.42 to 0.98 ns/element here); the budgets below are what the audit
-measured with it, and a machine without FMA gets the unfused, equally budgeted result.
+A call to libm keeps a Numba loop scalar (PyPI's llvmlite has no vector math library), and the
+default ``error_model='python'`` puts a zero-division check in every division; both block
+LLVM's loop vectorizer.  Here exp(a) is reduced by Cody and Waite to 2**n·exp(r), |r| <=
+ln(2)/2, exp(r) = 1 + r + r²·q(r); expm1 comes from the same reduction and log1p(e), e <= 1, is
+2·atanh(e/(2 + e)); q and atanh's series are fitted by ``reference/polyfit.py`` (the literals
+below are what it prints); 2**n is built from its bits.  The loops use ``error_model='numpy'``,
+and LLVM turns them into 4- to 8-wide vector code (``tests/test_simd.py`` checks the IR).  The
+one fast-math flag is ``contract``: a·b + c may become one fused multiply-add, rounded once
+(it took the float32 sigmoid from 1.42 to 0.98 ns/element here); the audit measured the
+budgets with it.  The error-free transformations (two_prod, two_sum) stay in ``_accurate``'s
+own compiled functions, where no contraction reaches them.
 
-Every kernel computes in float64 and rounds once: float32 results use the degree-8 exp
-(relative error 4e-12, invisible after rounding to float32), float64 results the degree-12
-one (3e-19, under 2**-56: an eighth of an ULP).  The formulas are the accurate kernels' (no 1 - sigmoid
-cancellation; products that land in the subnormal range rounded into it once; silu''s root
-on the accurate kernel's Taylor patch), so the budgets are the accurate kernels'.
+Every kernel computes in float64 and rounds once: float32 results use the low-degree fits
+(relative error ~1e-12, invisible after rounding to float32), float64 results the high-degree
+ones (below 2**-56).  The formulas are the accurate kernels' (no 1 - sigmoid cancellation;
+products that land in the subnormal range rounded into it once; the derivatives' roots on the
+accurate kernels' Taylor patches; the piecewise kernels are their scalar definitions as they
+are); the float64 budgets in ``bench/budgets.toml`` say where they differ.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
-than one is set.  These functions are not cached on disk (they compile in about a second on
-first use): Numba's cache checks only this file's timestamp, and they use helpers of
-``_accurate``.
+than one is set.  These functions are not cached on disk (the 34 kernels compile in ~10 s on
+first use, float32 and float64): Numba's cache checks only this file's timestamp, and they
+inline helpers of ``_accurate``.
 """
 
 import numba
