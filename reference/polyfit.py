@@ -32,6 +32,17 @@ _PREC = 200
 _GRID = 20001
 
 
+def _chebyfit(f, interval, n: int) -> list:
+    """mpmath.chebyfit's coefficients, highest degree first, on mpmath 1.3 (which has only
+    that order) and 1.4+ (where it is deprecated in favour of ``asc=True``)."""
+    try:
+        coeffs, _ = mpmath.chebyfit(f, interval, n, error=True, asc=True)
+    except TypeError:
+        coeffs, _ = mpmath.chebyfit(f, interval, n, error=True)
+        return list(coeffs)
+    return list(reversed(coeffs))
+
+
 def _q(r):
     return (mpmath.exp(r) - 1 - r) / r**2 if r else mpmath.mpf(1) / 2
 
@@ -40,7 +51,7 @@ def fit(degree: int) -> tuple[list[float], float]:
     """(q's float64 coefficients, highest first; max |approximation/exp - 1| on the interval)."""
     with mpmath.workprec(_PREC):
         half = mpmath.log(2) / 2
-        coeffs, _ = mpmath.chebyfit(_q, [-half, half], degree + 1, error=True)
+        coeffs = _chebyfit(_q, [-half, half], degree + 1)
         rounded = [float(c) for c in coeffs]
         nodes = [half * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64) for k in range(64)]
         grid = [-half + 2 * half * k / (_GRID - 1) for k in range(_GRID)] + nodes
@@ -62,7 +73,7 @@ def fit_log1p(degree: int) -> tuple[list[float], float]:
     (0, 1], as 2z + 2z·w·B(w) with z = e/(2 + e) exact)."""
     with mpmath.workprec(_PREC):
         top = mpmath.mpf(1) / 9
-        coeffs, _ = mpmath.chebyfit(_b, [0, top], degree + 1, error=True)
+        coeffs = _chebyfit(_b, [0, top], degree + 1)
         rounded = [float(c) for c in coeffs]
         grid = [top * k / (_GRID - 1) for k in range(1, _GRID)]
         grid += [top * (1 + mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64)) / 2

@@ -27,6 +27,13 @@ def test_exp_coefficients_are_derived(dtype):
     assert bound < {"float32": 2.0**-36, "float64": 2.0**-56}[dtype]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log1p_coefficients_are_derived(dtype):
+    coeffs, bound = polyfit.fit_log1p(polyfit.LOG1P_DEGREES[dtype])
+    assert tuple(coeffs) == getattr(_simd, f"LOG1P_B_{dtype.upper()}")
+    assert bound < {"float32": 2.0**-36, "float64": 2.0**-56}[dtype]  # as exp's, same reasons
+
+
 def test_ln2_split_is_exact_for_every_reduction():
     # n·LN2_HI must be exact for every n the kernels use (|n| <= 1155, 11 bits): LN2_HI's
     # significand ends in at least 11 zero bits
