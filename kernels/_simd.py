@@ -382,74 +382,25 @@ def _d_silu(x, wide, p0, p1):
 # The piecewise kernels have no exp: the accurate kernels' scalar definitions, as they are,
 # in the vectorizing loops (their ufunc loops pass parameters as broadcast arrays and check
 # every division)
-@_inline
-def _relu(x, wide, p0, p1):
-    return _accurate._s_relu(x)
+_PIECEWISE = {"relu": 0, "relu6": 0, "hardtanh": 2, "leaky_relu": 1, "hardsigmoid": 0,
+              "hardswish": 0, "softsign": 0}  # name: number of parameters
 
 
-@_inline
-def _d_relu(x, wide, p0, p1):
-    return _accurate._s_d_relu(x)
-
-
-@_inline
-def _relu6(x, wide, p0, p1):
-    return _accurate._s_relu6(x)
-
-
-@_inline
-def _d_relu6(x, wide, p0, p1):
-    return _accurate._s_d_relu6(x)
-
-
-@_inline
-def _hardtanh(x, wide, min_val, max_val):
-    return _accurate._s_hardtanh(x, min_val, max_val)
-
-
-@_inline
-def _d_hardtanh(x, wide, min_val, max_val):
-    return _accurate._s_d_hardtanh(x, min_val, max_val)
-
-
-@_inline
-def _leaky_relu(x, wide, negative_slope, p1):
-    return _accurate._s_leaky_relu(x, negative_slope)
-
-
-@_inline
-def _d_leaky_relu(x, wide, negative_slope, p1):
-    return _accurate._s_d_leaky_relu(x, negative_slope)
-
-
-@_inline
-def _hardsigmoid(x, wide, p0, p1):
-    return _accurate._s_hardsigmoid(x)
-
-
-@_inline
-def _d_hardsigmoid(x, wide, p0, p1):
-    return _accurate._s_d_hardsigmoid(x)
-
-
-@_inline
-def _hardswish(x, wide, p0, p1):
-    return _accurate._s_hardswish(x)
-
-
-@_inline
-def _d_hardswish(x, wide, p0, p1):
-    return _accurate._s_d_hardswish(x)
-
-
-@_inline
-def _softsign(x, wide, p0, p1):
-    return _accurate._s_softsign(x)
-
-
-@_inline
-def _d_softsign(x, wide, p0, p1):
-    return _accurate._s_d_softsign(x)
+def _piecewise(fn, n_params: int):
+    """``fn(x, *params)`` in the loops' signature (x, wide, p0, p1)."""
+    if n_params == 0:
+        @_inline
+        def scalar(x, wide, p0, p1):
+            return fn(x)
+    elif n_params == 1:
+        @_inline
+        def scalar(x, wide, p0, p1):
+            return fn(x, p0)
+    else:
+        @_inline
+        def scalar(x, wide, p0, p1):
+            return fn(x, p0, p1)
+    return scalar
 
 
 def _loops(scalar):
@@ -501,12 +452,8 @@ KERNELS = {
     "d_softplus": _loops(_d_softplus),
     "log_sigmoid": _loops(_log_sigmoid),
     "d_log_sigmoid": _loops(_d_log_sigmoid),
-    **{name: _loops(fn) for name, fn in (
-        ("relu", _relu), ("d_relu", _d_relu), ("relu6", _relu6), ("d_relu6", _d_relu6),
-        ("hardtanh", _hardtanh), ("d_hardtanh", _d_hardtanh), ("leaky_relu", _leaky_relu),
-        ("d_leaky_relu", _d_leaky_relu), ("hardsigmoid", _hardsigmoid),
-        ("d_hardsigmoid", _d_hardsigmoid), ("hardswish", _hardswish),
-        ("d_hardswish", _d_hardswish), ("softsign", _softsign), ("d_softsign", _d_softsign))},
+    **{f"{d}{name}": _loops(_piecewise(getattr(_accurate, f"_s_{d}{name}"), n))
+       for name, n in _PIECEWISE.items() for d in ("", "d_")},
 }
 
 
