@@ -89,30 +89,17 @@ def _f64_from_bits(typingctx, bits):
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 
 
-@_inline
-def _q32(r):
-    c = EXP_Q_FLOAT32
-    return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) * r + c[6]
+# the fits as constant arrays, highest degree first: a Horner loop over one unrolls fully
+_EXP_Q = (np.array(EXP_Q_FLOAT32), np.array(EXP_Q_FLOAT64))
+_LOG1P_B = (np.array(LOG1P_B_FLOAT32), np.array(LOG1P_B_FLOAT64))
 
 
 @_inline
-def _q64(r):
-    c = EXP_Q_FLOAT64
-    p = (((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]
-    return (((((p * r + c[5]) * r + c[6]) * r + c[7]) * r + c[8]) * r + c[9]) * r + c[10]
-
-
-@_inline
-def _b32(w):
-    c = LOG1P_B_FLOAT32
-    return (((((c[0] * w + c[1]) * w + c[2]) * w + c[3]) * w + c[4]) * w + c[5]) * w + c[6]
-
-
-@_inline
-def _b64(w):
-    c = LOG1P_B_FLOAT64
-    p = (((c[0] * w + c[1]) * w + c[2]) * w + c[3]) * w + c[4]
-    return (((((p * w + c[5]) * w + c[6]) * w + c[7]) * w + c[8]) * w + c[9]) * w + c[10]
+def _horner(c, r):
+    p = c[0]
+    for k in range(1, c.size):
+        p = p * r + c[k]
+    return p
 
 
 @_inline
@@ -127,7 +114,7 @@ def _log1p_of_exp(m, s, wide):
     q = e / d
     z = q + ((e - q * d) - q * dl) / d
     w = z * z
-    b = _b64(w) if wide else _b32(w)
+    b = _horner(_LOG1P_B[1], w) if wide else _horner(_LOG1P_B[0], w)
     return (m * (1.0 - 0.5 * e)) * s if e < 2.0**-30 else 2.0 * z + (2.0 * z) * (w * b)
 
 
@@ -139,7 +126,7 @@ def _exp_parts(a, wide):
     a = max(a, EXP_FLOOR)
     n = np.floor(a * INV_LN2 + 0.5)
     r = (a - n * LN2_HI) - n * LN2_LO
-    q = _q64(r) if wide else _q32(r)
+    q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
     p = 1.0 + (r + r * r * q)
     k = np.int64(n)
     h = k >> 1  # 2**n as two normal factors: n reaches -1076, 2**-1076 is not a float64
@@ -154,7 +141,7 @@ def _expm1(a, wide):
     a = max(a, EXP_FLOOR)
     n = np.floor(a * INV_LN2 + 0.5)
     r = (a - n * LN2_HI) - n * LN2_LO
-    q = _q64(r) if wide else _q32(r)
+    q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
     k = np.int64(n)
     h = k >> 1
     scale = _f64_from_bits((h + 1023) << 52) * _f64_from_bits((k - h + 1023) << 52)
