@@ -65,7 +65,8 @@ class Kernel:
 
 class SimdKernel:
     """An elementwise kernel of ``_simd``: a vectorized float64 loop (float32 rounded once),
-    on Numba's threads for large arrays; same dtype rules, shapes and ``out=`` as ``Kernel``."""
+    on Numba's threads for large arrays; shapes and ``out=`` as ``Kernel`` (an ``out`` that
+    overlaps ``x`` is handled as NumPy does), float32 and float64 only, scalar parameters."""
 
     def __init__(self, name, **defaults):
         self.name = name
@@ -81,14 +82,23 @@ class SimdKernel:
         if unknown:
             raise TypeError(f"{self.__name__}: unknown parameter(s) {sorted(unknown)}; "
                             f"it takes {sorted(self.defaults) or 'none'}")
-        values = [float({**self.defaults, **params}[k]) for k in self.defaults]
+        given = {**self.defaults, **params}
+        if any(np.ndim(given[k]) for k in self.defaults):
+            raise TypeError(f"{self.__name__}: parameters must be scalars (the accurate kernel "
+                            f"{self.name} broadcasts arrays)")
+        values = [float(given[k]) for k in self.defaults]
         x = _as_float_array(x, self.__name__)
         if out is not None and (
             not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
         ):
             raise ValueError(f"{self.__name__}: out must be a {x.dtype} array of shape {x.shape}")
+        if out is not None and not out.flags.writeable:
+            raise ValueError(f"{self.__name__}: out is read-only")
         flat = np.ascontiguousarray(x).reshape(-1)
-        direct = out is not None and out.flags.c_contiguous
+        # straight into out, unless it overlaps the input other than element for element
+        in_place = out is not None and out.ctypes.data == flat.ctypes.data
+        direct = (out is not None and out.flags.c_contiguous
+                  and (in_place or not np.may_share_memory(out, flat)))
         y = out.reshape(-1) if direct else np.empty(flat.shape, x.dtype)
         _simd.run(self.name, flat, y, *values)
         if direct:

@@ -76,6 +76,9 @@ INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
 # exp(a) is clamped here: below it x·exp(x) is 0 even as a float64 subnormal (|x|·e**x <
 # 2**-1075 from x = -752), and 2**n still splits into two normal factors (n >= -1155)
 EXP_FLOOR = -800.0
+# and above this exp is inf in float64 (log(2**1024) = 709.78); the clamp keeps 2**n's two
+# halves inside the exponent field (celu with alpha < 0 takes exp of positive x/alpha)
+EXP_CEIL = 1000.0
 
 
 @intrinsic
@@ -120,10 +123,10 @@ def _log1p_of_exp(m, s, wide):
 
 @_inline
 def _exp_parts(a, wide):
-    """exp(a) = m·s for EXP_FLOOR <= a <= 0 (lower a is clamped; NaN is the caller's), with m
+    """exp(a) = m·s for a in [EXP_FLOOR, EXP_CEIL] (clamped there; NaN is the caller's), with m
     normal: a product that must round into the subnormal range multiplies by s last, so it
     rounds there once.  ``wide``: the float64-grade polynomial."""
-    a = max(a, EXP_FLOOR)
+    a = min(max(a, EXP_FLOOR), EXP_CEIL)
     n = np.floor(a * INV_LN2 + 0.5)
     r = (a - n * LN2_HI) - n * LN2_LO
     q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
@@ -135,17 +138,21 @@ def _exp_parts(a, wide):
 
 @_inline
 def _expm1(a, wide):
-    """exp(a) - 1 for a <= 0 without cancellation: with s = 2**n (n >= -1155, here never a
-    subnormal for the n that matter), exp(a) - 1 = s·(r + r²·q) + (s - 1), where s - 1 is
-    exact for n >= -53 and r + r²·q keeps its relative accuracy as r -> 0 (n = 0)."""
-    a = max(a, EXP_FLOOR)
+    """exp(a) - 1 without cancellation.  For a <= 1, with s = 2**n (n >= -1155, never a
+    subnormal for the n that matter): s·(r + r²·q) + (s - 1), where s - 1 is exact for n >= -53
+    and r + r²·q keeps its relative accuracy as r -> 0 (n = 0).  Above, exp(a) - 1 with exp as
+    two factors (s alone would overflow from n = 1024 while exp(a) is still finite)."""
+    a = min(max(a, EXP_FLOOR), EXP_CEIL)
     n = np.floor(a * INV_LN2 + 0.5)
     r = (a - n * LN2_HI) - n * LN2_LO
     q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
     k = np.int64(n)
     h = k >> 1
-    scale = _f64_from_bits((h + 1023) << 52) * _f64_from_bits((k - h + 1023) << 52)
-    y = (r + r * r * q) * scale + (scale - 1.0)
+    s1, s2 = _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
+    scale = s1 * s2
+    small = (r + r * r * q) * scale + (scale - 1.0)
+    large = ((1.0 + (r + r * r * q)) * s1) * s2 - 1.0
+    y = large if a > 1.0 else small
     return a if a == 0.0 else y  # expm1(-0) = -0 (the sum above gives +0)
 
 
@@ -185,13 +192,14 @@ def _d_elu(x, wide, alpha, p1):
 
 @_inline
 def _celu(x, wide, alpha, p1):
-    y = x if x > 0.0 else alpha * _expm1(min(x / alpha, 0.0), wide)
+    # x/alpha > 0 on x < 0 when alpha < 0 (torch allows it): expm1 of either sign
+    y = x if x > 0.0 else alpha * _expm1(x / alpha, wide)
     return x if x != x else y
 
 
 @_inline
 def _d_celu(x, wide, alpha, p1):
-    m, s = _exp_parts(min(x / alpha, 0.0), wide)
+    m, s = _exp_parts(x / alpha, wide)
     y = 1.0 if x > 0.0 else m * s
     return x if x != x else y
 

@@ -92,6 +92,23 @@ def test_wrappers_keep_the_kernel_rules(name):
         simd(np.arange(3))
     with pytest.raises(ValueError, match="out must be"):
         simd(x, out=np.empty(3, np.float32))
+    frozen = np.empty_like(x)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        simd(x, out=frozen)
+    with pytest.raises(TypeError, match="scalars"):
+        kernels.elu_simd(x, alpha=np.ones(3))
+
+
+def test_an_overlapping_out_is_read_before_it_is_written():
+    # NumPy copies an operand that overlaps the output; so must we (in place is fine)
+    buf = np.linspace(-3, 3, 1000)
+    want = kernels.sigmoid_simd(buf[:-1].copy())
+    got = kernels.sigmoid_simd(buf[:-1], out=buf[1:])
+    np.testing.assert_array_equal(got, want)
+    same = np.linspace(-3, 3, 1000)
+    assert kernels.sigmoid_simd(same, out=same) is same
+    np.testing.assert_array_equal(same, kernels.sigmoid_simd(np.linspace(-3, 3, 1000)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -106,11 +123,14 @@ def test_special_values(name):
 
 
 @pytest.mark.parametrize("name, params", [("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.5}),
-                                          ("softplus", {"beta": 2.0}),
+                                          ("celu", {"alpha": -1.0}), ("celu", {"alpha": -2.5}),
+                                          ("softplus", {"beta": 2.0}), ("softplus", {"beta": -3.0}),
                                           ("selu", {"alpha": 1.5, "scale": 0.75})])
 def test_parameters_reach_the_loop(name, params):
     # float32 results of both kernels are the float64 values rounded once: equal on this grid
-    x = np.linspace(-6, 3, 101, dtype=np.float32)
+    # (negative alpha: celu takes exp of positive x/alpha, up to overflow at the ends)
+    x = np.concatenate([np.linspace(-6, 3, 101), [-400.0, -2000.0, -np.inf, np.inf]]).astype(
+        np.float32)
     for n in (name, f"d_{name}"):
         np.testing.assert_array_equal(getattr(kernels, f"{n}_simd")(x, **params),
                                       getattr(kernels, n)(x, **params))
