@@ -212,7 +212,7 @@ def _compare_options(p):
 
 
 def _cmd_list(out):
-    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<10} parameters", file=out)
+    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<15} parameters", file=out)
     for act in catalog.CATALOG.values():
         params = ", ".join(f"{k}={v!r}" for k, v in act.params.items())
         if act.kind == "gated":
@@ -220,7 +220,7 @@ def _cmd_list(out):
         elif act.kind == "rowwise":
             params = "axis=-1, temperature=1.0 (softmax of x/temperature)"
         variants = ", ".join(v.name for v in act.variants)
-        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<10} "
+        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<15} "
               f"{params or '-'}", file=out)
         if act.kinks:
             print(f"{'':<12} conventions: {act.kinks}", file=out)
