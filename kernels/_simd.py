@@ -122,36 +122,37 @@ def _log1p_of_exp(m, s, wide):
 
 
 @_inline
-def _exp_parts(a, wide):
-    """exp(a) = m·s for a in [EXP_FLOOR, EXP_CEIL] (clamped there; NaN is the caller's), with m
-    normal: a product that must round into the subnormal range multiplies by s last, so it
-    rounds there once.  ``wide``: the float64-grade polynomial."""
-    a = min(max(a, EXP_FLOOR), EXP_CEIL)
-    n = np.floor(a * INV_LN2 + 0.5)
-    r = (a - n * LN2_HI) - n * LN2_LO
-    q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
-    p = 1.0 + (r + r * r * q)
-    k = np.int64(n)
-    h = k >> 1  # 2**n as two normal factors: n reaches -1076, 2**-1076 is not a float64
-    return p * _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
-
-
-@_inline
-def _expm1(a, wide):
-    """exp(a) - 1 without cancellation.  For a <= 1, with s = 2**n (n >= -1155, never a
-    subnormal for the n that matter): s·(r + r²·q) + (s - 1), where s - 1 is exact for n >= -53
-    and r + r²·q keeps its relative accuracy as r -> 0 (n = 0).  Above, exp(a) - 1 with exp as
-    two factors (s alone would overflow from n = 1024 while exp(a) is still finite)."""
+def _reduce(a, wide):
+    """exp(a) = (1 + em1)·s1·s2 for a clamped to [EXP_FLOOR, EXP_CEIL]: Cody-Waite reduction
+    a = n·ln2 + r, em1 = exp(r) - 1 = r + r²·q(r) (``wide``: the float64-grade fit), and 2**n
+    as two normal factors from their bits (n reaches -1155, and 2**-1076 is not a float64)."""
     a = min(max(a, EXP_FLOOR), EXP_CEIL)
     n = np.floor(a * INV_LN2 + 0.5)
     r = (a - n * LN2_HI) - n * LN2_LO
     q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
     k = np.int64(n)
     h = k >> 1
-    s1, s2 = _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
+    return r + r * r * q, _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
+
+
+@_inline
+def _exp_parts(a, wide):
+    """exp(a) = m·s (NaN is the caller's), with m normal: a product that must round into the
+    subnormal range multiplies by s last, so it rounds there once."""
+    em1, s1, s2 = _reduce(a, wide)
+    return (1.0 + em1) * s1, s2
+
+
+@_inline
+def _expm1(a, wide):
+    """exp(a) - 1 without cancellation.  For a <= 1, with s = 2**n (never a subnormal for the n
+    that matter): s·em1 + (s - 1), where s - 1 is exact for n >= -53 and em1 keeps its relative
+    accuracy as r -> 0 (n = 0).  Above, exp(a) - 1 with exp as two factors (s alone would
+    overflow from n = 1024 while exp(a) is still finite)."""
+    em1, s1, s2 = _reduce(a, wide)
     scale = s1 * s2
-    small = (r + r * r * q) * scale + (scale - 1.0)
-    large = ((1.0 + (r + r * r * q)) * s1) * s2 - 1.0
+    small = em1 * scale + (scale - 1.0)
+    large = ((1.0 + em1) * s1) * s2 - 1.0
     y = large if a > 1.0 else small
     return a if a == 0.0 else y  # expm1(-0) = -0 (the sum above gives +0)
 
