@@ -37,20 +37,10 @@ class Kernel:
         return f"<kernel {self.name}(x{params})>"
 
     def __call__(self, x, *, out=None, **params):
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise TypeError(
-                f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
-                f"it takes {sorted(self.defaults) or 'none'}"
-            )
+        given = _params(self.name, self.defaults, params)
         x = _as_float_array(x, self.name, NARROW_DTYPES)
-        if out is not None and (
-            not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
-        ):
-            raise ValueError(
-                f"{self.name}: out must be a {x.dtype} array of shape {x.shape}"
-            )
-        values = [np.float64({**self.defaults, **params}[k]) for k in self.defaults]
+        _check_out(self.name, out, x)
+        values = [np.float64(given[k]) for k in self.defaults]
         # NaN and infinities are handled deliberately inside the kernels; the flags their
         # comparisons raise are not errors of the caller's.
         with np.errstate(all="ignore"):
@@ -78,20 +68,13 @@ class SimdKernel:
         return f"<simd kernel {self.__name__}(x{params})>"
 
     def __call__(self, x, *, out=None, **params):
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise TypeError(f"{self.__name__}: unknown parameter(s) {sorted(unknown)}; "
-                            f"it takes {sorted(self.defaults) or 'none'}")
-        given = {**self.defaults, **params}
+        given = _params(self.__name__, self.defaults, params)
         if any(np.ndim(given[k]) for k in self.defaults):
             raise TypeError(f"{self.__name__}: parameters must be scalars (the accurate kernel "
                             f"{self.name} broadcasts arrays)")
         values = [float(given[k]) for k in self.defaults]
         x = _as_float_array(x, self.__name__)
-        if out is not None and (
-            not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
-        ):
-            raise ValueError(f"{self.__name__}: out must be a {x.dtype} array of shape {x.shape}")
+        _check_out(self.__name__, out, x)
         if out is not None and not out.flags.writeable:
             raise ValueError(f"{self.__name__}: out is read-only")
         flat = np.ascontiguousarray(x).reshape(-1)
@@ -190,6 +173,22 @@ class RowwiseKernel:
             return y
         out[...] = y
         return out
+
+
+def _params(name, defaults, params) -> dict:
+    """The defaults updated by ``params``; TypeError naming any parameter the kernel lacks."""
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"{name}: unknown parameter(s) {sorted(unknown)}; "
+                        f"it takes {sorted(defaults) or 'none'}")
+    return {**defaults, **params}
+
+
+def _check_out(name, out, x):
+    if out is not None and (
+        not isinstance(out, np.ndarray) or out.dtype != x.dtype or out.shape != x.shape
+    ):
+        raise ValueError(f"{name}: out must be a {x.dtype} array of shape {x.shape}")
 
 
 def _as_float_array(x, name, extra=()):
