@@ -672,9 +672,8 @@ def _cmd_report(args, out, err):
     report.render_figures(rep, lambda figs: tqdm(figs, desc="figures", unit="fig", file=err,
                                                  disable=None))
     html_path = report.write(rep, args.out)
-    for b in rep.blocks:
-        if getattr(b, "kind", "") == "notice":
-            print(f"note: {b.text}", file=out)
+    for text in rep.notices:
+        print(f"note: {text}", file=out)
     print(f"wrote {html_path} and {Path(args.out) / 'report.md'} with {len(rep.figures)} figures "
           f"in {time.perf_counter() - start:.0f} s", file=out)
     return 0

@@ -47,10 +47,10 @@ def work_for(case, dtype: str, n: int) -> list:
     return [b for domain in CURVE_DOMAINS for b in batches(case, dtype, domain, n)]
 
 
-def curves_for(case, dtype: str, impls, n: int, exact: dict | None = None) -> list[Curve]:
-    """One ``Curve`` per implementation in ``impls`` that has a kernel for ``case``; exact
-    values from ``exact`` (key -> Exact, as ``resolve_exact`` returns) or computed here."""
-    work = work_for(case, dtype, n)
+def curves_for(case, impls, work: list, exact: dict | None = None) -> list[Curve]:
+    """One ``Curve`` per implementation in ``impls`` that has a kernel for ``case``, on the
+    batches ``work`` (``work_for``); exact values from ``exact`` (key -> Exact, as
+    ``resolve_exact`` returns) or computed here."""
     if exact is None:
         exact = resolve_exact([b.task for b in work], Cache(None))
     x = np.concatenate([_plotted_input(case, b) for b in work])

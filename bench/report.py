@@ -64,7 +64,6 @@ class Figure:
     title: str
     caption: str
     draw: Callable
-    kind: str = "figure"
     png: bytes = b""
 
 
@@ -79,6 +78,10 @@ class Report:
     @property
     def figures(self) -> list:
         return [b for b in self.blocks if isinstance(b, Figure)]
+
+    @property
+    def notices(self) -> list[str]:
+        return [b.text for b in self.blocks if isinstance(b, Block) and b.kind == "notice"]
 
 
 def _png(fig) -> bytes:
@@ -298,7 +301,7 @@ def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progre
                   "rowwise": "row element x_i (before the temperature)"}.get(case.activation.kind, "x")
 
         def draw(case=case, dtype=dtype, chosen=chosen, budget=budget, title=title, xlabel=xlabel):
-            curves = error_curves.curves_for(case, dtype, chosen, n, exact)
+            curves = error_curves.curves_for(case, chosen, work[(case.label, dtype)], exact)
             return ulp_figure(title, dtype, curves, budget, case.activation.core, xlabel)
 
         caption = f"Budget {budget:g} ULP" + (f" ({reasons})" if reasons else "") + ". " + \

@@ -230,7 +230,7 @@ def test_error_curve_agrees_with_the_audit(results):
         from bench.exact import resolve_exact
 
         exact = resolve_exact([b.task for b in work], exact_cache)
-        curves = error_curves.curves_for(case, dtype, [peers.resolve("ours")], POINTS, exact)
+        curves = error_curves.curves_for(case, [peers.resolve("ours")], work, exact)
         audit = rs.audit[(rs.audit["impl"] == "ours") & (rs.audit["activation"] == "gelu")
                          & (rs.audit["direction"] == "derivative") & (rs.audit["dtype"] == dtype)
                          & rs.audit["domain"].isin(error_curves.CURVE_DOMAINS)]
