@@ -16,6 +16,7 @@ import numpy as np
 
 from . import domains, metrics
 from .budgets import Budgets
+from .catalog import runs_for_peers
 from .domains import hexf
 from .exact import Cache, Task, resolve_exact
 from .peers import Impl
@@ -243,13 +244,9 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
     exact = resolve_exact(tasks, cache, jobs, exact_progress)
     rows = []
     for impl in impls:
-        seen = set()
         for case, dtype, domain, work in units:
-            # a peer has one function per activation and direction, whatever our variants
-            key = (case.activation.name, case.direction, dtype, domain)
-            if impl.name != "ours" and key in seen:
+            if impl.name != "ours" and not runs_for_peers(case, selection):
                 continue
-            seen.add(key)
             row = audit(case, dtype, domain, budgets, n, impl=impl, exact=exact, work=work)
             if row is not None:
                 rows.append(row)

@@ -25,6 +25,7 @@ __all__ = [
     "Edge",
     "Variant",
     "cases",
+    "runs_for_peers",
 ]
 
 # What a kernel computes, by kind: elementwise y(x) and dy/dx; gated y(a, b) and both partials;
@@ -292,6 +293,14 @@ CATALOG = {a.name: a for a in [
                kinks="NaN row -> NaN; +inf entries -> -log k, others -inf; all -inf row -> -inf, "
                "zero gradient"),
 ]}
+
+
+def runs_for_peers(case, selection) -> bool:
+    """Whether a peer (numpy-seed, scipy, torch, a user's function) runs on ``case``: it has one
+    function per activation and direction, whatever our variants, so it runs with the first
+    of the activation's variants in ``selection`` only."""
+    first = next(c.variant.name for c in selection if c.activation.name == case.activation.name)
+    return case.variant.name == first
 
 
 def cases(activations=None, variants=None, directions=None):

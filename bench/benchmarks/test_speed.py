@@ -81,13 +81,11 @@ def _params():
                                  CONFIG.get("impl_derivative") if ":" in impl_name else None)
         except peers.PeerUnavailable:
             continue
-        seen = set()
-        for case in catalog.cases(acts, None, dirs):
-            # a peer has one function per activation and direction, whatever our variants
-            key = (case.activation.name, case.direction)
-            if impl.kernel(case) is None or (impl.name != "ours" and key in seen):
+        selection = list(catalog.cases(acts, None, dirs))
+        for case in selection:
+            if impl.kernel(case) is None or (
+                    impl.name != "ours" and not catalog.runs_for_peers(case, selection)):
                 continue
-            seen.add(key)
             for dtype in DTYPES:
                 for size in SIZES:
                     out.append(pytest.param(impl, case, dtype, size,
