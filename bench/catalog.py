@@ -240,7 +240,7 @@ CATALOG = {a.name: a for a in [
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),
     ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
-    Activation("gelu", _accurate("gelu", _ACCURATE_DD), (-10.0, 10.0), (
+    Activation("gelu", _accurate("gelu", _ACCURATE_DD, simd=True), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.28p+5", "x = -37: kernel switches to the asymptotic tail"),
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),

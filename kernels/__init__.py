@@ -251,6 +251,7 @@ hardswish_simd, d_hardswish_simd = SimdKernel("hardswish"), SimdKernel("d_hardsw
 softsign_simd, d_softsign_simd = SimdKernel("softsign"), SimdKernel("d_softsign")
 softplus_simd, d_softplus_simd = SimdKernel("softplus", beta=1.0), SimdKernel("d_softplus", beta=1.0)
 log_sigmoid_simd, d_log_sigmoid_simd = SimdKernel("log_sigmoid"), SimdKernel("d_log_sigmoid")
+gelu_simd, d_gelu_simd = SimdKernel("gelu"), SimdKernel("d_gelu")
 gelu_tanh_simd, d_gelu_tanh_simd = SimdKernel("gelu_tanh"), SimdKernel("d_gelu_tanh")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
@@ -309,6 +310,8 @@ __all__ = [
     "d_softplus_simd",
     "log_sigmoid_simd",
     "d_log_sigmoid_simd",
+    "gelu_simd",
+    "d_gelu_simd",
     "gelu_tanh_simd",
     "d_gelu_tanh_simd",
 ]

@@ -1,11 +1,12 @@
-"""SIMD kernels: the accurate kernels' formulas with exp, expm1 and log1p in plain arithmetic.
+"""SIMD kernels: the accurate kernels' formulas with exp, expm1, log1p and erfc in plain arithmetic.
 
 A call to libm keeps a Numba loop scalar (PyPI's llvmlite has no vector math library), and the
 default ``error_model='python'`` puts a zero-division check in every division; both block
 LLVM's loop vectorizer.  Here exp(a) is reduced by Cody and Waite to 2**n·exp(r), |r| <=
 ln(2)/2, exp(r) = 1 + r + r²·q(r); expm1 comes from the same reduction and log1p(e), e <= 1, is
-2·atanh(e/(2 + e)); q and atanh's series are fitted by ``reference/polyfit.py`` (the literals
-below are what it prints); 2**n is built from its bits.  The loops use ``error_model='numpy'``,
+2·atanh(e/(2 + e)), and erfc(z) = exp(-z²)·K(u)/(z + c) with u = (z - c)/(z + c); q, atanh's
+series and K are fitted by ``reference/polyfit.py`` (the literals below are what it prints); 2**n
+is built from its bits.  The loops use ``error_model='numpy'``,
 and LLVM turns them into 4- to 8-wide vector code (``tests/test_simd.py`` checks the IR).  The
 one fast-math flag is ``contract``: a·b + c may become one fused multiply-add, rounded once
 (it took the float32 sigmoid from 1.42 to 0.98 ns/element here); the audit measured the
@@ -25,6 +26,9 @@ first use, float32 and float64): Numba's cache checks only this file's timestamp
 inline helpers of ``_accurate``.
 """
 
+import math
+
+import mpmath
 import numba
 import numpy as np
 from llvmlite import ir
@@ -32,7 +36,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import _accurate
-from ._accurate import _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
+from ._accurate import _D_GELU_PATCH, _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
 
@@ -69,6 +73,33 @@ LOG1P_B_FLOAT64 = (
     float.fromhex("0x1.2492492499d46p-3"), float.fromhex("0x1.9999999999944p-3"),
     float.fromhex("0x1.5555555555555p-2"),
 )
+# reference/polyfit.py: erfcx(z) = exp(z²)·erfc(z) = K(u)/(z + c), u = (z - c)/(z + c), c = ERFCX_C;
+# K of degree 14 on z <= 11 / 22 on z <= 27.6, max relative error of erfcx 1.69e-12 / 7.28e-17
+ERFCX_C = 4.0
+ERFCX_K_FLOAT32 = (
+    float.fromhex("-0x1.3c76d70c8a282p-18"), float.fromhex("-0x1.0b89f2476b990p-15"),
+    float.fromhex("-0x1.e5769e68c4e29p-18"), float.fromhex("0x1.8014e54053bdfp-13"),
+    float.fromhex("-0x1.d82e66476a880p-12"), float.fromhex("-0x1.2731253913f69p-12"),
+    float.fromhex("0x1.9078919021ebcp-8"), float.fromhex("-0x1.b00c9d8b7c13fp-6"),
+    float.fromhex("0x1.38dbff6fac4b7p-4"), float.fromhex("-0x1.645fd4cac7d8cp-3"),
+    float.fromhex("0x1.52cac1964da2ep-2"), float.fromhex("-0x1.14eacb284ddb9p-1"),
+    float.fromhex("0x1.8be202d430ff1p-1"), float.fromhex("-0x1.f3fe31ec85ec9p-1"),
+    float.fromhex("0x1.18932bf08d2edp+0"),
+)
+ERFCX_K_FLOAT64 = (
+    float.fromhex("0x1.eb0502d3b1d04p-31"), float.fromhex("-0x1.78891dc05a806p-31"),
+    float.fromhex("-0x1.0584118e5dce4p-26"), float.fromhex("0x1.e0c3a2198fd17p-29"),
+    float.fromhex("0x1.0a69308249f17p-23"), float.fromhex("-0x1.53bdf60e15adfp-24"),
+    float.fromhex("-0x1.c66a3ddae0d77p-21"), float.fromhex("0x1.7f07897de7a29p-20"),
+    float.fromhex("0x1.3b0e67bca11bdp-18"), float.fromhex("-0x1.3c74470bf394dp-16"),
+    float.fromhex("-0x1.e7ed000f06a0fp-19"), float.fromhex("0x1.72cddb8c4d4fep-13"),
+    float.fromhex("-0x1.dd284320306a9p-12"), float.fromhex("-0x1.269b56f694014p-12"),
+    float.fromhex("0x1.908f471ea9071p-8"), float.fromhex("-0x1.b00c052a09689p-6"),
+    float.fromhex("0x1.38dbd2c8eab7dp-4"), float.fromhex("-0x1.645fd8a4c06a0p-3"),
+    float.fromhex("0x1.52cac2370ffc0p-2"), float.fromhex("-0x1.14eacb1ad02bbp-1"),
+    float.fromhex("0x1.8be202d26c709p-1"), float.fromhex("-0x1.f3fe31ecb49c0p-1"),
+    float.fromhex("0x1.18932bf08e154p+0"),
+)
 # ln 2 split (fdlibm's): n·LN2_HI is exact for |n| < 2**11, so r keeps its low bits
 LN2_HI = float.fromhex("0x1.62e42feep-1")
 LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
@@ -95,6 +126,7 @@ _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 # the fits as constant arrays, highest degree first: a Horner loop over one unrolls fully
 _EXP_Q = (np.array(EXP_Q_FLOAT32), np.array(EXP_Q_FLOAT64))
 _LOG1P_B = (np.array(LOG1P_B_FLOAT32), np.array(LOG1P_B_FLOAT64))
+_ERFCX_K = (np.array(ERFCX_K_FLOAT32), np.array(ERFCX_K_FLOAT64))
 
 
 @_inline
@@ -122,17 +154,24 @@ def _log1p_of_exp(m, s, wide):
 
 
 @_inline
-def _reduce(a, wide):
-    """exp(a) = (1 + em1)·s1·s2 for a clamped to [EXP_FLOOR, EXP_CEIL]: Cody-Waite reduction
-    a = n·ln2 + r, em1 = exp(r) - 1 = r + r²·q(r) (``wide``: the float64-grade fit), and 2**n
-    as two normal factors from their bits (n reaches -1155, and 2**-1076 is not a float64)."""
+def _reduce_dd(a, a_lo, wide):
+    """exp(a + a_lo) = (1 + em1)·s1·s2 for a clamped to [EXP_FLOOR, EXP_CEIL] and |a_lo| <=
+    ulp(a): Cody-Waite reduction a + a_lo = n·ln2 + r, em1 = exp(r) - 1 = r + r²·q(r)
+    (``wide``: the float64-grade fit), and 2**n as two normal factors from their bits (n
+    reaches -1155, and 2**-1076 is not a float64)."""
     a = min(max(a, EXP_FLOOR), EXP_CEIL)
     n = np.floor(a * INV_LN2 + 0.5)
-    r = (a - n * LN2_HI) - n * LN2_LO
+    r = ((a - n * LN2_HI) - n * LN2_LO) + a_lo
     q = _horner(_EXP_Q[1], r) if wide else _horner(_EXP_Q[0], r)
     k = np.int64(n)
     h = k >> 1
     return r + r * r * q, _f64_from_bits((h + 1023) << 52), _f64_from_bits((k - h + 1023) << 52)
+
+
+@_inline
+def _reduce(a, wide):
+    """``_reduce_dd`` of a alone (r + -0.0 is r for every r: LLVM drops the addition)."""
+    return _reduce_dd(a, -0.0, wide)
 
 
 @_inline
@@ -225,6 +264,7 @@ def _d_selu(x, wide, alpha, scale):
 _D_SILU_C = np.array(_D_SILU_PATCH[3])
 _D_MISH_C = np.array(_D_MISH_PATCH[3])
 _D_GELU_TANH_C = np.array(_D_GELU_TANH_PATCH[3])
+_D_GELU_C = np.array(_D_GELU_PATCH[3])
 
 
 @_inline
@@ -300,6 +340,78 @@ def _d_gelu_tanh(x, wide, p0, p1):
     y = _taylor_patch(x, _D_GELU_TANH_PATCH, _D_GELU_TANH_C) if _near_root(x, _D_GELU_TANH_PATCH) else y
     y = 1.0 if x > 20.0 else y
     y = -0.0 if x < -25.0 else y
+    return x if x != x else y
+
+
+# gelu in the erf form: with a = |x| and z = a/sqrt(2), Phi(-a) = erfc(z)/2 = E·F/2, where
+# E = exp(-x²/2) (x² exact as p + e) and F = erfcx(z) = exp(z²)·erfc(z) from its fit; past
+# GELU_XMAX the result is x or -0 (float64: Phi(-39) < 2**-1100; float32: gelu(-15.5) < 2**-170)
+GELU_XMAX = (15.5, 39.0)
+# gelu' near 0, where F/2 + x/sqrt(2pi) cancels partly and the sum ~1/4 doubles the ULP count
+# (5.9 ULP at x = -0.33 in float64): its Maclaurin series, from those of Phi and x·phi,
+# gelu'(x) = 1/2 + x·phi(0)·sum_k (-1)^k·2(k + 1)/((2k + 1)·2**k·k!)·x**(2k); for |x| <=
+# D_GELU_SERIES_X the terms from k = 11 on sum to below 2**-68 of the result (the accurate
+# kernel's root patch takes over below -0.3518)
+D_GELU_SERIES_X = 0.36
+with mpmath.workprec(200):  # then rounded once to float64
+    D_GELU_SERIES = tuple(
+        float(mpmath.mpf((-1) ** k * 2 * (k + 1)) / ((2 * k + 1) * 2**k * math.factorial(k))
+              / mpmath.sqrt(2 * mpmath.pi))
+        for k in range(10, -1, -1))  # highest first
+_D_GELU_SERIES = np.array(D_GELU_SERIES)
+
+
+@_inline
+def _erfcx_gauss(a, wide):
+    """(f, em1, s1, s2) for a >= 0: f = erfcx(a/sqrt(2)), exp(-a²/2) = (1 + em1)·s1·s2 with
+    the 2**n factor s2 to multiply last (subnormal results round once).  f comes from the fit
+    in u = (z - c)/(z + c) with z + c and z - c carried exactly, so u is right to ~1 ULP (z + c
+    rounded alone cost 6 ULP near z = 0, where K(u) is steep)."""
+    z, z_lo = _accurate.two_prod(a, _accurate.INV_SQRT2[0])
+    z_lo += a * _accurate.INV_SQRT2[1]
+    t, t_lo = _accurate.two_sum(z, ERFCX_C)
+    t_lo += z_lo
+    w, w_lo = _accurate.two_sum(z, -ERFCX_C)
+    w_lo += z_lo
+    d = 1.0 / t
+    q = w * d
+    u = q + ((w - q * t) + w_lo - q * t_lo) * d  # w - q·t is exact (fused)
+    k = _horner(_ERFCX_K[1], u) if wide else _horner(_ERFCX_K[0], u)
+    kd = k * d
+    p, e = _accurate.two_prod(a, a)
+    em1, s1, s2 = _reduce_dd(-0.5 * p, -0.5 * e, wide)
+    # k/(t + t_lo) = kd·(1 + rho - t_lo·d) to first order, rho = 1 - t·d exact (fused): d's
+    # rounding and t's low part corrected in one step
+    return kd + kd * ((1.0 - t * d) - t_lo * d), em1, s1, s2
+
+
+@_inline
+def _gelu(x, wide, p0, p1):
+    # v·exp(-x²/2) = x·Phi(-|x|), v = x·F/2: that below 0, x minus it above (Phi(-|x|) <= 1/2:
+    # no cancellation); v·(1 + em1) as v + v·em1, one rounding
+    xmax = GELU_XMAX[1] if wide else GELU_XMAX[0]
+    f, em1, s1, s2 = _erfcx_gauss(min(abs(x), xmax), wide)
+    v = (0.5 * x) * f
+    tail = ((v + v * em1) * s1) * s2
+    y = tail if x < 0.0 else x - tail
+    y = x if x > xmax or x == 0.0 else y  # x - tail would turn -0 into +0
+    y = -0.0 if x < -xmax else y
+    return x if x != x else y
+
+
+@_inline
+def _d_gelu(x, wide, p0, p1):
+    # Phi(x) + x·phi(x) = b·exp(-x²/2), b = F/2 + x/sqrt(2pi), below 0; 1 + b'·exp(-x²/2),
+    # b' = x/sqrt(2pi) - F/2, above; the root (x = -0.7518) on the accurate kernel's patch
+    xmax = GELU_XMAX[1] if wide else GELU_XMAX[0]
+    f, em1, s1, s2 = _erfcx_gauss(min(abs(x), xmax), wide)
+    b = x * _accurate.INV_SQRT_2PI[0] + (0.5 * f if x < 0.0 else -0.5 * f)
+    g = ((b + b * em1) * s1) * s2
+    y = g if x < 0.0 else 1.0 + g
+    y = 0.5 + x * _horner(_D_GELU_SERIES, x * x) if abs(x) <= D_GELU_SERIES_X else y
+    y = _taylor_patch(x, _D_GELU_PATCH, _D_GELU_C) if _near_root(x, _D_GELU_PATCH) else y
+    y = 1.0 if x > xmax else y
+    y = -0.0 if x < -xmax else y
     return x if x != x else y
 
 
@@ -442,6 +554,8 @@ KERNELS = {
     "d_selu": _loops(_d_selu),
     "mish": _loops(_mish),
     "d_mish": _loops(_d_mish),
+    "gelu": _loops(_gelu),
+    "d_gelu": _loops(_d_gelu),
     "gelu_tanh": _loops(_gelu_tanh),
     "d_gelu_tanh": _loops(_d_gelu_tanh),
     "softplus": _loops(_softplus),

@@ -34,6 +34,32 @@ def test_log1p_coefficients_are_derived(dtype):
     assert bound < {"float32": 2.0**-36, "float64": 2.0**-56}[dtype]  # as exp's, same reasons
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_erfcx_coefficients_are_derived(dtype):
+    degree, zmax = polyfit.ERFCX_FITS[dtype]
+    coeffs, bound = polyfit.fit_erfcx(degree, zmax)
+    assert tuple(coeffs) == getattr(_simd, f"ERFCX_K_{dtype.upper()}")
+    assert _simd.ERFCX_C == polyfit.ERFCX_C
+    # the fit covers every z the kernel evaluates (z = |x|/sqrt(2) clamped at GELU_XMAX)
+    assert zmax >= _simd.GELU_XMAX[dtype == "float64"] / 2**0.5
+    # float32 results: as exp's; float64: 7.3e-17, set by the coefficients' rounding to float64
+    # (the fit alone is within 5.7e-18), under one ULP; the audit's budget measures the whole
+    assert bound < {"float32": 2.0**-36, "float64": 2.0**-53}[dtype]
+
+
+def test_d_gelu_series_is_the_maclaurin_series():
+    # an independent derivation: mpmath's Taylor coefficients of Phi(x) + x·phi(x) at 0
+    with mpmath.workprec(200):
+        taylor = mpmath.taylor(lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x), 0, 23)
+        assert taylor[0] == mpmath.mpf(1) / 2 and all(abs(c) < 1e-60 for c in taylor[2::2])
+        assert tuple(float(c) for c in taylor[1:23:2][::-1]) == _simd.D_GELU_SERIES
+        # what the series leaves out at its edge, against the smallest gelu' there (~0.22)
+        x = mpmath.mpf(_simd.D_GELU_SERIES_X)
+        rest = sum(abs(c) * x**k for k, c in enumerate(mpmath.taylor(
+            lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x), 0, 61)) if k >= 23)
+        assert rest < 0.2 * mpmath.mpf(2) ** -68
+
+
 def test_ln2_split_is_exact_for_every_reduction():
     # n·LN2_HI must be exact for every n the kernels use (|n| <= 1155, 11 bits): LN2_HI's
     # significand ends in at least 11 zero bits
