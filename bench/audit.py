@@ -234,8 +234,8 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
     for case in selection:
         for dtype in dtypes:
             for domain in domain_names:
-                if dtype in domains.SIXTEEN_BIT and case.activation.kind != "elementwise":
-                    continue  # 16-bit formats are for the elementwise kernels only
+                if not case.takes(dtype):
+                    continue  # e.g. 16-bit formats: elementwise accurate kernels only
                 if domain == "exhaustive" and dtype not in domains.SIXTEEN_BIT:
                     continue
                 units.append((case, dtype, domain,

@@ -149,7 +149,7 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
         f"{c.activation.name}.{c.variant.name}.{c.direction}.{dt}"
         for c in cases()
         for dt in DTYPES
-        if (c.activation.name, c.variant.name, c.direction, dt) not in table
+        if c.takes(dt) and (c.activation.name, c.variant.name, c.direction, dt) not in table
     ]
     if missing:
         raise BudgetError(f"{path}: no budget for {', '.join(missing)}")

@@ -20,6 +20,7 @@ __all__ = [
     "DIRECTIONS",
     "DTYPES",
     "KIND_DIRECTIONS",
+    "SIXTEEN_BIT",
     "Activation",
     "Case",
     "Edge",
@@ -37,6 +38,7 @@ KIND_DIRECTIONS = {
 }
 DIRECTIONS = tuple(dict.fromkeys(d for ds in KIND_DIRECTIONS.values() for d in ds))
 DTYPES = ("float32", "float64")
+SIXTEEN_BIT = ("float16", "bfloat16")  # elementwise kernels only, computed wider and rounded once
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Variant:
     name: str
     kernels: dict
     method: str
+    dtypes: tuple | None = None  # the dtypes its kernels take; None: every dtype of its kind
 
     def kernel(self, direction: str) -> Callable:
         return self.kernels[direction]
@@ -119,6 +122,13 @@ class Case:
     def label(self) -> str:
         return f"{self.activation.name}.{self.variant.name}.{self.direction}"
 
+    def takes(self, dtype: str) -> bool:
+        """Whether this case's kernel takes ``dtype``: the variant's dtypes, or by default
+        float32 and float64, and the 16-bit formats for elementwise activations."""
+        if self.variant.dtypes is not None:
+            return dtype in self.variant.dtypes
+        return dtype in DTYPES or (dtype in SIXTEEN_BIT and self.activation.kind == "elementwise")
+
 
 # The default, accurate variant: float64 formulas written for float64 accuracy (see
 # kernels/_accurate.py); float32 widens, evaluates them and rounds once.
@@ -137,7 +147,7 @@ def _accurate(name: str, method: str = _ACCURATE, simd: bool = False) -> tuple:
     if not simd:
         return (accurate,)
     return accurate, Variant("simd", {"forward": getattr(kernels, f"{name}_simd"),
-                                      "derivative": getattr(kernels, f"d_{name}_simd")}, _SIMD)
+                                      "derivative": getattr(kernels, f"d_{name}_simd")}, _SIMD, DTYPES)
 
 
 def _accurate_gated(name: str, gate: str) -> tuple:

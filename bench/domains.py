@@ -23,7 +23,7 @@ import zlib
 import ml_dtypes
 import numpy as np
 
-from .catalog import CATALOG, DTYPE_EDGES, Activation
+from .catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
 __all__ = ["DEFAULT_POINTS", "DOMAINS", "PROFILES", "SIXTEEN_BIT", "points"]
 
@@ -34,7 +34,6 @@ PROFILES = {
     "full": {"domains": ("special", "thresholds", "core", "wide", "bits", "regressions"),
              "points": 20000},
 }
-SIXTEEN_BIT = ("float16", "bfloat16")
 NEIGHBOURS = 2  # floats taken on each side of an edge
 
 

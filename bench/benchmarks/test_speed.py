@@ -86,7 +86,7 @@ def _params():
             if impl.kernel(case) is None or (
                     impl.name != "ours" and not catalog.runs_for_peers(case, selection)):
                 continue
-            for dtype in DTYPES:
+            for dtype in filter(case.takes, DTYPES):
                 for size in SIZES:
                     out.append(pytest.param(impl, case, dtype, size,
                                             id=f"{impl.name}-{case.label}-{dtype}-{size}"))
