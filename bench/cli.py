@@ -96,6 +96,8 @@ def _parser():
         "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch) before anything starts.",
     )
     b.add_argument("--activation", action="append", metavar="NAME")
+    b.add_argument("--variant", action="append", metavar="NAME",
+                   help="our variants to time (default: all; peers run once per activation)")
     b.add_argument("--direction", action="append", metavar="NAME")
     b.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
     b.add_argument("--size", action="append", metavar="N",
@@ -370,6 +372,7 @@ def _cmd_bench(args, out, err):
     from . import results, speed
 
     acts = _names(args.activation, list(catalog.CATALOG), "activation")
+    variants = _names(args.variant, _variants(), "variant")
     directions = _names(args.direction, list(catalog.DIRECTIONS), "direction")
     dtypes = _names(args.dtype, list(catalog.DTYPES), "dtype")
     impls = [i.name for i in _impls(args, acts, err)]
@@ -384,8 +387,8 @@ def _cmd_bench(args, out, err):
     _writable_dir(args.out, "--out")
     if args.audit is None:
         args.audit = str(Path(args.out) / "audit.csv")
-    config = {"activation": acts, "direction": directions, "dtype": dtypes, "size": sizes,
-              "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
+    config = {"activation": acts, "variant": variants, "direction": directions, "dtype": dtypes,
+              "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
            "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
     suite = Path(__file__).with_name("benchmarks") / "test_speed.py"
@@ -433,7 +436,7 @@ def _cmd_bench(args, out, err):
 
     shown = table[["impl", "activation", "variant", "direction", "dtype", "size", "ns_per_element",
                    "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "noise",
-                   "max_ulp"]]
+                   "max_ulp", *(["thread_speedup"] if args.threads > 1 else [])]]
     with pd.option_context("display.max_rows", None, "display.width", 200,
                            "display.float_format", lambda v: f"{v:.3g}"):
         print(shown.to_string(index=False), file=out)

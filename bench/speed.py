@@ -11,6 +11,7 @@ SPEED_COLUMNS = [
     "median_s", "iqr_s", "noise", "rounds", "runs", "drift", "ns_per_element", "gb_per_s",
     "roofline_fraction",
     "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp", "first_call_s",
+    "thread_speedup", "thread_speedup_noise",
 ]
 
 
@@ -25,7 +26,8 @@ def _over_runs(df: pd.DataFrame) -> pd.DataFrame:
                 noise=("noise", "median"), rounds=("rounds", "sum"), runs=("repeat", "nunique"),
                 fastest=("median_s", "min"), slowest=("median_s", "max"),
                 first_call_s=("first_call_s", "max"), bytes=("bytes", "first"),
-                max_ulp=("max_ulp", "first"))
+                max_ulp=("max_ulp", "first"),
+                **{c: (c, "median") for c in ("thread_speedup", "thread_speedup_noise") if c in df})
     out["drift"] = out.pop("slowest") / out.pop("fastest")
     return out.reset_index()
 
@@ -34,7 +36,9 @@ def speed_table(bench_json: dict) -> pd.DataFrame:
     """``noise`` is IQR/median of the rounds (median over runs); ``drift`` the spread of the
     runs' medians (1 for a single run); ``roofline_fraction`` is GB/s over the same-run
     ``np.copyto`` GB/s at that dtype and size; ``time_vs_copy`` is the kernel's median over
-    the copy's, scaled to the same bytes; speedups are the peer's median over this row's."""
+    the copy's, scaled to the same bytes; speedups are the peer's median over this row's;
+    ``thread_speedup`` (runs with more than one thread) is 1 thread's time over all threads',
+    interleaved within the run (median over runs)."""
     rows = []
     for b in bench_json.get("benchmarks", []):
         info, stats = b.get("extra_info", {}), b["stats"]

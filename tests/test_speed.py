@@ -96,3 +96,28 @@ def test_bench_user_function_needs_one_activation():
     assert cli.main(["bench", "--impl", "tests.userkernels:good_gelu"], out=io.StringIO(),
                     err=err) == 2
     assert "give exactly one --activation" in err.getvalue()
+
+
+def test_thread_speedup_is_carried_over_runs():
+    def row(r, speedup):
+        b = _bench("ours", "sigmoid", 1e-6, 1e-8)
+        b["extra_info"].update(repeat=r, threads=2, thread_speedup=speedup,
+                               thread_speedup_noise=0.1)
+        return b
+    t = speed_table({"benchmarks": [row(0, 1.8), row(1, 2.0)]})
+    assert t["thread_speedup"].iloc[0] == pytest.approx(1.9)  # the median over the two runs
+    # one-thread runs have no such measurement
+    assert speed_table({"benchmarks": [_bench("ours", "relu", 1e-6, 1e-8)]})[
+        "thread_speedup"].isna().all()
+
+
+def test_two_thread_bench_times_one_thread_beside_it(tmp_path):
+    code = cli.main(["bench", "--activation", "sigmoid", "--variant", "simd", "--direction",
+                     "forward", "--size", "300000", "--dtype", "float32", "--threads", "2",
+                     "--max-time", "0.001", "--out", str(tmp_path)],
+                    out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    table = pd.read_csv(tmp_path / "speed.csv")
+    ours = table[table["impl"] == "ours"]
+    # measured, not asserted: a ratio of two positive times (no speed claim on a shared machine)
+    assert len(ours) == 1 and (ours["thread_speedup"] > 0).all() and (ours["threads"] == 2).all()

@@ -2,7 +2,7 @@
 
 Run through ``actbench bench`` (which pins the thread count before Numba starts and turns
 the JSON into the speed table).  Selection comes from the environment, set by that command:
-ACTBENCH_BENCH = JSON {"activation": [...], "direction": [...], "dtype": [...],
+ACTBENCH_BENCH = JSON {"activation": [...], "variant": [...], "direction": [...], "dtype": [...],
 "size": [...], "impl": [...], "impl_derivative": "module:function" or null,
 "audit": "path/to/audit.csv"}.
 
@@ -10,6 +10,9 @@ Every benchmark warms its kernel first: the first call (which includes any JIT c
 is timed once and kept as ``first_call_s`` in ``extra_info``, apart from the steady state.
 Outputs are preallocated wherever the implementation takes ``out=``. Around each benchmark
 two yardsticks are timed (``copy_s``, ``cpu_s`` in ``extra_info``) for ``actbench compare``.
+With more than one thread, each benchmark also times one thread against all of them,
+interleaved round by round in the same process (``thread_speedup``: the median of the rounds'
+ratios; ``thread_speedup_noise``: their IQR over that median).
 """
 
 import json
@@ -50,7 +53,31 @@ try:  # torch pins its own intra-op threads
 
     torch.set_num_threads(THREADS)
 except ImportError:
-    pass
+    torch = None
+SPEEDUP_ROUNDS = 11
+
+
+def _set_threads(impl, n: int) -> None:
+    numba.set_num_threads(n)
+    if impl.name == "torch" and torch is not None:
+        torch.set_num_threads(n)
+
+
+def _thread_speedup(impl, run) -> dict:
+    """1 thread against THREADS in alternating rounds (which goes first alternates too), so
+    that both see the same moments of this shared machine."""
+    ratios = []
+    for r in range(SPEEDUP_ROUNDS):
+        times = {}
+        for n in ((1, THREADS) if r % 2 else (THREADS, 1)):
+            _set_threads(impl, n)
+            start = time.perf_counter()
+            run()
+            times[n] = time.perf_counter() - start
+        ratios.append(times[1] / times[THREADS])
+    _set_threads(impl, THREADS)
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+    return {"thread_speedup": float(median), "thread_speedup_noise": float((q3 - q1) / median)}
 
 
 def _inputs(case, dtype, size, rng):
@@ -81,7 +108,7 @@ def _params():
                                  CONFIG.get("impl_derivative") if ":" in impl_name else None)
         except peers.PeerUnavailable:
             continue
-        selection = list(catalog.cases(acts, None, dirs))
+        selection = list(catalog.cases(acts, CONFIG.get("variant"), dirs))
         for case in selection:
             if impl.kernel(case) is None or (
                     impl.name != "ours" and not catalog.runs_for_peers(case, selection)):
@@ -121,6 +148,8 @@ def test_kernel(benchmark, impl, case, dtype, size):
                              dtype)),
     )
     benchmark(run)
+    if THREADS > 1:
+        benchmark.extra_info.update(_thread_speedup(impl, run))
     after = _references(nbytes, dtype)
     benchmark.extra_info.update(copy_s=float(np.median(before[0] + after[0])),
                                 cpu_s=float(np.median(before[1] + after[1])))
