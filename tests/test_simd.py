@@ -6,6 +6,7 @@ accuracy is the audit's (the catalog's ``simd`` variant, gated by tests/test_aud
 import re
 from fractions import Fraction
 
+import llvmlite.binding
 import mpmath
 import numba
 import numpy as np
@@ -16,6 +17,7 @@ from kernels import _simd
 from reference import polyfit
 
 NAMES = sorted(_simd.KERNELS)
+AVX512 = llvmlite.binding.get_host_cpu_features().get("avx512f", False)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -82,6 +84,8 @@ def test_loops_are_vectorized_without_libm(name, dtype):
     # x86-64 always has 2-wide vectors (SSE2); this project's machine gets 4 to 8 doubles.
     # (LLVM computes relu's float32 loop in float32: widening then narrowing is exact there)
     assert widths and max(widths) >= 2, f"{name} {dtype}: no floating-point vector in the IR"
+    if AVX512:  # 512-bit vectors, as the loops ask (LLVM's tuning here preferred 256)
+        assert max(widths) >= 8, f"{name} {dtype}: widest vector {max(widths)} lanes"
     assert not re.search(r"call [^\n]*@(llvm\.)?exp", ir), f"{name} {dtype} calls exp"
 
 
