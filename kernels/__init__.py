@@ -13,7 +13,7 @@ row-wise kernels, raises ``TypeError`` rather than being silently promoted.
 
 import numpy as np
 
-from . import _accurate, _rowwise, _simd
+from . import _accurate, _rowwise, _simd, _simd32
 from ._narrow import BFLOAT16, FLOAT16, round_once
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
@@ -58,14 +58,20 @@ class SimdKernel:
     on Numba's threads for large arrays; shapes and ``out=`` as ``Kernel`` (an ``out`` that
     overlaps ``x`` is handled as NumPy does), float32 and float64 only, scalar parameters."""
 
+    suffix = "_simd"
+    dtypes = SUPPORTED_DTYPES
+
     def __init__(self, name, **defaults):
         self.name = name
-        self.__name__ = f"{name}_simd"
+        self.__name__ = f"{name}{self.suffix}"
         self.defaults = dict(defaults)
 
     def __repr__(self):
         params = "".join(f", {k}={v!r}" for k, v in self.defaults.items())
         return f"<simd kernel {self.__name__}(x{params})>"
+
+    def _run(self, flat, y, values):
+        _simd.run(self.name, flat, y, *values)
 
     def __call__(self, x, *, out=None, **params):
         given = _params(self.__name__, self.defaults, params)
@@ -74,6 +80,9 @@ class SimdKernel:
                             f"{self.name} broadcasts arrays)")
         values = [float(given[k]) for k in self.defaults]
         x = _as_float_array(x, self.__name__)
+        if x.dtype not in self.dtypes:
+            raise TypeError(f"{self.__name__}: computes in float32 and takes float32 arrays only, "
+                            f"got dtype {x.dtype} (for float64: {self.name}_simd or {self.name})")
         _check_out(self.__name__, out, x)
         if out is not None and not out.flags.writeable:
             raise ValueError(f"{self.__name__}: out is read-only")
@@ -83,13 +92,24 @@ class SimdKernel:
         direct = (out is not None and out.flags.c_contiguous
                   and (in_place or not np.may_share_memory(out, flat)))
         y = out.reshape(-1) if direct else np.empty(flat.shape, x.dtype)
-        _simd.run(self.name, flat, y, *values)
+        self._run(flat, y, values)
         if direct:
             return out
         if out is not None:
             out[...] = y.reshape(x.shape)
             return out
         return y.reshape(x.shape)[()] if x.ndim == 0 else y.reshape(x.shape)
+
+
+class Simd32Kernel(SimdKernel):
+    """An elementwise kernel of ``_simd32``: a vectorized loop in float32 arithmetic (16 lanes),
+    float32 input only; otherwise as ``SimdKernel``."""
+
+    suffix = "_simd_f32"
+    dtypes = (np.dtype(np.float32),)
+
+    def _run(self, flat, y, values):
+        _simd32.run(self.name, flat, y)
 
 
 class GatedKernel:
@@ -252,6 +272,10 @@ softsign_simd, d_softsign_simd = SimdKernel("softsign"), SimdKernel("d_softsign"
 softplus_simd, d_softplus_simd = SimdKernel("softplus", beta=1.0), SimdKernel("d_softplus", beta=1.0)
 log_sigmoid_simd, d_log_sigmoid_simd = SimdKernel("log_sigmoid"), SimdKernel("d_log_sigmoid")
 gelu_simd, d_gelu_simd = SimdKernel("gelu"), SimdKernel("d_gelu")
+# float32-arithmetic SIMD variants (kernels/_simd32.py): float32 input only
+sigmoid_simd_f32, d_sigmoid_simd_f32 = Simd32Kernel("sigmoid"), Simd32Kernel("d_sigmoid")
+silu_simd_f32, d_silu_simd_f32 = Simd32Kernel("silu"), Simd32Kernel("d_silu")
+tanh_simd_f32, d_tanh_simd_f32 = Simd32Kernel("tanh"), Simd32Kernel("d_tanh")
 gelu_tanh_simd, d_gelu_tanh_simd = SimdKernel("gelu_tanh"), SimdKernel("d_gelu_tanh")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
@@ -314,4 +338,10 @@ __all__ = [
     "d_gelu_simd",
     "gelu_tanh_simd",
     "d_gelu_tanh_simd",
+    "sigmoid_simd_f32",
+    "d_sigmoid_simd_f32",
+    "silu_simd_f32",
+    "d_silu_simd_f32",
+    "tanh_simd_f32",
+    "d_tanh_simd_f32",
 ]

@@ -32,17 +32,31 @@ with coefficients no larger than 1.1 (so Horner's rule in u, |u| <= 1, does not 
 degree 14 on z <= 11 for float32 results (1.7e-12), 22 on z <= 27.6 for float64 (7.3e-17, 0.66
 of a float64 ULP: the fit itself is within 5.7e-18, the rest is its coefficients' rounding to
 float64, which no higher degree removes).
+
+The float32-arithmetic kernels (``kernels/_simd32.py``) compute in float32 lanes and take
+coefficients rounded to float32; the bounds below are of the polynomials with those rounded
+coefficients:
+- ``fit_exp_float32``: q as above on |r| <= 1.01·ln(2)/2 (n comes from a/ln 2 rounded in
+  float32, which can pick the neighbouring n at a tie: the 1 % margin covers its r), degree 4:
+  1.1e-8 relative, half a float32 ULP (2**-24) less 2**-26.5;
+- ``fit_tanh_float32``: tanh(x) = x + x·w·P(w), w = x², on |x| <= 0.55 (beyond, the kernels use
+  exp), degree 5 in w: 3.9e-9;
+- ``fit_d_silu_root_float32``: silu' near its root x0 = -1.27846 (where its two terms cancel)
+  as t·G(t), t = x - x0 with x0 as two float32 (x0h + x0l), on |t| <= 1/16, degree 5: 9.7e-9.
 """
 
 import mpmath
 
-__all__ = ["ERFCX_C", "ERFCX_FITS", "EXP_DEGREES", "LOG1P_DEGREES", "fit", "fit_erfcx",
-           "fit_log1p", "literals"]
+__all__ = ["ERFCX_C", "ERFCX_FITS", "EXP_DEGREES", "FLOAT32_FITS", "LOG1P_DEGREES", "fit",
+           "fit_d_silu_root_float32", "fit_erfcx", "fit_exp_float32", "fit_log1p",
+           "fit_tanh_float32", "literals"]
 
 EXP_DEGREES = {"float32": 6, "float64": 10}
 LOG1P_DEGREES = {"float32": 6, "float64": 10}
 ERFCX_C = 4
 ERFCX_FITS = {"float32": (14, 11), "float64": (22, 27.6)}  # dtype: (degree, zmax)
+# the float32-arithmetic kernels' fits: exp's q degree, tanh's P degree and range, silu' patch
+FLOAT32_FITS = {"exp": 4, "tanh": (5, 0.55), "d_silu_root": (5, 1 / 16)}
 _PREC = 200
 _GRID = 20001
 
@@ -128,6 +142,79 @@ def fit_erfcx(degree: int, zmax: float, c: int = ERFCX_C) -> tuple[list[float], 
     return rounded, float(worst)
 
 
+def _round24(v) -> float:
+    """v rounded once to 24 significant bits, as a float (no double rounding through float64)."""
+    with mpmath.workprec(24):
+        return float(+mpmath.mpf(v))
+
+
+def _dense(lo, hi, n: int = 4001) -> list:
+    pts = [lo + (hi - lo) * mpmath.mpf(k) / (n - 1) for k in range(n)]
+    return pts + [(lo + hi) / 2 + (hi - lo) / 2 * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 200)
+                  for k in range(200)]
+
+
+def _horner_mp(coeffs, x):
+    p = mpmath.mpf(0)
+    for c in coeffs:
+        p = p * x + c
+    return p
+
+
+def fit_exp_float32(degree: int = FLOAT32_FITS["exp"]) -> tuple[list[float], float]:
+    """(q's coefficients rounded to float32, highest first; max |(1 + r + r²q(r))/exp(r) - 1|
+    on |r| <= 1.01·ln(2)/2)."""
+    with mpmath.workprec(_PREC):
+        top = mpmath.log(2) / 2 * mpmath.mpf("1.01")
+        rounded = [_round24(c) for c in _chebyfit(_q, [-top, top], degree + 1)]
+        worst = max(abs((1 + r + r * r * _horner_mp(rounded, r)) / mpmath.exp(r) - 1)
+                    for r in _dense(-top, top))
+    return rounded, float(worst)
+
+
+def _p_tanh(w):
+    if not w:
+        return -mpmath.mpf(1) / 3
+    s = mpmath.sqrt(w)
+    return (mpmath.tanh(s) - s) / (w * s)
+
+
+def fit_tanh_float32(degree: int = FLOAT32_FITS["tanh"][0],
+                     xmax: float = FLOAT32_FITS["tanh"][1]) -> tuple[list[float], float]:
+    """(P's coefficients rounded to float32, highest first; max |(x + x·w·P(w))/tanh(x) - 1|
+    on (0, xmax])."""
+    with mpmath.workprec(_PREC):
+        top = mpmath.mpf(xmax)
+        rounded = [_round24(c) for c in _chebyfit(_p_tanh, [0, top**2], degree + 1)]
+        worst = max(abs((x + x**3 * _horner_mp(rounded, x * x)) / mpmath.tanh(x) - 1)
+                    for x in _dense(0, top) if x > 0)
+    return rounded, float(worst)
+
+
+def _d_silu(x):
+    s = 1 / (1 + mpmath.exp(-x))
+    return s * (1 + x * (1 - s))
+
+
+def fit_d_silu_root_float32(degree: int = FLOAT32_FITS["d_silu_root"][0],
+                            radius: float = FLOAT32_FITS["d_silu_root"][1]):
+    """((x0h, x0l), G's coefficients rounded to float32, highest first, max |t·G(t)/silu'(x0 + t)
+    - 1| on 0 < |t| <= radius): silu' = t·G(t) near its root x0, t = (x - x0h) - x0l."""
+    with mpmath.workprec(_PREC):
+        x0 = mpmath.findroot(lambda x: 1 + x / (1 + mpmath.exp(x)), mpmath.mpf("-1.2785"))
+        x0h = _round24(x0)
+        x0l = _round24(x0 - x0h)
+        root = mpmath.mpf(x0h) + x0l  # the root as the kernel's t sees it
+
+        def g(t):
+            return mpmath.diff(_d_silu, root) if abs(t) < mpmath.mpf(10) ** -40 else _d_silu(root + t) / t
+        top = mpmath.mpf(radius)
+        rounded = [_round24(c) for c in _chebyfit(g, [-top, top], degree + 1)]
+        worst = max(abs(t * _horner_mp(rounded, t) / _d_silu(root + t) - 1)
+                    for t in _dense(-top, top) if t != 0)
+    return (x0h, x0l), rounded, float(worst)
+
+
 def _literal(name: str, coeffs: list[float]) -> str:
     return f"{name} = (" + ", ".join(f'float.fromhex("{c.hex()}")' for c in coeffs) + ")"
 
@@ -147,6 +234,19 @@ def literals() -> str:
         lines.append(f"# {dtype}: K of degree {degree} on z <= {zmax}, c = {ERFCX_C}, max relative "
                      f"error of erfcx {bound:.3g}")
         lines.append(_literal(f"ERFCX_K_{dtype.upper()}", coeffs))
+    coeffs, bound = fit_exp_float32()
+    lines.append(f"# float32 arithmetic: q of degree {len(coeffs) - 1}, max relative error of exp "
+                 f"{bound:.3g}")
+    lines.append(_literal("EXP_Q", coeffs))
+    coeffs, bound = fit_tanh_float32()
+    lines.append(f"# float32 arithmetic: P of degree {len(coeffs) - 1}, max relative error of tanh "
+                 f"{bound:.3g}")
+    lines.append(_literal("TANH_P", coeffs))
+    (x0h, x0l), coeffs, bound = fit_d_silu_root_float32()
+    lines.append(f"# float32 arithmetic: silu' root x0h + x0l, G of degree {len(coeffs) - 1}, max "
+                 f"relative error {bound:.3g}")
+    lines.append(_literal("D_SILU_ROOT", [x0h, x0l]))
+    lines.append(_literal("D_SILU_G", coeffs))
     return "\n".join(lines)
 
 

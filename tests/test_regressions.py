@@ -8,7 +8,7 @@ import pandas as pd
 
 from bench import cli
 from bench.budgets import DEFAULT_BUDGETS
-from bench.catalog import CATALOG
+from bench.catalog import CATALOG, Case
 from bench.regressions import DEFAULT_FILE, Regressions
 
 
@@ -21,10 +21,11 @@ def test_every_recorded_input_is_replayed_and_within_budget(tmp_path):
     df = pd.read_csv(tmp_path / "audit.csv")
     assert code == 0, out.getvalue()
     # one point per elementwise or gated entry, a whole row per row-wise entry, replayed on
-    # every variant of its activation
-    variants = {name: len(act.variants) for name, act in CATALOG.items()}
-    assert df["n"].sum() == sum(len(e["input"].get("row", [0])) * variants[e["activation"]]
-                                for e in entries)
+    # every variant of its activation that takes the entry's dtype
+    def variants(e):
+        act = CATALOG[e["activation"]]
+        return sum(Case(act, v, "forward").takes(e["dtype"]) for v in act.variants)
+    assert df["n"].sum() == sum(len(e["input"].get("row", [0])) * variants(e) for e in entries)
 
 
 def test_record_regressions_adds_failing_inputs_once(tmp_path):

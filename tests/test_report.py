@@ -63,9 +63,9 @@ def test_report_has_every_part(full_report):
     html = (out_dir / "report.html").read_text(encoding="utf-8")
     md = (out_dir / "report.md").read_text(encoding="utf-8")
     figures = sorted(p.name for p in (out_dir / "figures").glob("*.png"))
-    # (3 elementwise kernels: sigmoid's accurate and simd variants, gelu; softmax) × 2
-    # directions + glu × 3, each in 2 dtypes
-    assert sum(f.startswith("ulp-") for f in figures) == 22
+    # 2 directions × (sigmoid: accurate, simd, simd_f32 (float32 only); gelu: accurate, simd;
+    # softmax) + glu × 3 directions, each in its variant's dtypes
+    assert sum(f.startswith("ulp-") for f in figures) == 2 * (2 + 2 + 1 + 2 + 2 + 2) + 3 * 2
     assert {"ulp-gelu-accurate-derivative-float32.png", "ulp-glu-accurate-d_b-float64.png",
             "ulp-softmax-accurate-vjp-float32.png", "ulp-sigmoid-simd-forward-float32.png",
             } <= set(figures)
@@ -199,7 +199,9 @@ def test_a_users_implementation_gets_its_line(tmp_path):
     code, out, err = _run("report", "--results", str(tmp_path), "--out", str(tmp_path / "r"))
     assert code == 0, out + err
     md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
-    caption = next(line for line in md.splitlines() if line.startswith("*gelu forward, float32"))
+    # a peer runs beside our first variant
+    caption = next(line for line in md.splitlines()
+                   if line.startswith("*gelu forward [accurate], float32"))
     assert "tests.userkernels:naive_gelu: max" in caption and "ours: max 0.5 ULP" in caption
 
 
@@ -233,6 +235,7 @@ def test_error_curve_agrees_with_the_audit(results):
         curves = error_curves.curves_for(case, [peers.resolve("ours")], work, exact)
         audit = rs.audit[(rs.audit["impl"] == "ours") & (rs.audit["activation"] == "gelu")
                          & (rs.audit["direction"] == "derivative") & (rs.audit["dtype"] == dtype)
+                         & (rs.audit["variant"] == case.variant.name)
                          & rs.audit["domain"].isin(error_curves.CURVE_DOMAINS)]
         assert len(curves) == 1 and curves[0].x.size == 2 * POINTS
         assert np.max(curves[0].ulps) == audit["max_ulp"].max()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import _simd
+from kernels import _simd, _simd32
 from reference import polyfit
 
 NAMES = sorted(_simd.KERNELS)
@@ -166,3 +166,59 @@ def test_parameters_reach_the_loop(name, params):
                                       getattr(kernels, n)(x, **params))
     with pytest.raises(TypeError, match="unknown parameter"):
         getattr(kernels, f"{name}_simd")(x, gamma=1.0)
+
+
+# --- the float32-arithmetic kernels (kernels/_simd32.py) ---------------------------------------
+NAMES32 = sorted(_simd32.KERNELS)
+
+
+def test_float32_coefficients_are_derived():
+    coeffs, bound = polyfit.fit_exp_float32()
+    assert tuple(coeffs) == _simd32.EXP_Q
+    # below a float32 half-ULP (2**-25) by a factor ~8: exp's pair then errs by < 0.07 ULP
+    assert bound < 2.0**-26
+    coeffs, bound = polyfit.fit_tanh_float32()
+    assert tuple(coeffs) == _simd32.TANH_P and bound < 2.0**-27
+    root, coeffs, bound = polyfit.fit_d_silu_root_float32()
+    assert root == _simd32.D_SILU_ROOT and tuple(coeffs) == _simd32.D_SILU_G and bound < 2.0**-26
+    # every literal is a float32 (the kernels take them as np.float32: no second rounding)
+    for c in (*_simd32.EXP_Q, *_simd32.TANH_P, *_simd32.D_SILU_ROOT, *_simd32.D_SILU_G):
+        assert float(np.float32(c)) == c
+
+
+@pytest.mark.parametrize("name", NAMES32)
+def test_float32_loops_stay_in_float32(name):
+    loop = _simd32.KERNELS[name][False]
+    x = np.linspace(-5, 5, 64, dtype=np.float32)
+    loop(x, np.empty_like(x))
+    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
+    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
+    # a double anywhere would mean a constant or an operation widened the lanes
+    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
+    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
+    assert not re.search(r"call [^\n]*@(llvm\.)?exp", ir)
+
+
+@pytest.mark.parametrize("name", NAMES32)
+def test_float32_threads_give_the_serial_bits(name):
+    x = np.random.default_rng(7).uniform(-100, 100, _simd.PARALLEL_MIN + 17).astype(np.float32)
+    serial, threaded = np.empty_like(x), np.empty_like(x)
+    _simd32.KERNELS[name][False](x, serial)
+    _simd32.KERNELS[name][True](x, threaded)
+    assert serial.tobytes() == threaded.tobytes()
+
+
+def test_float32_wrappers_take_float32_only():
+    x = np.linspace(-8, 8, 24, dtype=np.float32).reshape(4, 6)
+    y = kernels.silu_simd_f32(x)
+    assert y.dtype == np.float32 and y.shape == (4, 6)
+    out = np.empty((6, 4), np.float32).T
+    assert kernels.silu_simd_f32(x, out=out) is out and np.array_equal(out, y)
+    assert kernels.tanh_simd_f32(np.empty(0, np.float32)).shape == (0,)
+    assert np.ndim(kernels.tanh_simd_f32(np.float32(0.25))) == 0
+    with pytest.raises(TypeError, match="float32 arrays only, got dtype float64"):
+        kernels.sigmoid_simd_f32(x.astype(np.float64))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        kernels.sigmoid_simd_f32(np.arange(3))
+    with pytest.raises(TypeError, match="unknown parameter"):
+        kernels.sigmoid_simd_f32(x, beta=2.0)
