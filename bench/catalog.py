@@ -141,9 +141,9 @@ _SIMD = ("the accurate formulas in a float64 loop LLVM vectorizes: exp by Cody-W
          "float32 rounded once; threads for large arrays")
 
 
-_SIMD_F32 = ("float32 arithmetic, 16 lanes a vector (float32 input only): exp as an error-free "
-             "pair from a float32 fit (reference/polyfit.py), 1/(1+e) from vdivps corrected by "
-             "its fused residual; within the float32 budgets without wider arithmetic")
+_SIMD_F32 = ("float32 arithmetic, 16 lanes a vector: exp as an error-free pair from a float32 "
+             "fit (reference/polyfit.py), 1/(1+e) from vdivps corrected by its fused residual; "
+             "within the float32 budgets without wider arithmetic; threads for large arrays")
 
 
 def _accurate(name: str, method: str = _ACCURATE, simd: bool = False,

@@ -214,7 +214,9 @@ def _compare_options(p):
 
 
 def _cmd_list(out):
-    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<15} parameters", file=out)
+    width = max(len(", ".join(v.name for v in a.variants)) for a in catalog.CATALOG.values())
+    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<{width}} parameters",
+          file=out)
     for act in catalog.CATALOG.values():
         params = ", ".join(f"{k}={v!r}" for k, v in act.params.items())
         if act.kind == "gated":
@@ -222,13 +224,21 @@ def _cmd_list(out):
         elif act.kind == "rowwise":
             params = "axis=-1, temperature=1.0 (softmax of x/temperature)"
         variants = ", ".join(v.name for v in act.variants)
-        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<15} "
+        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<{width}} "
               f"{params or '-'}", file=out)
         if act.kinks:
             print(f"{'':<12} conventions: {act.kinks}", file=out)
     print(f"\ndtypes:  {', '.join(catalog.DTYPES)} (elementwise also {', '.join(SIXTEEN_BIT)})",
           file=out)
     print(f"domains: {', '.join(DOMAINS)}", file=out)
+    print("variants:", file=out)
+    methods = {}
+    for act in catalog.CATALOG.values():
+        for v in act.variants:
+            methods.setdefault(v.name, (v.method, v.dtypes))
+    for name, (method, dtypes) in methods.items():
+        takes = f" [{', '.join(dtypes)} only]" if dtypes else ""
+        print(f"  {name}{takes}: {method}", file=out)
     print("implementations: ours, numpy-seed, scipy, torch (if installed), module:function",
           file=out)
     return EXIT_OK
