@@ -146,8 +146,13 @@ _SIMD_F32 = ("float32 arithmetic, 16 lanes a vector: exp as an error-free pair f
              "within the float32 budgets without wider arithmetic; threads for large arrays")
 
 
+_SIMD_F32_FAST = ("float32 arithmetic, 16 lanes a vector, speed first: one rounded exp and one "
+                  "division, no correction steps; at the copy roofline within looser budgets "
+                  "(bench/budgets.toml)")
+
+
 def _accurate(name: str, method: str = _ACCURATE, simd: bool = False,
-              simd_f32: bool = False) -> tuple:
+              simd_f32: bool = False, fast: bool = False) -> tuple:
     def pair(suffix):
         return {"forward": getattr(kernels, f"{name}{suffix}"),
                 "derivative": getattr(kernels, f"d_{name}{suffix}")}
@@ -156,6 +161,9 @@ def _accurate(name: str, method: str = _ACCURATE, simd: bool = False,
         variants.append(Variant("simd", pair("_simd"), _SIMD, DTYPES))
     if simd_f32:
         variants.append(Variant("simd_f32", pair("_simd_f32"), _SIMD_F32, ("float32",)))
+    if fast:
+        variants.append(Variant("simd_f32_fast", pair("_simd_f32_fast"), _SIMD_F32_FAST,
+                                ("float32",)))
     return tuple(variants)
 
 
@@ -228,7 +236,7 @@ CATALOG = {a.name: a for a in [
     Activation("selu", _accurate("selu", simd=True), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
-    Activation("sigmoid", _accurate("sigmoid", simd=True, simd_f32=True), (-20.0, 20.0), (
+    Activation("sigmoid", _accurate("sigmoid", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
              "largest x where sigmoid(x) != 1", _below(1)),
@@ -240,7 +248,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
     )),
-    Activation("tanh", _accurate("tanh", simd=True, simd_f32=True), (-10.0, 10.0), (
+    Activation("tanh", _accurate("tanh", simd=True, simd_f32=True, fast=True), (-10.0, 10.0), (
         _ZERO,
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
@@ -259,7 +267,7 @@ CATALOG = {a.name: a for a in [
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),
     ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
-    Activation("gelu", _accurate("gelu", _ACCURATE_DD, simd=True), (-10.0, 10.0), (
+    Activation("gelu", _accurate("gelu", _ACCURATE_DD, simd=True, simd_f32=True), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.28p+5", "x = -37: kernel switches to the asymptotic tail"),
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
@@ -278,7 +286,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
              "largest x where gelu_tanh(x) != x", _is_not_x),
     )),
-    Activation("silu", _accurate("silu", simd=True, simd_f32=True), (-20.0, 20.0), (
+    Activation("silu", _accurate("silu", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
         Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},

@@ -112,6 +112,16 @@ class Simd32Kernel(SimdKernel):
         _simd32.run(self.name, flat, y)
 
 
+class Simd32FastKernel(Simd32Kernel):
+    """A kernel of ``_simd32``'s fast variant: float32 arithmetic without correction steps, at
+    the copy roofline within a looser budget (bench/budgets.toml); float32 input only."""
+
+    suffix = "_simd_f32_fast"
+
+    def _run(self, flat, y, values):
+        _simd32.run(f"{self.name}_fast", flat, y)
+
+
 class GatedKernel:
     """A gated kernel y = f(a, b), called as ``f(a, b)`` or, PyTorch's way, ``f(x, dim=-1)``
     with x split in half along ``dim`` (first half content a, second half gate b)."""
@@ -276,6 +286,12 @@ gelu_simd, d_gelu_simd = SimdKernel("gelu"), SimdKernel("d_gelu")
 sigmoid_simd_f32, d_sigmoid_simd_f32 = Simd32Kernel("sigmoid"), Simd32Kernel("d_sigmoid")
 silu_simd_f32, d_silu_simd_f32 = Simd32Kernel("silu"), Simd32Kernel("d_silu")
 tanh_simd_f32, d_tanh_simd_f32 = Simd32Kernel("tanh"), Simd32Kernel("d_tanh")
+gelu_simd_f32, d_gelu_simd_f32 = Simd32Kernel("gelu"), Simd32Kernel("d_gelu")
+# ... and their fast variant, speed first (looser budgets)
+sigmoid_simd_f32_fast = Simd32FastKernel("sigmoid")
+d_sigmoid_simd_f32_fast = Simd32FastKernel("d_sigmoid")
+silu_simd_f32_fast, d_silu_simd_f32_fast = Simd32FastKernel("silu"), Simd32FastKernel("d_silu")
+tanh_simd_f32_fast, d_tanh_simd_f32_fast = Simd32FastKernel("tanh"), Simd32FastKernel("d_tanh")
 gelu_tanh_simd, d_gelu_tanh_simd = SimdKernel("gelu_tanh"), SimdKernel("d_gelu_tanh")
 
 glu, d_glu_a, d_glu_b = _gated("glu")
@@ -344,4 +360,12 @@ __all__ = [
     "d_silu_simd_f32",
     "tanh_simd_f32",
     "d_tanh_simd_f32",
+    "gelu_simd_f32",
+    "d_gelu_simd_f32",
+    "sigmoid_simd_f32_fast",
+    "d_sigmoid_simd_f32_fast",
+    "silu_simd_f32_fast",
+    "d_silu_simd_f32_fast",
+    "tanh_simd_f32_fast",
+    "d_tanh_simd_f32_fast",
 ]

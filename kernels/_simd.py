@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import _accurate
@@ -131,6 +132,17 @@ def _prefer_512_bit_vectors(typingctx):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
         return context.get_dummy_value()
     return types.none(), codegen
+
+
+@intrinsic
+def _fma64(typingctx, a, b, c):
+    """a·b + c rounded once (llvm.fma.f64), where a step relies on it rather than on contraction."""
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f64, [f64] * 3),
+                                            "llvm.fma.f64")
+        return builder.call(fn, args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
@@ -500,11 +512,83 @@ def _d_silu(x, wide, p0, p1):
     return x if x != x else y
 
 
-# The piecewise kernels have no exp: the accurate kernels' scalar definitions, as they are,
-# in the vectorizing loops (their ufunc loops pass parameters as broadcast arrays and check
-# every division)
-_PIECEWISE = {"relu": 0, "relu6": 0, "hardtanh": 2, "leaky_relu": 1, "hardsigmoid": 0,
-              "hardswish": 0, "softsign": 0}  # name: number of parameters
+# Divisions by 1 + |x| and by 6 bound hardsigmoid, hardswish and softsign at ~2.2x the copy
+# (float64 division: one vector per ~16 cycles).  For float32 input (wide False) they are
+# replaced by steps that give the same float64 value: Markstein's q + (s - 6q)·RN(1/6) for s/6,
+# and for 1/d a float32 reciprocal refined in float64; checked over all 2**32 float32 inputs
+# (bit-identical to the accurate kernels, tests/test_simd.py samples it).  float64 input keeps
+# the division, for which these steps are not proved.
+SIXTH = 1.0 / 6.0
+SOFTSIGN_ONE = 2.0**25  # float32 softsign rounds to ±1 from here
+D_SOFTSIGN_ZERO = 2.0**76  # float32 softsign' rounds to 0 from here
+_ONE32 = np.float32(1.0)
+
+
+@_inline
+def _div6(s, wide):
+    q = s * SIXTH
+    return s / 6.0 if wide else _fma64(_fma64(-q, 6.0, s), SIXTH, q)
+
+
+@_inline
+def _recip_parts(d):
+    """(y0, e) with 1/d = y0·(1 + e + e² + ...), y0 from a float32 division (16 lanes a
+    vector) and e = 1 - d·y0 exact, |e| < 2**-23."""
+    y0 = np.float64(_ONE32 / np.float32(d))
+    return y0, _fma64(-y0, d, 1.0)
+
+
+@_inline
+def _hardsigmoid(x, wide, p0, p1):
+    y = _div6(x + 3.0, wide)  # x + 3 is exact near -3 (Sterbenz)
+    y = 0.0 if x <= -3.0 else y
+    y = 1.0 if x >= 3.0 else y
+    return x if x != x else y
+
+
+@_inline
+def _hardswish(x, wide, p0, p1):
+    y = _div6(x * (x + 3.0), wide)
+    y = 0.0 if x <= -3.0 else y
+    y = x if x >= 3.0 else y
+    return x if x != x or x == 0.0 else y  # Markstein's step turns -0 into +0
+
+
+@_inline
+def _d_hardswish(x, wide, p0, p1):
+    y = _div6(2.0 * x + 3.0, wide)  # torch's x/3 + 1/2 without cancelling at the root -1.5
+    y = 0.0 if x < -3.0 else y
+    y = 1.0 if x > 3.0 else y
+    return x if x != x else y
+
+
+@_inline
+def _softsign(x, wide, p0, p1):
+    a = abs(x)
+    d = 1.0 + a
+    y0, e = _recip_parts(d)
+    q0 = a * y0
+    y = a / d if wide else _fma64(q0, _fma64(e, e, e), q0)
+    y = 1.0 if a >= (np.inf if wide else SOFTSIGN_ONE) else y
+    return np.copysign(y, x)  # NaN stays NaN
+
+
+@_inline
+def _d_softsign(x, wide, p0, p1):
+    a = abs(x)
+    d = 1.0 + a
+    y0, e = _recip_parts(d)
+    s = y0 * y0  # 1/d² = s·(1 + 2e + 3e² + ...)
+    t = 1.0 / d  # float64: squared last, as the accurate kernel ((1 + |x|)² overflows first)
+    y = t * t if wide else _fma64(s, e * _fma64(3.0, e, 2.0), s)
+    y = 0.0 if not wide and a >= D_SOFTSIGN_ZERO else y
+    return x if x != x else y
+
+
+# The other piecewise kernels have no exp and no division: the accurate kernels' scalar
+# definitions, as they are, in the vectorizing loops (their ufunc loops pass parameters as
+# broadcast arrays)
+_PIECEWISE = {"relu": 0, "relu6": 0, "hardtanh": 2, "leaky_relu": 1}  # name: number of parameters
 
 
 def _piecewise(fn, n_params: int):
@@ -579,6 +663,12 @@ KERNELS = {
     "d_softplus": _loops(_d_softplus),
     "log_sigmoid": _loops(_log_sigmoid),
     "d_log_sigmoid": _loops(_d_log_sigmoid),
+    "hardsigmoid": _loops(_hardsigmoid),
+    "d_hardsigmoid": _loops(_piecewise(_accurate._s_d_hardsigmoid, 0)),
+    "hardswish": _loops(_hardswish),
+    "d_hardswish": _loops(_d_hardswish),
+    "softsign": _loops(_softsign),
+    "d_softsign": _loops(_d_softsign),
     **{f"{d}{name}": _loops(_piecewise(getattr(_accurate, f"_s_{d}{name}"), n))
        for name, n in _PIECEWISE.items() for d in ("", "d_")},
 }

@@ -16,7 +16,10 @@ transformations instead of wider arithmetic:
   y0 to first order; e/(1 + e) likewise;
 - tanh: x + x·w·P(w), w = x², for |x| < 0.55; above, (1 - e)/(1 + e), e = exp(-2|x|), with
   numerator and denominator as exact pairs; silu' near its root x0 = -1.27846: t·G(t),
-  t = x - x0 with x0 carried as two float32.
+  t = x - x0 with x0 carried as two float32;
+- gelu (erf form): Phi(-|x|) = exp(-x²/2)·K(u)/(|x| + 2), u = 4/(|x| + 2) - 1, with x² as an
+  exact pair in exp's argument and every factor a float32 pair, so that only the last step
+  rounds visibly; gelu' near its root x0 = -0.75179 on t·G(t) as silu'.
 
 q, P and G come from ``reference/polyfit.py`` (``fit_exp_float32``, ``fit_tanh_float32``,
 ``fit_d_silu_root_float32``: mpmath chebyfit, coefficients rounded to float32 and the error
@@ -24,7 +27,8 @@ bound taken with them rounded); ``tests/test_simd.py`` re-derives them.  Every c
 ``np.float32`` (a Python float is typed float64 and would widen the loop); the IR test checks
 for ``<16 x float>`` and no ``double``.  Measured over all 2**32 float32 inputs against the
 float64 kernels (exact to ~2**-28 of a float32 ULP): sigmoid 0.832 ULP, silu 0.909, tanh
-0.763, sigmoid' 1.06, silu' 1.35, tanh' 1.06; special values exact, no flush to zero.  The
+0.763, gelu 0.779, sigmoid' 1.06, silu' 1.35, tanh' 1.06, gelu' 1.06; special values exact,
+no flush to zero.  The
 audit measures them against mpmath like every kernel (``bench/budgets.toml``).
 """
 
@@ -37,7 +41,8 @@ from numba.extending import intrinsic
 
 from ._simd import PARALLEL_MIN, _prefer_512_bit_vectors
 
-__all__ = ["D_SILU_G", "D_SILU_ROOT", "EXP_Q", "KERNELS", "TANH_P", "run"]
+__all__ = ["D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q", "GELU_EXP_Q", "GELU_K",
+           "KERNELS", "PHI0", "TANH_P", "run"]
 
 # reference/polyfit.py, rounded to float32 there: q of degree 4 (exp to 1.09e-8 on |r| <=
 # 1.01·ln2/2), P of degree 5 (tanh to 3.95e-9 on |x| <= 0.55), silu''s root x0h + x0l and G of
@@ -51,6 +56,27 @@ D_SILU_ROOT = (float.fromhex("-0x1.474974p+0"), float.fromhex("0x1.bdf6fap-27"))
 D_SILU_G = (float.fromhex("0x1.0bcf48p-13"), float.fromhex("-0x1.b0a9b2p-8"),
             float.fromhex("-0x1.f2d0e6p-7"), float.fromhex("0x1.353eaep-6"),
             float.fromhex("0x1.2c5634p-3"), float.fromhex("0x1.be1410p-3"))
+
+# gelu (reference/polyfit.py, float32 there): exp's q of degree 5 (8.1e-10); Phi(-a) =
+# exp(-a²/2)·K(u)/(a + 2), u = 4/(a + 2) - 1, K of degree 12 with k1 and k0 as float32 pairs
+# (2.9e-9 for a <= 14.75); the root of gelu' as x0h + x0l and G of degree 3, g0 as a pair
+# (4.3e-9 on |t| <= 1/32)
+GELU_EXP_Q = (
+    float.fromhex("0x1.a12a42p-13"), float.fromhex("0x1.6d492p-10"), float.fromhex("0x1.1110ep-7"),
+    float.fromhex("0x1.5554e4p-5"), float.fromhex("0x1.555556p-3"), float.fromhex("0x1.0p-1"),
+)
+GELU_K = (
+    float.fromhex("-0x1.64b3d6p-16"), float.fromhex("0x1.8dd0b6p-14"), float.fromhex("-0x1.ee083p-14"),
+    float.fromhex("-0x1.7f635cp-13"), float.fromhex("0x1.ade434p-11"), float.fromhex("-0x1.9f682p-11"),
+    float.fromhex("-0x1.fe939ep-10"), float.fromhex("0x1.b8c82cp-8"), float.fromhex("-0x1.ed001ep-12"),
+    float.fromhex("-0x1.2ccc0cp-5"), float.fromhex("0x1.d7d104p-6"), float.fromhex("0x1.535bbp-2"),
+    float.fromhex("-0x1.7828c8p-28"), float.fromhex("0x1.5845dcp-1"), float.fromhex("0x1.55af94p-26"),
+)
+D_GELU_ROOT = (float.fromhex("-0x1.80ead2p-1"), float.fromhex("0x1.a03fd4p-27"))
+D_GELU_G = (
+    float.fromhex("-0x1.d2e66ap-4"), float.fromhex("-0x1.2a6b76p-6"), float.fromhex("0x1.8d9a94p-2"),
+    float.fromhex("0x1.b9d99p-2"), float.fromhex("-0x1.e0f548p-29"),
+)
 
 F = np.float32
 ZERO, NZERO, ONE, TWO, FOUR = F(0.0), F(-0.0), F(1.0), F(2.0), F(4.0)
@@ -73,6 +99,21 @@ A_MIN_TANH = F(-80.0)  # tanh needs no subnormal e: 1 ± e rounds to 1 long befo
 SUB_A = F(-80.0)  # below this a the result may be subnormal: 2**n as 2**(n + 64)·2**-64
 OFFSET = F(64.0)
 TWO_M64 = F(2.0**-64)
+PHI0 = (float.fromhex("0x1.988454p-2"), float.fromhex("-0x1.857936p-27"))  # 1/sqrt(2pi), a pair
+GELU_Q = tuple(F(c) for c in GELU_EXP_Q)
+GELU_K_HI = tuple(F(c) for c in GELU_K[:-4])  # K's coefficients k12 .. k2
+K1H, K1L, K0H, K0L = (F(c) for c in GELU_K[-4:])
+GELU_ROOT_H, GELU_ROOT_L = (F(c) for c in D_GELU_ROOT)
+D_GELU_G_HI = tuple(F(c) for c in D_GELU_G[:-2])
+GELU_G0H, GELU_G0L = (F(c) for c in D_GELU_G[-2:])
+PHI0H, PHI0L = (F(c) for c in PHI0)
+HALF = F(0.5)
+GELU_C = F(2.0)  # v = 1/(a + 2)
+GELU_ROOT_R = F(1 / 32)
+# below -GELU_XMAX gelu and gelu' are -0 (they round to -0 from x ~ -14.35 and ~ -14.55; exp's
+# clamp at -110 is reached at |x| = 14.83); above GELU_POS_BIG Phi(-x) < 2**-50: x and 1
+GELU_XMAX = F(14.75)
+GELU_POS_BIG = F(8.0)
 SILU_BIG = F(20.0)  # silu(x) = x·(1 - e**-x) rounds to x beyond 18.02
 D_SILU_BIG = F(30.0)  # silu'(x) rounds to 1 beyond ~20.5
 
@@ -287,6 +328,265 @@ def _d_tanh(x):
     return x if x != x else y
 
 
+@_inline
+def _horner(c, t):
+    p = c[0]
+    for k in range(1, len(c)):
+        p = p * t + c[k]
+    return p
+
+
+@_inline
+def _exp_dd(a, al):
+    """exp(a + al) = (eh + el)·s2 for a in [A_MIN, 0], |al| <= ulp(a): r's rounding error and al
+    in the low part, 1 + r + r²·q(r) (q of degree 5) summed error-free, s2 as in ``_exp_pair``."""
+    t = a * INV_LN2 + SHIFT
+    n = t - SHIFT
+    r1 = _fma(-n, LN2_HI, a)  # exact
+    r = _fma(-n, LN2_LO, r1)
+    rl = _fma(-n, LN2_LO, r1 - r) + al
+    c = r * r * _horner(GELU_Q, r)
+    u = ONE + r
+    v = c + ((ONE - u) + r)
+    eh = u + v
+    el = _fma(eh, rl, (u - eh) + v)  # exp(r + rl) = exp(r)·(1 + rl)
+    sub = a < SUB_A
+    s = _pow2(t + OFFSET if sub else t)
+    return eh * s, el * s, TWO_M64 if sub else ONE
+
+
+@_inline
+def _phi_tail(a):
+    """(gh, gl, eh, el, s2) for a >= 0: Phi(-a) = (gh + gl)·s2 and exp(-a²/2) = (eh + el)·s2,
+    each factor a float32 pair so that only the caller's last step rounds visibly: a² = p + pe
+    exactly; v = 1/(a + 2) = y0 + vl with a + 2 split exactly (2 - th is exact); u = 4v - 1 =
+    uh + ul (4·y0 exact; K is steep near u = 1, where u rounded alone cost 0.25 ULP of gelu),
+    ul entering as K'(u)·ul; K by Horner, its last two steps as exact products and two-sums
+    with k1, k0 as pairs."""
+    p = a * a
+    pe = _fma(a, a, -p)
+    eh, el, s2 = _exp_dd(max(-HALF * p, A_MIN), -HALF * pe)
+    th = a + GELU_C
+    tl = (GELU_C - th) + a
+    y0 = ONE / th
+    vl = y0 * _fma(-y0, tl, _fma(-y0, th, ONE))
+    y4 = FOUR * y0
+    u = y4 - ONE
+    ul = _fma(FOUR, vl, (-ONE - u) + y4)
+    r2 = _horner(GELU_K_HI, u)
+    p2 = u * r2
+    r1h = K1H + p2
+    r1l = ((K1H - r1h) + p2) + (_fma(u, r2, -p2) + K1L)
+    p1 = u * r1h
+    kh = K0H + p1
+    kl = ((K0H - kh) + p1) + (_fma(u, r1h, -p1) + _fma(u, r1l, _fma(r1h + p2, ul, K0L)))
+    ah = eh * y0
+    al = _fma(eh, y0, -ah) + _fma(eh, vl, el * y0)
+    gh = ah * kh
+    gl = _fma(ah, kh, -gh) + _fma(ah, kl, al * kh)
+    return gh, gl, eh, el, s2
+
+
+@_inline
+def _gelu(x):
+    # x·Phi(x): x·(gh + gl)·s2 below 0, x·(1 - G) above with 1 - gh split exactly
+    gh, gl, _, _, s2 = _phi_tail(abs(x))
+    neg = _fma(x, gh, x * gl) * s2
+    hh = ONE - gh  # s2 = 1 for x <= GELU_POS_BIG
+    hl = ((ONE - hh) - gh) - gl
+    pos = _fma(x, hh, x * hl)
+    y = neg if x < ZERO else pos  # NaN: pos is NaN
+    y = x if x > GELU_POS_BIG else y
+    y = ZERO if x < -GELU_XMAX else y
+    return _copysign(y, x)  # gelu(-0) = -0 (pos may be +0 there)
+
+
+@_inline
+def _d_gelu(x):
+    # Phi(x) + x·phi(x): G - H below 0 and 1 + (H - G) above, H = a·phi(a) as a pair; near the
+    # root t·G(t), t = (x - x0h) - x0l with x - x0h exact there
+    a = abs(x)
+    gh, gl, eh, el, s2 = _phi_tail(a)
+    ch = a * PHI0H
+    cl = _fma(a, PHI0H, -ch) + a * PHI0L
+    hh = ch * eh
+    hl = _fma(ch, eh, -hh) + _fma(ch, el, cl * eh)
+    dh = gh - hh
+    bb = dh - gh
+    dl = ((gh - (dh - bb)) + (-hh - bb)) + (gl - hl)
+    neg = (dh + dl) * s2
+    pos = ONE + ((hh - gh) + (hl - gl))
+    y = neg if x < ZERO else pos
+    t1 = x - GELU_ROOT_H
+    t = t1 - GELU_ROOT_L
+    h = _horner(D_GELU_G_HI, t)
+    patch = _fma(t1, GELU_G0H, _fma(t1, t * h, _fma(t1, GELU_G0L, -GELU_ROOT_L * GELU_G0H)))
+    y = patch if abs(t) < GELU_ROOT_R else y
+    y = ONE if x > GELU_POS_BIG else y
+    y = NZERO if x < -GELU_XMAX else y
+    return y
+
+
+# --- the fast variant: speed first, within a looser budget --------------------------------------
+# One rounded exp and one division per element, no correction steps: at the copy roofline,
+# 27-45 instructions per 16 elements against 48-90 above.  Measured over all 2**32 inputs:
+# sigmoid 1.96 ULP, silu 1.97, tanh 2.19, sigmoid' 2.38, silu' 3.89, tanh' 2.38 (budgets and
+# reasons in bench/budgets.toml).  exp's q is EXP_Q (and GELU_EXP_Q for tanh) with its powers
+# of 2 and signs folded in exactly: exp(2r) = 1 + r·P(r), P = 2 + r·sum(q_k·2**(k+2)·r**k), and
+# exp(-r) likewise with (-1)**k; silu''s root patch is ``fit_d_silu_root_float32(4, 0.1875)``.
+FAST_D_SILU_G = (
+    float.fromhex("-0x1.aeac8p-8"), float.fromhex("-0x1.f29fdp-7"), float.fromhex("0x1.353d6cp-6"),
+    float.fromhex("0x1.2c562ep-3"), float.fromhex("0x1.be141p-3"),
+)
+FAST_Q = (Q4, Q3, Q2, Q1, Q0)
+FAST_Q2 = tuple(F(c * 2.0 ** (len(EXP_Q) + 1 - k)) for k, c in enumerate(EXP_Q))
+FAST_Q2_5 = tuple(F(c * 2.0 ** (len(GELU_EXP_Q) + 1 - k)) for k, c in enumerate(GELU_EXP_Q))
+FAST_QN = tuple(F(c * (-1) ** (len(EXP_Q) - 1 - k)) for k, c in enumerate(EXP_Q))
+FAST_G = tuple(F(c) for c in FAST_D_SILU_G)
+FAST_K = 64  # results scaled by 2**-64 last: one rounding into the subnormals
+TWO_MK = F(2.0**-FAST_K)
+FOUR_TWO_MK = F(2.0 ** (2 - FAST_K))
+NEG_ONE, HALF_, SIXTEENTH = F(-1.0), F(0.5), F(1 / 16)
+NEG_INV_LN2 = F(-float.fromhex("0x1.715476p+0"))
+TWO_INV_LN2 = F(float.fromhex("0x1.715476p+1"))
+HLN2_HI, HLN2_LO = F(float.fromhex("0x1.62e4p-2")), F(float.fromhex("0x1.7f7d1cp-21"))  # ln2/2
+HLN2 = F(float.fromhex("0x1.62e43p-2"))  # ln 2/2 rounded: its error times n is damped by e/(1+e)
+FAST_A_MIN_TANH = F(-10.0)  # tanh(10) rounds to 1
+FAST_A_MIN_DTANH = F(-55.0)  # 4·exp(-110) rounds to 0
+FAST_X_HI = F(40.0)  # sigmoid, silu: 1 + exp(-x) rounds to 1 above (2**(n-64) stays normal)
+FAST_N_BIG = F(23.5)  # n >= 24: 2**(n-64) + 2**-64 rounds to 2**(n-64) (n = 24: a tie)
+FAST_N_24 = F(24.0)
+TWO_M24 = F(2.0**-24)
+FAST_D_SILU_PATCH = F(0.1875)
+
+
+def _pow2_offset_codegen(offset):
+    """2**(n + offset) for t = n + 1.5·2**23: (bits(t) << 23) + ((127 + offset) << 23), the
+    shifter's own bits vanishing mod 2**32; valid while n + offset is a normal exponent."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        bits = builder.shl(builder.bitcast(args[0], i32), ir.Constant(i32, 23))
+        bits = builder.add(bits, ir.Constant(i32, ((127 + offset) << 23) & 0xFFFFFFFF))
+        return builder.bitcast(bits, ir.FloatType())
+    return codegen
+
+
+@intrinsic
+def _pow2_up(typingctx, t):
+    """2**(n + 64)."""
+    return types.float32(types.float32), _pow2_offset_codegen(FAST_K)
+
+
+@intrinsic
+def _pow2_down(typingctx, t):
+    """2**(n - 64)."""
+    return types.float32(types.float32), _pow2_offset_codegen(-FAST_K)
+
+
+@_inline
+def _neg_abs_clamped(x, lo):
+    a = -abs(x)
+    return lo if a < lo else a  # keeps a NaN a
+
+
+@_inline
+def _p5(c, r, last):
+    """((((c0·r + c1)·r + c2)·r + c3)·r + c4)·r + last, fused."""
+    return _fma(_fma(_fma(_fma(_fma(c[0], r, c[1]), r, c[2]), r, c[3]), r, c[4]), r, last)
+
+
+@_inline
+def _p4(c, r, last):
+    return _fma(_fma(_fma(_fma(c[0], r, c[1]), r, c[2]), r, c[3]), r, last)
+
+
+@_inline
+def _fast_exp_up(a):
+    """exp(a)·2**64, one rounding, for A_MIN <= a <= 0."""
+    t = _fma(a, INV_LN2, SHIFT)
+    n = t - SHIFT
+    r = _fma(-n, LN2_LO, _fma(-n, LN2_HI, a))
+    return _fma(_p5(FAST_Q, r, ONE), r, ONE) * _pow2_up(t)
+
+
+@_inline
+def _fast_exp2_up(a):
+    """exp(2a)·2**64, a <= 0 (r = a - n·ln2/2; the 2 is in FAST_Q2)."""
+    t = _fma(a, TWO_INV_LN2, SHIFT)
+    n = t - SHIFT
+    r = _fma(-n, HLN2_LO, _fma(-n, HLN2_HI, a))
+    return _fma(_p5(FAST_Q2, r, TWO), r, ONE) * _pow2_up(t)
+
+
+@_inline
+def _fast_den(x):
+    """(den, xc, n, r): den = (1 + exp(-x))·2**-64 rounded once, xc = x clamped to [A_MIN,
+    FAST_X_HI] (NaN passes); exp(-x) = 2**n·exp(-r), S = 2**(n - 64), S + 2**-64 exact for
+    |n| <= 23."""
+    xc = FAST_X_HI if x > FAST_X_HI else x
+    xc = A_MIN if xc < A_MIN else xc
+    t = _fma(xc, NEG_INV_LN2, SHIFT)
+    n = t - SHIFT
+    r = _fma(n, LN2_LO, _fma(n, LN2_HI, xc))
+    s = _pow2_down(t)
+    return _fma(s * r, _p5(FAST_QN, r, NEG_ONE), s + TWO_MK), xc, n, r
+
+
+@_inline
+def _fast_sigmoid(x):
+    den, _, n, _ = _fast_den(x)
+    y0 = TWO_MK / den  # one rounding, into the subnormals too
+    return _fma(-y0, y0, y0) if n > FAST_N_BIG else y0  # n >= 24: y0 = e**x, e/(1 + e) = e - e²
+
+
+@_inline
+def _fast_silu(x):
+    # (xc/den)·2**-64; at n = 24 (the tie) the 1 lost from 1 + e is put back, v - v·e**x
+    den, xc, n, r = _fast_den(x)
+    v = (xc / den) * TWO_MK
+    y = _fma(-v, _fma(TWO_M24, r, TWO_M24), v) if n == FAST_N_24 else v
+    return x if x > FAST_X_HI else y  # silu(±0) = ±0; silu(-inf) = -110·tiny = -0
+
+
+@_inline
+def _fast_tanh(x):
+    # expm1(-2|x|)/(expm1(-2|x|) + 2), each formed with one rounding (S - 1 exact)
+    a = _neg_abs_clamped(x, FAST_A_MIN_TANH)
+    t = _fma(a, TWO_INV_LN2, SHIFT)
+    n = t - SHIFT
+    r = _fma(-n, HLN2, a)
+    p = _fma(_p5(FAST_Q2_5[:5], r, FAST_Q2_5[5]), r, TWO)
+    s = _pow2(t)
+    sr = s * r
+    return _copysign(_fma(sr, p, s - ONE) / _fma(sr, p, s + ONE), x)  # ±0 -> ±0, NaN -> NaN
+
+
+@_inline
+def _fast_d_sigmoid(x):
+    e = _fast_exp_up(_neg_abs_clamped(x, A_MIN)) * TWO_MK
+    return e / _fma(e, e + TWO, ONE)
+
+
+@_inline
+def _fast_d_tanh(x):
+    e4 = _fast_exp2_up(_neg_abs_clamped(x, FAST_A_MIN_DTANH)) * FOUR_TWO_MK
+    return e4 / _fma(e4, _fma(e4, SIXTEENTH, HALF_), ONE)
+
+
+@_inline
+def _fast_d_silu(x):
+    # x >= 0: (1 + e·(1 + x))/(1 + e)², x < 0: (e·(1 + x) + e²)/(1 + e)², e = exp(-|x|); near
+    # the root t·G(t)
+    a = _neg_abs_clamped(x, A_MIN)
+    es = _fast_exp_up(a)
+    e = es * TWO_MK
+    u = ONE + _copysign(a, x)  # x clamped to [-110, 110]: no inf·0
+    num = _fma(e, u, ONE) if x >= ZERO else _fma(es, u, es * e) * TWO_MK
+    y = num / _fma(e, e + TWO, ONE)
+    tt = (x - X0H) - X0L  # x - X0H exact near the root
+    return tt * _p4(FAST_G, tt, FAST_G[4]) if abs(tt) < FAST_D_SILU_PATCH else y
+
+
 def _loops(scalar):
     """Serial and threaded loops over 1-D contiguous float32 arrays."""
 
@@ -312,6 +612,14 @@ KERNELS = {
     "d_silu": _loops(_d_silu),
     "tanh": _loops(_tanh),
     "d_tanh": _loops(_d_tanh),
+    "gelu": _loops(_gelu),
+    "d_gelu": _loops(_d_gelu),
+    "sigmoid_fast": _loops(_fast_sigmoid),
+    "d_sigmoid_fast": _loops(_fast_d_sigmoid),
+    "silu_fast": _loops(_fast_silu),
+    "d_silu_fast": _loops(_fast_d_silu),
+    "tanh_fast": _loops(_fast_tanh),
+    "d_tanh_fast": _loops(_fast_d_tanh),
 }
 
 

@@ -42,7 +42,15 @@ coefficients:
 - ``fit_tanh_float32``: tanh(x) = x + x·w·P(w), w = x², on |x| <= 0.55 (beyond, the kernels use
   exp), degree 5 in w: 3.9e-9;
 - ``fit_d_silu_root_float32``: silu' near its root x0 = -1.27846 (where its two terms cancel)
-  as t·G(t), t = x - x0 with x0 as two float32 (x0h + x0l), on |t| <= 1/16, degree 5: 9.7e-9.
+  as t·G(t), t = x - x0 with x0 as two float32 (x0h + x0l), on |t| <= 1/16, degree 5: 9.7e-9;
+- ``fit_erfcx_float32``: for gelu, Phi(-a) = exp(-a²/2)·K(u)/(a + 2) with u = 4/(a + 2) - 1 =
+  (2 - a)/(2 + a) in [-0.761, 1] for a = |x| <= 14.75 (where gelu reaches -0), K of degree 12
+  with its two lowest coefficients as float32 pairs: 2.9e-9 (exp's q of degree 5 there:
+  ``fit_exp_float32(5)``, 8.1e-10);
+- ``fit_d_gelu_root_float32``: gelu' near its root x0 = -0.75179 as t·G(t), |t| <= 1/32, G of
+  degree 3 with g0 as a pair: 4.3e-9;
+- the fast float32 variant reuses exp's q (degree 4, and 5 for tanh) with powers of 2 and signs
+  folded in exactly, and fits silu''s root patch on |t| <= 0.1875 at degree 4: 2.2e-8.
 """
 
 import mpmath
@@ -56,7 +64,9 @@ LOG1P_DEGREES = {"float32": 6, "float64": 10}
 ERFCX_C = 4
 ERFCX_FITS = {"float32": (14, 11), "float64": (22, 27.6)}  # dtype: (degree, zmax)
 # the float32-arithmetic kernels' fits: exp's q degree, tanh's P degree and range, silu' patch
-FLOAT32_FITS = {"exp": 4, "tanh": (5, 0.55), "d_silu_root": (5, 1 / 16)}
+FLOAT32_FITS = {"exp": 4, "tanh": (5, 0.55), "d_silu_root": (5, 1 / 16),
+                "gelu_exp": 5, "erfcx": (12, 14.75), "d_gelu_root": (3, 1 / 32),
+                "fast_d_silu_root": (4, 0.1875)}  # the fast variant's wider, lower-degree patch
 _PREC = 200
 _GRID = 20001
 
@@ -215,6 +225,60 @@ def fit_d_silu_root_float32(degree: int = FLOAT32_FITS["d_silu_root"][0],
     return (x0h, x0l), rounded, float(worst)
 
 
+def _pair24(v) -> tuple[float, float]:
+    hi = _round24(v)
+    return hi, _round24(v - hi)
+
+
+def _erfcx_a(a):
+    return mpmath.erfc(a / mpmath.sqrt(2)) * mpmath.exp(a * a / 2)
+
+
+def fit_erfcx_float32(degree: int = FLOAT32_FITS["erfcx"][0],
+                      amax: float = FLOAT32_FITS["erfcx"][1]) -> tuple[list[float], float]:
+    """(K's coefficients, highest first, the last two as float32 pairs (k1h, k1l, k0h, k0l);
+    max |K~(u)/K(u) - 1|) for Phi(-a) = exp(-a²/2)·K(u)/(a + 2), u = 4/(a + 2) - 1, a in
+    [0, amax]."""
+    with mpmath.workprec(_PREC):
+        lo, hi = 4 / (mpmath.mpf(amax) + 2) - 1, mpmath.mpf(1)
+
+        def k(u):
+            a = 4 / (u + 1) - 2
+            return _erfcx_a(a) * (a + 2) / 2
+        coeffs = _chebyfit(k, [lo, hi], degree + 1)
+        k1h, k1l = _pair24(coeffs[-2])
+        k0h, k0l = _pair24(coeffs[-1])
+        rounded = [_round24(c) for c in coeffs[:-2]]
+        approx = [*rounded, mpmath.mpf(k1h) + k1l, mpmath.mpf(k0h) + k0l]
+        worst = max(abs(_horner_mp(approx, u) / k(u) - 1) for u in _dense(lo, hi))
+    return [*rounded, k1h, k1l, k0h, k0l], float(worst)
+
+
+def _d_gelu(x):
+    return mpmath.ncdf(x) + x * mpmath.npdf(x)
+
+
+def fit_d_gelu_root_float32(degree: int = FLOAT32_FITS["d_gelu_root"][0],
+                            radius: float = FLOAT32_FITS["d_gelu_root"][1]):
+    """((x0h, x0l), G's coefficients, highest first, g0 as a float32 pair (g0h, g0l), max
+    |t·G(t)/gelu'(x0 + t) - 1| on 0 < |t| <= radius)."""
+    with mpmath.workprec(_PREC):
+        x0 = mpmath.findroot(_d_gelu, mpmath.mpf("-0.7518"))
+        x0h, x0l = _pair24(x0)
+        root = mpmath.mpf(x0h) + x0l
+
+        def g(t):
+            return mpmath.diff(_d_gelu, root) if abs(t) < mpmath.mpf(10) ** -40 else _d_gelu(root + t) / t
+        top = mpmath.mpf(radius)
+        coeffs = _chebyfit(g, [-top, top], degree + 1)
+        g0h, g0l = _pair24(coeffs[-1])
+        rounded = [_round24(c) for c in coeffs[:-1]]
+        approx = [*rounded, mpmath.mpf(g0h) + g0l]
+        worst = max(abs(t * _horner_mp(approx, t) / _d_gelu(root + t) - 1)
+                    for t in _dense(-top, top) if t != 0)
+    return (x0h, x0l), [*rounded, g0h, g0l], float(worst)
+
+
 def _literal(name: str, coeffs: list[float]) -> str:
     return f"{name} = (" + ", ".join(f'float.fromhex("{c.hex()}")' for c in coeffs) + ")"
 
@@ -247,6 +311,22 @@ def literals() -> str:
                  f"relative error {bound:.3g}")
     lines.append(_literal("D_SILU_ROOT", [x0h, x0l]))
     lines.append(_literal("D_SILU_G", coeffs))
+    coeffs, bound = fit_exp_float32(FLOAT32_FITS["gelu_exp"])
+    lines.append(f"# float32 arithmetic (gelu): q of degree 5, max relative error of exp {bound:.3g}")
+    lines.append(_literal("GELU_EXP_Q", coeffs))
+    coeffs, bound = fit_erfcx_float32()
+    lines.append(f"# float32 arithmetic (gelu): K of degree {len(coeffs) - 3}, max relative error "
+                 f"{bound:.3g}")
+    lines.append(_literal("GELU_K", coeffs))
+    root, coeffs, bound = fit_d_gelu_root_float32()
+    lines.append(f"# float32 arithmetic: gelu' root x0h + x0l, G of degree {len(coeffs) - 2}, max "
+                 f"relative error {bound:.3g}")
+    lines.append(_literal("D_GELU_ROOT", root))
+    lines.append(_literal("D_GELU_G", coeffs))
+    _, coeffs, bound = fit_d_silu_root_float32(*FLOAT32_FITS["fast_d_silu_root"])
+    lines.append(f"# float32 arithmetic, fast variant: silu' root patch of degree 4 on |t| <= 0.1875, "
+                 f"max relative error {bound:.3g}")
+    lines.append(_literal("FAST_D_SILU_G", coeffs))
     return "\n".join(lines)
 
 

@@ -34,11 +34,12 @@ def test_audit_passes_and_writes_table_and_metadata(tmp_path):
     assert code == 0, out
     df = pd.read_csv(tmp_path / "audit.csv")
     assert list(df.columns[: len(REQUIRED)]) == REQUIRED
-    # (sigmoid: accurate, simd, simd_f32; relu: accurate, simd) × directions × domains
-    assert len(df) == (3 + 2) * 2 * 4
+    # (sigmoid: accurate, simd, simd_f32, simd_f32_fast; relu: accurate, simd) × directions ×
+    # domains
+    assert len(df) == (4 + 2) * 2 * 4
     meta = json.loads((tmp_path / "audit.json").read_text())
     assert meta["schema_version"] == 1 and meta["versions"]["numba"] and "model" in meta["cpu"]
-    assert "commit" in meta and meta["rows"] == 40
+    assert "commit" in meta and meta["rows"] == 48
 
 
 def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):

@@ -119,11 +119,13 @@ def test_torch_rows_when_installed(tmp_path):
 
 
 def test_a_peer_is_audited_once_beside_several_variants_of_ours(tmp_path):
-    # sigmoid has three variants of ours (accurate, simd, and simd_f32 for float32 only); a
-    # peer has one function for it, so it gets one row per direction, dtype and domain
+    # sigmoid has four variants of ours (accurate, simd; simd_f32 and simd_f32_fast for
+    # float32 only); a peer has one function for it, so it gets one row per direction, dtype
+    # and domain
     code, out, _, df = run(tmp_path, "--activation", "sigmoid", "--domain", "special",
                            "--impl", "ours,numpy-seed")
     assert code == 0, out
-    assert sorted(df[df["impl"] == "ours"]["variant"].unique()) == ["accurate", "simd", "simd_f32"]
-    assert len(df[df["impl"] == "ours"]) == (2 + 2 + 1) * 2  # (variants × dtypes) × directions
+    assert sorted(df[df["impl"] == "ours"]["variant"].unique()) == [
+        "accurate", "simd", "simd_f32", "simd_f32_fast"]
+    assert len(df[df["impl"] == "ours"]) == (2 + 2 + 1 + 1) * 2  # (variants × dtypes) × directions
     assert len(df[df["impl"] == "numpy-seed"]) == 2 * 2  # directions × dtypes

@@ -3,6 +3,7 @@ loops compile to vector code with no libm call, the threaded path gives the seri
 bits, and the wrappers keep the accurate kernels' dtype, shape and ``out=`` rules.  Their
 accuracy is the audit's (the catalog's ``simd`` variant, gated by tests/test_audit.py)."""
 
+import math
 import re
 from fractions import Fraction
 
@@ -181,8 +182,28 @@ def test_float32_coefficients_are_derived():
     assert tuple(coeffs) == _simd32.TANH_P and bound < 2.0**-27
     root, coeffs, bound = polyfit.fit_d_silu_root_float32()
     assert root == _simd32.D_SILU_ROOT and tuple(coeffs) == _simd32.D_SILU_G and bound < 2.0**-26
+    # gelu: exp's q of degree 5 (float32 results need 2**-26 of exp's pair), K with k1, k0 as
+    # pairs, the root patch with g0 as a pair
+    coeffs, bound = polyfit.fit_exp_float32(polyfit.FLOAT32_FITS["gelu_exp"])
+    assert tuple(coeffs) == _simd32.GELU_EXP_Q and bound < 2.0**-30
+    coeffs, bound = polyfit.fit_erfcx_float32()
+    assert tuple(coeffs) == _simd32.GELU_K and bound < 2.0**-28
+    root, coeffs, bound = polyfit.fit_d_gelu_root_float32()
+    assert root == _simd32.D_GELU_ROOT and tuple(coeffs) == _simd32.D_GELU_G and bound < 2.0**-27
+    with mpmath.workprec(200):  # 1/sqrt(2pi) as a pair, to its low part's last bit
+        assert abs(mpmath.mpf(_simd32.PHI0[0]) + _simd32.PHI0[1] - 1 / mpmath.sqrt(2 * mpmath.pi)) < 2.0**-50
+    # the fast variant: silu''s wider patch fitted; exp's q for exp(2r) and exp(-r) is q with
+    # powers of 2 and signs folded in (exact), ln 2/2 rounded once
+    _, coeffs, bound = polyfit.fit_d_silu_root_float32(*polyfit.FLOAT32_FITS["fast_d_silu_root"])
+    assert tuple(coeffs) == _simd32.FAST_D_SILU_G and bound < 2.0**-25
+    q = _simd32.EXP_Q
+    assert [float(c) for c in _simd32.FAST_Q2] == [c * 2.0 ** (6 - k) for k, c in enumerate(q)]
+    assert [float(c) for c in _simd32.FAST_QN] == [c * (-1) ** (4 - k) for k, c in enumerate(q)]
+    assert float(_simd32.HLN2) == float(np.float32(math.log(2) / 2))
     # every literal is a float32 (the kernels take them as np.float32: no second rounding)
-    for c in (*_simd32.EXP_Q, *_simd32.TANH_P, *_simd32.D_SILU_ROOT, *_simd32.D_SILU_G):
+    for c in (*_simd32.EXP_Q, *_simd32.TANH_P, *_simd32.D_SILU_ROOT, *_simd32.D_SILU_G,
+              *_simd32.GELU_EXP_Q, *_simd32.GELU_K, *_simd32.D_GELU_ROOT, *_simd32.D_GELU_G,
+              *_simd32.PHI0, *_simd32.FAST_D_SILU_G):
         assert float(np.float32(c)) == c
 
 
@@ -222,3 +243,19 @@ def test_float32_wrappers_take_float32_only():
         kernels.sigmoid_simd_f32(np.arange(3))
     with pytest.raises(TypeError, match="unknown parameter"):
         kernels.sigmoid_simd_f32(x, beta=2.0)
+
+
+@pytest.mark.parametrize("name", ["hardsigmoid", "hardswish", "softsign"])
+def test_division_free_float32_path_gives_the_accurate_bits(name):
+    # float32 input takes Markstein's step for /6 and a refined float32 reciprocal for
+    # 1/(1 + |x|) instead of a float64 division: the same float64 values, so the same float32
+    # results (checked over all 2**32 inputs when written; here 2**20 random bit patterns, the
+    # kinks, the ends and the thresholds where the float32 shortcuts start)
+    bits = np.random.default_rng(3).integers(0, 2**32, 2**20, dtype=np.uint64).astype(np.uint32)
+    edges = [0.0, -0.0, 3.0, -3.0, 1.5, -1.5, np.inf, -np.inf, 2.0**25, -(2.0**25),
+             float(np.nextafter(np.float32(2.0**25), np.float32(0))), 2.0**76, 2.0**-149]
+    x = np.concatenate([bits.view(np.float32), np.array(edges, np.float32)])
+    x = x[~np.isnan(x)]
+    for n in (name, f"d_{name}"):
+        want, got = getattr(kernels, n)(x), getattr(kernels, f"{n}_simd")(x)
+        assert want.tobytes() == got.tobytes(), n
