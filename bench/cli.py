@@ -335,9 +335,12 @@ def _cmd_audit(args, out, err):
     if show:
         print(file=err)
     if not rows:
+        narrow = sorted({f"{c.variant.name} takes {', '.join(c.variant.dtypes)} only"
+                         for c in selection if c.variant.dtypes})
         raise UsageError("nothing to audit: the selected activations have no row in these dtypes "
-                         "and domains (16-bit dtypes are for elementwise activations; the "
-                         "regressions domain has entries only where something once failed)")
+                         "and domains (16-bit dtypes are for elementwise activations; "
+                         + "".join(f"{n}; " for n in narrow)
+                         + "the regressions domain has entries only where something once failed)")
     df = table.to_frame(rows)
     elapsed = time.perf_counter() - start
     csv_path, _ = results.write_table(
@@ -397,6 +400,10 @@ def _cmd_bench(args, out, err):
     _writable_dir(args.out, "--out")
     if args.audit is None:
         args.audit = str(Path(args.out) / "audit.csv")
+    chosen = [c for c in catalog.cases(acts, variants, directions)
+              if any(c.takes(dt) for dt in dtypes or catalog.DTYPES)]
+    if not chosen and "ours" in impls:
+        raise UsageError("the filters select no catalog row that takes these dtypes")
     config = {"activation": acts, "variant": variants, "direction": directions, "dtype": dtypes,
               "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),

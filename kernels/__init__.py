@@ -1,7 +1,8 @@
 """Numba-compiled activation kernels: ``kernels.gelu(x)``, ``kernels.d_gelu(x)``, ...
 
-Each kernel takes a float32 or float64 array of any shape (or a scalar of those dtypes) and
-returns an array of the same dtype and shape; ``out=`` writes into a preallocated array.
+Each kernel takes a float32 or float64 array of any shape (or a scalar of those dtypes; the
+``*_simd_f32`` and ``*_simd_f32_fast`` variants take float32 only) and returns an array of the
+same dtype and shape; ``out=`` writes into a preallocated array.
 Parameters use PyTorch's names and defaults and are keyword-only:
 ``kernels.leaky_relu(x, negative_slope=0.2)``.  ``d_<name>`` is dy/dx.
 
@@ -68,7 +69,8 @@ class SimdKernel:
 
     def __repr__(self):
         params = "".join(f", {k}={v!r}" for k, v in self.defaults.items())
-        return f"<simd kernel {self.__name__}(x{params})>"
+        kinds = "/".join(d.name for d in self.dtypes)
+        return f"<simd kernel {self.__name__}(x{params}), {kinds}>"
 
     def _run(self, flat, y, values):
         _simd.run(self.name, flat, y, *values)
@@ -79,7 +81,7 @@ class SimdKernel:
             raise TypeError(f"{self.__name__}: parameters must be scalars (the accurate kernel "
                             f"{self.name} broadcasts arrays)")
         values = [float(given[k]) for k in self.defaults]
-        x = _as_float_array(x, self.__name__)
+        x = _as_float_array(x, self.__name__) if len(self.dtypes) > 1 else np.asarray(x)
         if x.dtype not in self.dtypes:
             raise TypeError(f"{self.__name__}: computes in float32 and takes float32 arrays only, "
                             f"got dtype {x.dtype} (for float64: {self.name}_simd or {self.name})")

@@ -21,7 +21,7 @@ accurate kernels' Taylor patches; the piecewise kernels are their scalar definit
 are); the float64 budgets in ``bench/budgets.toml`` say where they differ.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
-than one is set.  These functions are not cached on disk (the 34 kernels compile in ~10 s on
+than one is set.  These functions are not cached on disk (the 36 kernels compile in ~15 s on
 first use, float32 and float64): Numba's cache checks only this file's timestamp, and they
 inline helpers of ``_accurate``.
 """
@@ -165,14 +165,14 @@ def _horner(c, r):
 @_inline
 def _log1p_of_exp(m, s, wide):
     """log1p(e) for e = m·s = exp(a), a <= 0: 2·atanh(z), z = e/(2 + e) formed to half an ULP
-    (2 + e = d + dl exactly; q·d's residual is exact with a fused multiply-add), so only the
+    (2 + e = d + dl exactly; q·d's residual e - q·d is exact by a fused multiply-add), so only the
     final sum rounds visibly.  Below e = 2**-30, e·(1 - e/2) as (m·(1 - e/2))·s: a subnormal
     result rounds once."""
     e = m * s
     d = 2.0 + e
     dl = e - (d - 2.0)
     q = e / d
-    z = q + ((e - q * d) - q * dl) / d
+    z = q + (_fma64(-q, d, e) - q * dl) / d
     w = z * z
     b = _horner(_LOG1P_B[1], w) if wide else _horner(_LOG1P_B[0], w)
     return (m * (1.0 - 0.5 * e)) * s if e < 2.0**-30 else 2.0 * z + (2.0 * z) * (w * b)
@@ -400,14 +400,14 @@ def _erfcx_gauss(a, wide):
     w_lo += z_lo
     d = 1.0 / t
     q = w * d
-    u = q + ((w - q * t) + w_lo - q * t_lo) * d  # w - q·t is exact (fused)
+    u = q + (_fma64(-q, t, w) + w_lo - q * t_lo) * d  # w - q·t, exact
     k = _horner(_ERFCX_K[1], u) if wide else _horner(_ERFCX_K[0], u)
     kd = k * d
     p, e = _accurate.two_prod(a, a)
     em1, s1, s2 = _reduce_dd(-0.5 * p, -0.5 * e, wide)
-    # k/(t + t_lo) = kd·(1 + rho - t_lo·d) to first order, rho = 1 - t·d exact (fused): d's
-    # rounding and t's low part corrected in one step
-    return kd + kd * ((1.0 - t * d) - t_lo * d), em1, s1, s2
+    # k/(t + t_lo) = kd·(1 + rho - t_lo·d) to first order, rho = 1 - t·d exact: d's rounding
+    # and t's low part corrected in one step
+    return kd + kd * (_fma64(-t, d, 1.0) - t_lo * d), em1, s1, s2
 
 
 @_inline

@@ -38,7 +38,7 @@ coefficients rounded to float32; the bounds below are of the polynomials with th
 coefficients:
 - ``fit_exp_float32``: q as above on |r| <= 1.01·ln(2)/2 (n comes from a/ln 2 rounded in
   float32, which can pick the neighbouring n at a tie: the 1 % margin covers its r), degree 4:
-  1.1e-8 relative, half a float32 ULP (2**-24) less 2**-26.5;
+  1.1e-8 relative (2**-26.5, a fraction of a float32 ULP: 2**-24 to 2**-23 relative);
 - ``fit_tanh_float32``: tanh(x) = x + x·w·P(w), w = x², on |x| <= 0.55 (beyond, the kernels use
   exp), degree 5 in w: 3.9e-9;
 - ``fit_d_silu_root_float32``: silu' near its root x0 = -1.27846 (where its two terms cancel)

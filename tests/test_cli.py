@@ -27,6 +27,18 @@ def test_list_names_everything():
     assert code == 0
     for word in ["gelu_tanh", "accurate", "derivative", "float32", "thresholds", "relu'(0) = 0"]:
         assert word in out
+    # every variant with its method, and the dtypes of those that take fewer than all
+    assert "simd_f32_fast [float32 only]:" in out and "simd [float32, float64 only]:" in out
+    sigmoid = next(line for line in out.splitlines() if line.startswith("sigmoid "))
+    assert "accurate, simd, simd_f32, simd_f32_fast" in sigmoid
+
+
+def test_a_variant_outside_its_dtypes_is_one_clear_error(tmp_path):
+    code, _, err = run("audit", "--activation", "sigmoid", "--variant", "simd_f32_fast",
+                       "--dtype", "float64", "--out", str(tmp_path))
+    assert code == 2 and "simd_f32_fast takes float32 only" in err
+    code, _, err = run("bench", "--activation", "relu", "--variant", "simd_f32", "--out", str(tmp_path))
+    assert code == 2 and "select no catalog row" in err
 
 
 def test_audit_passes_and_writes_table_and_metadata(tmp_path):

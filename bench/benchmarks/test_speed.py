@@ -65,7 +65,11 @@ def _set_threads(impl, n: int) -> None:
 
 def _thread_speedup(impl, run) -> dict:
     """1 thread against THREADS in alternating rounds (which goes first alternates too), so
-    that both see the same moments of this shared machine."""
+    that both see the same moments of this shared machine; each thread count is called once
+    first, untimed (a kernel's serial loop may not have been compiled yet)."""
+    for n in (1, THREADS):
+        _set_threads(impl, n)
+        run()
     ratios = []
     for r in range(SPEEDUP_ROUNDS):
         times = {}
