@@ -82,6 +82,13 @@ def _chebyfit(f, interval, n: int) -> list:
     return list(reversed(coeffs))
 
 
+def _horner_mp(coeffs, x):
+    p = mpmath.mpf(0)
+    for c in coeffs:
+        p = p * x + c
+    return p
+
+
 def _q(r):
     return (mpmath.exp(r) - 1 - r) / r**2 if r else mpmath.mpf(1) / 2
 
@@ -94,12 +101,8 @@ def fit(degree: int) -> tuple[list[float], float]:
         rounded = [float(c) for c in coeffs]
         nodes = [half * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64) for k in range(64)]
         grid = [-half + 2 * half * k / (_GRID - 1) for k in range(_GRID)] + nodes
-        worst = mpmath.mpf(0)
-        for r in grid:
-            q = mpmath.mpf(0)
-            for c in rounded:
-                q = q * r + c
-            worst = max(worst, abs((1 + r + r * r * q) / mpmath.exp(r) - 1))
+        worst = max(abs((1 + r + r * r * _horner_mp(rounded, r)) / mpmath.exp(r) - 1)
+                    for r in grid)
     return rounded, float(worst)
 
 
@@ -119,10 +122,8 @@ def fit_log1p(degree: int) -> tuple[list[float], float]:
                  for k in range(64)]
         worst = mpmath.mpf(0)
         for w in grid:
-            b = mpmath.mpf(0)
-            for c in rounded:
-                b = b * w + c
             z = mpmath.sqrt(w)
+            b = _horner_mp(rounded, w)
             worst = max(worst, abs((2 * z + 2 * z * w * b) / (2 * mpmath.atanh(z)) - 1))
     return rounded, float(worst)
 
@@ -143,12 +144,7 @@ def fit_erfcx(degree: int, zmax: float, c: int = ERFCX_C) -> tuple[list[float], 
         grid = [-1 + (top + 1) * k / (_GRID // 4 - 1) for k in range(_GRID // 4)]
         grid += [(top - 1) / 2 + (top + 1) / 2 * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 64)
                  for k in range(64)]
-        worst = mpmath.mpf(0)
-        for u in grid:
-            p = mpmath.mpf(0)
-            for v in rounded:
-                p = p * u + v
-            worst = max(worst, abs(p / _k(u, c) - 1))
+        worst = max(abs(_horner_mp(rounded, u) / _k(u, c) - 1) for u in grid)
     return rounded, float(worst)
 
 
@@ -158,17 +154,15 @@ def _round24(v) -> float:
         return float(+mpmath.mpf(v))
 
 
+def _pair24(v) -> tuple[float, float]:
+    hi = _round24(v)
+    return hi, _round24(v - hi)
+
+
 def _dense(lo, hi, n: int = 4001) -> list:
     pts = [lo + (hi - lo) * mpmath.mpf(k) / (n - 1) for k in range(n)]
     return pts + [(lo + hi) / 2 + (hi - lo) / 2 * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / 200)
                   for k in range(200)]
-
-
-def _horner_mp(coeffs, x):
-    p = mpmath.mpf(0)
-    for c in coeffs:
-        p = p * x + c
-    return p
 
 
 def fit_exp_float32(degree: int = FLOAT32_FITS["exp"]) -> tuple[list[float], float]:
@@ -206,28 +200,35 @@ def _d_silu(x):
     return s * (1 + x * (1 - s))
 
 
-def fit_d_silu_root_float32(degree: int = FLOAT32_FITS["d_silu_root"][0],
-                            radius: float = FLOAT32_FITS["d_silu_root"][1]):
-    """((x0h, x0l), G's coefficients rounded to float32, highest first, max |t·G(t)/silu'(x0 + t)
-    - 1| on 0 < |t| <= radius): silu' = t·G(t) near its root x0, t = (x - x0h) - x0l."""
+def _root_patch_float32(f, root_of, guess: str, degree: int, radius: float, g0_pair: bool):
+    """((x0h, x0l), G's coefficients rounded to float32, highest first, max |t·G(t)/f(x0 + t) -
+    1| on 0 < |t| <= radius) for f = t·G(t) near its root x0 (found as a zero of ``root_of``
+    from ``guess``), t = (x - x0h) - x0l with x0 as a float32 pair; ``g0_pair``: G's constant
+    term as a float32 pair too (g0h, g0l last)."""
     with mpmath.workprec(_PREC):
-        x0 = mpmath.findroot(lambda x: 1 + x / (1 + mpmath.exp(x)), mpmath.mpf("-1.2785"))
-        x0h = _round24(x0)
-        x0l = _round24(x0 - x0h)
+        x0h, x0l = _pair24(mpmath.findroot(root_of, mpmath.mpf(guess)))
         root = mpmath.mpf(x0h) + x0l  # the root as the kernel's t sees it
 
         def g(t):
-            return mpmath.diff(_d_silu, root) if abs(t) < mpmath.mpf(10) ** -40 else _d_silu(root + t) / t
+            return mpmath.diff(f, root) if abs(t) < mpmath.mpf(10) ** -40 else f(root + t) / t
         top = mpmath.mpf(radius)
-        rounded = [_round24(c) for c in _chebyfit(g, [-top, top], degree + 1)]
-        worst = max(abs(t * _horner_mp(rounded, t) / _d_silu(root + t) - 1)
+        coeffs = _chebyfit(g, [-top, top], degree + 1)
+        if g0_pair:
+            g0h, g0l = _pair24(coeffs[-1])
+            rounded = [_round24(c) for c in coeffs[:-1]]
+            approx, coeffs = [*rounded, mpmath.mpf(g0h) + g0l], [*rounded, g0h, g0l]
+        else:
+            approx = coeffs = [_round24(c) for c in coeffs]
+        worst = max(abs(t * _horner_mp(approx, t) / f(root + t) - 1)
                     for t in _dense(-top, top) if t != 0)
-    return (x0h, x0l), rounded, float(worst)
+    return (x0h, x0l), coeffs, float(worst)
 
 
-def _pair24(v) -> tuple[float, float]:
-    hi = _round24(v)
-    return hi, _round24(v - hi)
+def fit_d_silu_root_float32(degree: int = FLOAT32_FITS["d_silu_root"][0],
+                            radius: float = FLOAT32_FITS["d_silu_root"][1]):
+    """``_root_patch_float32`` of silu' (its root is where 1 + x/(1 + e**x) = 0)."""
+    return _root_patch_float32(_d_silu, lambda x: 1 + x / (1 + mpmath.exp(x)), "-1.2785", degree,
+                               radius, g0_pair=False)
 
 
 def _erfcx_a(a):
@@ -260,23 +261,8 @@ def _d_gelu(x):
 
 def fit_d_gelu_root_float32(degree: int = FLOAT32_FITS["d_gelu_root"][0],
                             radius: float = FLOAT32_FITS["d_gelu_root"][1]):
-    """((x0h, x0l), G's coefficients, highest first, g0 as a float32 pair (g0h, g0l), max
-    |t·G(t)/gelu'(x0 + t) - 1| on 0 < |t| <= radius)."""
-    with mpmath.workprec(_PREC):
-        x0 = mpmath.findroot(_d_gelu, mpmath.mpf("-0.7518"))
-        x0h, x0l = _pair24(x0)
-        root = mpmath.mpf(x0h) + x0l
-
-        def g(t):
-            return mpmath.diff(_d_gelu, root) if abs(t) < mpmath.mpf(10) ** -40 else _d_gelu(root + t) / t
-        top = mpmath.mpf(radius)
-        coeffs = _chebyfit(g, [-top, top], degree + 1)
-        g0h, g0l = _pair24(coeffs[-1])
-        rounded = [_round24(c) for c in coeffs[:-1]]
-        approx = [*rounded, mpmath.mpf(g0h) + g0l]
-        worst = max(abs(t * _horner_mp(approx, t) / _d_gelu(root + t) - 1)
-                    for t in _dense(-top, top) if t != 0)
-    return (x0h, x0l), [*rounded, g0h, g0l], float(worst)
+    """``_root_patch_float32`` of gelu', g0 as a float32 pair."""
+    return _root_patch_float32(_d_gelu, _d_gelu, "-0.7518", degree, radius, g0_pair=True)
 
 
 def _literal(name: str, coeffs: list[float]) -> str:
