@@ -80,7 +80,7 @@ D_GELU_G = (
 
 F = np.float32
 ZERO, NZERO, ONE, TWO, FOUR = F(0.0), F(-0.0), F(1.0), F(2.0), F(4.0)
-Q4, Q3, Q2, Q1, Q0 = (F(c) for c in EXP_Q)
+Q = tuple(F(c) for c in EXP_Q)
 P5, P4, P3, P2, P1, P0 = (F(c) for c in TANH_P)
 G5, G4, G3, G2, G1, G0 = (F(c) for c in D_SILU_G)
 X0H, X0L = (F(c) for c in D_SILU_ROOT)
@@ -171,16 +171,35 @@ _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 
 
 @_inline
-def _exp_reduced(a):
-    """(r, t): a = n·ln2 + r (r rounded once), n in t's bits."""
-    t = a * INV_LN2 + SHIFT
+def _reduce(a, inv_step, step_hi, step_lo):
+    """(r, t): a = n·step + r with r rounded once (n·step_hi exact), n in the bits of the
+    shifter t = a/step + 1.5·2**23."""
+    t = _fma(a, inv_step, SHIFT)
     n = t - SHIFT
-    return _fma(-n, LN2_LO, _fma(-n, LN2_HI, a)), t
+    return _fma(-n, step_lo, _fma(-n, step_hi, a)), t
 
 
 @_inline
-def _q(r):
-    return (((Q4 * r + Q3) * r + Q2) * r + Q1) * r + Q0
+def _exp_reduced(a):
+    """``_reduce`` by ln 2, for exp(a)."""
+    return _reduce(a, INV_LN2, LN2_HI, LN2_LO)
+
+
+@_inline
+def _horner(c, t):
+    p = c[0]
+    for k in range(1, len(c)):
+        p = p * t + c[k]
+    return p
+
+
+@_inline
+def _fma_horner(c, t, last):
+    """(...(c[0]·t + c[1])·t + ...)·t + last, each step fused."""
+    p = c[0]
+    for k in range(1, len(c)):
+        p = _fma(p, t, c[k])
+    return _fma(p, t, last)
 
 
 @_inline
@@ -189,7 +208,7 @@ def _exp_pair(a):
     r²·q(r) summed error-free (|r| < 1, so 1 + r's error is exact), times 2**n' (eh exact),
     with s2 = 2**-64 and n' = n + 64 where the result may be subnormal, else 1."""
     r, t = _exp_reduced(a)
-    c = r * r * _q(r)
+    c = r * r * _horner(Q, r)
     u = ONE + r
     v = c + ((ONE - u) + r)
     eh = u + v
@@ -203,7 +222,7 @@ def _exp_pair(a):
 def _exp_pair_lite(a):
     """exp(a) = (eh + el)·2**n, n in t's bits: p = r + r²·q(r) rounded, 1 + p split exactly."""
     r, t = _exp_reduced(a)
-    p = _fma(r * r, _q(r), r)
+    p = _fma(r * r, _horner(Q, r), r)
     eh = ONE + p
     return eh, (ONE - eh) + p, t
 
@@ -329,14 +348,6 @@ def _d_tanh(x):
 
 
 @_inline
-def _horner(c, t):
-    p = c[0]
-    for k in range(1, len(c)):
-        p = p * t + c[k]
-    return p
-
-
-@_inline
 def _exp_dd(a, al):
     """exp(a + al) = (eh + el)·s2 for a in [A_MIN, 0], |al| <= ulp(a): r's rounding error and al
     in the low part, 1 + r + r²·q(r) (q of degree 5) summed error-free, s2 as in ``_exp_pair``."""
@@ -438,7 +449,6 @@ FAST_D_SILU_G = (
     float.fromhex("-0x1.aeac8p-8"), float.fromhex("-0x1.f29fdp-7"), float.fromhex("0x1.353d6cp-6"),
     float.fromhex("0x1.2c562ep-3"), float.fromhex("0x1.be141p-3"),
 )
-FAST_Q = (Q4, Q3, Q2, Q1, Q0)
 FAST_Q2 = tuple(F(c * 2.0 ** (len(EXP_Q) + 1 - k)) for k, c in enumerate(EXP_Q))
 FAST_Q2_5 = tuple(F(c * 2.0 ** (len(GELU_EXP_Q) + 1 - k)) for k, c in enumerate(GELU_EXP_Q))
 FAST_QN = tuple(F(c * (-1) ** (len(EXP_Q) - 1 - k)) for k, c in enumerate(EXP_Q))
@@ -490,32 +500,17 @@ def _neg_abs_clamped(x, lo):
 
 
 @_inline
-def _p5(c, r, last):
-    """((((c0·r + c1)·r + c2)·r + c3)·r + c4)·r + last, fused."""
-    return _fma(_fma(_fma(_fma(_fma(c[0], r, c[1]), r, c[2]), r, c[3]), r, c[4]), r, last)
-
-
-@_inline
-def _p4(c, r, last):
-    return _fma(_fma(_fma(_fma(c[0], r, c[1]), r, c[2]), r, c[3]), r, last)
-
-
-@_inline
 def _fast_exp_up(a):
     """exp(a)·2**64, one rounding, for A_MIN <= a <= 0."""
-    t = _fma(a, INV_LN2, SHIFT)
-    n = t - SHIFT
-    r = _fma(-n, LN2_LO, _fma(-n, LN2_HI, a))
-    return _fma(_p5(FAST_Q, r, ONE), r, ONE) * _pow2_up(t)
+    r, t = _exp_reduced(a)
+    return _fma(_fma_horner(Q, r, ONE), r, ONE) * _pow2_up(t)
 
 
 @_inline
 def _fast_exp2_up(a):
     """exp(2a)·2**64, a <= 0 (r = a - n·ln2/2; the 2 is in FAST_Q2)."""
-    t = _fma(a, TWO_INV_LN2, SHIFT)
-    n = t - SHIFT
-    r = _fma(-n, HLN2_LO, _fma(-n, HLN2_HI, a))
-    return _fma(_p5(FAST_Q2, r, TWO), r, ONE) * _pow2_up(t)
+    r, t = _reduce(a, TWO_INV_LN2, HLN2_HI, HLN2_LO)
+    return _fma(_fma_horner(FAST_Q2, r, TWO), r, ONE) * _pow2_up(t)
 
 
 @_inline
@@ -529,7 +524,7 @@ def _fast_den(x):
     n = t - SHIFT
     r = _fma(n, LN2_LO, _fma(n, LN2_HI, xc))
     s = _pow2_down(t)
-    return _fma(s * r, _p5(FAST_QN, r, NEG_ONE), s + TWO_MK), xc, n, r
+    return _fma(s * r, _fma_horner(FAST_QN, r, NEG_ONE), s + TWO_MK), xc, n, r
 
 
 @_inline
@@ -555,7 +550,7 @@ def _fast_tanh(x):
     t = _fma(a, TWO_INV_LN2, SHIFT)
     n = t - SHIFT
     r = _fma(-n, HLN2, a)
-    p = _fma(_p5(FAST_Q2_5[:5], r, FAST_Q2_5[5]), r, TWO)
+    p = _fma(_fma_horner(FAST_Q2_5[:5], r, FAST_Q2_5[5]), r, TWO)
     s = _pow2(t)
     sr = s * r
     return _copysign(_fma(sr, p, s - ONE) / _fma(sr, p, s + ONE), x)  # ±0 -> ±0, NaN -> NaN
@@ -584,7 +579,7 @@ def _fast_d_silu(x):
     num = _fma(e, u, ONE) if x >= ZERO else _fma(es, u, es * e) * TWO_MK
     y = num / _fma(e, e + TWO, ONE)
     tt = (x - X0H) - X0L  # x - X0H exact near the root
-    return tt * _p4(FAST_G, tt, FAST_G[4]) if abs(tt) < FAST_D_SILU_PATCH else y
+    return tt * _fma_horner(FAST_G[:4], tt, FAST_G[4]) if abs(tt) < FAST_D_SILU_PATCH else y
 
 
 def _loops(scalar):
