@@ -4,57 +4,39 @@ The audit measures against mpmath, on samples; 2**32 mpmath evaluations are out 
 This sweep runs a float32 kernel variant on all 2**32 bit patterns and measures it against
 the float64 ``simd`` kernel of the same activation and direction, whose error (its budget,
 at most 8 float64 ULP) is below 2**-26 of a float32 ULP: enough to give the float32 kernel's
-worst error to ~1e-8 ULP.  ULP is taken at the reference value, clamped at the smallest
-subnormal, as in ``bench.metrics``; NaN, infinities and the sign of a zero result (the
-reference rounded to float32) must match exactly.  ~1-4 minutes per kernel on this project's
-2-core machine (the kernels use Numba's threads on these 2**24-element chunks).
+worst error to ~1e-8 ULP.  The errors are ``bench.metrics``' (ULP at the reference value,
+clamped at the smallest subnormal; special values against the reference rounded to float32,
+which must match exactly).  A few minutes per kernel on this project's 2-core machine (the
+kernels use Numba's threads on these 2**22-element chunks).
 """
 
 import argparse
-import math
 import sys
 import time
 
-import numba
 import numpy as np
 
-from . import catalog
+from . import catalog, metrics
 
-__all__ = ["sweep"]
+__all__ = ["errors", "sweep"]
 
-CHUNK = 1 << 24
+CHUNK = 1 << 22
 
 
-@numba.njit(error_model="numpy", cache=False)
-def _tally(x, got, want, stats, worst):
-    """stats: max ULP, > 0.5, > 1, > 2 ULP, NaN / inf / zero-sign mismatches; worst: its x."""
-    for i in range(x.size):
-        r = want[i]
-        v = np.float64(got[i])
-        if r != r or v != v:
-            if not (r != r and v != v):
-                stats[4] += 1
-                worst[1] = x[i]
-            continue
-        if math.isinf(r) or math.isinf(v):
-            if r != v:
-                stats[5] += 1
-                worst[1] = x[i]
-            continue
-        rounded = np.float64(np.float32(r))
-        if rounded == 0.0 and v == 0.0:
-            if math.copysign(1.0, rounded) != math.copysign(1.0, v):
-                stats[6] += 1
-                worst[1] = x[i]
-            continue
-        exponent = math.frexp(abs(r))[1] if r != 0.0 else -149
-        err = abs(v - r) / math.ldexp(1.0, max(exponent - 1, -126) - 23)
-        if err > stats[0]:
-            stats[0] = err
-            worst[0] = x[i]
-        stats[1] += err > 0.5
-        stats[2] += err > 1.0
-        stats[3] += err > 2.0
+def errors(got: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ulps, bad, kinds) of float32 ``got`` against the float64 ``ref``: ULP errors (NaN where
+    a special value is wrong, or where an infinity or NaN is right), the indices of the
+    special-value mismatches and their kinds (``metrics.MISMATCH_KINDS``)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = ref.astype(np.float32)
+        ulps = metrics.ulp_error(got, ref, 0.0, np.float32)
+    # only non-finite values and zeros can be special-value mismatches
+    special = np.flatnonzero(~np.isfinite(got) | ~np.isfinite(want) | (want == 0))
+    kinds = metrics.mismatch_kind(got[special], want[special])
+    wrong = kinds != ""
+    bad = special[wrong]
+    ulps[bad] = np.nan
+    return ulps, bad, kinds[wrong]
 
 
 def sweep(case: catalog.Case, stride: int = 1) -> dict:
@@ -68,20 +50,34 @@ def sweep(case: catalog.Case, stride: int = 1) -> dict:
         raise ValueError(f"--stride must be a positive whole number, got {stride}")
     reference = act.variant("simd").kernel(case.direction)
     kernel = case.kernel
-    stats, worst = np.zeros(7), np.zeros(2, np.float32)
+    worst_ulp, worst_x, special_x = 0.0, 0.0, None
+    over = dict.fromkeys((0.5, 1.0, 2.0), 0)
+    mismatches = dict.fromkeys(metrics.MISMATCH_KINDS, 0)
     start = time.perf_counter()
-    with np.errstate(all="ignore"):
-        for lo in range(0, 1 << 32, CHUNK * stride):
-            bits = np.arange(lo, min(lo + CHUNK * stride, 1 << 32), stride, dtype=np.uint64)
-            x = bits.astype(np.uint32).view(np.float32)
-            _tally(x, kernel(x, **act.params), reference(x.astype(np.float64), **act.params),
-                   stats, worst)
-    special = int(stats[4] + stats[5] + stats[6])
-    return {"kernel": case.label, "inputs": len(range(0, 1 << 32, stride)), "max_ulp": float(stats[0]),
-            "worst_x": float(worst[0]).hex(), "over_half": int(stats[1]), "over_1": int(stats[2]),
-            "over_2": int(stats[3]), "nan_mismatches": int(stats[4]), "inf_mismatches": int(stats[5]),
-            "zero_sign_mismatches": int(stats[6]),
-            "special_mismatch_x": float(worst[1]).hex() if special else "-",
+    for lo in range(0, 1 << 32, CHUNK * stride):
+        bits = np.arange(lo, min(lo + CHUNK * stride, 1 << 32), stride, dtype=np.uint64)
+        x = bits.astype(np.uint32).view(np.float32)
+        with np.errstate(all="ignore"):
+            got = kernel(x, **act.params)
+            ref = reference(x.astype(np.float64), **act.params)
+        ulps, bad, kinds = errors(got, ref)
+        if bad.size:
+            special_x = special_x if special_x is not None else float(x[bad[0]])
+            for kind in kinds:
+                mismatches[kind] += 1
+        if not np.isnan(ulps).all():
+            i = int(np.nanargmax(ulps))
+            if ulps[i] > worst_ulp:
+                worst_ulp, worst_x = float(ulps[i]), float(x[i])
+        with np.errstate(invalid="ignore"):
+            for bound in over:
+                over[bound] += int(np.count_nonzero(ulps > bound))
+    return {"kernel": case.label, "inputs": len(range(0, 1 << 32, stride)), "max_ulp": worst_ulp,
+            "worst_x": worst_x.hex(), "over_half": over[0.5], "over_1": over[1.0],
+            "over_2": over[2.0], "nan_mismatches": mismatches["nan"],
+            "inf_mismatches": mismatches["infinity"],
+            "zero_sign_mismatches": mismatches["zero_sign"],
+            "special_mismatch_x": special_x.hex() if special_x is not None else "-",
             "seconds": round(time.perf_counter() - start, 1)}
 
 
