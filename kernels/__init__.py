@@ -72,6 +72,9 @@ class SimdKernel:
         kinds = "/".join(d.name for d in self.dtypes)
         return f"<simd kernel {self.__name__}(x{params}), {kinds}>"
 
+    def _input(self, x):
+        return _as_float_array(x, self.__name__)
+
     def _run(self, flat, y, values):
         _simd.run(self.name, flat, y, *values)
 
@@ -81,10 +84,7 @@ class SimdKernel:
             raise TypeError(f"{self.__name__}: parameters must be scalars (the accurate kernel "
                             f"{self.name} broadcasts arrays)")
         values = [float(given[k]) for k in self.defaults]
-        x = _as_float_array(x, self.__name__) if len(self.dtypes) > 1 else np.asarray(x)
-        if x.dtype not in self.dtypes:
-            raise TypeError(f"{self.__name__}: computes in float32 and takes float32 arrays only, "
-                            f"got dtype {x.dtype} (for float64: {self.name}_simd or {self.name})")
+        x = self._input(x)
         _check_out(self.__name__, out, x)
         if out is not None and not out.flags.writeable:
             raise ValueError(f"{self.__name__}: out is read-only")
@@ -109,9 +109,17 @@ class Simd32Kernel(SimdKernel):
 
     suffix = "_simd_f32"
     dtypes = (np.dtype(np.float32),)
+    key = ""  # _simd32.KERNELS holds the fast variant's loops as "<name>_fast"
+
+    def _input(self, x):
+        x = np.asarray(x)
+        if x.dtype != np.float32:
+            raise TypeError(f"{self.__name__}: computes in float32 and takes float32 arrays only, "
+                            f"got dtype {x.dtype} (for float64: {self.name}_simd or {self.name})")
+        return x
 
     def _run(self, flat, y, values):
-        _simd32.run(self.name, flat, y)
+        _simd32.run(self.name + self.key, flat, y)
 
 
 class Simd32FastKernel(Simd32Kernel):
@@ -119,9 +127,7 @@ class Simd32FastKernel(Simd32Kernel):
     the copy roofline within a looser budget (bench/budgets.toml); float32 input only."""
 
     suffix = "_simd_f32_fast"
-
-    def _run(self, flat, y, values):
-        _simd32.run(f"{self.name}_fast", flat, y)
+    key = "_fast"
 
 
 class GatedKernel:
