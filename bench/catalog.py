@@ -151,8 +151,9 @@ _SIMD_F32_FAST = ("float32 arithmetic, 16 lanes a vector, speed first: one round
                   "(bench/budgets.toml)")
 
 
-def _accurate(name: str, method: str = _ACCURATE, simd: bool = False,
-              simd_f32: bool = False, fast: bool = False) -> tuple:
+def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
+                 simd_f32: bool = False, fast: bool = False) -> tuple:
+    """An elementwise activation's variants: accurate (``method``), then those asked for."""
     def pair(suffix):
         return {"forward": getattr(kernels, f"{name}{suffix}"),
                 "derivative": getattr(kernels, f"d_{name}{suffix}")}
@@ -214,60 +215,60 @@ DTYPE_EDGES = (
 _ZERO = Edge("0x0p+0", "branch on the sign of x")
 
 CATALOG = {a.name: a for a in [
-    Activation("relu", _accurate("relu", simd=True), (-10.0, 10.0), (_ZERO,),
+    Activation("relu", _elementwise("relu", simd=True), (-10.0, 10.0), (_ZERO,),
                kinks="relu'(0) = 0; relu(-0) = +0"),
-    Activation("relu6", _accurate("relu6", simd=True), (-10.0, 10.0),
+    Activation("relu6", _elementwise("relu6", simd=True), (-10.0, 10.0),
                (_ZERO, Edge("0x1.8p+2", "x = 6: upper clamp")),
                kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0"),
-    Activation("hardtanh", _accurate("hardtanh", simd=True), (-4.0, 4.0),
+    Activation("hardtanh", _elementwise("hardtanh", simd=True), (-4.0, 4.0),
                (Edge("-0x1p+0", "x = min_val"), Edge("0x1p+0", "x = max_val")),
                params={"min_val": -1.0, "max_val": 1.0},
                kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0"),
-    Activation("leaky_relu", _accurate("leaky_relu", simd=True), (-10.0, 10.0), (_ZERO,),
+    Activation("leaky_relu", _elementwise("leaky_relu", simd=True), (-10.0, 10.0), (_ZERO,),
                params={"negative_slope": 0.01},
                kinks="leaky_relu'(0) = negative_slope"),
-    Activation("elu", _accurate("elu", simd=True), (-20.0, 10.0), (
+    Activation("elu", _elementwise("elu", simd=True), (-20.0, 10.0), (
         _ZERO,
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
     ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
-    Activation("celu", _accurate("celu", simd=True), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
+    Activation("celu", _elementwise("celu", simd=True), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
                kinks="celu'(0) = 1"),
-    Activation("selu", _accurate("selu", simd=True), (-20.0, 10.0), (_ZERO,),
+    Activation("selu", _elementwise("selu", simd=True), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
-    Activation("sigmoid", _accurate("sigmoid", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
+    Activation("sigmoid", _elementwise("sigmoid", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
              "largest x where sigmoid(x) != 1", _below(1)),
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
     )),
-    Activation("log_sigmoid", _accurate("log_sigmoid", simd=True), (-20.0, 20.0), (
+    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
     )),
-    Activation("tanh", _accurate("tanh", simd=True, simd_f32=True, fast=True), (-10.0, 10.0), (
+    Activation("tanh", _elementwise("tanh", simd=True, simd_f32=True, fast=True), (-10.0, 10.0), (
         _ZERO,
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
     )),
-    Activation("softsign", _accurate("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
-    Activation("softplus", _accurate("softplus", simd=True), (-20.0, 20.0), (
+    Activation("softsign", _elementwise("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
+    Activation("softplus", _elementwise("softplus", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),
     ), params={"beta": 1.0}),
-    Activation("hardsigmoid", _accurate("hardsigmoid", simd=True), (-6.0, 6.0),
+    Activation("hardsigmoid", _elementwise("hardsigmoid", simd=True), (-6.0, 6.0),
                (Edge("-0x1.8p+1", "x = -3: lower clamp"), Edge("0x1.8p+1", "x = 3: upper clamp")),
                kinks="hardsigmoid'(±3) = 0"),
-    Activation("hardswish", _accurate("hardswish", simd=True), (-6.0, 6.0), (
+    Activation("hardswish", _elementwise("hardswish", simd=True), (-6.0, 6.0), (
         Edge("-0x1.8p+1", "x = -3: lower branch"),
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),
     ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
-    Activation("gelu", _accurate("gelu", _ACCURATE_DD, simd=True, simd_f32=True), (-10.0, 10.0), (
+    Activation("gelu", _elementwise("gelu", _ACCURATE_DD, simd=True, simd_f32=True), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.28p+5", "x = -37: kernel switches to the asymptotic tail"),
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
@@ -277,7 +278,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.563db0p+2", "float64": "0x1.06ce5350d65d9p+3"},
              "largest x where gelu(x) != x", _is_not_x),
     )),
-    Activation("gelu_tanh", _accurate("gelu_tanh", _ACCURATE_DD, simd=True), (-10.0, 10.0), (
+    Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD, simd=True), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.9p+4", "x = -25: kernel returns -0 below"),
         Edge("0x1.4p+4", "x = 20: kernel returns x above"),
@@ -286,7 +287,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
              "largest x where gelu_tanh(x) != x", _is_not_x),
     )),
-    Activation("silu", _accurate("silu", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
+    Activation("silu", _elementwise("silu", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
         Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},
@@ -294,7 +295,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.0ad4e0p+4", "float64": "0x1.2707933a2e082p+5"},
              "largest x where silu(x) != x", _is_not_x),
     )),
-    Activation("mish", _accurate("mish", simd=True), (-20.0, 20.0), (
+    Activation("mish", _elementwise("mish", simd=True), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.9p+5", "x = -50: kernel switches to x·exp(x)"),
         Edge("0x1.4p+4", "x = 20: kernel returns x above"),
