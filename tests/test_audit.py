@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from actbench.accuracy import audit, table
+from actbench.core import domains
+from actbench.core.budgets import load_budgets
+from actbench.core.catalog import CATALOG, DTYPES, Case, Variant, cases
 from numba import vectorize
-
-from bench import audit, domains, table
-from bench.budgets import load_budgets
-from bench.catalog import CATALOG, DTYPES, Case, Variant, cases
 
 BUDGETS = load_budgets()
 CASES = list(cases())

@@ -6,9 +6,8 @@ import dataclasses
 import mpmath
 import numpy as np
 import pytest
-
-import reference
-from bench.exact import Cache, Task, resolve_exact
+from actbench import reference
+from actbench.core.exact import Cache, Task, resolve_exact
 
 X = np.linspace(-5, 5, 50).astype(np.float32)
 
@@ -82,8 +81,8 @@ def test_mpmath_runs_on_gmpy2():
 
 def test_fingerprint_sees_constants_nested_specials_and_outside_functions(monkeypatch):
     # found by review: these changed exact values without changing the key
-    import reference.elementwise as elementwise
-    from reference.fingerprint import fingerprint
+    import actbench.reference.elementwise as elementwise
+    from actbench.reference.fingerprint import fingerprint
 
     gelu, glu, tanh = (reference.REFERENCES["gelu"], reference.GATED["glu"],
                        reference.REFERENCES["tanh"])

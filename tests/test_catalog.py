@@ -3,12 +3,11 @@
 import mpmath
 import numpy as np
 import pytest
-
-from bench import domains
-from bench.budgets import load_budgets
-from bench.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases
-from reference import FORMATS, REFERENCES, round_to_format
-from reference.edges import last_true, next_up
+from actbench.core import domains
+from actbench.core.budgets import load_budgets
+from actbench.core.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases
+from actbench.reference import FORMATS, REFERENCES, round_to_format
+from actbench.reference.edges import last_true, next_up
 
 
 def test_every_catalog_row_has_a_budget():

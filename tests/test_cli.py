@@ -7,9 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
-
-from bench import cli
-from bench.budgets import DEFAULT_BUDGETS
+from actbench import cli
+from actbench.core.budgets import DEFAULT_BUDGETS
 
 REQUIRED = ["activation", "variant", "direction", "dtype", "domain", "n", "max_ulp", "p99_ulp",
             "mean_ulp", "max_abs", "max_rel", "special_mismatches", "worst_input",

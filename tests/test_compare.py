@@ -8,12 +8,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench import catalog, cli, gate, summary
-from bench.audit import COLUMNS
-from bench.compare import compare, compare_accuracy, compare_speed, confirm, yardstick
-from bench.results import write_atomic, write_table
-from bench.resultset import ResultsError, load
+from actbench import cli
+from actbench.accuracy.audit import COLUMNS
+from actbench.cli import gating
+from actbench.core import catalog
+from actbench.core.results import write_atomic, write_table
+from actbench.core.resultset import ResultsError, load
+from actbench.gate import runs as gate
+from actbench.gate import summary
+from actbench.gate.compare import compare, compare_accuracy, compare_speed, confirm, yardstick
 
 # ---------------------------------------------------------------- synthetic result sets
 
@@ -236,7 +239,7 @@ def test_the_gate_reruns_single_benchmarks_not_the_drift_row(tmp_path):
     assert c.speed.set_index("activation").loc["(every compute-bound kernel)", "verdict"] == "slower"
     args = SimpleNamespace(alpha=0.05, min_effect=0.1, min_effect_memory=0.5, normalize="drift")
     # nothing but the drift row is slower: no rerun (it would name no real activation)
-    assert cli._gate_confirm(c, None, ["bench"], tmp_path, args, io.StringIO()) is None
+    assert gating._gate_confirm(c, None, ["bench"], tmp_path, args, io.StringIO()) is None
 
 
 def test_empty_benchmark_files_are_refused(tmp_path):

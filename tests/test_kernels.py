@@ -5,14 +5,13 @@ import math
 import mpmath
 import numpy as np
 import pytest
-
-import kernels
-from bench.catalog import CATALOG, cases
-from bench.metrics import ulp_error
-from kernels import _accurate
-from kernels._narrow import round_once
-from reference import REFERENCES, evaluate
-from reference.taylor import PATCHES, patch
+from actbench import kernels
+from actbench.core.catalog import CATALOG, cases
+from actbench.core.metrics import ulp_error
+from actbench.kernels import _accurate
+from actbench.kernels._narrow import round_once
+from actbench.reference import REFERENCES, evaluate
+from actbench.reference.taylor import PATCHES, patch
 
 ELEMENTWISE = [c for c in cases() if c.activation.kind == "elementwise"]
 

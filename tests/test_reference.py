@@ -7,10 +7,9 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-
-import reference
-from bench.catalog import CATALOG
-from reference import FORMATS, REFERENCES, ReferenceDisagreement, evaluate, round_to_format
+from actbench import reference
+from actbench.core.catalog import CATALOG
+from actbench.reference import FORMATS, REFERENCES, ReferenceDisagreement, evaluate, round_to_format
 
 F32, F64 = FORMATS["float32"], FORMATS["float64"]
 

@@ -5,11 +5,10 @@ import json
 import shutil
 
 import pandas as pd
-
-from bench import cli
-from bench.budgets import DEFAULT_BUDGETS
-from bench.catalog import CATALOG, Case
-from bench.regressions import DEFAULT_FILE, Regressions
+from actbench import cli
+from actbench.core.budgets import DEFAULT_BUDGETS
+from actbench.core.catalog import CATALOG, Case
+from actbench.core.regressions import DEFAULT_FILE, Regressions
 
 
 def test_every_recorded_input_is_replayed_and_within_budget(tmp_path):

@@ -11,9 +11,11 @@ from html import escape as html_escape
 
 import numpy as np
 import pytest
-
-from bench import catalog, cli, error_curves, peers, report, resultset
-from bench.exact import Cache, default_cache_dir
+from actbench import cli
+from actbench.accuracy import error_curves
+from actbench.core import catalog, peers, resultset
+from actbench.core.exact import Cache, default_cache_dir
+from actbench.report import build as report
 
 # a libm kernel, one with a double-double tail, a gated and a row-wise one: every kind of figure
 ACTIVATIONS = "sigmoid,gelu,glu,softmax"
@@ -229,7 +231,7 @@ def test_error_curve_agrees_with_the_audit(results):
     exact_cache = Cache(default_cache_dir())
     for dtype in ("float32", "float64"):
         work = error_curves.work_for(case, dtype, POINTS)
-        from bench.exact import resolve_exact
+        from actbench.core.exact import resolve_exact
 
         exact = resolve_exact([b.task for b in work], exact_cache)
         curves = error_curves.curves_for(case, [peers.resolve("ours")], work, exact)

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
-
-import kernels
-from bench import audit, table
-from bench.budgets import load_budgets
-from bench.catalog import CATALOG, Case, Variant
+from actbench import kernels
+from actbench.accuracy import audit, table
+from actbench.core.budgets import load_budgets
+from actbench.core.catalog import CATALOG, Case, Variant
 
 ROWWISE = [kernels.softmax, kernels.log_softmax]
 VJPS = [kernels.softmax_vjp, kernels.log_softmax_vjp]

@@ -9,9 +9,8 @@ import matplotlib.figure
 import mpmath
 import numpy as np
 import pytest
-
-from bench import seed_figures, seed_findings
-from bench.peers import _seed_finite_diff, _seed_silu
+from actbench.core.peers import _seed_finite_diff, _seed_silu
+from actbench.report import seed_figures, seed_findings
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import mpmath
 import numba
 import numpy as np
 import pytest
-
-import kernels
-from kernels import _simd, _simd32
-from reference import polyfit
+from actbench import kernels
+from actbench.kernels import _simd, _simd32
+from actbench.reference import polyfit
 
 NAMES = sorted(_simd.KERNELS)
 AVX512 = llvmlite.binding.get_host_cpu_features().get("avx512f", False)
@@ -257,7 +256,8 @@ _SWITCHES = [0.0, 0.55, 1 / 32, 1 / 16, 0.1875, 8.0, 14.75, 20.0, 30.0, 40.0, 55
 
 @pytest.mark.parametrize("name", NAMES32)
 def test_float32_kernels_at_their_switch_points(name):
-    from bench import budgets, catalog, sweep32
+    from actbench.accuracy import sweeps as sweep32
+    from actbench.core import budgets, catalog
     fast = name.endswith("_fast")
     base = name.removesuffix("_fast")
     act = catalog.CATALOG[base.removeprefix("d_")]
@@ -299,7 +299,8 @@ def test_division_free_float32_path_gives_the_accurate_bits(name):
 
 
 def test_sweep32_measures_a_float32_kernel_on_every_nth_input():
-    from bench import catalog, sweep32
+    from actbench.accuracy import sweeps as sweep32
+    from actbench.core import catalog
     act = catalog.CATALOG["silu"]
     case = catalog.Case(act, act.variant("simd_f32_fast"), "forward")
     row = sweep32.sweep(case, stride=65537)  # 65,536 bit patterns across the whole range

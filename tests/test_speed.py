@@ -6,9 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-
-from bench import cli
-from bench.speed import speed_table
+from actbench import cli
+from actbench.speed.timing import speed_table
 
 
 def _bench(impl, activation, median, iqr, size=1000, dtype="float32", bytes_=8000,

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from bench import stats
+from actbench.gate import stats
 
 
 def test_mann_whitney_p_value_is_exact_for_fully_separated_samples():

@@ -4,9 +4,8 @@ import json
 
 import numpy as np
 import pandas as pd
-
-from .audit import COLUMNS
-from .domains import DOMAINS
+from actbench.accuracy.audit import COLUMNS
+from actbench.core.domains import DOMAINS
 
 __all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame",
            "worst_error"]

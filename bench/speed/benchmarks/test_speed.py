@@ -24,9 +24,8 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
-
-from bench import catalog, peers
-from bench.table import worst_error
+from actbench.accuracy.table import worst_error
+from actbench.core import catalog, peers
 
 CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
 SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]

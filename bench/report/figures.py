@@ -7,11 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from actbench.core.domains import finfo
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
-
-from .domains import finfo
 
 __all__ = ["IMPL_COLOURS", "impl_colour", "speed_accuracy_figure", "speed_figure", "ulp_figure"]
 

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
+from actbench.core.catalog import CATALOG, Case
+from actbench.core.peers import NumpySeed
+from actbench.reference import REFERENCES, evaluate
 from scipy.optimize import brentq
-
-from reference import REFERENCES, evaluate
-
-from .catalog import CATALOG, Case
-from .peers import NumpySeed
 
 __all__ = [
     "APPROX_POINTS",

@@ -15,8 +15,7 @@ and are always failures.
 from dataclasses import dataclass
 
 import numpy as np
-
-from reference import format_of
+from actbench.reference import format_of
 
 __all__ = [
     "MISMATCH_KINDS",

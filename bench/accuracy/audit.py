@@ -13,14 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from . import domains, metrics
-from .budgets import Budgets
-from .catalog import runs_for_peers
-from .domains import hexf
-from .exact import Cache, Task, resolve_exact
-from .peers import Impl
-from .regressions import Regressions
+from actbench.core import domains, metrics
+from actbench.core.budgets import Budgets
+from actbench.core.catalog import runs_for_peers
+from actbench.core.domains import hexf
+from actbench.core.exact import Cache, Task, resolve_exact
+from actbench.core.peers import Impl
+from actbench.core.regressions import Regressions
 
 __all__ = ["COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points", "format_value", "run_audit"]
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from .errors import ResultsError
-from .results import SCHEMA_VERSION
+from actbench.core.errors import ResultsError
+from actbench.core.results import SCHEMA_VERSION
 
 __all__ = ["ACCURACY_KEY", "SPEED_KEY", "ResultSet", "ResultsError", "load"]
 

@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from actbench.report import seed_findings as sf
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from . import seed_findings as sf
 
 __all__ = ["COLORS", "DPI", "FIGSIZE", "FIGURES", "LINESTYLES", "SeedFigure", "by_slug"]
 

@@ -23,9 +23,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-
-import reference
-from reference.fingerprint import fingerprint
+from actbench import reference
+from actbench.reference.fingerprint import fingerprint
 
 __all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
 

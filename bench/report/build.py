@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from . import catalog
-from .compare import fmt, fmt_size
-from .errors import ResultsError
-from .resultset import ResultSet
+from actbench.core import catalog
+from actbench.core.errors import ResultsError
+from actbench.core.resultset import ResultSet
+from actbench.gate.compare import fmt, fmt_size
 
 __all__ = ["Block", "Figure", "Report", "build", "render_figures", "to_html", "to_markdown", "write"]
 
@@ -124,7 +123,7 @@ def _meta_items(label: str, meta: dict | None) -> list[str]:
 def _staleness(rep: Report, rs: ResultSet) -> None:
     """The error curves re-run today's kernels on the audit's inputs: say so when the kernels'
     sources (``results.KERNEL_SOURCES``) differ from the audit's commit, or git cannot tell."""
-    from .results import KERNEL_SOURCES, kernels_changed_since
+    from actbench.core.results import KERNEL_SOURCES, kernels_changed_since
 
     commit = (rs.audit_meta or {}).get("commit")
     changed = kernels_changed_since(commit) if commit else None
@@ -161,7 +160,7 @@ def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
 
 
 def _findings(rep: Report) -> None:
-    from .seed_findings import findings
+    from actbench.report.seed_findings import findings
 
     rep.add("heading", "The seed report's findings, measured", anchor="findings")
     rep.add("text", "The eight findings of the seed visualization report (shared/seeds/003), each "
@@ -173,7 +172,7 @@ def _findings(rep: Report) -> None:
 
 
 def _seed_figures(rep: Report) -> None:
-    from .seed_figures import FIGURES
+    from actbench.report.seed_figures import FIGURES
 
     rep.add("heading", "The seed report's figures, from our kernels", anchor="seed-figures")
     for f in FIGURES:
@@ -182,7 +181,7 @@ def _seed_figures(rep: Report) -> None:
 
 def _points_text(rows: pd.DataFrame, limit: int = 3) -> str:
     """The worst stored points of these audit rows (all domains), worst first."""
-    from .table import point_outcome
+    from actbench.accuracy.table import point_outcome
 
     pts = []
     for r in rows.itertuples():
@@ -196,7 +195,7 @@ def _points_text(rows: pd.DataFrame, limit: int = 3) -> str:
 
 
 def _impls(rs: ResultSet, rep: Report) -> dict:
-    from . import peers
+    from actbench.core import peers
 
     out = {}
     derivative = (rs.audit_meta or {}).get("impl_derivative")
@@ -213,7 +212,7 @@ def _curve_cases(audit: pd.DataFrame):
     """(case, dtype, audit rows on the curve's domains) for every activation × direction ×
     dtype whose core or wide domain was audited, in catalog order: each of our variants
     apart, the peers with the activation's first variant."""
-    from .error_curves import CURVE_DOMAINS
+    from actbench.accuracy.error_curves import CURVE_DOMAINS
 
     present = audit[(audit["status"] != "absent") & audit["domain"].isin(CURVE_DOMAINS)]
     for case in catalog.cases():
@@ -231,7 +230,7 @@ def _curve_cases(audit: pd.DataFrame):
 def _uncovered(rep: Report, audit: pd.DataFrame) -> None:
     """Audit rows the error curves cannot show: an activation this catalog does not know, or
     no core/wide domain audited."""
-    from .error_curves import CURVE_DOMAINS
+    from actbench.accuracy.error_curves import CURVE_DOMAINS
 
     unknown = sorted(set(audit["activation"]) - set(catalog.CATALOG))
     if unknown:
@@ -252,9 +251,9 @@ def _points(rs: ResultSet) -> int:
 
 
 def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progress) -> None:
-    from . import error_curves
-    from .exact import resolve_exact
-    from .report_figures import ulp_figure
+    from actbench.accuracy import error_curves
+    from actbench.core.exact import resolve_exact
+    from actbench.report.figures import ulp_figure
 
     rep.add("heading", "Accuracy: error against the input", anchor="accuracy")
     n = _points(rs)
@@ -313,7 +312,7 @@ def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progre
 def _speed_frame(rs: ResultSet) -> pd.DataFrame | None:
     if rs.speed is None or not len(rs.speed):
         return None
-    from .speed import speed_table
+    from actbench.speed.timing import speed_table
 
     return speed_table(rs.speed_raw)
 
@@ -322,7 +321,7 @@ def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
     """Worst error of each timed kernel over every audited domain (``table.worst_error``:
     inf for a special-value mismatch, NaN where it raised); from the audit when there is one,
     else the max ULP the timing carried."""
-    from .table import KERNEL_KEY, worst_error
+    from actbench.accuracy.table import KERNEL_KEY, worst_error
 
     if rs.audit is not None:
         worst = worst_error(rs.audit)
@@ -332,7 +331,7 @@ def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
 
 
 def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
-    from .report_figures import OFF_SCALE_ULP, speed_accuracy_figure, speed_figure
+    from actbench.report.figures import OFF_SCALE_ULP, speed_accuracy_figure, speed_figure
 
     rep.add("heading", "Speed", anchor="speed")
     threads = ", ".join(str(t) for t in sorted(speed["threads"].unique()))
@@ -390,7 +389,7 @@ def _cell(v) -> str:
 
 
 def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
-    from .table import failures_report, summary_table
+    from actbench.accuracy.table import failures_report, summary_table
 
     rep.add("heading", "Result tables", anchor="tables")
     if rs.audit is not None:
@@ -422,7 +421,7 @@ def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
 def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
           seed: bool = True) -> Report:
     """The report's blocks for the results in ``rs``; figures not yet drawn."""
-    from .exact import Cache
+    from actbench.core.exact import Cache
 
     cache = cache or Cache(None)
     if rs.audit is not None and not len(rs.audit):
@@ -513,7 +512,7 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(rep: Report) -> str:
-    from .summary import markdown_table
+    from actbench.gate.summary import markdown_table
 
     out = [f"# {rep.title}", ""]
     for b in rep.blocks:

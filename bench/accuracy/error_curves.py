@@ -13,9 +13,8 @@ nonlinearity; a is only multiplied), the element x_i of the row for row-wise one
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from .audit import batches, evaluate_points
-from .exact import Cache, resolve_exact
+from actbench.accuracy.audit import batches, evaluate_points
+from actbench.core.exact import Cache, resolve_exact
 
 __all__ = ["CURVE_DOMAINS", "Curve", "curves_for", "work_for"]
 

@@ -1,4 +1,4 @@
-"""Every float32 input of a float32 kernel: ``python -m bench.sweep32 sigmoid.simd_f32 ...``.
+"""Every float32 input of a float32 kernel: ``python -m actbench.accuracy.sweeps sigmoid.simd_f32 ...``.
 
 The audit measures against mpmath, on samples; 2**32 mpmath evaluations are out of reach.
 This sweep runs a float32 kernel variant on all 2**32 bit patterns and measures it against
@@ -15,8 +15,7 @@ import sys
 import time
 
 import numpy as np
-
-from . import catalog, metrics
+from actbench.core import catalog, metrics
 
 __all__ = ["errors", "sweep"]
 
@@ -82,7 +81,8 @@ def sweep(case: catalog.Case, stride: int = 1) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.sweep32", description=__doc__.split("\n\n")[1])
+    p = argparse.ArgumentParser(prog="python -m actbench.accuracy.sweeps",
+                                description=__doc__.split("\n\n")[1])
     p.add_argument("kernels", nargs="+", metavar="ACTIVATION.VARIANT[.DIRECTION]",
                    help="e.g. sigmoid.simd_f32 (both directions) or silu.simd_f32_fast.derivative")
     p.add_argument("--stride", type=int, default=1,

@@ -12,12 +12,11 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-
-from .results import write_atomic
+from actbench.core.results import write_atomic
 
 __all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions"]
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "results" / "regressions.json"
+DEFAULT_FILE = Path(__file__).resolve().with_name("regressions.json")
 SCHEMA_VERSION = 1
 
 
@@ -35,8 +34,8 @@ def _hex_ok(v) -> bool:
 
 def _check_entry(k, e):
     """Every entry names a catalog case and dtype and holds hex floats of the right shape."""
-    from .catalog import CATALOG, DTYPES
-    from .domains import SIXTEEN_BIT
+    from actbench.core.catalog import CATALOG, DTYPES
+    from actbench.core.domains import SIXTEEN_BIT
 
     if not isinstance(e, dict):
         raise RegressionError(f"entry {k} is not an object")

@@ -80,16 +80,17 @@ def _commit() -> dict:
 
 
 # what decides a kernel's numbers: its code, its reference, its catalog row
-KERNEL_SOURCES = ("kernels", "reference", "bench/catalog.py")
+KERNEL_SOURCES = ("kernels", "reference", "bench/core/catalog.py")
 
 
 def kernels_changed_since(commit: str) -> bool | None:
     """Whether the kernels' sources differ between ``commit`` and the working tree (None when
     git cannot tell: not a checkout, an unknown commit)."""
-    here = Path(__file__).resolve().parent
+    # pathspecs are relative to the checkout's top (bench/core/ -> ../..)
+    top = Path(__file__).resolve().parents[2]
     try:
         done = subprocess.run(["git", "diff", "--quiet", commit, "--", *KERNEL_SOURCES],
-                              cwd=here.parent, capture_output=True, timeout=10)
+                              cwd=top, capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return {0: False, 1: True}.get(done.returncode)

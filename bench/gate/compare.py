@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from . import stats
-from .resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
+from actbench.core.resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
+from actbench.gate import stats
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -42,7 +41,7 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # Minimum effects, beyond the drift the baseline's own runs show. Measured by the A/A
-# experiment (python -m bench.gate_experiment --runs 10: 30 gate runs over 27 minutes on this
+# experiment (python -m actbench.gate.experiment --runs 10: 30 gate runs over 27 minutes on this
 # project's shared 2-core machine, README "The gate under noise"): after dividing out each
 # run's drift, compute-bound kernels stayed within 7 % of the baseline (p99; single-run
 # bursts up to 49 % were all dismissed by the gate's rerun), so 10 % catches the injected 25 %

@@ -1,6 +1,6 @@
 """Is the gate quiet on unchanged code, and does it catch real regressions? Measured.
 
-    python -m bench.gate_experiment --baseline results/baseline --runs 10
+    python -m actbench.gate.experiment --baseline results/baseline --runs 10
 
 runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
 three arms, interleaved (aa, slow, inaccurate, aa, …) so that the machine's drift over the
@@ -13,7 +13,7 @@ experiment hits every arm alike:
   ``1/(1+exp(-x))``, which underflows to 0 where sigmoid is still a subnormal.
 
 The injections are applied by importing this module with ``ACTBENCH_INJECT`` set: in the
-gate's own process (the audit) and, through ``PYTEST_ADDOPTS=-p bench.gate_experiment``, in
+gate's own process (the audit) and, through ``PYTEST_ADDOPTS=-p actbench.gate.experiment``, in
 its benchmark subprocess. actbench itself knows nothing of them.
 
 Writes ``runs.csv`` (one row per gate run), ``ratios.csv`` (every benchmark's ratio in every
@@ -34,7 +34,7 @@ __all__ = ["inject", "main"]
 
 ARMS = ("aa", "slow", "inaccurate")
 SLOWDOWN = 0.25
-_CHILD = ("import sys, bench.gate_experiment; from bench.cli import main; "
+_CHILD = ("import sys, actbench.gate.experiment; from actbench.cli import main; "
           "sys.exit(main(sys.argv[1:]))")
 
 
@@ -62,7 +62,7 @@ def _naive_sigmoid(x, out=None):
 
 def inject(spec: str) -> None:
     """Apply ``kind:activation:direction`` (kind: slow or inaccurate) to our catalog kernel."""
-    from . import catalog
+    from actbench.core import catalog
 
     kind, act, direction = spec.split(":")
     variant = catalog.CATALOG[act].variants[0]
@@ -86,7 +86,7 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
     env.pop("ACTBENCH_INJECT", None)
     if arm != "aa":
         env["ACTBENCH_INJECT"] = f"{arm}:{args.target}"
-        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p bench.gate_experiment").strip()
+        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p actbench.gate.experiment").strip()
     cmd = [sys.executable, "-c", _CHILD, "gate", "--baseline", args.baseline, "--out",
            str(run_dir), "--jobs", str(args.jobs)]
     start = time.perf_counter()
@@ -121,8 +121,8 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
 
 def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
     """Every benchmark's ratio in every run under both normalisations (the same samples)."""
-    from .compare import compare_speed
-    from .resultset import load
+    from actbench.core.resultset import load
+    from actbench.gate.compare import compare_speed
 
     base = load(baseline).speed
     frames = []
@@ -172,9 +172,9 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
 
 
 def main(argv=None) -> int:
-    from .results import write_atomic
+    from actbench.core.results import write_atomic
 
-    p = argparse.ArgumentParser(prog="python -m bench.gate_experiment", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m actbench.gate.experiment", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", required=True, metavar="DIR",
                    help="a baseline of the unchanged code (actbench gate --record)")

@@ -12,8 +12,8 @@ working range for the ``core`` domain and its edges for the ``thresholds`` domai
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import kernels
-from reference import GATED, REFERENCES, ROWWISE
+from actbench import kernels
+from actbench.reference import GATED, REFERENCES, ROWWISE
 
 __all__ = [
     "CATALOG",

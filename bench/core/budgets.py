@@ -18,8 +18,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import CATALOG, DTYPES, cases
-from .domains import DOMAINS, SIXTEEN_BIT
+from actbench.core.catalog import CATALOG, DTYPES, cases
+from actbench.core.domains import DOMAINS, SIXTEEN_BIT
 
 __all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets", "target"]
 

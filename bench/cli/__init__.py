@@ -1,0 +1,52 @@
+"""``actbench``: list the catalog, audit kernels against exact references, time them, compare
+two result sets and gate on a stored baseline.
+
+Exit status: 0 every audited row is within budget (compare/gate: nothing regressed), 1 some
+row is not (compare/gate: a regression), 2 usage error (unknown name, malformed budget file or
+result set, bad option).
+
+Modules: ``parser`` (options and help), ``common`` (what the commands share), ``measure``
+(list, audit, bench), ``gating`` (compare, gate, report).
+"""
+
+import sys
+
+from actbench.cli.common import EXIT_OK, EXIT_USAGE, UsageError
+from actbench.cli.gating import cmd_compare, cmd_gate, cmd_report
+from actbench.cli.measure import cmd_audit, cmd_bench, cmd_list
+from actbench.cli.parser import parser
+from actbench.core.budgets import BudgetError
+from actbench.core.errors import ResultsError
+
+__all__ = ["main"]
+
+
+def main(argv=None, out=None, err=None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list(out)
+        if args.command == "bench":
+            return cmd_bench(args, out, err)
+        if args.command == "compare":
+            return cmd_compare(args, out, err)
+        if args.command == "gate":
+            return cmd_gate(args, out, err)
+        if args.command == "report":
+            return cmd_report(args, out, err)
+        return cmd_audit(args, out, err)
+    except (UsageError, BudgetError, ResultsError) as exc:
+        print(f"actbench: error: {exc}", file=err)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong
+        return EXIT_OK
+    except OSError as exc:  # an unwritable --markdown or output file, a full disk
+        print(f"actbench: error: {exc.filename or ''}: {exc.strerror or exc}", file=err)
+        return EXIT_USAGE
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What every actbench command shares: exit codes, the usage error, name filters, the
+implementations named by --impl, and the check that an output directory is writable."""
+
+import os
+import tempfile
+
+from actbench.core import catalog
+
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "UsageError", "flatten", "pick_names", "resolve_impls",
+           "variant_names", "writable_dir"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def pick_names(values, known, what):
+    """Flatten repeated and comma-separated options; reject unknown names."""
+    if not values:
+        return None
+    names = flatten(values)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    return names
+
+
+def variant_names():
+    return list(dict.fromkeys(v.name for a in catalog.CATALOG.values() for v in a.variants))
+
+
+def resolve_impls(args, acts, err):
+    from actbench.core import peers
+
+    names = flatten(args.impl) or ["ours"]
+    user = [n for n in names if ":" in n]
+    if user and (not acts or len(acts) != 1):
+        raise UsageError(f"--impl {user[0]} is one activation's function: give exactly one "
+                         "--activation")
+    if args.impl_derivative and not user:
+        raise UsageError("--impl-derivative goes with an --impl module:function")
+    impls = []
+    for name in dict.fromkeys(names):
+        try:
+            impls.append(peers.resolve(name, args.impl_derivative if ":" in name else None))
+        except peers.PeerUnavailable as exc:
+            print(f"actbench: {exc}; its rows are skipped", file=err)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if not impls:
+        raise UsageError("none of the requested implementations is available")
+    return impls
+
+
+def writable_dir(path, what):
+    """Create ``path`` if needed and check a file can be written there, before any work."""
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".actbench-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r} is not a writable directory: {exc.strerror or exc}") from None
+
+
+def flatten(values):
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]

@@ -1,0 +1,237 @@
+"""The measuring commands: ``actbench list``, ``audit`` and ``bench``."""
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from actbench.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    UsageError,
+    flatten,
+    pick_names,
+    resolve_impls,
+    variant_names,
+    writable_dir,
+)
+from actbench.core import catalog
+from actbench.core.budgets import load_budgets
+from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench.core.exact import default_cache_dir
+
+__all__ = ["cmd_audit", "cmd_bench", "cmd_list"]
+
+
+def cmd_list(out):
+    width = max(len(", ".join(v.name for v in a.variants)) for a in catalog.CATALOG.values())
+    print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<{width}} parameters",
+          file=out)
+    for act in catalog.CATALOG.values():
+        params = ", ".join(f"{k}={v!r}" for k, v in act.params.items())
+        if act.kind == "gated":
+            params = f"y = a·{act.gate}(b); also {act.name}(x, dim=-1)"
+        elif act.kind == "rowwise":
+            params = "axis=-1, temperature=1.0 (softmax of x/temperature)"
+        variants = ", ".join(v.name for v in act.variants)
+        print(f"{act.name:<12} {act.kind:<12} {', '.join(act.directions):<20} {variants:<{width}} "
+              f"{params or '-'}", file=out)
+        if act.kinks:
+            print(f"{'':<12} conventions: {act.kinks}", file=out)
+    print(f"\ndtypes:  {', '.join(catalog.DTYPES)} (elementwise also {', '.join(SIXTEEN_BIT)})",
+          file=out)
+    print(f"domains: {', '.join(DOMAINS)}", file=out)
+    print("variants:", file=out)
+    methods = {}
+    for act in catalog.CATALOG.values():
+        for v in act.variants:
+            methods.setdefault(v.name, (v.method, v.dtypes))
+    for name, (method, dtypes) in methods.items():
+        takes = f" [{', '.join(dtypes)} only]" if dtypes else ""
+        print(f"  {name}{takes}: {method}", file=out)
+    print("implementations: ours, numpy-seed, scipy, torch (if installed), module:function",
+          file=out)
+    return EXIT_OK
+
+
+def cmd_audit(args, out, err):
+    # heavy imports (numba kernels) only when auditing
+    from actbench.accuracy import audit, table
+    from actbench.core import results
+    from actbench.core.exact import Cache
+    from actbench.core.regressions import RegressionError, Regressions
+
+    acts = pick_names(args.activation, list(catalog.CATALOG), "activation")
+    variants = pick_names(args.variant, variant_names(), "variant")
+    directions = pick_names(args.direction, list(catalog.DIRECTIONS), "direction")
+    dtypes = pick_names(args.dtype, [*catalog.DTYPES, *SIXTEEN_BIT], "dtype") or list(catalog.DTYPES)
+    profile = PROFILES[args.profile]
+    domains = pick_names(args.domain, list(DOMAINS), "domain") or list(profile["domains"])
+    points = profile["points"] if args.points is None else args.points
+    if points < 1:
+        raise UsageError("--points must be at least 1")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if "exhaustive" in domains and not set(dtypes) & set(SIXTEEN_BIT):
+        raise UsageError("the exhaustive domain needs --dtype float16 or bfloat16")
+    budgets = load_budgets(args.budgets)
+    try:
+        regressions = Regressions(args.regressions)
+    except RegressionError as exc:
+        raise UsageError(str(exc)) from None
+    selection = list(catalog.cases(acts, variants, directions))
+    if not selection:
+        raise UsageError("the filters select no catalog row")
+    impls = resolve_impls(args, acts, err)
+    writable_dir(args.out, "--out")
+    cache_dir = None if args.no_cache else (args.cache or default_cache_dir())
+    if cache_dir is not None:
+        writable_dir(cache_dir, "the cache directory")
+    cache = Cache(cache_dir)
+    start = time.perf_counter()
+    show = err.isatty()
+
+    def progress(row, done=[0]):  # noqa: B006 - a counter local to this call
+        done[0] += 1
+        if show:
+            print(f"\raudited {done[0]} rows", end="", file=err, flush=True)
+
+    def exact_progress(total):
+        from tqdm import tqdm
+
+        # a progress bar only where the work is worth watching (~1 s per 20,000 points)
+        return tqdm(total=total, desc="exact values", unit="pt", file=err,
+                    disable=None if total > 20000 else True)
+
+    rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
+                           cache=cache, jobs=args.jobs, regressions=regressions,
+                           exact_progress=exact_progress)
+    if show:
+        print(file=err)
+    if not rows:
+        narrow = sorted({f"{c.variant.name} takes {', '.join(c.variant.dtypes)} only"
+                         for c in selection if c.variant.dtypes})
+        raise UsageError("nothing to audit: the selected activations have no row in these dtypes "
+                         "and domains (16-bit dtypes are for elementwise activations; "
+                         + "".join(f"{n}; " for n in narrow)
+                         + "the regressions domain has entries only where something once failed)")
+    df = table.to_frame(rows)
+    elapsed = time.perf_counter() - start
+    csv_path, _ = results.write_table(
+        df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
+        profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
+        impl_derivative=args.impl_derivative,
+        cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
+               "misses": cache.misses, "corrupt": cache.corrupt},
+        filters={"activation": acts, "variant": variants, "direction": directions,
+                 "dtype": dtypes, "domain": domains, "points": points},
+    )
+    print(table.render(df), file=out)
+    failing = df[table.failed(df)]
+    if args.record_regressions:
+        added = _record(failing, selection, regressions)
+        print(f"recorded {added} new input(s) in {regressions.path}", file=out)
+    print(f"\n{len(df)} rows, {len(failing)} failed, {elapsed:.1f} s "
+          f"(exact values: {cache.hits} cached, {cache.misses} computed); wrote {csv_path}",
+          file=out)
+    return EXIT_FAIL if len(failing) else EXIT_OK
+
+
+def _record(failing, selection, regressions) -> int:
+    import json
+
+    by_key = {(c.activation.name, c.direction): c for c in selection}
+    added = 0
+    for r in failing[failing["impl"] == "ours"].itertuples():
+        pts = json.loads(r.worst_points)
+        if pts:
+            why = f"{pts[0]['kind']}: got {pts[0]['got']} want {pts[0]['want']} ({pts[0]['ulp']:.4g} ulp)"
+            added += regressions.add(by_key[(r.activation, r.direction)], r.dtype, pts[0], why)
+    if added:
+        regressions.save()
+    return added
+
+
+def cmd_bench(args, out, err):
+    import json
+    import subprocess
+
+    from actbench.core import results
+    from actbench.speed import timing as speed
+
+    acts = pick_names(args.activation, list(catalog.CATALOG), "activation")
+    variants = pick_names(args.variant, variant_names(), "variant")
+    directions = pick_names(args.direction, list(catalog.DIRECTIONS), "direction")
+    dtypes = pick_names(args.dtype, list(catalog.DTYPES), "dtype")
+    impls = [i.name for i in resolve_impls(args, acts, err)]
+    try:
+        sizes = [int(float(v)) for v in flatten(args.size)] or None
+    except ValueError:
+        raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    if ((sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0
+            or args.rounds < 1 or args.min_time <= 0 or args.repeat < 1):
+        raise UsageError("--size, --threads, --max-time, --rounds, --min-time and --repeat must "
+                         "be positive")
+    writable_dir(args.out, "--out")
+    if args.audit is None:
+        args.audit = str(Path(args.out) / "audit.csv")
+    chosen = [c for c in catalog.cases(acts, variants, directions)
+              if any(c.takes(dt) for dt in dtypes or catalog.DTYPES)]
+    if not chosen and "ours" in impls:
+        raise UsageError("the filters select no catalog row that takes these dtypes")
+    config = {"activation": acts, "variant": variants, "direction": directions, "dtype": dtypes,
+              "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
+    env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
+           "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+    suite = Path(__file__).resolve().parents[1] / "speed" / "benchmarks" / "test_speed.py"
+    raw = None
+    for repeat in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            raw_path = Path(tmp) / "raw.json"
+            cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+                   "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
+                   f"--benchmark-min-rounds={args.rounds}",
+                   f"--benchmark-max-time={args.max_time}",
+                   f"--benchmark-min-time={args.min_time}",
+                   "--benchmark-disable-gc", "--benchmark-columns=median,iqr,rounds"]
+            if args.repeat > 1 and err.isatty():
+                print(f"\rbenchmark run {repeat + 1} of {args.repeat}", end="", file=err, flush=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0 or not raw_path.exists():
+                print(proc.stdout[-4000:], proc.stderr[-2000:], file=err)
+                print("actbench: the benchmark suite failed", file=err)
+                return EXIT_FAIL
+            run = json.loads(raw_path.read_text())
+        # each repeat is a fresh process (fresh allocations, fresh machine moment): the spread
+        # between them is what `actbench compare` needs to tell drift from a regression
+        for b in run["benchmarks"]:
+            b["extra_info"]["repeat"] = repeat
+            # 6 significant digits: rounds last >= 5 µs, the clock resolves ~50 ns; a 17-digit
+            # float per round made a five-run baseline 3 MB
+            b["stats"]["data"] = [float(f"{v:.6g}") for v in b["stats"]["data"]]
+        if raw is None:
+            raw = run
+        else:
+            raw["benchmarks"] += run["benchmarks"]
+    if args.repeat > 1 and err.isatty():
+        print(file=err)
+    table = speed.speed_table(raw)
+    results.write_atomic(Path(args.out) / "speed-raw.json", json.dumps(raw) + "\n")
+    csv_path, _ = results.write_table(table, args.out, "speed", threads=args.threads,
+                                      max_time=args.max_time, rounds=args.rounds,
+                                      repeat=args.repeat,
+                                      min_time=args.min_time, filters=config,
+                                      impl_derivative=args.impl_derivative,
+                                      raw="speed-raw.json",
+                                      machine_info=raw.get("machine_info"))
+    import pandas as pd
+
+    shown = table[["impl", "activation", "variant", "direction", "dtype", "size", "ns_per_element",
+                   "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "noise",
+                   "max_ulp", *(["thread_speedup"] if args.threads > 1 else [])]]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.float_format", lambda v: f"{v:.3g}"):
+        print(shown.to_string(index=False), file=out)
+    print(f"\n{len(table)} benchmarks, {args.threads} thread(s); wrote {csv_path}", file=out)
+    return EXIT_OK

@@ -1,0 +1,179 @@
+"""The command line: every command's options and help (``actbench COMMAND --help``)."""
+
+import argparse
+import os
+
+from actbench.core import catalog
+from actbench.core.budgets import DEFAULT_BUDGETS
+from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench.core.exact import default_cache_dir
+from actbench.core.regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
+
+__all__ = ["parser"]
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="actbench",
+        description="Accuracy audit and timing of activation kernels against exact mpmath "
+        "references, comparison of result sets and a CI gate.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="list activations, kinds, directions, variants, dtypes and domains")
+    a = sub.add_parser(
+        "audit",
+        help="audit kernels against exact references and check the budgets",
+        description="Audit every selected kernel (ours, and any --impl) on every selected dtype "
+        "and domain. Filters take names, repeated or comma-separated. Exit 0: all rows within "
+        "budget; 1: some row is not (or an implementation raised); 2: usage error.",
+    )
+    a.add_argument("--activation", action="append", metavar="NAME")
+    a.add_argument("--variant", action="append", metavar="NAME")
+    a.add_argument("--direction", action="append", metavar="NAME",
+                   help=", ".join(catalog.DIRECTIONS))
+    a.add_argument("--dtype", action="append", metavar="NAME",
+                   help=", ".join((*catalog.DTYPES, *SIXTEEN_BIT)) + " (default: float32, float64)")
+    a.add_argument("--domain", action="append", metavar="NAME",
+                   help=", ".join(DOMAINS) + " (default: the profile's)")
+    a.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                   help="quick: special, thresholds, core, wide (2,000 points), regressions; "
+                   "full: 20,000 points and bits as well")
+    a.add_argument("--points", type=int, default=None, metavar="N",
+                   help="points in the random domains (core, wide, bits); default: the profile's")
+    a.add_argument("--impl", action="append", metavar="NAME",
+                   help="implementation to audit: ours (default), numpy-seed, scipy, torch, or "
+                   "module:function (with a single --activation); repeat to compare")
+    a.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
+                   help="the derivative (or row-wise VJP) of a module:function implementation")
+    _exact_value_options(a)
+    a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
+                   help="budget file (default: the packaged bench/budgets.toml)")
+    a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
+                   help="worst-input regression file replayed as the regressions domain")
+    a.add_argument("--record-regressions", action="store_true",
+                   help="add the worst input of each of our failing rows to the regression file")
+    a.add_argument("--out", default="results", metavar="DIR",
+                   help="write audit.csv and audit.json here (default: results)")
+    b = sub.add_parser(
+        "bench",
+        help="time kernels and peers with pytest-benchmark, beside np.copyto of the same bytes",
+        description="Run the pytest-benchmark suite (bench/benchmarks) and write speed.csv, the "
+        "raw pytest-benchmark JSON (speed-raw.json) and speed.json (metadata). Filters as for "
+        "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch) before anything starts.",
+    )
+    b.add_argument("--activation", action="append", metavar="NAME")
+    b.add_argument("--variant", action="append", metavar="NAME",
+                   help="our variants to time (default: all; peers run once per activation)")
+    b.add_argument("--direction", action="append", metavar="NAME")
+    b.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
+    b.add_argument("--size", action="append", metavar="N",
+                   help="elements per call (default: 1000, 100000, 1000000, 10000000)")
+    b.add_argument("--impl", action="append", metavar="NAME",
+                   help="ours (default), numpy-seed, scipy, torch, or module:function (with a "
+                   "single --activation); repeat to compare")
+    b.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
+                   help="the derivative (or row-wise VJP) of a module:function implementation")
+    b.add_argument("--threads", type=int, default=1, metavar="N", help="threads (default 1)")
+    b.add_argument("--max-time", type=float, default=0.1, metavar="S",
+                   help="pytest-benchmark's --benchmark-max-time per benchmark (default 0.1)")
+    b.add_argument("--rounds", type=int, default=5, metavar="N",
+                   help="at least this many rounds per benchmark (default 5; the gate's "
+                   "baselines use 20 so that a rank test has samples to work with)")
+    b.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the whole suite N times, each in a fresh process (default 1; the "
+                   "gate's baselines use 5, so that the spread between runs is known)")
+    b.add_argument("--min-time", type=float, default=0.000005, metavar="S",
+                   help="pytest-benchmark's --benchmark-min-time: calls are repeated within a "
+                   "round until it lasts this long (default 5e-6)")
+    b.add_argument("--audit", default=None, metavar="FILE",
+                   help="audit table whose max ULP travels with each timing (default: "
+                   "audit.csv in --out, if present)")
+    b.add_argument("--out", default="results", metavar="DIR",
+                   help="write speed.csv, speed-raw.json and speed.json here (default: results)")
+    c = sub.add_parser(
+        "compare",
+        help="compare two result sets: accuracy exactly, speed with a rank test",
+        description="Compare the results in NEW with those in BASE (directories written by "
+        "actbench audit and/or bench). Accuracy: a row fails when it gains a special-value "
+        "mismatch, starts raising, or its max ULP grows beyond its budget; any of our rows out "
+        "of budget fails too. Speed: each run's round times are divided by its drift (the "
+        "median change of every compute- or memory-bound benchmark, judged on its own); a "
+        "benchmark is slower when a one-sided Mann-Whitney U "
+        "test, Benjamini-Hochberg-controlled over all benchmarks, and the minimum effect agree. "
+        "Prints a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set). Exit 0: "
+        "nothing regressed; 1: something did; 2: unreadable or incomparable results.",
+    )
+    c.add_argument("base", metavar="BASE")
+    c.add_argument("new", metavar="NEW")
+    _compare_options(c)
+    c.add_argument("--out", metavar="DIR", default=None,
+                   help="also write compare-accuracy.csv, compare-speed.csv and compare.md here")
+    g = sub.add_parser(
+        "gate",
+        help="rerun a stored baseline's audit and benchmarks, compare, exit 1 on a regression",
+        description="With --record: audit everything (quick profile) and time our kernels "
+        "(1e5 elements, float32 and float64, 20+ rounds, 1 thread) into the baseline directory. "
+        "Without: rerun exactly what the baseline holds (same selection, profile, sizes, "
+        "rounds, threads) into --out and compare as actbench compare does. Exit 0 / 1 / 2.",
+    )
+    g.add_argument("--baseline", required=True, metavar="DIR", help="the baseline directory")
+    g.add_argument("--record", action="store_true",
+                   help="record a new baseline into DIR instead of comparing with it")
+    g.add_argument("--only", choices=("accuracy", "speed"), default=None,
+                   help="with --record: record only the audit or only the timings")
+    g.add_argument("--activation", action="append", metavar="NAME", help="with --record")
+    g.add_argument("--dtype", action="append", metavar="NAME", help="with --record")
+    g.add_argument("--size", action="append", metavar="N", help="with --record (default 1e5)")
+    g.add_argument("--out", default="results/gate", metavar="DIR",
+                   help="where the new results and gate.md go (default results/gate)")
+    g.add_argument("--no-confirm", dest="confirm", action="store_false",
+                   help="fail on the first run's slowdowns; by default a flagged benchmark is "
+                   "rerun in a fresh process and fails only if the rerun is slower too")
+    _exact_value_options(g)
+    _compare_options(g)
+    r = sub.add_parser(
+        "report",
+        help="write an HTML report and a Markdown summary with figures from stored results",
+        description="Read the results in --results (actbench audit and/or bench) and write "
+        "report.html (self-contained: figures inlined), report.md and figures/*.png into --out: "
+        "the seed report's findings measured and its figures from our kernels, ULP error "
+        "against the input for every audited kernel and implementation, speed charts with the "
+        "copy roofline, speed against accuracy, the result tables (failing rows first) and the "
+        "run metadata. Works with only accuracy or only speed results and says what is "
+        "missing. Exit 0: written; 2: unreadable results or unwritable output.",
+    )
+    r.add_argument("--results", default="results", metavar="DIR",
+                   help="directory written by actbench audit and/or bench (default: results)")
+    r.add_argument("--out", default="results/report", metavar="DIR",
+                   help="where report.html, report.md and figures/ go (default: results/report)")
+    _exact_value_options(r)
+    return p
+
+
+def _exact_value_options(p):
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes computing exact values (default: all cores)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
+    p.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")
+
+
+def _compare_options(p):
+    from actbench.gate.compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_MIN_EFFECT_MEMORY, NORMALIZE
+
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="Q",
+                   help=f"false discovery rate over all benchmarks (default {DEFAULT_ALPHA})")
+    p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="F",
+                   help="smallest slowdown that counts, beyond the slowest baseline run, as a "
+                   f"fraction (default {DEFAULT_MIN_EFFECT})")
+    p.add_argument("--min-effect-memory", type=float, default=DEFAULT_MIN_EFFECT_MEMORY,
+                   metavar="F", help="the same for memory-bound kernels (within twice the copy "
+                   f"of their bytes; default {DEFAULT_MIN_EFFECT_MEMORY}: their drift between "
+                   "runs of unchanged code reached 66 %% on this project's machine)")
+    p.add_argument("--normalize", choices=NORMALIZE, default="drift",
+                   help="divide each run's round times by its drift (default: the median change "
+                   "of every compute- or memory-bound benchmark against the baseline; the drift "
+                   "itself is judged as a row of its own), not at all (none), or by a yardstick: "
+                   "np.copyto of the same bytes / a scalar libm loop, as the run's median (run) "
+                   "or timed beside each benchmark (beside)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")

@@ -1,0 +1,7 @@
+"""The HTML and Markdown report built from stored results.
+
+It owns the report's assembly and output (``build``), its accuracy and speed figures
+(``figures``), and the seed report's findings measured on our kernels (``seed_findings``) with
+its figures redrawn (``seed_figures``).  It imports ``actbench.gate``, ``actbench.accuracy``
+and ``actbench.core``.
+"""

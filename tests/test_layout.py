@@ -1,0 +1,96 @@
+"""The installed layout: one import namespace (``actbench``), subpackages stacked so that
+imports only run downward, package data in the wheel, and a cheap ``import actbench``."""
+
+import ast
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+
+# Each layer may import itself and the layers below it; ``speed`` sits beside the audit (it
+# reads the audit table's worst errors) and below the gate, whose runs time it.
+LAYERS = {"kernels": 0, "reference": 0, "core": 1, "accuracy": 2, "speed": 3, "gate": 4,
+          "report": 5}
+TOP = 6  # cli, api, testing, pytest_plugin: the entry points
+
+
+def _layer(parts: tuple) -> int:
+    return LAYERS.get(parts[0], TOP) if parts else TOP
+
+
+def _imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("actbench"):
+            mod = node.module.split(".")[1:]
+            # `from actbench import kernels`: the names are the subpackages
+            yield from ([(n.name,) for n in node.names] if not mod else [tuple(mod)])
+        elif isinstance(node, ast.Import):
+            for n in node.names:
+                if n.name.startswith("actbench."):
+                    yield tuple(n.name.split(".")[1:])
+
+
+def test_imports_only_run_downward():
+    upward = []
+    sources = [(p, ("kernels",)) for p in (ROOT / "kernels").glob("*.py")]
+    sources += [(p, ("reference",)) for p in (ROOT / "reference").glob("*.py")]
+    sources += [(p, p.relative_to(BENCH).parts[:-1]) for p in BENCH.rglob("*.py")]
+    for path, where in sources:
+        own = _layer(where)
+        for target in _imports(path):
+            if _layer(target) > own:
+                upward.append(f"{path.relative_to(ROOT)} imports actbench.{'.'.join(target)}")
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+def test_every_harness_module_is_in_a_subpackage_with_a_docstring():
+    flat = sorted(p.name for p in BENCH.glob("*.py"))
+    # the top holds only the entry points: the package, `python -m actbench`, the Python API,
+    # its testing helpers and the pytest plugin
+    assert set(flat) <= {"__init__.py", "__main__.py", "api.py", "testing.py", "pytest_plugin.py"}, flat
+    for sub in (p for p in BENCH.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        init = sub / "__init__.py"
+        assert init.exists(), sub
+        assert ast.get_docstring(ast.parse(init.read_text())), f"{init} says nothing of what it owns"
+
+
+def test_import_actbench_loads_nothing_heavy():
+    # the pytest plugin imports actbench in every pytest run of an environment that has it
+    code = ("import sys, actbench; heavy = sorted({'numba', 'mpmath', 'pandas', 'scipy', 'torch'}"
+            " & set(sys.modules)); print(heavy); sys.exit(bool(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_wheel_holds_one_namespace_and_its_data(tmp_path):
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the wheel is built from the tracked files")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    src = tmp_path / "src"
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("actbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert top == {"actbench", next(t for t in top if t.endswith(".dist-info"))}, top
+    for needed in ("actbench/core/budgets.toml", "actbench/core/regressions.json",
+                   "actbench/kernels/__init__.py", "actbench/reference/__init__.py",
+                   "actbench/speed/benchmarks/test_speed.py", "actbench/cli/__init__.py"):
+        assert needed in names, needed
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "actbench = actbench.cli:main" in entry_points
