@@ -15,7 +15,7 @@ from actbench import cli
 from actbench.accuracy import error_curves
 from actbench.core import catalog, peers, resultset
 from actbench.core.exact import Cache, default_cache_dir
-from actbench.report import build as report
+from actbench.report import document
 
 # a libm kernel, one with a double-double tail, a gated and a row-wise one: every kind of figure
 ACTIVATIONS = "sigmoid,gelu,glu,softmax"
@@ -169,22 +169,22 @@ def test_unwritable_out_is_one_clear_error(results, tmp_path):
 
 def test_a_failed_write_keeps_the_previous_report(tmp_path, monkeypatch):
     def one(text, png):
-        rep = report.Report(text)
+        rep = document.Report(text)
         rep.add("text", text)
-        rep.blocks.append(report.Figure("f", "t", "c", lambda: None, png=png))
+        rep.blocks.append(document.Figure("f", "t", "c", lambda: None, png=png))
         return rep
 
-    report.write(one("old", b"old png"), tmp_path)
-    real = report.os.replace
+    document.write(one("old", b"old png"), tmp_path)
+    real = document.os.replace
 
     def fail_on_markdown(src, dst):
         if str(dst).endswith("report.md"):
             raise OSError(28, "No space left on device")
         return real(src, dst)
 
-    monkeypatch.setattr(report.os, "replace", fail_on_markdown)
+    monkeypatch.setattr(document.os, "replace", fail_on_markdown)
     with pytest.raises(resultset.ResultsError, match="No space left"):
-        report.write(one("new", b"new png"), tmp_path)
+        document.write(one("new", b"new png"), tmp_path)
     # the old figures are back; nothing but the old set (and the html written just before the
     # failure: the renames cannot be one transaction) is left, no scratch directories
     assert (tmp_path / "figures" / "f.png").read_bytes() == b"old png"
@@ -246,9 +246,9 @@ def test_error_curve_agrees_with_the_audit(results):
 
 def test_report_blocks_render_without_figures_drawn(results):
     # the HTML writer escapes everything it is given: a hostile name cannot inject markup
-    rep = report.Report("<script>alert(1)</script>")
+    rep = document.Report("<script>alert(1)</script>")
     rep.add("table", header=["<b>h</b>"], rows=[["<img src=x onerror=alert(1)>"]], failing=[True])
-    page = report.to_html(rep)
+    page = document.to_html(rep)
     assert "<script>alert" not in page and "<img src=x" not in page
     assert 'class=failing' in page
 

@@ -1,4 +1,4 @@
-"""The seed visualization report (shared/seeds/003_*): its eight findings as bench.seed_findings
+"""The seed visualization report (shared/seeds/003_*): its eight findings as actbench.report.seed_findings
 measures them on our kernels, checked against values computed here independently (mpmath
 formulas of our own, closed forms), and every one of its figures drawn and rendered."""
 
@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 import pytest
 from actbench.core.peers import _seed_finite_diff, _seed_silu
-from actbench.report import seed_figures, seed_findings
+from actbench.report import seed_figures, seed_findings, seed_measures
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def _exact_minimum(name):
 
 @pytest.mark.parametrize("name", ["gelu", "silu"])
 def test_1_minima_match_an_independent_mpmath_root(found, name):
-    x, y = seed_findings.minimum(name)
+    x, y = seed_measures.minimum(name)
     x_exact, y_exact = _exact_minimum(name)
     # the root of our derivative kernel (≤ 1 ulp off) with |f''| ≈ 0.4 at the root: within a few
     # ulps of x; 1e-13 leaves two decades of margin
@@ -76,7 +76,7 @@ def test_2_peaks_decay_and_relu_jump(found):
 
 def test_3_zero_gradient_fractions(found):
     v = found[3].values["per_activation"]
-    x = np.random.default_rng(seed_findings.SEED).standard_normal(seed_findings.DYING_SAMPLES)
+    x = np.random.default_rng(seed_measures.SEED).standard_normal(seed_measures.DYING_SAMPLES)
     assert v["relu"]["zero_fraction_negative"] == 1.0
     for name in ("leaky_relu", "gelu", "silu"):
         assert v[name]["zero_fraction_negative"] == 0.0
@@ -148,14 +148,14 @@ def test_5_classic_vanish_modern_do_not(found):
 
 
 def test_6_chain_rule_matches_mpmath_derivative_of_the_composition():
-    x0 = np.random.default_rng(seed_findings.SEED).standard_normal(1)[0]
-    flows = seed_findings.gradient_flow(n=1, names=("silu", "sigmoid"))
+    x0 = np.random.default_rng(seed_measures.SEED).standard_normal(1)[0]
+    flows = seed_measures.gradient_flow(n=1, names=("silu", "sigmoid"))
     with mpmath.workdps(40):
         silu = lambda t: t / (1 + mpmath.exp(-t))  # noqa: E731
         sig = lambda t: 1 / (1 + mpmath.exp(-t))  # noqa: E731
         for name, f in (("silu", silu), ("sigmoid", sig)):
             def composed(t, f=f):
-                for _ in range(seed_findings.FLOW_LAYERS):
+                for _ in range(seed_measures.FLOW_LAYERS):
                     t = f(t)
                 return t
 
@@ -166,7 +166,7 @@ def test_6_chain_rule_matches_mpmath_derivative_of_the_composition():
 
 def test_6_flow_after_ten_layers(found):
     v = found[6].values
-    x = np.random.default_rng(seed_findings.SEED).standard_normal(seed_findings.FLOW_SAMPLES)
+    x = np.random.default_rng(seed_measures.SEED).standard_normal(seed_measures.FLOW_SAMPLES)
     # every sigmoid' ≤ ¼: ten layers bound the product by 4**-10
     assert v["final"]["sigmoid"] < 0.25**10
     assert 0.2 < v["rate"]["sigmoid"] < 0.25  # σ' at sigmoid's fixed point 0.659 is 0.2247
@@ -182,11 +182,11 @@ def test_6_flow_after_ten_layers(found):
 def test_a_finding_that_fails_says_so(monkeypatch):
     # a relu' that leaks gradient for x < 0 (a leaky relu in its place) must turn finding 3
     # from "holds" to "does not hold": the verdicts are measured, not written in
-    leaky = seed_findings.kernel("leaky_relu", "derivative")
-    real = seed_findings.kernel
-    monkeypatch.setattr(seed_findings, "kernel", lambda name, direction="forward":
+    leaky = seed_measures.kernel("leaky_relu", "derivative")
+    real = seed_measures.kernel
+    monkeypatch.setattr(seed_measures, "kernel", lambda name, direction="forward":
                         leaky if (name, direction) == ("relu", "derivative") else real(name, direction))
-    finding = seed_findings._finding_dying(seed_findings.SEED)
+    finding = seed_findings._finding_dying(seed_measures.SEED)
     assert finding.verdict == "does not hold" and not finding.holds
     assert finding.values["per_activation"]["relu"]["zero_fraction_negative"] == 0.0
 
@@ -197,7 +197,7 @@ def test_a_finding_that_fails_says_so(monkeypatch):
 def test_7_scaling_gaps(found):
     v = found[7].values
     dip = -_exact_minimum("gelu")[1]
-    for s in seed_findings.SCALES:
+    for s in seed_measures.SCALES:
         # |sigmoid(s·x) - step(x)| on |x| ≥ ½ is largest at |x| = ½: σ(-s/2)
         assert v["sigmoid_step_gap"][s] == pytest.approx(1 / (1 + math.exp(s / 2)), rel=1e-15)
         # gelu(s·x)/s - relu(x) peaks at GELU's dip / s; the 5e-4 grid misses the exact point
@@ -213,7 +213,7 @@ def test_8_no_nan_or_inf_from_ours(found):
     v = found[8].values
     assert v["ours_nonfinite"] == 0 and v["runs_ours"] == 2 * 6 * 2  # dtypes × activations × directions
     assert v["seed_nonfinite"] == 0 and found[8].holds
-    st = seed_findings.stability()
+    st = seed_measures.stability()
     # exp(1000) overflows float64 (log of its max is 709.78): the seed's sigmoid says so
     assert "overflow" in st["numpy-seed", "float64", "sigmoid", "forward"].flags
     assert st["numpy-seed", "float32", "silu", "derivative"].max_deviation == 1.0

@@ -228,7 +228,8 @@ def cmd_gate(args, out, err):
 def cmd_report(args, out, err):
     from actbench.core import resultset
     from actbench.core.exact import Cache
-    from actbench.report import build as report
+    from actbench.report import document
+    from actbench.report.build import build
     from tqdm import tqdm
 
     if args.jobs < 1:
@@ -243,10 +244,10 @@ def cmd_report(args, out, err):
     def exact_progress(total):
         return tqdm(total=total, desc="exact values", unit="pt", file=err, disable=None)
 
-    rep = report.build(rs, Cache(cache_dir), args.jobs, exact_progress)
-    report.render_figures(rep, lambda figs: tqdm(figs, desc="figures", unit="fig", file=err,
+    rep = build(rs, Cache(cache_dir), args.jobs, exact_progress)
+    document.render_figures(rep, lambda figs: tqdm(figs, desc="figures", unit="fig", file=err,
                                                  disable=None))
-    html_path = report.write(rep, args.out)
+    html_path = document.write(rep, args.out)
     for text in rep.notices:
         print(f"note: {text}", file=out)
     print(f"wrote {html_path} and {Path(args.out) / 'report.md'} with {len(rep.figures)} figures "

@@ -1,6 +1,6 @@
 """The seed visualization report's figures (shared/seeds/003_*), redrawn from our kernels.
 
-Every number and curve comes from ``bench.seed_findings``; this module only draws.  Figures
+Every number and curve comes from ``seed_measures``; this module only draws.  Figures
 are built with matplotlib's object API on an Agg canvas of their own: no pyplot, no global
 backend switch, nothing kept alive after the caller drops a figure, so a loop over
 ``FIGURES`` neither leaks nor disturbs a caller that uses pyplot itself.
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from actbench.report import seed_findings as sf
+from actbench.report import seed_measures as measures
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -32,7 +32,7 @@ COLORS = {
 }
 # LeakyReLU coincides with ReLU for x > 0 (and nearly for x < 0): dashed, so both show.
 LINESTYLES = {"leaky_relu": (0, (5, 3))}
-LABELS = dict(sf.SEED_ACTIVATIONS)
+LABELS = dict(measures.SEED_ACTIVATIONS)
 _OURS = "actbench kernels, float64"
 _EXTENDED = (-20.0, 20.0)  # the seed's extended range
 _VANISH = (-10.0, 10.0)
@@ -71,13 +71,13 @@ def _line(ax, name, x, y, lw=2.0):
 def _grid_of_panels(direction: str, suptitle: str, ylabel: str) -> Figure:
     fig = _figure()
     axes = fig.subplots(2, 3)
-    data = sf.curves(direction=direction)
+    data = measures.curves(direction=direction)
     for ax, (name, (x, y)) in zip(axes.flat, data.items(), strict=True):
         ax.plot(x, y, color=COLORS[name], lw=2)
         suffix = "" if direction == "forward" else " derivative"
         _style(ax, ylabel=ylabel, title=f"{LABELS[name]}{suffix}")
         if direction == "forward" and name in ("gelu", "silu"):
-            x_min, y_min = sf.minimum(name)
+            x_min, y_min = measures.minimum(name)
             ax.plot([x_min], [y_min], "o", color="k", ms=5)
             ax.annotate(f"min {y_min:.4f}\nat x = {x_min:.4f}", (x_min, y_min),
                         xytext=(0.05, 0.55), textcoords="axes fraction", fontsize=9,
@@ -86,13 +86,13 @@ def _grid_of_panels(direction: str, suptitle: str, ylabel: str) -> Figure:
     return fig
 
 
-def _overlay(direction: str, title: str, ylabel: str, lo=sf.FORWARD_RANGE[0], hi=sf.FORWARD_RANGE[1],
-             names=sf.NAMES, ax=None, legend_loc="best") -> Figure:
+def _overlay(direction: str, title: str, ylabel: str, lo=measures.FORWARD_RANGE[0],
+             hi=measures.FORWARD_RANGE[1], names=measures.NAMES, ax=None, legend_loc="best") -> Figure:
     fig = None
     if ax is None:
         fig = _figure()
         ax = fig.subplots()
-    for name, (x, y) in sf.curves(names, lo, hi, direction=direction).items():
+    for name, (x, y) in measures.curves(names, lo, hi, direction=direction).items():
         _line(ax, name, x, y)
     _style(ax, ylabel=ylabel, title=title)
     ax.legend(loc=legend_loc)
@@ -120,14 +120,14 @@ def derivative_overlay() -> Figure:
 def dying_relu() -> Figure:
     fig = _figure()
     axes = fig.subplots(2, 3)
-    x, grads = sf.gradient_distribution()
+    x, grads = measures.gradient_distribution()
     for ax, (name, g) in zip(axes.flat, grads.items(), strict=True):
         zero = np.mean(g == 0)
         ax.hist(g, bins=60, color=COLORS[name], alpha=0.85)
         _style(ax, xlabel="f′(x)", ylabel="count", zero_lines=False,
                title=f"{LABELS[name]}: {zero:.1%} exactly zero")
     fig.suptitle(f"Dying ReLU Problem — Gradient Distributions, f′(x) for x ~ N(0, 1) "
-                 f"({x.size} draws, seed {sf.SEED}; {_OURS})")
+                 f"({x.size} draws, seed {measures.SEED}; {_OURS})")
     return fig
 
 
@@ -135,12 +135,12 @@ def negative_gradient() -> Figure:
     fig = _figure()
     ax = fig.subplots()
     _overlay("derivative", f"Gradient in the Negative Region — ReLU Dies, Others Survive ({_OURS})",
-             "f′(x)", sf.FORWARD_RANGE[0], 0.0, ax=ax, legend_loc="upper left")
+             "f′(x)", measures.FORWARD_RANGE[0], 0.0, ax=ax, legend_loc="upper left")
     return fig
 
 
 def gelu_approximation() -> Figure:
-    a = sf.gelu_approximation()
+    a = measures.gelu_approximation()
     fig = _figure()
     left, right = fig.subplots(1, 2)
     left.plot(a.x, a.exact, color=COLORS["gelu"], lw=2.5, label="GELU exact (erf)")
@@ -169,7 +169,7 @@ def gelu_approximation() -> Figure:
 def vanishing_gradients() -> Figure:
     fig = _figure()
     classic, modern = fig.subplots(1, 2)
-    for name, (x, y) in sf.curves(("sigmoid", "tanh"), *_VANISH, direction="derivative").items():
+    for name, (x, y) in measures.curves(("sigmoid", "tanh"), *_VANISH, direction="derivative").items():
         classic.semilogy(x, y, color=COLORS[name], lw=2, label=LABELS[name])
     _style(classic, ylabel="f′(x) (log scale)", zero_lines=False,
            title="Classic Activations — Gradients Vanish at Extremes")
@@ -185,7 +185,7 @@ _FLOW_STYLE = {"relu": ("o", "-"), "leaky_relu": ("x", "--")}
 
 
 def gradient_flow() -> Figure:
-    flows = sf.gradient_flow()
+    flows = measures.gradient_flow()
     fig = _figure()
     grad_ax, spread_ax = fig.subplots(1, 2)
     for name, flow in flows.items():
@@ -198,18 +198,18 @@ def gradient_flow() -> Figure:
     _style(spread_ax, "layer l", "std of h_l", "Forward Activation Spread Through Layers", zero_lines=False)
     grad_ax.legend(loc="lower left")
     spread_ax.legend(loc="upper right")
-    fig.suptitle(f"Gradient Flow: Chaining {sf.FLOW_LAYERS} Activation Layers, no weights "
-                 f"(x ~ N(0, 1), {sf.FLOW_SAMPLES} draws, seed {sf.SEED}; {_OURS})")
+    fig.suptitle(f"Gradient Flow: Chaining {measures.FLOW_LAYERS} Activation Layers, no weights "
+                 f"(x ~ N(0, 1), {measures.FLOW_SAMPLES} draws, seed {measures.SEED}; {_OURS})")
     return fig
 
 
 def temperature() -> Figure:
-    t = sf.temperature_curves()
+    t = measures.temperature_curves()
     fig = _figure()
     sig_ax, gelu_ax = fig.subplots(1, 2)
-    shades = dict(zip(sf.SCALES, np.linspace(0.15, 0.85, len(sf.SCALES)), strict=True))
+    shades = dict(zip(measures.SCALES, np.linspace(0.15, 0.85, len(measures.SCALES)), strict=True))
     cmap = colormaps["viridis"]
-    for s in sf.SCALES:
+    for s in measures.SCALES:
         sig_ax.plot(t.x, t.sigmoid[s], color=cmap(shades[s]), lw=1.8, label=f"s = {s:g}")
         gelu_ax.plot(t.x, t.gelu[s], color=cmap(shades[s]), lw=1.8, label=f"s = {s:g}")
     sig_ax.plot(t.x, t.step, color="k", ls="--", lw=1, label="step(x)")
@@ -233,7 +233,7 @@ def stability_gradient_20() -> Figure:
 
 
 def _nonfinite(impl: str) -> tuple[int, int]:
-    st = sf.stability()
+    st = measures.stability()
     counts = [v.nonfinite for k, v in st.items() if k[0] == impl]
     return sum(counts), len(counts)
 
@@ -241,9 +241,9 @@ def _nonfinite(impl: str) -> tuple[int, int]:
 def stability_1000() -> Figure:
     fig = _figure()
     fwd, der = fig.subplots(1, 2)
-    lo, hi = sf.STABILITY_RANGE
+    lo, hi = measures.STABILITY_RANGE
     for ax, direction, ylabel in ((fwd, "forward", "f(x) (symlog)"), (der, "derivative", "f′(x)")):
-        for name, (x, y) in sf.curves_on(sf.symlog_grid(hi), direction=direction).items():
+        for name, (x, y) in measures.curves_on(measures.symlog_grid(hi), direction=direction).items():
             _line(ax, name, x, y, lw=1.8)
         _style(ax, "x (symlog)", ylabel, "Forward" if direction == "forward" else "Derivative")
         # linear within |x| ≤ 1, where the six differ; logarithmic out to ±1000
@@ -254,7 +254,7 @@ def stability_1000() -> Figure:
     ours, runs = _nonfinite("ours")
     seed, seed_runs = _nonfinite("numpy-seed")
     fig.suptitle(f"Numerical Stability over [{lo:g}, {hi:g}] ({_OURS})\n"
-                 f"NaN/Inf on {sf.STABILITY_POINTS} points, float32 and float64: ours {ours} "
+                 f"NaN/Inf on {measures.STABILITY_POINTS} points, float32 and float64: ours {ours} "
                  f"({runs} runs), the seed's NumPy formulas {seed} ({seed_runs} runs)")
     return fig
 
