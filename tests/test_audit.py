@@ -70,11 +70,27 @@ def test_naive_gelu_minus_infinity_is_a_special_value_mismatch():
     assert "x=-inf got nan want -0.0 (nan)" in "\n".join(table.failures_report(table.to_frame([row])))
 
 
-def test_kernel_returning_wrong_dtype_fails_its_row():
+def test_kernel_returning_wrong_dtype_is_rounded_measured_and_fails_its_row():
     act = CATALOG["sigmoid"]
-    bad = Variant("promoting", {"forward": lambda x: x.astype(np.float64)}, "")
-    row = audit.audit(Case(act, bad, "forward"), "float32", "special", _Budgets())
-    assert not row["passed"] and row["error"] == "<lambda> returned float64 for float32 input"
+    # float64 sigmoid: once rounded to float32 it is within half an ULP almost everywhere,
+    # yet the row fails, because a caller gets float64
+    promoting = Variant("promoting", {"forward": lambda x: (1 / (1 + np.exp(-x.astype(np.float64))))}, "")
+    row = audit.audit(Case(act, promoting, "forward"), "float32", "core", _Budgets(), n=200)
+    assert row["status"] == "wrong_dtype" and not row["passed"]
+    assert row["error"] == "<lambda> returned float64 for float32 input; rounded to float32 and audited"
+    assert row["max_ulp"] <= 0.5 + 1e-6  # float64 error (~1e-16) is far below float32's half ULP
+    report = table.failures_report(table.to_frame([row]))
+    assert report[0] == "FAIL sigmoid.promoting.forward float32 core: " + row["error"]
+
+
+def test_a_float64_result_for_bfloat16_input_is_rounded_once():
+    # float64 sigmoid rounded once (through round-to-odd float32) is correctly rounded
+    # bfloat16 wherever float64's own error is far from a bfloat16 midpoint: at most half an ULP
+    act = CATALOG["sigmoid"]
+    promoting = Variant("promoting", {"forward": lambda x: 1 / (1 + np.exp(-x.astype(np.float64)))}, "")
+    row = audit.audit(Case(act, promoting, "forward"), "bfloat16", "core", _Budgets(), n=200)
+    assert row["status"] == "wrong_dtype" and row["max_ulp"] <= 0.5 + 1e-6
+    assert row["error"] == "<lambda> returned float64 for bfloat16 input; rounded to bfloat16 and audited"
 
 
 def test_kernel_that_raises_fails_its_row():

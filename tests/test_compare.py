@@ -85,10 +85,27 @@ def test_accuracy_same_results_pass():
     (_row(max_ulp=0.3), "better", False),
     (_row(max_ulp=0.5, mismatches=1), "regressed", True),  # a new special-value mismatch
     (_row(max_ulp=0.5, status="error", error="ValueError: boom"), "regressed", True),
+    # within budget once rounded, but a caller gets float64: a regression all the same
+    (_row(max_ulp=0.5, status="wrong_dtype", error="f returned float64 for float32 input; "
+          "rounded to float32 and audited"), "regressed", True),
 ])
 def test_accuracy_verdicts(new, verdict, failing):
     c = compare_accuracy(_audit([_row()]), _audit([new]))
     assert c.loc[0, "verdict"] == verdict and bool(c.loc[0, "failing"]) is failing
+
+
+def test_a_peer_error_now_measured_as_wrong_dtype_is_not_a_regression():
+    # numpy-seed's float64 result for float32 input was an error row without a ULP figure;
+    # rounded and audited it shows its 1.7e7 ULP: measured for the first time, not grown
+    note = "f returned float64 for float32 input; rounded to float32 and audited"
+    base = [_row(impl="numpy-seed", max_ulp=float("nan"), status="error",
+                 error="f returned float64 for float32 input")]
+    new = [_row(impl="numpy-seed", max_ulp=1.7e7, status="wrong_dtype", error=note)]
+    c = compare_accuracy(_audit(base), _audit(new))
+    assert c.loc[0, "verdict"] == "out of budget" and not c.loc[0, "failing"]
+    assert c.loc[0, "reason"] == f"{note} (max ULP 1.7e+07)"
+    ours = compare_accuracy(_audit([{**base[0], "impl": "ours"}]), _audit([{**new[0], "impl": "ours"}]))
+    assert ours.loc[0, "failing"]  # ours out of budget fails, whatever it was before
 
 
 def test_a_peer_far_out_of_budget_fails_only_by_getting_worse():
@@ -438,6 +455,15 @@ def test_gate_reruns_the_baselines_own_selection():
     assert argv == ["bench", "--out", "OUT", "--dtype", "float64", "--size", "100000",
                     "--impl", "ours", "--threads", "2", "--max-time", "0.25", "--rounds", "20",
                     "--min-time", "0.001"]
+
+
+def test_the_gate_reruns_a_user_callable_with_its_library_and_autograd():
+    meta = {"impls": ["m:f"], "impl_derivative": "autograd", "impl_library": "jax",
+            "filters": {"activation": ["gelu"]}}
+    assert gate.audit_argv(meta, "OUT", [])[-6:] == ["--impl", "m:f", "--impl-derivative", "autograd",
+                                                     "--impl-library", "jax"]
+    assert gate.bench_argv({**meta, "filters": {"impl": ["m:f"]}}, "OUT", None)[-4:] == [
+        "--impl-derivative", "autograd", "--impl-library", "jax"]
 
 
 def test_the_confirmation_rerun_times_only_what_was_flagged():

@@ -57,12 +57,18 @@ def test_a_raising_user_kernel_is_reported_in_its_row(tmp_path):
     assert (rows["error"] == "RuntimeError: not implemented for this input").all()
 
 
-def test_a_user_kernel_returning_float64_for_float32_is_reported(tmp_path):
-    code, _, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
-                         "--dtype", "float32", "--impl", "userkernels:promoting_gelu")
+def test_a_user_kernel_returning_float64_for_float32_is_rounded_measured_and_failed(tmp_path):
+    code, out, _, df = run(tmp_path, "--activation", "gelu", "--direction", "forward",
+                           "--dtype", "float32", "--impl", "userkernels:promoting_gelu")
     rows = user_rows(df, "userkernels:promoting_gelu")
-    assert code == 1
-    assert (rows["error"] == "promoting_gelu returned float64 for float32 input").all()
+    assert code == 1 and (rows["status"] == "wrong_dtype").all() and not rows["passed"].any()
+    assert (rows["error"] == "promoting_gelu returned float64 for float32 input; rounded to float32 "
+                             "and audited").all()
+    core = rows[rows["domain"] == "core"].iloc[0]
+    # x·ndtr(x) in float64, rounded once: within float32's half ULP of the exact gelu, so only
+    # its dtype fails it
+    assert float(core["max_ulp"]) <= 0.5 + 1e-6
+    assert "FAIL [userkernels:promoting_gelu] gelu.-.forward float32 core: promoting_gelu returned" in out
 
 
 def test_warnings_are_recorded_not_raised(tmp_path):
@@ -92,11 +98,22 @@ def test_seed_and_scipy_side_by_side(tmp_path):
 
 
 def test_seed_softmax_returns_float64_for_float32(tmp_path):
-    # the notebook's softmax does np.asarray(z, dtype=float): reported, not crashed
+    # the notebook's softmax does np.asarray(z, dtype=float): reported and measured, not crashed
     _code, _, _, df = run(tmp_path, "--activation", "softmax", "--direction", "forward",
                          "--dtype", "float32", "--domain", "core", "--impl", "numpy-seed")
     row = df[df["impl"] == "numpy-seed"].iloc[0]
-    assert row["status"] == "error" and "returned float64 for float32 input" in row["error"]
+    assert row["status"] == "wrong_dtype" and "returned float64 for float32 input; rounded" in row["error"]
+    assert float(row["max_ulp"]) >= 0  # a figure, where an error row had none
+
+
+def test_seed_gelu_tanh_float32_shows_its_tail_error(tmp_path):
+    # its float64 result used to hide behind an error row; rounded to float32 and audited, the
+    # tanh form's flush to 0 in the negative tail shows (1.7e7 ULP measured there)
+    code, _, _, df = run(tmp_path, "--activation", "gelu_tanh", "--dtype", "float32",
+                         "--domain", "core", "--points", "200", "--impl", "numpy-seed")
+    fwd = df[df["direction"] == "forward"].iloc[0]
+    assert code == 1 and fwd["status"] == "wrong_dtype" and float(fwd["max_ulp"]) >= 1e6
+    assert float.fromhex(fwd["worst_input"]) < -5
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")

@@ -20,6 +20,7 @@ from actbench.core.domains import hexf
 from actbench.core.exact import Cache, Task, resolve_exact
 from actbench.core.peers import Impl
 from actbench.core.regressions import Regressions
+from actbench.kernels._narrow import BFLOAT16, round_once
 
 __all__ = ["COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points", "format_value", "run_audit"]
 
@@ -96,28 +97,40 @@ def batches(case, dtype: str, domain: str, n: int | None = None,
     return [_row_batch(case, rb) for rb in domains.row_batches(act, dtype, domain, n)]
 
 
+def _is_real(dtype: np.dtype) -> bool:
+    return dtype.kind in "fiub" or dtype == BFLOAT16
+
+
 def _check_output(got, like, name):
+    """(result, problem, note): a result of another real dtype but the right shape is rounded
+    once to the input's dtype and measured, with ``note`` saying so; anything else that is
+    not an array of the input's dtype and shape is a ``problem``."""
     if not isinstance(got, np.ndarray | np.generic):
-        return f"{name} returned {type(got).__name__}, not an array"
+        return got, f"{name} returned {type(got).__name__}, not an array", ""
     got = np.asarray(got)
-    if got.dtype != like.dtype:
-        return f"{name} returned {got.dtype} for {like.dtype} input"
     if got.shape != like.shape:
-        return f"{name} returned shape {got.shape} for input of shape {like.shape}"
-    return ""
+        return got, f"{name} returned shape {got.shape} for input of shape {like.shape}", ""
+    if got.dtype == like.dtype:
+        return got, "", ""
+    if not _is_real(got.dtype):
+        return got, f"{name} returned {got.dtype} for {like.dtype} input", ""
+    # every real dtype up to float64 converts to float64 exactly, so this is one rounding
+    return (round_once(got, like.dtype), "",
+            f"{name} returned {got.dtype} for {like.dtype} input; rounded to {like.dtype} and audited")
 
 
 def _call(kernel, batch):
-    """(result, problem, warnings): a kernel that raises or returns the wrong thing fails its
-    row; warnings it emits are recorded with the row."""
+    """(result, problem, warnings, note): a kernel that raises or returns the wrong thing fails
+    its row; a result of another dtype comes back rounded, with a note; warnings it emits are
+    recorded with the row."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             got = kernel(*batch.args, **batch.kwargs)
         except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}", _warning_text(caught)
-    name = getattr(kernel, "__name__", "kernel")
-    return got, _check_output(got, batch.args[0], name), _warning_text(caught)
+            return None, f"{type(exc).__name__}: {exc}", _warning_text(caught), ""
+    result, problem, note = _check_output(got, batch.args[0], getattr(kernel, "__name__", "kernel"))
+    return result, problem, _warning_text(caught), note
 
 
 def _warning_text(caught) -> str:
@@ -130,7 +143,8 @@ class Points:
     """Every point of one implementation on a list of batches: the output, the exact value
     (rounded ``want``, unrounded ``hi + lo``), its ULP error and mismatch kind ("" for none),
     and ``where`` = (batch, element) to describe or replay it.  ``error`` is set (and the
-    arrays are empty) when the kernel raised or returned the wrong thing."""
+    arrays are empty) when the kernel raised or returned the wrong thing; ``wrong_dtype`` says
+    when a result of another dtype was rounded to the input's and measured."""
 
     got: np.ndarray
     want: np.ndarray
@@ -141,16 +155,19 @@ class Points:
     where: list
     warnings: str = ""
     error: str = ""
+    wrong_dtype: str = ""
 
 
 def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
     """Call ``kernel`` on every batch of ``work`` and measure each output against ``exact``."""
-    got, want, hi, lo, where, noted = [], [], [], [], [], []
+    got, want, hi, lo, where, noted, rounded = [], [], [], [], [], [], []
     for k, batch in enumerate(work):
         ex = exact[batch.task.key]
-        result, problem, warned = _call(kernel, batch)
+        result, problem, warned, note = _call(kernel, batch)
         if warned:
             noted.append(warned)
+        if note:
+            rounded.append(note)
         if problem:
             empty = np.empty(0)
             return Points(empty, empty, empty, empty, empty, empty, [],
@@ -162,7 +179,8 @@ def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
         where += [(k, i) for i in range(ex.want.size)]
     got, want, hi, lo = (np.concatenate(v) for v in (got, want, hi, lo))
     return Points(got, want, hi, lo, metrics.ulp_error(got, hi, lo, want.dtype),
-                  metrics.mismatch_kind(got, want), where, "; ".join(dict.fromkeys(noted)))
+                  metrics.mismatch_kind(got, want), where, "; ".join(dict.fromkeys(noted)),
+                  wrong_dtype="; ".join(dict.fromkeys(rounded)))
 
 
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
@@ -210,12 +228,13 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     points[0]["input"] = work[where[summary.worst[0]][0]].replay(where[summary.worst[0]][1])
     worst = points[0]
     passed = bool(summary.special_mismatches == 0 and summary.max_ulp <= budget.max_ulp)
+    # a result of the wrong dtype fails whatever its error: a caller gets that dtype
+    status = "wrong_dtype" if pts.wrong_dtype else "ok" if passed else "failed"
     row.update(summary.as_dict())
     row.update(
         worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
-        worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed,
-        status="ok" if passed else "failed", worst_points=points,
-        warnings=pts.warnings,
+        worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed and not pts.wrong_dtype,
+        status=status, worst_points=points, warnings=pts.warnings, error=pts.wrong_dtype,
     )
     return row
 

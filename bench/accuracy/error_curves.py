@@ -26,13 +26,15 @@ WORST = 3  # worst points marked per implementation
 class Curve:
     """One implementation's errors on one case and dtype: ``x`` the plotted input,
     ``ulps`` the error (inf where a special value is wrong), ``worst`` the worst points as
-    (x, ulp, the audit's description in hex); ``error`` set when the implementation failed."""
+    (x, ulp, the audit's description in hex); ``error`` set when the implementation failed;
+    ``wrong_dtype`` says when its results were of another dtype, rounded and then measured."""
 
     impl: str
     x: np.ndarray = field(default_factory=lambda: np.empty(0))
     ulps: np.ndarray = field(default_factory=lambda: np.empty(0))
     worst: list = field(default_factory=list)
     error: str = ""
+    wrong_dtype: str = ""
 
 
 def _plotted_input(case, batch) -> np.ndarray:
@@ -68,5 +70,5 @@ def curves_for(case, impls, work: list, exact: dict | None = None) -> list[Curve
         top = np.argsort(-np.nan_to_num(ulps, nan=np.inf), kind="stable")[:WORST]
         worst = [(float(x[i]), float(ulps[i]), work[pts.where[i][0]].describe(pts.where[i][1]))
                  for i in top]
-        out.append(Curve(impl.name, x, ulps, worst))
+        out.append(Curve(impl.name, x, ulps, worst, wrong_dtype=pts.wrong_dtype))
     return out

@@ -12,9 +12,9 @@ __all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render",
 
 
 def failed(df: pd.DataFrame) -> pd.Series:
-    """Rows that fail: out of budget, a special-value mismatch, or a kernel error (an absent
-    peer function is not a failure)."""
-    return df["status"].isin(["failed", "error"])
+    """Rows that fail: out of budget, a special-value mismatch, a kernel error, or a result of
+    the wrong dtype (measured after rounding; an absent peer function is not a failure)."""
+    return df["status"].isin(["failed", "error", "wrong_dtype"])
 
 
 def to_frame(rows: list[dict]) -> pd.DataFrame:
@@ -43,7 +43,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     g = present.groupby(keys, sort=False)
     table["budget"] = g["budget_max_ulp"].max()
     table["mismatches"] = g["special_mismatches"].sum()
-    table["errors"] = g["error"].agg(lambda e: int((e.fillna("") != "").sum()))
+    table["errors"] = g["status"].agg(lambda s: int((s == "error").sum()))
+    table["wrong_dtype"] = g["status"].agg(lambda s: int((s == "wrong_dtype").sum()))
     table["passed"] = ~g["_fail"].any()
     table = table.reset_index()
     absent = df[df["_absent"]].drop_duplicates(keys)[keys].assign(passed="absent")
@@ -80,10 +81,10 @@ def failures_report(df: pd.DataFrame, points: int = 3) -> list[str]:
     for r in df[failed(df)].itertuples():
         who = "" if r.impl == "ours" else f"[{r.impl}] "
         head = f"FAIL {who}{r.activation}.{r.variant}.{r.direction} {r.dtype} {r.domain}: "
-        if r.error:
+        if r.error and r.status != "wrong_dtype":
             lines.append(head + r.error)
             continue
-        why = []
+        why = [r.error] if r.error else []
         if r.special_mismatches:
             why.append(f"{int(r.special_mismatches)} special-value mismatch(es)")
         if r.max_ulp > r.budget_max_ulp:
@@ -98,8 +99,9 @@ def render(df: pd.DataFrame, show_failures: bool = True) -> str:
     table = summary_table(df)
     if (table["impl"] == "ours").all():
         table = table.drop(columns="impl")
-    if not table["errors"].any():
-        table = table.drop(columns="errors")
+    for col in ("errors", "wrong_dtype"):
+        if not table[col].any():
+            table = table.drop(columns=col)
     with pd.option_context("display.max_rows", None, "display.width", 220,
                            "display.float_format", lambda v: f"{v:.3g}"):
         text = table.to_string(index=False)

@@ -41,10 +41,14 @@ def resolve_impls(args, acts, err):
                          "--activation")
     if args.impl_derivative and not user:
         raise UsageError("--impl-derivative goes with an --impl module:function")
+    library = getattr(args, "impl_library", "auto") or "auto"
+    if library != "auto" and not user:
+        raise UsageError("--impl-library goes with an --impl module:function")
     impls = []
     for name in dict.fromkeys(names):
         try:
-            impls.append(peers.resolve(name, args.impl_derivative if ":" in name else None))
+            impls.append(peers.resolve(name, args.impl_derivative if ":" in name else None,
+                                       library if ":" in name else "auto"))
         except peers.PeerUnavailable as exc:
             print(f"actbench: {exc}; its rows are skipped", file=err)
         except ValueError as exc:

@@ -50,8 +50,11 @@ def cmd_list(out):
     for name, (method, dtypes) in methods.items():
         takes = f" [{', '.join(dtypes)} only]" if dtypes else ""
         print(f"  {name}{takes}: {method}", file=out)
-    print("implementations: ours, numpy-seed, scipy, torch (if installed), module:function",
+    print("implementations: ours, numpy-seed, scipy, torch and jax (if installed), module:function",
           file=out)
+    print("  module:function may take and return NumPy, torch, JAX, CuPy or array-API arrays "
+          "(--impl-library auto|numpy|torch|jax|cupy|MODULE); --impl-derivative autograd "
+          "differentiates it with torch or JAX", file=out)
     return EXIT_OK
 
 
@@ -121,7 +124,7 @@ def cmd_audit(args, out, err):
     csv_path, _ = results.write_table(
         df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
         profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
-        impl_derivative=args.impl_derivative,
+        impl_derivative=args.impl_derivative, impl_library=args.impl_library,
         cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
                "misses": cache.misses, "corrupt": cache.corrupt},
         filters={"activation": acts, "variant": variants, "direction": directions,
@@ -181,9 +184,14 @@ def cmd_bench(args, out, err):
     if not chosen and "ours" in impls:
         raise UsageError("the filters select no catalog row that takes these dtypes")
     config = {"activation": acts, "variant": variants, "direction": directions, "dtype": dtypes,
-              "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative, "audit": args.audit}
+              "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative,
+              "impl_library": args.impl_library, "audit": args.audit}
+    # PJRT_NPROC sizes XLA's CPU thread pools (JAX). Measured with jax 0.10: an elementwise
+    # kernel ran on 3-4 threads by default and still with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false,
+    # on one with PJRT_NPROC=1
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
-           "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+           "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads),
+           "PJRT_NPROC": str(args.threads)}
     suite = Path(__file__).resolve().parents[1] / "speed" / "benchmarks" / "test_speed.py"
     raw = None
     for repeat in range(args.repeat):
@@ -223,12 +231,13 @@ def cmd_bench(args, out, err):
                                       repeat=args.repeat,
                                       min_time=args.min_time, filters=config,
                                       impl_derivative=args.impl_derivative,
+                                      impl_library=args.impl_library,
                                       raw="speed-raw.json",
                                       machine_info=raw.get("machine_info"))
     import pandas as pd
 
     shown = table[["impl", "activation", "variant", "direction", "dtype", "size", "ns_per_element",
-                   "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "noise",
+                   "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "speedup_vs_jax", "noise",
                    "max_ulp", *(["thread_speedup"] if args.threads > 1 else [])]]
     with pd.option_context("display.max_rows", None, "display.width", 200,
                            "display.float_format", lambda v: f"{v:.3g}"):

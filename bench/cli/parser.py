@@ -9,7 +9,13 @@ from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
 from actbench.core.exact import default_cache_dir
 from actbench.core.regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
 
-__all__ = ["parser"]
+__all__ = ["IMPL_LIBRARY_HELP", "parser"]
+
+IMPL_LIBRARY_HELP = (
+    "the array library a module:function takes and returns: auto (default: detected from the "
+    "function's module and the modules it uses, else NumPy, else each installed framework), "
+    "numpy, torch, jax, cupy, or the module of any array-API library (e.g. array_api_strict); "
+    "inputs are converted to it and checked bit for bit, results converted back")
 
 
 def parser():
@@ -41,10 +47,13 @@ def parser():
     a.add_argument("--points", type=int, default=None, metavar="N",
                    help="points in the random domains (core, wide, bits); default: the profile's")
     a.add_argument("--impl", action="append", metavar="NAME",
-                   help="implementation to audit: ours (default), numpy-seed, scipy, torch, or "
-                   "module:function (with a single --activation); repeat to compare")
+                   help="implementation to audit: ours (default), numpy-seed, scipy, torch, jax, "
+                   "or module:function (with a single --activation); repeat to compare")
     a.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
-                   help="the derivative (or row-wise VJP) of a module:function implementation")
+                   help="the derivative (or row-wise VJP) of a module:function implementation, "
+                   "or 'autograd': its framework (torch, jax) differentiates it, gated d_a and "
+                   "d_b as well")
+    a.add_argument("--impl-library", default="auto", metavar="NAME", help=IMPL_LIBRARY_HELP)
     _exact_value_options(a)
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
                    help="budget file (default: the packaged bench/budgets.toml)")
@@ -59,7 +68,8 @@ def parser():
         help="time kernels and peers with pytest-benchmark, beside np.copyto of the same bytes",
         description="Run the pytest-benchmark suite (bench/benchmarks) and write speed.csv, the "
         "raw pytest-benchmark JSON (speed-raw.json) and speed.json (metadata). Filters as for "
-        "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch) before anything starts.",
+        "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch, PJRT_NPROC for jax) before "
+        "anything starts.",
     )
     b.add_argument("--activation", action="append", metavar="NAME")
     b.add_argument("--variant", action="append", metavar="NAME",
@@ -69,10 +79,12 @@ def parser():
     b.add_argument("--size", action="append", metavar="N",
                    help="elements per call (default: 1000, 100000, 1000000, 10000000)")
     b.add_argument("--impl", action="append", metavar="NAME",
-                   help="ours (default), numpy-seed, scipy, torch, or module:function (with a "
-                   "single --activation); repeat to compare")
+                   help="ours (default), numpy-seed, scipy, torch, jax, or module:function (with "
+                   "a single --activation); repeat to compare")
     b.add_argument("--impl-derivative", metavar="MODULE:FUNCTION",
-                   help="the derivative (or row-wise VJP) of a module:function implementation")
+                   help="the derivative (or row-wise VJP) of a module:function implementation, "
+                   "or 'autograd'")
+    b.add_argument("--impl-library", default="auto", metavar="NAME", help=IMPL_LIBRARY_HELP)
     b.add_argument("--threads", type=int, default=1, metavar="N", help="threads (default 1)")
     b.add_argument("--max-time", type=float, default=0.1, metavar="S",
                    help="pytest-benchmark's --benchmark-max-time per benchmark (default 0.1)")

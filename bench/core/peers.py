@@ -1,5 +1,5 @@
 """Implementations audited beside ours: the seed notebook's NumPy formulas, SciPy, PyTorch
-and a user's own callable.
+and JAX (``framework_peers``) and a user's own callable.
 
 Each implementation answers ``kernel(activation, direction)`` with a callable in our calling
 convention (elementwise ``f(x, **params)``, gated ``f(a, b)``, row-wise
@@ -13,12 +13,16 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+from actbench.core import arrays
+from actbench.core.framework_peers import Jax, Torch
 
-__all__ = ["BUILTIN", "Impl", "PeerUnavailable", "UserImpl", "resolve"]
+__all__ = ["AUTOGRAD", "BUILTIN", "Impl", "PeerUnavailable", "UserImpl", "resolve"]
+
+AUTOGRAD = "autograd"  # as a derivative: the forward's framework differentiates it
 
 
 class PeerUnavailable(RuntimeError):
-    """An optional peer (torch) is not installed."""
+    """An optional peer (torch, jax) is not installed."""
 
 
 class Impl:
@@ -152,106 +156,45 @@ class Scipy(Impl):
         return table.get((case.activation.name, case.direction))
 
 
-class Torch(Impl):
-    """PyTorch on the CPU: torch.nn.functional forward, autograd for every derivative."""
-
-    name = "torch"
-
-    def __init__(self):
-        try:
-            import torch
-        except ImportError:
-            raise PeerUnavailable(
-                "torch is not installed: pip install -e '.[torch]' (the pinned CPU wheel)"
-            ) from None
-        self.torch = torch
-        self.F = torch.nn.functional
-
-    def _to(self, x):
-        torch = self.torch
-        if x.dtype.name == "bfloat16":
-            return torch.from_numpy(x.view(np.int16).copy()).view(torch.bfloat16)
-        return torch.from_numpy(np.ascontiguousarray(x))
-
-    def _back(self, t, like):
-        if like.dtype.name == "bfloat16":
-            return t.detach().view(self.torch.int16).numpy().view(like.dtype)
-        return t.detach().numpy()
-
-    def _forward(self, name, params):
-        F, torch = self.F, self.torch
-        p = params
-        table = {
-            "relu": F.relu, "relu6": F.relu6, "selu": F.selu, "sigmoid": torch.sigmoid,
-            "log_sigmoid": F.logsigmoid, "tanh": torch.tanh, "softsign": F.softsign,
-            "hardsigmoid": F.hardsigmoid, "hardswish": F.hardswish, "silu": F.silu,
-            "mish": F.mish, "gelu": F.gelu,
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-            "hardtanh": lambda t: F.hardtanh(t, p.get("min_val", -1.0), p.get("max_val", 1.0)),
-            "leaky_relu": lambda t: F.leaky_relu(t, p.get("negative_slope", 0.01)),
-            "elu": lambda t: F.elu(t, p.get("alpha", 1.0)),
-            "celu": lambda t: F.celu(t, p.get("alpha", 1.0)),
-            "softplus": lambda t: F.softplus(t, p.get("beta", 1.0)),
-            "glu": lambda a, b: F.glu(torch.cat([a, b], dim=-1), dim=-1),
-            "geglu": lambda a, b: a * F.gelu(b),
-            "swiglu": lambda a, b: a * F.silu(b),
-            "reglu": lambda a, b: a * F.relu(b),
-        }
-        return table.get(name)
-
-    def kernel(self, case):
-        act, direction, torch = case.activation, case.direction, self.torch
-        if act.kind == "rowwise":
-            f = self.F.softmax if act.name == "softmax" else self.F.log_softmax
-
-            def rowwise(x, g=None, temperature=1.0):
-                t = self._to(x).requires_grad_(direction == "vjp")
-                y = f(t / temperature, dim=-1)
-                if direction == "forward":
-                    return self._back(y, x)
-                y.backward(self._to(g))
-                return self._back(t.grad, x)
-
-            return rowwise
-        f = self._forward(act.name, act.params)
-        if f is None:
-            return None
-        if act.kind == "gated":
-            def gated(a, b):
-                ta = self._to(a).requires_grad_(direction == "d_a")
-                tb = self._to(b).requires_grad_(direction == "d_b")
-                y = f(ta, tb)
-                if direction == "forward":
-                    return self._back(y, a)
-                y.backward(torch.ones_like(y))
-                return self._back(ta.grad if direction == "d_a" else tb.grad, a)
-
-            return gated
-
-        def elementwise(x, **params):
-            t = self._to(x).requires_grad_(direction == "derivative")
-            y = f(t)
-            if direction == "forward":
-                return self._back(y, x)
-            y.backward(torch.ones_like(y))
-            return self._back(t.grad, x)
-
-        return elementwise
-
-
 class UserImpl(Impl):
-    """A user's callable(s) for one activation, given as ``module:function``: the forward
-    function, and optionally the elementwise derivative or row-wise VJP the same way."""
+    """A user's callable(s) for one activation: the forward function and optionally the
+    elementwise derivative or row-wise VJP, given as objects (the Python API) or as
+    ``module:function`` (``from_spec``, the command line).
 
-    def __init__(self, spec: str, derivative: str | None = None):
-        self.name = spec
-        self.forward = load_callable(spec)
-        self.derivative = load_callable(derivative) if derivative else None
+    The callables may work on NumPy, torch, JAX, CuPy or any array-API library: ``library``
+    names it ("auto": detected), and the audit's NumPy arrays are converted both ways
+    (``actbench.core.arrays``).  ``derivative="autograd"`` differentiates the forward with its
+    framework's autograd: the elementwise derivative, the row-wise VJP and the gated d_a, d_b."""
+
+    def __init__(self, name: str, forward: Callable, derivative: Callable | str | None = None,
+                 library: "str | arrays.Library" = "auto"):
+        if isinstance(derivative, str) and derivative != AUTOGRAD:
+            raise ValueError(f"derivative {derivative!r}: give a callable or {AUTOGRAD!r}")
+        self.name = name
+        self.forward = forward
+        self.derivative = derivative
+        self.library = library
+        self.autograd = isinstance(derivative, str)
+        self._forward = arrays.ArrayCallable(forward, library)
+        self._derivative = (None if derivative is None or self.autograd
+                            else arrays.ArrayCallable(derivative, library))
+
+    @classmethod
+    def from_spec(cls, spec: str, derivative: str | None = None,
+                  library: str = "auto") -> "UserImpl":
+        if derivative and derivative != AUTOGRAD:
+            derivative = load_callable(derivative)
+        return cls(spec, load_callable(spec), derivative or None, library)
 
     def kernel(self, case):
-        if case.direction == "forward":
-            return self.forward
-        return self.derivative if case.direction in ("derivative", "vjp") else None
+        direction = case.direction
+        if direction == "forward":
+            return self._forward
+        if self.autograd:
+            if direction in ("d_a", "d_b"):
+                return self._forward.gradient(wrt=0 if direction == "d_a" else 1, cotangent=False)
+            return self._forward.gradient(wrt=0, cotangent=direction == "vjp")
+        return self._derivative if direction in ("derivative", "vjp") else None
 
 
 def load_callable(spec: str) -> Callable:
@@ -276,15 +219,16 @@ def load_callable(spec: str) -> Callable:
     return fn
 
 
-BUILTIN = {"ours": Impl, "numpy-seed": NumpySeed, "scipy": Scipy, "torch": Torch}
+BUILTIN = {"ours": Impl, "numpy-seed": NumpySeed, "scipy": Scipy, "torch": Torch, "jax": Jax}
 
 
-def resolve(name: str, derivative: str | None = None) -> Impl:
-    """An implementation by name (ours, numpy-seed, scipy, torch) or ``module:function``."""
+def resolve(name: str, derivative: str | None = None, library: str = "auto") -> Impl:
+    """An implementation by name (ours, numpy-seed, scipy, torch, jax) or ``module:function``
+    (with its derivative: ``module:function`` or "autograd", and its array library)."""
     if name in BUILTIN:
         return BUILTIN[name]()
     if ":" in name:
-        return UserImpl(name, derivative)
+        return UserImpl.from_spec(name, derivative, library)
     raise ValueError(f"unknown implementation {name!r}; known: {', '.join(BUILTIN)}, "
                      "or module:function")
 

@@ -4,7 +4,7 @@ Accuracy (row by row: implementation × activation × variant × direction × dt
 a row *regresses* when it gains a special-value mismatch, starts raising, or its max ULP grows
 beyond its budget. Any of our rows out of budget in the new set fails the comparison as well
 (whether or not it already did in the base): a gate must never pass what the audit fails.
-Peers (numpy-seed, scipy, torch) fail it only by regressing.
+Peers (numpy-seed, scipy, torch, jax) fail it only by regressing.
 
 Speed (benchmark by benchmark): the rounds of each run are divided by that run's drift —
 the median, over every compute-bound (or memory-bound) benchmark, of its median against the
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from actbench.core.peers import BUILTIN
 from actbench.core.resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
 from actbench.gate import stats
 
@@ -54,7 +55,8 @@ DEFAULT_MIN_EFFECT_MEMORY = 0.50
 NORMALIZE = ("drift", "none", "run", "beside")
 MIN_DRIFT_BENCHMARKS = 5
 MEMORY_BOUND = 2.0  # within this multiple of the copy's time a kernel is limited by memory
-PEERS = ("numpy-seed", "scipy", "torch", "np.copyto")  # their speed is reported, never gated
+# their speed is reported, never gated: every built-in peer, whichever is added next
+PEERS = (*(name for name in BUILTIN if name != "ours"), "np.copyto")
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _accuracy_row(r) -> tuple[str, bool, str]:
     ours = r.impl == "ours"
     if r.side == "left_only":
         return "missing", ours, "in the base, not in the new results"
-    new_bad = r.status_new in ("failed", "error")
+    new_bad = r.status_new in ("failed", "error", "wrong_dtype")
     if r.side == "right_only":
         return ("added", ours and new_bad,
                 f"new row{': out of budget' if new_bad else ''}")
@@ -100,15 +102,21 @@ def _accuracy_row(r) -> tuple[str, bool, str]:
                        f"{r.special_mismatches_new}")
     if r.status_new == "error" and r.status_base != "error":
         reasons.append(f"now raises: {r.error_new}")
+    if r.status_new == "wrong_dtype" and r.status_base not in ("error", "wrong_dtype"):
+        reasons.append(f"now {r.error_new}")
     ulp_b, ulp_n, budget = r.max_ulp_base, r.max_ulp_new, r.budget_max_ulp_new
-    grew = np.isfinite(ulp_n) and (not np.isfinite(ulp_b) or ulp_n > ulp_b)
+    # a row that raised in the base had no error to grow from: measuring it now (e.g. a
+    # wrong-dtype result, once an error, now rounded and audited) is no regression
+    grew = (np.isfinite(ulp_n) and r.status_base != "error"
+            and (not np.isfinite(ulp_b) or ulp_n > ulp_b))
     if grew and np.isfinite(budget) and ulp_n > budget:
         reasons.append(f"max ULP {fmt(ulp_b)} → {fmt(ulp_n)} > budget {budget:g}")
     if reasons:
         return "regressed", True, "; ".join(reasons)
     if new_bad:
-        return "out of budget", ours, (f"max ULP {fmt(ulp_n)} > budget {fmt(budget)}"
-                                       if r.status_new == "failed" else f"raises: {r.error_new}")
+        why = {"failed": f"max ULP {fmt(ulp_n)} > budget {fmt(budget)}",
+               "wrong_dtype": f"{r.error_new} (max ULP {fmt(ulp_n)})"}
+        return "out of budget", ours, why.get(r.status_new, f"raises: {r.error_new}")
     if grew and np.isfinite(ulp_b):
         return "worse", False, f"max ULP {fmt(ulp_b)} → {fmt(ulp_n)} (within budget {fmt(budget)})"
     if np.isfinite(ulp_b) and np.isfinite(ulp_n) and ulp_n < ulp_b:

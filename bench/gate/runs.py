@@ -36,6 +36,8 @@ def audit_argv(meta: dict, out: Path, common: list[str]) -> list[str]:
     argv += ["--impl", ",".join(impls)]
     if meta.get("impl_derivative"):
         argv += ["--impl-derivative", meta["impl_derivative"]]
+    if meta.get("impl_library", "auto") != "auto":
+        argv += ["--impl-library", meta["impl_library"]]
     return argv + common
 
 
@@ -53,6 +55,8 @@ def bench_argv(meta: dict, out: Path, audit_csv: Path | None, repeat: int | None
         argv += ["--repeat", str(repeat)]
     if meta.get("impl_derivative"):
         argv += ["--impl-derivative", meta["impl_derivative"]]
+    if meta.get("impl_library", "auto") != "auto":
+        argv += ["--impl-library", meta["impl_library"]]
     if audit_csv is not None:
         argv += ["--audit", str(audit_csv)]
     return argv

@@ -89,7 +89,7 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
              f"threshold: {settings.get('min_effect', 0):.0%} beyond the slowest of the "
              f"baseline's own runs ({settings.get('min_effect_memory', 0):.0%} for memory-bound "
              "kernels, whose drift between runs is larger). Peers' speed (numpy-seed, scipy, "
-             "torch) is reported, not gated.", ""]
+             "torch, jax) is reported, not gated.", ""]
     notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
         lines += [*markdown_table(header, _speed_rows(notable)), ""]

@@ -74,12 +74,17 @@ def _staleness(rep: Report, rs: ResultSet) -> None:
 def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
     rep.add("text", f"Results from `{rs.path}`.")
     if rs.audit is not None:
+        from actbench.accuracy.table import failed
+
         df = rs.audit
-        failing = df["status"].isin(["failed", "error"])
+        failing = failed(df)
         ours = df["impl"] == "ours"
+        wrong = df["status"] == "wrong_dtype"
         rep.add("text", f"Accuracy: {len(df)} audit rows ({', '.join(dict.fromkeys(df['impl']))}); "
                 f"{int((failing & ours).sum())} of our {int(ours.sum())} rows out of budget or in "
-                f"error, {int((failing & ~ours).sum())} of the peers'.")
+                f"error, {int((failing & ~ours).sum())} of the peers'"
+                + (f" ({int(wrong.sum())} of them returned the wrong dtype: rounded to the input's "
+                   "and measured)" if wrong.any() else "") + ".")
     else:
         rep.add("notice", f"No accuracy results in {rs.path} (no audit.csv): the error-against-input "
                 "figures, the accuracy table and the accuracy axis of the speed-against-accuracy "
@@ -224,8 +229,11 @@ def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progre
         captions = []
         for impl_name, sub in rows.groupby("impl", sort=False):
             worst = _points_text(sub)
-            errors = "; ".join(e for e in dict.fromkeys(sub["error"]) if e)
+            rounded = sub["status"] == "wrong_dtype"
+            errors = "; ".join(e for e in dict.fromkeys(sub.loc[~rounded, "error"]) if e)
+            wrong = "; ".join(dict.fromkeys(sub.loc[rounded, "error"]))
             captions.append(f"{impl_name}: max {fmt(sub['max_ulp'].max())} ULP"
+                            + (f", WRONG DTYPE: {wrong}" if wrong else "")
                             + (f", error: {errors}" if errors else "")
                             + (f" — worst: {worst}" if worst else ""))
         label = f"{case.activation.name} {case.direction}" + (

@@ -108,7 +108,8 @@ def _ulp_panel(ax, curves, budget: float, place, bins=_log_bins) -> None:
         bx, bu = _max_line(c.x, c.ulps, bins)
         worst = float(c.ulps[fin].max()) if fin.any() else 0.0
         ax.plot(place(bx), bu, color=colour, ls=style, lw=1.3, zorder=z,
-                label=f"{c.impl} (max {worst:.3g} ULP)")
+                label=f"{c.impl} (max {worst:.3g} ULP"
+                + (", wrong dtype: rounded, then measured)" if c.wrong_dtype else ")"))
         if (~fin).any():
             ax.scatter(place(c.x[~fin]), np.full(int((~fin).sum()), top * 0.8), marker="x", s=30,
                        color=colour, label=f"{c.impl}: {int((~fin).sum())} special-value mismatch(es)")

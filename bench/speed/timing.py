@@ -10,7 +10,8 @@ SPEED_COLUMNS = [
     "impl", "activation", "variant", "direction", "kind", "dtype", "size", "threads",
     "median_s", "iqr_s", "noise", "rounds", "runs", "drift", "ns_per_element", "gb_per_s",
     "roofline_fraction",
-    "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp", "first_call_s",
+    "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "speedup_vs_jax", "max_ulp",
+    "first_call_s",
     "thread_speedup", "thread_speedup_noise",
 ]
 
@@ -58,7 +59,8 @@ def speed_table(bench_json: dict) -> pd.DataFrame:
     df["roofline_fraction"] = df["gb_per_s"] / copy_gbps
     df["time_vs_copy"] = df["median_s"] / (copy_s_per_byte * df["bytes"])
     case = ["activation", "direction", "dtype", "size"]
-    for peer, col in (("numpy-seed", "speedup_vs_numpy_seed"), ("torch", "speedup_vs_torch")):
+    for peer, col in (("numpy-seed", "speedup_vs_numpy_seed"), ("torch", "speedup_vs_torch"),
+                      ("jax", "speedup_vs_jax")):
         ref = df[df["impl"] == peer].set_index(case)["median_s"]
         df[col] = [ref.get(tuple(r), np.nan) for r in df[case].itertuples(index=False)] / \
             df["median_s"]

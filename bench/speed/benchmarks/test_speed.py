@@ -53,6 +53,15 @@ try:  # torch pins its own intra-op threads
     torch.set_num_threads(THREADS)
 except ImportError:
     torch = None
+# JAX sizes its CPU thread pool once, from PJRT_NPROC (set by actbench bench), and computes in
+# float64 only with x64 on; imported only when timed, being slow to import
+if "jax" in IMPLS:
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    except ImportError:
+        pass  # peers.resolve("jax") raises PeerUnavailable below: its benchmarks are skipped
 SPEEDUP_ROUNDS = 11
 
 
@@ -97,6 +106,14 @@ def _inputs(case, dtype, size, rng):
     return args, {"temperature": 1.0}
 
 
+def _on_device(impl, case, args):
+    """JAX timed as it is used: inputs already JAX arrays, the jitted function waited for
+    (``block_until_ready``: JAX dispatches asynchronously), so the NumPy conversions the audit
+    needs stay out of the timing (the warm-up call compiles)."""
+    run = impl.device_kernel(case)
+    return (lambda *a, **kw: run(*a, **kw).block_until_ready()), tuple(map(impl.to_device, args))
+
+
 def _bytes(args, result):
     return sum(a.nbytes for a in args) + np.asarray(result).nbytes
 
@@ -108,7 +125,8 @@ def _params():
     for impl_name in IMPLS:
         try:
             impl = peers.resolve(impl_name,
-                                 CONFIG.get("impl_derivative") if ":" in impl_name else None)
+                                 CONFIG.get("impl_derivative") if ":" in impl_name else None,
+                                 (CONFIG.get("impl_library") or "auto") if ":" in impl_name else "auto")
         except peers.PeerUnavailable:
             continue
         selection = list(catalog.cases(acts, CONFIG.get("variant"), dirs))
@@ -128,6 +146,8 @@ def test_kernel(benchmark, impl, case, dtype, size):
     kernel = impl.kernel(case)
     args, kwargs = _inputs(case, dtype, size, np.random.default_rng(size))
     takes_out = impl.name == "ours"
+    if impl.name == "jax":
+        kernel, args = _on_device(impl, case, args)
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         result = kernel(*args, **kwargs)  # warm-up: includes any JIT compilation
@@ -151,7 +171,7 @@ def test_kernel(benchmark, impl, case, dtype, size):
                              dtype)),
     )
     benchmark(run)
-    if THREADS > 1:
+    if THREADS > 1 and impl.name != "jax":  # its thread pool is fixed for the process
         benchmark.extra_info.update(_thread_speedup(impl, run))
     after = _references(nbytes, dtype)
     benchmark.extra_info.update(copy_s=float(np.median(before[0] + after[0])),

@@ -1,0 +1,184 @@
+"""JAX as a built-in peer (``--impl jax``): jax.nn under its own names mapped honestly onto
+ours, derivatives by jax.grad and jax.vjp, float64 under x64, the audit's and the bench's rows,
+and the message when jax is not installed."""
+
+import dataclasses
+import io
+import json
+import math
+import subprocess
+import sys
+
+import ml_dtypes
+import numpy as np
+import pandas as pd
+import pytest
+from actbench import cli
+from actbench.core import catalog, peers
+from actbench.speed.timing import speed_table
+from scipy import special
+
+
+@pytest.fixture(scope="module")
+def jax_peer():
+    pytest.importorskip("jax", reason="jax not installed (pip install -e '.[jax]')")
+    return peers.resolve("jax")
+
+
+def case(activation, direction="forward", **params):
+    act = catalog.CATALOG[activation]
+    if params:
+        act = dataclasses.replace(act, params={**act.params, **params})
+    return catalog.Case(act, act.variants[0], direction)
+
+
+X64 = np.linspace(-6.0, 6.0, 2001)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def test_gelu_is_the_erf_form_and_gelu_tanh_the_tanh_form(jax_peer):
+    erf_form = X64 * special.ndtr(X64)
+    gelu = jax_peer.kernel(case("gelu"))(X64)
+    gelu_tanh = jax_peer.kernel(case("gelu_tanh"))(X64)
+    # the two forms differ by up to ~5e-4 on [-6, 6]: each result is within float64 rounding
+    # noise (1e-12 absolute, far below that gap) of its own form only
+    assert np.max(np.abs(_gelu_tanh(X64) - erf_form)) > 1e-4
+    assert np.max(np.abs(gelu - erf_form)) < 1e-12
+    assert np.max(np.abs(gelu_tanh - _gelu_tanh(X64))) < 1e-12
+
+
+def test_parameters_jax_nn_fixes_are_absent_elsewhere(jax_peer):
+    assert jax_peer.kernel(case("softplus")) is not None
+    assert jax_peer.kernel(case("softplus", beta=2.0)) is None  # jax.nn.softplus has no beta
+    assert jax_peer.kernel(case("hardtanh", max_val=2.0)) is None
+    assert jax_peer.kernel(case("selu", alpha=1.5)) is None
+    slope = jax_peer.kernel(case("leaky_relu", negative_slope=0.2))(np.array([-1.0, 2.0]))
+    assert slope.tolist() == [-0.2, 2.0]  # a parameter jax.nn takes is passed through
+
+
+def test_float64_is_kept_without_turning_x64_on_globally(jax_peer):
+    import jax
+
+    y = jax_peer.kernel(case("sigmoid"))(X64)
+    assert y.dtype == np.float64
+    # float32 would be off by ~1e-8; float64 agrees with SciPy's expit to rounding
+    assert np.max(np.abs(y - special.expit(X64))) < 1e-15
+    assert not jax.config.jax_enable_x64
+
+
+def test_an_elementwise_derivative_from_jax_grad(jax_peer):
+    s = special.expit(X64)
+    d = jax_peer.kernel(case("sigmoid", "derivative"))(X64)
+    assert d.dtype == np.float64 and np.max(np.abs(d - s * (1 - s))) < 1e-15
+    d32 = jax_peer.kernel(case("tanh", "derivative"))(X64.astype(np.float32))
+    # float32: a few float32 ULPs of a value at most 1 (eps32 = 1.2e-7)
+    assert d32.dtype == np.float32 and np.max(np.abs(d32 - (1 - np.tanh(X64) ** 2))) < 1e-6
+
+
+def test_gated_forward_and_both_gradients(jax_peer):
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-4, 4, 300), rng.uniform(-4, 4, 300)
+    gate = special.expit(b)
+    want = {"forward": a * gate, "d_a": gate, "d_b": a * gate * (1 - gate)}
+    for direction, expected in want.items():
+        got = jax_peer.kernel(case("glu", direction))(a, b)
+        assert np.max(np.abs(got - expected)) < 1e-14, direction
+    silu_b = b * gate
+    got = jax_peer.kernel(case("swiglu", "d_a"))(a, b)
+    assert np.max(np.abs(got - silu_b)) < 1e-14
+
+
+def test_rowwise_softmax_and_its_vjp_with_temperature(jax_peer):
+    rng = np.random.default_rng(1)
+    x, g, tau = rng.uniform(-5, 5, (3, 40)), rng.uniform(-1, 1, (3, 40)), 0.5
+    y = special.softmax(x / tau, axis=-1)
+    got = jax_peer.kernel(case("softmax"))(x, temperature=tau)
+    assert np.max(np.abs(got - y)) < 1e-15
+    vjp = jax_peer.kernel(case("softmax", "vjp"))(x, g, temperature=tau)
+    want = y * (g - np.sum(g * y, axis=-1, keepdims=True)) / tau
+    assert np.max(np.abs(vjp - want)) < 1e-14
+    log = jax_peer.kernel(case("log_softmax"))(x, temperature=tau)
+    assert np.max(np.abs(log - special.log_softmax(x / tau, axis=-1))) < 1e-13
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_sixteen_bit_dtypes_go_through(jax_peer, dtype):
+    x = np.linspace(-4, 4, 101).astype(dtype)
+    for direction in ("forward", "derivative"):
+        y = jax_peer.kernel(case("silu", direction))(x)
+        assert y.dtype == np.dtype(dtype) and np.isfinite(y.astype(np.float32)).all()
+
+
+def test_audit_rows_for_jax(jax_peer, tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    cli.main(["audit", "--impl", "jax", "--activation", "gelu,silu,softmax", "--dtype",
+              "float32,float64", "--domain", "core", "--points", "200", "--jobs", "1",
+              "--out", str(tmp_path)], out=out, err=err)
+    df = pd.read_csv(tmp_path / "audit.csv", keep_default_na=False)
+    assert set(df["impl"]) == {"jax"}
+    # 2 elementwise activations × 2 directions + softmax's forward and vjp, × 2 dtypes
+    assert len(df) == 3 * 2 * 2 and (df["status"] != "absent").all()
+    gelu = df[(df["activation"] == "gelu") & (df["direction"] == "forward")].set_index("dtype")
+    # the erf form: within a few hundred ULP (97 in float64 measured); the tanh form would be
+    # ~5e-4 relative off, 1e3 ULP in float32 and 1e12 in float64
+    assert float(gelu.loc["float64", "max_ulp"]) < 1e3
+    assert float(gelu.loc["float32", "max_ulp"]) < 1e3
+    assert "[jax]" in out.getvalue()
+
+
+def test_missing_jax_is_skipped_with_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
+    with pytest.raises(peers.PeerUnavailable, match=r"pip install -e '\.\[jax\]'"):
+        peers.resolve("jax")
+    err = io.StringIO()
+    code = cli.main(["audit", "--impl", "ours,jax", "--activation", "relu", "--domain", "special",
+                     "--no-cache", "--out", str(tmp_path)], out=io.StringIO(), err=err)
+    df = pd.read_csv(tmp_path / "audit.csv", keep_default_na=False)
+    assert code == 0 and "jax is not installed" in err.getvalue() and set(df["impl"]) == {"ours"}
+
+
+def test_speedup_vs_jax_is_taken_within_the_run():
+    def bench(impl, median):
+        return {"extra_info": {"impl": impl, "activation": "gelu", "variant": "-",
+                               "direction": "forward", "kind": "elementwise", "dtype": "float32",
+                               "size": 1000, "bytes": 8000, "threads": 1, "first_call_s": 0.1,
+                               "max_ulp": 0.5},
+                "stats": {"median": median, "iqr": 0.1 * median, "rounds": 5}}
+
+    t = speed_table({"benchmarks": [bench("ours", 4e-6), bench("jax", 6e-6)]}).set_index("impl")
+    assert t.loc["ours", "speedup_vs_jax"] == pytest.approx(1.5)  # jax's 6 µs over our 4 µs
+    assert t.loc["jax", "speedup_vs_jax"] == pytest.approx(1.0)
+
+
+def test_bench_pins_xla_threads(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(cmd, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(cmd, 1, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    cli.main(["bench", "--activation", "relu", "--threads", "2", "--out", str(tmp_path)],
+             out=io.StringIO(), err=io.StringIO())
+    # XLA sizes its CPU thread pools from PJRT_NPROC (xla::DefaultThreadPoolSize)
+    assert seen["PJRT_NPROC"] == "2" and seen["NUMBA_NUM_THREADS"] == "2"
+
+
+def test_bench_times_jax_beside_ours(jax_peer, tmp_path):
+    out = io.StringIO()
+    code = cli.main(["bench", "--impl", "ours,jax", "--activation", "sigmoid", "--direction",
+                     "forward", "--variant", "accurate", "--size", "1000", "--dtype", "float32",
+                     "--rounds", "2", "--max-time", "0.001", "--out", str(tmp_path)],
+                    out=out, err=io.StringIO())
+    assert code == 0, out.getvalue()
+    table = pd.read_csv(tmp_path / "speed.csv").set_index("impl")
+    assert {"ours", "jax", "np.copyto"} == set(table.index)
+    # measured, not asserted: a ratio of two positive times from the same run
+    assert table.loc["ours", "speedup_vs_jax"] > 0 and table.loc["jax", "ns_per_element"] > 0
+    assert "speedup_vs_jax" in out.getvalue()
+    raw = json.loads((tmp_path / "speed-raw.json").read_text())
+    jax_run = next(b for b in raw["benchmarks"] if b["extra_info"]["impl"] == "jax")
+    assert jax_run["extra_info"]["first_call_s"] > 0  # the compile, kept out of the rounds
