@@ -13,6 +13,32 @@ Layers, each importing only those below it::
 
 ``import actbench`` is cheap: nothing heavy (numba, mpmath, pandas) loads until a function
 that needs it is called.
+
+From a project's own code and tests::
+
+    actbench.audit(fn, "gelu", dtype="float32")       # the audit's rows, a DataFrame
+    actbench.testing.assert_accurate(fn, "gelu", dtype="float32")   # AssertionError if not
+
+and, with pytest, the ``actbench`` fixture of the plugin (``actbench.pytest_plugin``).
 """
 
 __version__ = "0.1.0"
+__all__ = ["__version__", "audit", "testing"]
+
+
+def __getattr__(name):
+    # loaded on first use: the API imports the Numba kernels, which ``import actbench`` (done
+    # by the pytest plugin in every pytest run) must not
+    if name == "audit":
+        from actbench.api import audit
+
+        return audit
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("actbench.testing")
+    raise AttributeError(f"module 'actbench' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

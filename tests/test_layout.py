@@ -94,3 +94,4 @@ def test_the_wheel_holds_one_namespace_and_its_data(tmp_path):
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "actbench = actbench.cli:main" in entry_points
+    assert "[pytest11]\nactbench = actbench.pytest_plugin" in entry_points, entry_points

@@ -1,0 +1,184 @@
+"""The Python API: audit a function of your own against the exact reference of a catalog
+activation, as ``actbench audit --impl module:function`` does from the command line.
+
+    >>> import actbench
+    >>> df = actbench.audit(my_gelu, "gelu", dtype="float32")
+    >>> df[["domain", "max_ulp", "budget_max_ulp", "passed"]]
+
+The rows are those of ``audit.csv`` (``actbench.accuracy.audit.COLUMNS``); the exact values
+come from the same content-addressed cache as the command line's (``$ACTBENCH_CACHE``, else
+``~/.cache/actbench``), so a second run computes nothing.
+"""
+
+import os
+from collections.abc import Callable, Iterable
+from numbers import Real
+
+import numpy as np
+from actbench.core import catalog
+from actbench.core.budgets import Budget, Budgets, load_budgets
+from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench.core.exact import Cache, default_cache_dir
+
+__all__ = ["DEFAULT_CACHE", "audit"]
+
+
+class _DefaultCache:
+    """The ``cache=`` default: the command line's directory, looked up at call time (so that
+    ``ACTBENCH_CACHE`` set after import still counts)."""
+
+    def __repr__(self):
+        return "<the command line's cache: $ACTBENCH_CACHE or ~/.cache/actbench>"
+
+
+DEFAULT_CACHE = _DefaultCache()
+
+
+def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=None,
+          budget: float | None = None, derivative=None, profile: str = "quick",
+          points: int | None = None, cache=DEFAULT_CACHE, jobs: int = 1, library: str = "auto",
+          name: str | None = None):
+    """Audit ``fn`` as ``activation`` against the exact reference; one row per direction ×
+    dtype × domain, failing rows first (a ``pandas.DataFrame`` with ``audit.csv``'s columns;
+    ``passed`` says whether a row is within its budget with every special value right).
+
+    fn: the function, in the catalog's calling convention: elementwise ``fn(x, **params)``
+        (the activation's parameters, e.g. ``negative_slope=`` for leaky_relu, see
+        ``actbench list``), gated ``fn(a, b)``, row-wise ``fn(x, temperature=tau)`` along the
+        last axis.  It takes and returns arrays of ``dtype``: NumPy, or those of ``library``.
+    activation: a catalog name (``actbench list``).
+    dtype: "float32", "float64", "float16", "bfloat16" (16-bit for elementwise only), as a name
+        or a NumPy dtype (np.float32), or a list.
+    direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
+        "vjp" row-wise; these need ``derivative=``), a list of them, or "all".
+    domains: a domain name or a list; by default the profile's.
+    budget: a max ULP for every row, instead of the catalog's budgets (those of our accurate
+        kernels, ``bench/core/budgets.toml``).
+    derivative: the function that ``fn``'s derivative directions audit (dy/dx elementwise,
+        ``f(x, g, temperature=tau)`` for a row-wise VJP), or "autograd": ``fn``'s framework
+        (torch, JAX) differentiates it, gated d_a and d_b too.
+    profile: "quick" or "full": the default domains and number of points.
+    points: random points per sampled domain, instead of the profile's.
+    cache: a directory for exact values; None or False for none.  By default the command
+        line's.
+    jobs: processes computing exact values that are not cached yet.
+    library: the array library ``fn`` takes: "numpy", "torch", "jax", "cupy", an array-API
+        module's name, or "auto" (detected; ``actbench.core.arrays``).
+    name: the ``impl`` column; by default ``module:function`` of ``fn``.
+    """
+    from actbench.accuracy.audit import run_audit
+    from actbench.accuracy.table import to_frame
+    from actbench.core.peers import UserImpl
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if activation not in catalog.CATALOG:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(catalog.CATALOG)}")
+    act = catalog.CATALOG[activation]
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    dtypes = _names(_dtype_names(dtype), [*catalog.DTYPES, *SIXTEEN_BIT], "dtype")
+    directions = (list(act.directions) if direction == "all"
+                  else _names(direction, act.directions, "direction", f" of {act.kind} {act.name}"))
+    domain_names = (list(PROFILES[profile]["domains"]) if domains is None
+                    else _names(domains, DOMAINS, "domain"))
+    points = PROFILES[profile]["points"] if points is None else _positive(points, "points")
+    jobs = _positive(jobs, "jobs")
+    if "exhaustive" in domain_names and not set(dtypes) & set(SIXTEEN_BIT):
+        raise ValueError("the exhaustive domain needs dtype float16 or bfloat16")
+    derived = [d for d in directions if d != "forward"]
+    if derived and derivative is None:
+        raise ValueError(f"direction {derived[0]!r} audits a derivative: pass derivative=, "
+                         f"{_DERIVATIVE_HELP[act.kind]}")
+
+    variant = act.variants[0]  # the accurate one: peers are audited on its rows and budgets
+    selection = [catalog.Case(act, variant, d) for d in directions]
+    for case in selection:
+        untaken = [dt for dt in dtypes if not case.takes(dt)]
+        if untaken:
+            takes = [dt for dt in (*catalog.DTYPES, *SIXTEEN_BIT) if case.takes(dt)]
+            raise ValueError(f"{act.name} ({act.kind}) is audited in {', '.join(takes)}, "
+                             f"not {', '.join(untaken)}")
+
+    impl = UserImpl(name or _callable_name(fn), fn, derivative, library=library)
+    for case in selection:
+        if impl.kernel(case) is None:
+            raise ValueError(f"derivative= gives no kernel for direction {case.direction!r} of "
+                             f"{act.kind} {act.name}: give {_DERIVATIVE_HELP[act.kind]}")
+
+    budgets = load_budgets() if budget is None else _uniform_budgets(selection, dtypes, budget)
+    rows = run_audit(selection, dtypes, domain_names, budgets, points, impls=[impl],
+                     cache=_cache(cache), jobs=jobs)
+    if not rows:
+        raise ValueError(f"nothing to audit: {act.name} has no points in the domains "
+                         f"{', '.join(domain_names)} (the regressions domain has entries only "
+                         "where a kernel once failed)")
+    return to_frame(rows)
+
+
+_DERIVATIVE_HELP = {
+    "elementwise": "a function computing dy/dx at x, or 'autograd'",
+    "gated": "'autograd' (fn's framework differentiates it)",
+    "rowwise": "a function (x, g, temperature=tau) giving the vector-Jacobian product g·J, or "
+               "'autograd'",
+}
+
+
+def _names(value, known: Iterable[str], what: str, of: str = "") -> list[str]:
+    """One name or a list of them, each checked against ``known``."""
+    known = list(known)
+    names = [value] if isinstance(value, str) else list(value)
+    if not names:
+        raise ValueError(f"no {what} given{of}; known: {', '.join(known)}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}{of}; "
+                         f"known: {', '.join(known)}")
+    return list(dict.fromkeys(names))
+
+
+def _dtype_names(dtype) -> list:
+    """Names for dtypes given as names, NumPy dtypes or scalar types (np.float32), or a list."""
+    items = list(dtype) if isinstance(dtype, list | tuple) else [dtype]
+    names = []
+    for item in items:
+        try:
+            names.append(item if isinstance(item, str) else np.dtype(item).name)
+        except TypeError:
+            names.append(repr(item))  # reported as unknown by _names
+    return names
+
+
+def _positive(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _uniform_budgets(selection, dtypes, max_ulp) -> Budgets:
+    if isinstance(max_ulp, bool) or not isinstance(max_ulp, Real) or not max_ulp >= 0:
+        raise ValueError(f"budget must be a non-negative number of ULP, got {max_ulp!r}")
+    entry = {None: Budget(float(max_ulp), "set by the caller")}
+    table = {(c.activation.name, c.variant.name, c.direction, dt): entry
+             for c in selection for dt in dtypes}
+    return Budgets(table, f"budget={max_ulp:g}")
+
+
+def _cache(cache) -> Cache:
+    if isinstance(cache, Cache):
+        return cache
+    if cache is DEFAULT_CACHE or cache is True:
+        return Cache(default_cache_dir())
+    if cache is None or cache is False:
+        return Cache(None)
+    if isinstance(cache, str | os.PathLike):
+        return Cache(cache)
+    raise TypeError(f"cache must be a directory, None or False, got {type(cache).__name__}")
+
+
+def _callable_name(fn) -> str:
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if module and qualname:
+        return f"{module}:{qualname}"
+    return qualname or repr(fn)
