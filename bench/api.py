@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from numbers import Real
 
 import numpy as np
+
 from actbench.core import catalog
 from actbench.core.budgets import Budget, Budgets, load_budgets
 from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT

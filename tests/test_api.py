@@ -6,13 +6,14 @@ values the session's cache (tests/conftest.py) shares between the tests."""
 
 import json
 
-import actbench
 import numpy as np
 import pytest
+from scipy.special import erf, erfc, expit
+
+import actbench
 from actbench.accuracy.audit import COLUMNS
 from actbench.core.exact import Cache
 from actbench.testing import assert_accurate
-from scipy.special import erf, erfc, expit
 
 POINTS = 200
 # a float64 formula rounded once to float32 is correctly rounded but for the float64 formula's

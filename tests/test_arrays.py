@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from actbench import cli
 from actbench.accuracy import audit
 from actbench.core import arrays

@@ -8,11 +8,12 @@ import math
 
 import numpy as np
 import pytest
+from numba import vectorize
+
 from actbench.accuracy import audit, table
 from actbench.core import domains
 from actbench.core.budgets import load_budgets
 from actbench.core.catalog import CATALOG, DTYPES, Case, Variant, cases
-from numba import vectorize
 
 BUDGETS = load_budgets()
 CASES = list(cases())

@@ -1,6 +1,7 @@
 """A malformed or incomplete budget file fails with an error naming the entry."""
 
 import pytest
+
 from actbench.core.budgets import DEFAULT_BUDGETS, TARGETS, BudgetError, load_budgets
 
 TEXT = DEFAULT_BUDGETS.read_text()

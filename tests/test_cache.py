@@ -6,6 +6,7 @@ import dataclasses
 import mpmath
 import numpy as np
 import pytest
+
 from actbench import reference
 from actbench.core.exact import Cache, Task, resolve_exact
 

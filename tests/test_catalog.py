@@ -3,6 +3,7 @@
 import mpmath
 import numpy as np
 import pytest
+
 from actbench.core import domains
 from actbench.core.budgets import load_budgets
 from actbench.core.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases

@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+
 from actbench import cli
 from actbench.core.budgets import DEFAULT_BUDGETS
 

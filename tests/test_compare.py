@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from actbench import cli
 from actbench.accuracy.audit import COLUMNS
 from actbench.cli import gating

@@ -3,6 +3,7 @@ theory notebook's gate checks (12-14) against our kernels."""
 
 import numpy as np
 import pytest
+
 from actbench import kernels
 
 GATED = [kernels.glu, kernels.geglu, kernels.swiglu, kernels.reglu]

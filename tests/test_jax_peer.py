@@ -13,10 +13,11 @@ import ml_dtypes
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
+
 from actbench import cli
 from actbench.core import catalog, peers
 from actbench.speed.timing import speed_table
-from scipy import special
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+
 from actbench import kernels
 from actbench.core.catalog import CATALOG, cases
 from actbench.core.metrics import ulp_error

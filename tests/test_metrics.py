@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from actbench.core import metrics
 
 F32_ULP1 = 2.0**-23  # ULP of float32 on [1, 2)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from actbench import cli
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/userkernels.py as a user's module

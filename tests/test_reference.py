@@ -7,6 +7,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+
 from actbench import reference
 from actbench.core.catalog import CATALOG
 from actbench.reference import FORMATS, REFERENCES, ReferenceDisagreement, evaluate, round_to_format

@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pandas as pd
+
 from actbench import cli
 from actbench.core.budgets import DEFAULT_BUDGETS
 from actbench.core.catalog import CATALOG, Case

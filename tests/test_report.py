@@ -11,6 +11,7 @@ from html import escape as html_escape
 
 import numpy as np
 import pytest
+
 from actbench import cli
 from actbench.accuracy import error_curves
 from actbench.core import catalog, peers, resultset

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from actbench import kernels
 from actbench.accuracy import audit, table
 from actbench.core.budgets import load_budgets

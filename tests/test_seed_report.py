@@ -9,6 +9,7 @@ import matplotlib.figure
 import mpmath
 import numpy as np
 import pytest
+
 from actbench.core.peers import _seed_finite_diff, _seed_silu
 from actbench.report import seed_figures, seed_findings, seed_measures
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from actbench import kernels
 from hypothesis import given
 from hypothesis import strategies as st
+
+from actbench import kernels
 
 DTYPES = (np.float32, np.float64)
 

@@ -12,6 +12,7 @@ import mpmath
 import numba
 import numpy as np
 import pytest
+
 from actbench import kernels
 from actbench.kernels import _simd, _simd32
 from actbench.reference import polyfit

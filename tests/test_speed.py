@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from actbench import cli
 from actbench.speed.timing import speed_table
 

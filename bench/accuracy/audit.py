@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from actbench.core import domains, metrics
 from actbench.core.budgets import Budgets
 from actbench.core.catalog import runs_for_peers

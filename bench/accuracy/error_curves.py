@@ -13,6 +13,7 @@ nonlinearity; a is only multiplied), the element x_i of the row for row-wise one
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from actbench.accuracy.audit import batches, evaluate_points
 from actbench.core.exact import Cache, resolve_exact
 

@@ -15,6 +15,7 @@ import sys
 import time
 
 import numpy as np
+
 from actbench.core import catalog, metrics
 
 __all__ = ["errors", "sweep"]

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+
 from actbench.accuracy.audit import COLUMNS
 from actbench.core.domains import DOMAINS
 

@@ -226,11 +226,12 @@ def cmd_gate(args, out, err):
 
 
 def cmd_report(args, out, err):
+    from tqdm import tqdm
+
     from actbench.core import resultset
     from actbench.core.exact import Cache
     from actbench.report import document
     from actbench.report.build import build
-    from tqdm import tqdm
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

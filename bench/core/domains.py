@@ -22,6 +22,7 @@ import zlib
 
 import ml_dtypes
 import numpy as np
+
 from actbench.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
 __all__ = ["DEFAULT_POINTS", "DOMAINS", "PROFILES", "SIXTEEN_BIT", "points"]

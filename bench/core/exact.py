@@ -23,6 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
 from actbench import reference
 from actbench.reference.fingerprint import fingerprint
 

@@ -3,18 +3,19 @@ parameters, differentiated by its own autograd.
 
 Like every peer they answer ``kernel(case)`` with a callable in our calling convention on NumPy
 arrays (see ``actbench.core.peers``), or ``None`` where the framework has no such function.
-They are reached through ``actbench.core.peers`` (``resolve("torch")``, ``BUILTIN``); they do not
-subclass its ``Impl``, whose module imports this one for ``BUILTIN``, so that either module can
-be imported first.  Neither framework is imported until its peer is created: a missing one
-raises ``PeerUnavailable`` saying how to install it.
+They are reached through ``actbench.core.peers`` (``resolve("torch")``, ``BUILTIN``).  Neither
+framework is imported until its peer is created: a missing one raises ``PeerUnavailable``
+saying how to install it.
 """
 
 import numpy as np
 
+from actbench.core.impl import Impl, PeerUnavailable
+
 __all__ = ["Jax", "Torch"]
 
 
-class Torch:
+class Torch(Impl):
     """PyTorch on the CPU: torch.nn.functional forward, autograd for every derivative."""
 
     name = "torch"
@@ -23,7 +24,6 @@ class Torch:
         try:
             import torch
         except ImportError:
-            from actbench.core.peers import PeerUnavailable
 
             raise PeerUnavailable(
                 "torch is not installed: pip install -e '.[torch]' (the pinned CPU wheel)"
@@ -107,7 +107,7 @@ class Torch:
 _JAX_SELU = {"alpha": 1.6732632423543772848170429916717, "scale": 1.0507009873554804934193349852946}
 
 
-class Jax:
+class Jax(Impl):
     """JAX on the CPU, jit-compiled: jax.nn under its own names and parameters.
 
     ``gelu`` is ``jax.nn.gelu(x, approximate=False)`` (the erf form: jax.nn.gelu's default is
@@ -131,7 +131,6 @@ class Jax:
         try:
             import jax
         except ImportError:
-            from actbench.core.peers import PeerUnavailable
 
             raise PeerUnavailable(
                 "jax is not installed: pip install -e '.[jax]' (the pinned CPU wheels)"

@@ -15,6 +15,7 @@ and are always failures.
 from dataclasses import dataclass
 
 import numpy as np
+
 from actbench.reference import format_of
 
 __all__ = [

@@ -13,23 +13,14 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+
 from actbench.core import arrays
 from actbench.core.framework_peers import Jax, Torch
+from actbench.core.impl import Impl, PeerUnavailable
 
 __all__ = ["AUTOGRAD", "BUILTIN", "Impl", "PeerUnavailable", "UserImpl", "resolve"]
 
 AUTOGRAD = "autograd"  # as a derivative: the forward's framework differentiates it
-
-
-class PeerUnavailable(RuntimeError):
-    """An optional peer (torch, jax) is not installed."""
-
-
-class Impl:
-    name = "ours"
-
-    def kernel(self, case) -> Callable | None:
-        return case.kernel
 
 
 # --- the theory notebook (shared/seeds/000_*), its formulas as written there ----------------

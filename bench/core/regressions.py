@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+
 from actbench.core.results import write_atomic
 
 __all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from actbench.core.errors import ResultsError
 from actbench.core.results import SCHEMA_VERSION
 

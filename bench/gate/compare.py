@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from actbench.core.peers import BUILTIN
 from actbench.core.resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
 from actbench.gate import stats

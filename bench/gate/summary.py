@@ -4,6 +4,7 @@ away — made for a CI step summary ($GITHUB_STEP_SUMMARY) and readable in a ter
 import json
 
 import pandas as pd
+
 from actbench.accuracy.table import point_outcome
 from actbench.gate.compare import Comparison, fmt_size
 from actbench.gate.compare import fmt as _g

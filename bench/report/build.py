@@ -21,6 +21,7 @@ import json
 
 import numpy as np
 import pandas as pd
+
 from actbench.core import catalog
 from actbench.core.errors import ResultsError
 from actbench.core.resultset import ResultSet
@@ -354,7 +355,8 @@ def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
     if speed is not None:
         cols = ["impl", "activation", "variant", "direction", "dtype", "size", "threads",
                 "ns_per_element", "noise", "runs", "drift", "time_vs_copy", "roofline_fraction",
-                "speedup_vs_numpy_seed", "speedup_vs_torch", "max_ulp"]
+                "speedup_vs_numpy_seed", "speedup_vs_torch", "speedup_vs_jax", "max_ulp"]
+        cols = [c for c in cols if c in speed]  # speed.csv of an older run has no jax column
         rep.add("heading", "Speed", level=3)
         rep.add("table", header=cols,
                 rows=[[_cell(v) for v in r] for r in speed[cols].itertuples(index=False)],

@@ -7,15 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from actbench.core.domains import finfo
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
+from actbench.core.domains import finfo
+
 __all__ = ["IMPL_COLOURS", "impl_colour", "speed_accuracy_figure", "speed_figure", "ulp_figure"]
 
-IMPL_COLOURS = {"ours": "#1f77b4", "numpy-seed": "#ff7f0e", "scipy": "#2ca02c", "torch": "#d62728"}
-_OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+IMPL_COLOURS = {"ours": "#1f77b4", "numpy-seed": "#ff7f0e", "scipy": "#2ca02c", "torch": "#d62728",
+                "jax": "#9467bd"}
+_OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 BINS_PER_DECADE = 2  # the max line: one point per half decade of |x| on each side
 LINEAR_BINS = 100  # ... and over the working range, one per hundredth of it
 

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from actbench.report import seed_measures as measures
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from actbench.report import seed_measures as measures
 
 __all__ = ["COLORS", "DPI", "FIGSIZE", "FIGURES", "LINESTYLES", "SeedFigure", "by_slug"]
 

@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from actbench.reference import REFERENCES, evaluate
 from actbench.report.seed_measures import (
     DEVIATION,

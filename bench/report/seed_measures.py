@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+from scipy.optimize import brentq
+
 from actbench.core.catalog import CATALOG, Case
 from actbench.core.peers import NumpySeed
 from actbench.reference import REFERENCES, evaluate
-from scipy.optimize import brentq
 
 __all__ = [
     "APPROX_POINTS",

@@ -24,6 +24,7 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+
 from actbench.accuracy.table import worst_error
 from actbench.core import catalog, peers
 
