@@ -16,6 +16,7 @@ from numbers import Real
 
 import numpy as np
 
+from actbench.accuracy.selection import at_least_one, check_domains, nothing_to_audit, pick
 from actbench.core import catalog
 from actbench.core.budgets import Budget, Budgets, load_budgets
 from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
@@ -83,10 +84,9 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
                   else _names(direction, act.directions, "direction", f" of {act.kind} {act.name}"))
     domain_names = (list(PROFILES[profile]["domains"]) if domains is None
                     else _names(domains, DOMAINS, "domain"))
-    points = PROFILES[profile]["points"] if points is None else _positive(points, "points")
-    jobs = _positive(jobs, "jobs")
-    if "exhaustive" in domain_names and not set(dtypes) & set(SIXTEEN_BIT):
-        raise ValueError("the exhaustive domain needs dtype float16 or bfloat16")
+    points = PROFILES[profile]["points"] if points is None else at_least_one(points, "points")
+    jobs = at_least_one(jobs, "jobs")
+    check_domains(domain_names, dtypes)
     derived = [d for d in directions if d != "forward"]
     if derived and derivative is None:
         raise ValueError(f"direction {derived[0]!r} audits a derivative: pass derivative=, "
@@ -111,9 +111,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
     rows = run_audit(selection, dtypes, domain_names, budgets, points, impls=[impl],
                      cache=_cache(cache), jobs=jobs)
     if not rows:
-        raise ValueError(f"nothing to audit: {act.name} has no points in the domains "
-                         f"{', '.join(domain_names)} (the regressions domain has entries only "
-                         "where a kernel once failed)")
+        raise ValueError(nothing_to_audit(selection))
     return to_frame(rows)
 
 
@@ -126,16 +124,11 @@ _DERIVATIVE_HELP = {
 
 
 def _names(value, known: Iterable[str], what: str, of: str = "") -> list[str]:
-    """One name or a list of them, each checked against ``known``."""
-    known = list(known)
-    names = [value] if isinstance(value, str) else list(value)
+    """One name or a list of them (``selection.pick``); at least one."""
+    names = pick(value, known, what, of)
     if not names:
         raise ValueError(f"no {what} given{of}; known: {', '.join(known)}")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}{of}; "
-                         f"known: {', '.join(known)}")
-    return list(dict.fromkeys(names))
+    return names
 
 
 def _dtype_names(dtype) -> list:
@@ -143,17 +136,13 @@ def _dtype_names(dtype) -> list:
     items = list(dtype) if isinstance(dtype, list | tuple) else [dtype]
     names = []
     for item in items:
+        if item is None:  # np.dtype(None) would be float64: a missing dtype is not a choice
+            raise ValueError("dtype is required: float32, float64, float16 or bfloat16")
         try:
             names.append(item if isinstance(item, str) else np.dtype(item).name)
         except TypeError:
             names.append(repr(item))  # reported as unknown by _names
     return names
-
-
-def _positive(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a whole number of at least 1, got {value!r}")
-    return value
 
 
 def _uniform_budgets(selection, dtypes, max_ulp) -> Budgets:
@@ -178,8 +167,11 @@ def _cache(cache) -> Cache:
 
 
 def _callable_name(fn) -> str:
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    if module and qualname:
-        return f"{module}:{qualname}"
-    return qualname or repr(fn)
+    """``module:function``; for an object without a name of its own (a torch.nn.Module, a
+    functools.partial), its type's, never a repr that may span lines."""
+    target = fn if getattr(fn, "__qualname__", None) else type(fn)
+    if target is not fn and hasattr(fn, "func"):  # functools.partial: the function it wraps
+        target = fn.func
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    return f"{module}:{qualname}" if module else str(qualname)

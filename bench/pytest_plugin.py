@@ -120,13 +120,15 @@ class Actbench:
             # our own Cache object, to count its hits and misses for the run's summary
             options["cache"] = Cache(options["cache"] or None)
         cache, tally = options["cache"], self._config.stash[_TALLY]
+        # a test may pass its own Cache to several calls: count only what this call added
+        before = (cache.hits, cache.misses) if isinstance(cache, Cache) else (0, 0)
         try:
             return check(fn, activation, **options)
         finally:
             tally["audits"] += 1
             if isinstance(cache, Cache):
-                tally["hits"] += cache.hits
-                tally["misses"] += cache.misses
+                tally["hits"] += cache.hits - before[0]
+                tally["misses"] += cache.misses - before[1]
                 tally["cache"] = str(cache.directory) if cache.directory else None
 
 

@@ -124,7 +124,7 @@ class Simd32Kernel(SimdKernel):
 
 class Simd32FastKernel(Simd32Kernel):
     """A kernel of ``_simd32``'s fast variant: float32 arithmetic without correction steps, at
-    the copy roofline within a looser budget (bench/budgets.toml); float32 input only."""
+    the copy roofline within a looser budget (bench/core/budgets.toml); float32 input only."""
 
     suffix = "_simd_f32_fast"
     key = "_fast"

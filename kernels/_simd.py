@@ -18,7 +18,7 @@ Every kernel computes in float64 and rounds once: float32 results use the low-de
 ones (below 2**-56).  The formulas are the accurate kernels' (no 1 - sigmoid cancellation;
 products that land in the subnormal range rounded into it once; the derivatives' roots on the
 accurate kernels' Taylor patches; the piecewise kernels are their scalar definitions as they
-are); the float64 budgets in ``bench/budgets.toml`` say where they differ.
+are); the float64 budgets in ``bench/core/budgets.toml`` say where they differ.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
 than one is set.  These functions are not cached on disk (the 36 kernels compile in ~15 s on

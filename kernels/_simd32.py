@@ -29,7 +29,7 @@ for ``<16 x float>`` and no ``double``.  Measured over all 2**32 float32 inputs 
 float64 kernels (exact to ~2**-28 of a float32 ULP): sigmoid 0.832 ULP, silu 0.909, tanh
 0.763, gelu 0.779, sigmoid' 1.06, silu' 1.35, tanh' 1.06, gelu' 1.06; special values exact,
 no flush to zero.  The
-audit measures them against mpmath like every kernel (``bench/budgets.toml``).
+audit measures them against mpmath like every kernel (``bench/core/budgets.toml``).
 """
 
 import numba
@@ -442,7 +442,7 @@ def _d_gelu(x):
 # One rounded exp and one division per element, no correction steps: at the copy roofline,
 # 27-45 instructions per 16 elements against 48-90 above.  Measured over all 2**32 inputs:
 # sigmoid 1.96 ULP, silu 1.97, tanh 2.19, sigmoid' 2.38, silu' 3.89, tanh' 2.38 (budgets and
-# reasons in bench/budgets.toml).  exp's q is EXP_Q (and GELU_EXP_Q for tanh) with its powers
+# reasons in bench/core/budgets.toml).  exp's q is EXP_Q (and GELU_EXP_Q for tanh) with its powers
 # of 2 and signs folded in exactly: exp(2r) = 1 + r·P(r), P = 2 + r·sum(q_k·2**(k+2)·r**k), and
 # exp(-r) likewise with (-1)**k; silu''s root patch is ``fit_d_silu_root_float32(4, 0.1875)``.
 FAST_D_SILU_G = (

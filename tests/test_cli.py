@@ -70,7 +70,7 @@ def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
     (["audit", "--activation", "gleu"], "unknown activation 'gleu'; known: relu, relu6"),
     (["audit", "--dtype", "float128"],
      "unknown dtype 'float128'; known: float32, float64, float16, bfloat16"),
-    (["audit", "--domain", "exhaustive"], "the exhaustive domain needs --dtype float16 or bfloat16"),
+    (["audit", "--domain", "exhaustive"], "the exhaustive domain needs dtype float16 or bfloat16"),
     (["audit", "--impl", "numpy"], "unknown implementation 'numpy'; known: ours, numpy-seed"),
     (["audit", "--impl", "nosuchmodule:f", "--activation", "gelu"], "cannot import 'nosuchmodule'"),
     (["audit", "--impl", "math:erf"], "give exactly one --activation"),
@@ -81,7 +81,7 @@ def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
     (["audit", "--activation", "softmax", "--dtype", "float16"], "nothing to audit"),
     (["audit", "--budgets", "/"], "cannot read the budget file"),
     (["audit", "--domain", "huge"], "unknown domain 'huge'"),
-    (["audit", "--points", "0"], "--points must be at least 1"),
+    (["audit", "--points", "0"], "--points must be a whole number of at least 1, got 0"),
 ])
 def test_usage_errors_exit_2_naming_the_problem(argv, message):
     code, _, err = run(*argv)

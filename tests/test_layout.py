@@ -24,12 +24,21 @@ def _layer(parts: tuple) -> int:
     return LAYERS.get(parts[0], TOP) if parts else TOP
 
 
-def _imports(path: Path):
+def _imports(path: Path, package: tuple):
+    """The actbench modules ``path`` imports, as parts after ``actbench``; ``package`` is the
+    file's own package (``("kernels",)``, ``("core",)``, ``()`` for the top), against which a
+    relative import is resolved."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("actbench"):
-            mod = node.module.split(".")[1:]
-            # `from actbench import kernels`: the names are the subpackages
-            yield from ([(n.name,) for n in node.names] if not mod else [tuple(mod)])
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from . import x / from ..gate import y
+                base = package[: len(package) - (node.level - 1)]
+                mod = (*base, *(node.module.split(".") if node.module else ()))
+            elif node.module and node.module.split(".")[0] == "actbench":
+                mod = tuple(node.module.split(".")[1:])
+            else:
+                continue
+            # `from actbench import kernels`, `from . import audit`: the names are modules too
+            yield from ([(n.name,) for n in node.names] if not mod else [mod])
         elif isinstance(node, ast.Import):
             for n in node.names:
                 if n.name.startswith("actbench."):
@@ -43,10 +52,19 @@ def test_imports_only_run_downward():
     sources += [(p, p.relative_to(BENCH).parts[:-1]) for p in BENCH.rglob("*.py")]
     for path, where in sources:
         own = _layer(where)
-        for target in _imports(path):
+        for target in _imports(path, where):
             if _layer(target) > own:
                 upward.append(f"{path.relative_to(ROOT)} imports actbench.{'.'.join(target)}")
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_sees_upward_imports(tmp_path):
+    # the check above must be able to fail: an absolute and a relative upward import from core
+    planted = tmp_path / "planted.py"
+    planted.write_text("from actbench.report import build\nfrom ..gate import compare\n"
+                       "from actbench import kernels\n")
+    layers = [_layer(target) for target in _imports(planted, ("core",))]
+    assert layers == [LAYERS["report"], LAYERS["gate"], LAYERS["kernels"]]
 
 
 def test_every_harness_module_is_in_a_subpackage_with_a_docstring():

@@ -48,3 +48,27 @@ def test_record_regressions_adds_failing_inputs_once(tmp_path):
     out = io.StringIO()
     cli.main(argv, out=out, err=io.StringIO())
     assert "recorded 0 new input(s)" in out.getvalue()  # the same input is not added twice
+
+
+def test_an_installed_copy_records_only_into_a_file_of_the_users(tmp_path, monkeypatch):
+    # installed from a wheel, the default file lies in site-packages: recording there would edit
+    # the installed package (or fail on permissions), so the audit refuses before any work
+    from actbench.core import regressions
+
+    monkeypatch.setattr(regressions, "source_checkout", lambda: None)
+    before = DEFAULT_FILE.read_bytes()
+    err = io.StringIO()
+    code = cli.main(["audit", "--activation", "relu", "--record-regressions", "--out",
+                     str(tmp_path)], out=io.StringIO(), err=err)
+    assert code == 2
+    assert "--record-regressions would write into the installed actbench package" in err.getvalue()
+    assert "--regressions FILE" in err.getvalue()
+    assert DEFAULT_FILE.read_bytes() == before
+    assert not (tmp_path / "audit.csv").exists()
+
+
+def test_the_checkout_is_told_from_an_installed_copy():
+    from actbench.core.results import source_checkout
+
+    # these tests run from actbench's own checkout (the README's editable install)
+    assert source_checkout() == DEFAULT_FILE.parents[2]

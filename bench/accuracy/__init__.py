@@ -1,6 +1,7 @@
 """The accuracy audit: ``audit(case, dtype, domain) -> row`` and what is built on it.
 
-It owns the audit call and its batches (``audit``), the result table and its rendering
-(``table``), the exhaustive float32 sweeps (``sweeps``) and the per-point error curves the
-report plots (``error_curves``).  It imports only ``actbench.core``.
+It owns the audit call and its batches (``audit``), the checks of what an audit is asked for
+(``selection``), the result table and its rendering (``table``), the exhaustive float32 sweeps
+(``sweeps``) and the per-point error curves the report plots (``error_curves``).  It imports
+``actbench.core`` (and, to round a result of the wrong dtype, ``actbench.kernels``' rounding).
 """

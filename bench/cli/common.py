@@ -17,14 +17,13 @@ class UsageError(Exception):
 
 
 def pick_names(values, known, what):
-    """Flatten repeated and comma-separated options; reject unknown names."""
-    if not values:
-        return None
-    names = flatten(values)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise UsageError(f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-    return names
+    """Repeated and comma-separated options, checked (``selection.pick``); None when not given."""
+    from actbench.accuracy.selection import pick
+
+    try:
+        return pick(values, known, what) or None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def variant_names():

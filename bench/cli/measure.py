@@ -61,9 +61,10 @@ def cmd_list(out):
 def cmd_audit(args, out, err):
     # heavy imports (numba kernels) only when auditing
     from actbench.accuracy import audit, table
+    from actbench.accuracy import selection as selection_checks
     from actbench.core import results
     from actbench.core.exact import Cache
-    from actbench.core.regressions import RegressionError, Regressions
+    from actbench.core.regressions import RegressionError, Regressions, regressions_file_is_installed
 
     acts = pick_names(args.activation, list(catalog.CATALOG), "activation")
     variants = pick_names(args.variant, variant_names(), "variant")
@@ -72,13 +73,16 @@ def cmd_audit(args, out, err):
     profile = PROFILES[args.profile]
     domains = pick_names(args.domain, list(DOMAINS), "domain") or list(profile["domains"])
     points = profile["points"] if args.points is None else args.points
-    if points < 1:
-        raise UsageError("--points must be at least 1")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if "exhaustive" in domains and not set(dtypes) & set(SIXTEEN_BIT):
-        raise UsageError("the exhaustive domain needs --dtype float16 or bfloat16")
+    try:
+        selection_checks.at_least_one(points, "--points")
+        selection_checks.at_least_one(args.jobs, "--jobs")
+        selection_checks.check_domains(domains, dtypes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     budgets = load_budgets(args.budgets)
+    if args.record_regressions and regressions_file_is_installed(args.regressions):
+        raise UsageError(f"--record-regressions would write into the installed actbench package "
+                         f"({args.regressions}); record into a file of your own with --regressions FILE")
     try:
         regressions = Regressions(args.regressions)
     except RegressionError as exc:
@@ -113,12 +117,7 @@ def cmd_audit(args, out, err):
     if show:
         print(file=err)
     if not rows:
-        narrow = sorted({f"{c.variant.name} takes {', '.join(c.variant.dtypes)} only"
-                         for c in selection if c.variant.dtypes})
-        raise UsageError("nothing to audit: the selected activations have no row in these dtypes "
-                         "and domains (16-bit dtypes are for elementwise activations; "
-                         + "".join(f"{n}; " for n in narrow)
-                         + "the regressions domain has entries only where something once failed)")
+        raise UsageError(selection_checks.nothing_to_audit(selection))
     df = table.to_frame(rows)
     elapsed = time.perf_counter() - start
     csv_path, _ = results.write_table(

@@ -56,7 +56,7 @@ def parser():
     a.add_argument("--impl-library", default="auto", metavar="NAME", help=IMPL_LIBRARY_HELP)
     _exact_value_options(a)
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
-                   help="budget file (default: the packaged bench/budgets.toml)")
+                   help="budget file (default: the packaged bench/core/budgets.toml)")
     a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
                    help="worst-input regression file replayed as the regressions domain")
     a.add_argument("--record-regressions", action="store_true",
@@ -66,7 +66,7 @@ def parser():
     b = sub.add_parser(
         "bench",
         help="time kernels and peers with pytest-benchmark, beside np.copyto of the same bytes",
-        description="Run the pytest-benchmark suite (bench/benchmarks) and write speed.csv, the "
+        description="Run the pytest-benchmark suite (bench/speed/benchmarks) and write speed.csv, the "
         "raw pytest-benchmark JSON (speed-raw.json) and speed.json (metadata). Filters as for "
         "audit; the thread count is pinned (NUMBA_NUM_THREADS, torch, PJRT_NPROC for jax) before "
         "anything starts.",

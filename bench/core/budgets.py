@@ -1,6 +1,6 @@
 """Tolerance budgets: loaded from one human-edited TOML file and checked against the catalog.
 
-Layout (``bench/budgets.toml``): one table per activation.variant.direction, one key per
+Layout (``bench/core/budgets.toml``): one table per activation.variant.direction, one key per
 dtype, whose value is a max-ULP number, or an inline table with ``max_ulp``, a ``reason`` and
 optional per-domain numbers::
 

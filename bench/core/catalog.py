@@ -148,7 +148,7 @@ _SIMD_F32 = ("float32 arithmetic, 16 lanes a vector: exp as an error-free pair f
 
 _SIMD_F32_FAST = ("float32 arithmetic, 16 lanes a vector, speed first: one rounded exp and one "
                   "division, no correction steps; at the copy roofline within looser budgets "
-                  "(bench/budgets.toml)")
+                  "(bench/core/budgets.toml)")
 
 
 def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,

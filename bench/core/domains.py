@@ -9,7 +9,7 @@
 - ``bits``: uniformly random bit patterns (as Herbie and SLEEF test), with extra weight on
   the patterns next to ±0, ±inf and the subnormal/normal boundary.
 - ``exhaustive``: every one of the 65,536 values of a 16-bit dtype.
-- ``regressions``: the inputs in ``results/regressions.json`` (see ``regressions.py``).
+- ``regressions``: the inputs in ``regressions.json``, package data (see ``regressions.py``).
 
 Profiles: ``quick`` (the default) is special, thresholds, core and wide with 2,000 random
 points, plus the regressions; ``full`` has 20,000 points and adds ``bits``.

@@ -1,9 +1,9 @@
 """The worst-input regression file: every input that ever broke a budget here, replayed by
 every audit as the domain ``regressions`` so that a fixed bug stays fixed.
 
-``results/regressions.json`` is versioned with the code.  Entries name the activation,
-direction and dtype and hold the input as hex floats (elementwise ``x``; gated ``a``, ``b``;
-row-wise the whole ``row``, its upstream gradient ``g`` and ``tau``).  ``actbench audit
+``regressions.json`` (beside this module: package data) is versioned with the code.  Entries
+name the activation, direction and dtype and hold the input as hex floats (elementwise ``x``;
+gated ``a``, ``b``; row-wise the whole ``row``, its upstream gradient ``g`` and ``tau``).  ``actbench audit
 --record-regressions`` adds the worst inputs of our kernels' failing rows.
 """
 
@@ -13,12 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.core.results import write_atomic
+from actbench.core.results import source_checkout, write_atomic
 
-__all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions"]
+__all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions",
+           "regressions_file_is_installed"]
 
 DEFAULT_FILE = Path(__file__).resolve().with_name("regressions.json")
 SCHEMA_VERSION = 1
+
+
+def regressions_file_is_installed(path) -> bool:
+    """Whether ``path`` is the packaged file of an installed actbench (not of its checkout, where
+    recording into it is how a regression becomes part of the project)."""
+    return Path(path).resolve() == DEFAULT_FILE and source_checkout() is None
 
 
 class RegressionError(ValueError):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "write_atomic",
-           "write_table"]
+__all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "source_checkout",
+           "write_atomic", "write_table"]
 
 SCHEMA_VERSION = 1
 
@@ -67,27 +67,47 @@ def _cpu() -> dict:
             "system": platform.system(), "release": platform.release()}
 
 
-def _commit() -> dict:
-    here = Path(__file__).resolve().parent
+def source_checkout() -> Path | None:
+    """actbench's own git checkout, or None for an installed copy.  An installed actbench sits in
+    site-packages, perhaps inside a user's repository: git there would describe the user's code,
+    so git is asked only when this file lies in actbench's checkout (bench/core/ -> ../..)."""
+    top = Path(__file__).resolve().parents[2]
+    if not (top / "pyproject.toml").is_file() or not (top / "kernels").is_dir():
+        return None
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+        found = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=top, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if found.returncode != 0 or Path(found.stdout.strip()).resolve() != top:
+        return None
+    return top
+
+
+def _commit() -> dict:
+    top = source_checkout()
+    if top is None:
+        return {"commit": None, "dirty": None}
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=top,
                                capture_output=True, text=True, timeout=10).stdout.strip() != ""
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
 
-# what decides a kernel's numbers: its code, its reference, its catalog row
+# what decides a kernel's numbers: its code, its reference, its catalog row (paths from the top)
 KERNEL_SOURCES = ("kernels", "reference", "bench/core/catalog.py")
 
 
 def kernels_changed_since(commit: str) -> bool | None:
     """Whether the kernels' sources differ between ``commit`` and the working tree (None when
-    git cannot tell: not a checkout, an unknown commit)."""
-    # pathspecs are relative to the checkout's top (bench/core/ -> ../..)
-    top = Path(__file__).resolve().parents[2]
+    git cannot tell: an installed copy, an unknown commit)."""
+    top = source_checkout()
+    if top is None:
+        return None
     try:
         done = subprocess.run(["git", "diff", "--quiet", commit, "--", *KERNEL_SOURCES],
                               cwd=top, capture_output=True, timeout=10)
