@@ -40,3 +40,15 @@ def jax_reglu(a, b):
     import jax
 
     return a * jax.nn.relu(b)
+
+
+def jax_sigmoid_of_numpy(x):
+    import jax
+
+    return jax.nn.sigmoid(x)  # takes NumPy input, returns a jax.Array
+
+
+def torch_sigmoid_of_numpy(x):
+    import torch
+
+    return torch.sigmoid(torch.as_tensor(x))  # takes NumPy input, returns a tensor

@@ -18,6 +18,7 @@ from actbench.core import arrays
 from actbench.core.budgets import load_budgets
 from actbench.core.catalog import cases
 from actbench.core.peers import UserImpl
+from actbench.kernels import BFLOAT16
 
 xp = pytest.importorskip("array_api_strict")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/arraykernels.py as a user's module
@@ -151,7 +152,7 @@ def test_torch_takes_and_returns_bfloat16_through_int16():
     row = _audit(impl, "sigmoid", "forward", "bfloat16")
     # no conversion error; torch's bfloat16 sigmoid computes in float32 and rounds once
     assert row["status"] == "ok" and row["max_ulp"] <= 1, row["error"]
-    x = np.linspace(-3, 3, 7).astype(arrays.BFLOAT16)
+    x = np.linspace(-3, 3, 7).astype(BFLOAT16)
     assert np.array_equal(impl.kernel(_case("sigmoid", "forward"))(x).view(np.uint16),
                           torch.sigmoid(torch.tensor(x.astype(np.float32))).bfloat16()
                           .view(torch.int16).numpy().view(np.uint16))
@@ -190,6 +191,56 @@ def test_jax_float64_without_x64_is_an_error_row_naming_the_fix():
         "float32; JAX runs with 64-bit floats disabled: enable them with "
         'jax.config.update("jax_enable_x64", True) or JAX_ENABLE_X64=1')
     assert ok32["status"] in ("ok", "failed") and np.isfinite(ok32["max_ulp"])  # float32 is measured
+
+
+@pytest.fixture
+def x64():
+    jax = pytest.importorskip("jax")
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", before)
+
+
+def test_jax_forward_then_autograd_through_one_callable(x64):
+    # jax_reglu takes NumPy input (a * jax.nn.relu(b) is a jax.Array): tried first, NumPy must
+    # not keep it, in the forward (a jax.Array result, float64 unchecked) or in d_a (no autograd)
+    impl = UserImpl("jax_reglu", arraykernels.jax_reglu, "autograd")
+    rows = [_audit(impl, "reglu", d, "float64") for d in ("forward", "d_a")]
+    assert [r["error"] for r in rows] == ["", ""] and impl._forward.lib.name == "jax"
+    # a·relu(b): one rounding; relu(b): exact
+    assert rows[0]["status"] == "ok" and rows[0]["max_ulp"] <= 0.5 and rows[1]["max_ulp"] == 0.0
+
+
+def test_a_callable_naming_no_framework_that_returns_framework_arrays_runs_in_that_framework(x64):
+    pytest.importorskip("torch")
+    x = np.linspace(-4, 4, 9)
+    for fn, lib in ((arraykernels.jax_sigmoid_of_numpy, "jax"),
+                    (arraykernels.torch_sigmoid_of_numpy, "torch")):
+        call = UserImpl(fn.__name__, fn).kernel(_case("sigmoid", "forward"))
+        y = call(x)
+        assert type(y) is np.ndarray and y.dtype == np.float64 and call.lib.name == lib, fn
+        native_call, natives = call.prepare(x)
+        assert call.lib.owns(natives[0]) and call.lib.owns(native_call(*natives))
+    # NumPy took the call, but JAX computed it: its input is checked, so float64 without x64 is
+    # the error naming the fix, not float32 numbers measured as a wrong dtype
+    x64.config.update("jax_enable_x64", False)
+    row = _audit(UserImpl("s", arraykernels.jax_sigmoid_of_numpy), "sigmoid", "forward", "float64")
+    assert row["status"] == "error" and "JAX runs with 64-bit floats disabled" in row["error"]
+
+
+def test_prepare_checks_once_then_calls_the_function_itself_on_natives():
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-3, 3, 11, dtype=np.float32)
+    call, natives = UserImpl("s", torch.sigmoid).kernel(_case("sigmoid", "forward")).prepare(x)
+    assert call is torch.sigmoid and natives[0].data_ptr() == x.ctypes.data  # zero-copy, unwrapped
+    d = UserImpl("s", torch.sigmoid, "autograd").kernel(_case("sigmoid", "derivative"))
+    grad, natives = d.prepare(x)
+    s = torch.sigmoid(natives[0])
+    assert torch.allclose(grad(*natives), s * (1 - s))
+    with pytest.raises(arrays.ConversionError, match="cannot take the float16 input"):
+        UserImpl("xp", arraykernels.xp_sigmoid).kernel(_case("sigmoid", "forward")).prepare(
+            x.astype(np.float16))
 
 
 def test_jax_autograd_of_reglu_is_exact_up_to_the_sign_of_zero():

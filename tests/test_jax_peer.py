@@ -16,7 +16,9 @@ import pytest
 from scipy import special
 
 from actbench import cli
+from actbench.accuracy import audit
 from actbench.core import catalog, peers
+from actbench.core.budgets import load_budgets
 from actbench.speed.timing import speed_table
 
 
@@ -58,6 +60,11 @@ def test_parameters_jax_nn_fixes_are_absent_elsewhere(jax_peer):
     assert jax_peer.kernel(case("selu", alpha=1.5)) is None
     slope = jax_peer.kernel(case("leaky_relu", negative_slope=0.2))(np.array([-1.0, 2.0]))
     assert slope.tolist() == [-0.2, 2.0]  # a parameter jax.nn takes is passed through
+    # at the catalog's own parameters they are jax's: rows, not absent; selu's float64 row within
+    # a couple of ULP shows jax.nn.selu's constants are the catalog's SELU_ALPHA and SELU_SCALE
+    rows = {name: audit.audit(case(name), "float64", "core", load_budgets(), n=100, impl=jax_peer)
+            for name in ("selu", "softplus", "hardtanh")}
+    assert all(row["status"] != "absent" and row["max_ulp"] < 4 for row in rows.values()), rows
 
 
 def test_float64_is_kept_without_turning_x64_on_globally(jax_peer):
@@ -115,10 +122,12 @@ def test_sixteen_bit_dtypes_go_through(jax_peer, dtype):
 
 def test_audit_rows_for_jax(jax_peer, tmp_path):
     out, err = io.StringIO(), io.StringIO()
-    cli.main(["audit", "--impl", "jax", "--activation", "gelu,silu,softmax", "--dtype",
-              "float32,float64", "--domain", "core", "--points", "200", "--jobs", "1",
-              "--out", str(tmp_path)], out=out, err=err)
+    code = cli.main(["audit", "--impl", "jax", "--activation", "gelu,silu,softmax", "--dtype",
+                     "float32,float64", "--domain", "core", "--points", "200", "--jobs", "1",
+                     "--out", str(tmp_path)], out=out, err=err)
     df = pd.read_csv(tmp_path / "audit.csv", keep_default_na=False)
+    # 1: rows over their budgets (jax.nn's gelu and softmax are), but every one measured
+    assert code == 1 and (df["status"] != "error").all(), (out.getvalue(), err.getvalue())
     assert set(df["impl"]) == {"jax"}
     # 2 elementwise activations × 2 directions + softmax's forward and vjp, × 2 dtypes
     assert len(df) == 3 * 2 * 2 and (df["status"] != "absent").all()

@@ -135,6 +135,42 @@ def test_torch_rows_when_installed(tmp_path):
     json.loads(core["worst_points"])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="torch not installed (pip install -e '.[torch]')")
+def test_the_torch_peer_gives_the_figures_of_its_direct_torch_calls():
+    # the peer goes through actbench.core.arrays (ArrayCallable, autograd.grad); this is how it
+    # called torch before (from_numpy, requires_grad_, backward): the rows must not move a bit
+    # (float32 core, 300 points, torch 2.13.0 here: sigmoid 1.2599610290050107 and
+    # 15027399.628750734 ULP, gelu 16636416.653159883 and 16476319.238672014)
+    import numpy as np
+    import torch
+
+    from actbench.accuracy import audit
+    from actbench.core import catalog, peers
+    from actbench.core.budgets import load_budgets
+
+    class Direct(peers.Impl):
+        def kernel(self, case):
+            f = {"sigmoid": torch.sigmoid, "gelu": torch.nn.functional.gelu}[case.activation.name]
+
+            def direct(x, **params):
+                t = torch.from_numpy(x).requires_grad_(case.direction == "derivative")
+                y = f(t)
+                if case.direction == "forward":
+                    return y.detach().numpy()
+                y.backward(torch.ones_like(y))
+                return t.grad.numpy()
+
+            return direct
+
+    budgets, peer = load_budgets(), peers.resolve("torch")
+    for case in catalog.cases(["sigmoid", "gelu"], None, ["forward", "derivative"]):
+        rows = [audit.audit(case, "float32", "core", budgets, n=300, impl=impl) for impl in (peer, Direct())]
+        assert rows[0]["error"] == "" and np.isfinite(rows[0]["max_ulp"]), case.label
+        for col in ("max_ulp", "worst_input", "worst_output", "status"):
+            assert rows[0][col] == rows[1][col], (case.label, col)
+
+
 def test_a_peer_is_audited_once_beside_several_variants_of_ours(tmp_path):
     # sigmoid has four variants of ours (accurate, simd; simd_f32 and simd_f32_fast for
     # float32 only); a peer has one function for it, so it gets one row per direction, dtype

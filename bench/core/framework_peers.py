@@ -5,42 +5,50 @@ Like every peer they answer ``kernel(case)`` with a callable in our calling conv
 arrays (see ``actbench.core.peers``), or ``None`` where the framework has no such function.
 They are reached through ``actbench.core.peers`` (``resolve("torch")``, ``BUILTIN``).  Neither
 framework is imported until its peer is created: a missing one raises ``PeerUnavailable``
-saying how to install it.
+saying how to install it.  Arrays travel, and autograd runs, as for a user's callable in the
+same framework (``actbench.core.arrays``): a user's copy of a peer's expression gives its bits.
 """
+
+import importlib.util
 
 import numpy as np
 
+from actbench.core import arrays
 from actbench.core.impl import Impl, PeerUnavailable
+from actbench.kernels import SELU_ALPHA, SELU_SCALE
 
 __all__ = ["Jax", "Torch"]
 
+_WRT = {"derivative": 0, "d_a": 0, "d_b": 1}  # the input a derivative is taken with respect to
+
+
+def _framework(name: str, wheels: str) -> arrays.Library:
+    try:
+        return arrays.library(name)
+    except ValueError as exc:
+        why = f"{name} is not installed" if importlib.util.find_spec(name) is None else str(exc)
+        raise PeerUnavailable(f"{why}: pip install -e '.[{name}]' ({wheels})") from None
+
+
+def _ignoring_params(f):
+    # the audit passes the catalog's parameters with every call; the expression holds them
+    # already, and torch's functions take them under other names or not at all (F.selu)
+    return lambda t, **params: f(t)
+
 
 class Torch(Impl):
-    """PyTorch on the CPU: torch.nn.functional forward, autograd for every derivative."""
+    """PyTorch on the CPU: torch.nn.functional forward, autograd for every derivative.
+
+    Each forward expression is an ``arrays.ArrayCallable`` in torch and each derivative its
+    ``gradient``, as a user's torch callable with ``derivative="autograd"`` is: the same
+    conversions, the same autograd, and (``prepare``) the same timing on tensors."""
 
     name = "torch"
 
     def __init__(self):
-        try:
-            import torch
-        except ImportError:
-
-            raise PeerUnavailable(
-                "torch is not installed: pip install -e '.[torch]' (the pinned CPU wheel)"
-            ) from None
-        self.torch = torch
-        self.F = torch.nn.functional
-
-    def _to(self, x):
-        torch = self.torch
-        if x.dtype.name == "bfloat16":
-            return torch.from_numpy(x.view(np.int16).copy()).view(torch.bfloat16)
-        return torch.from_numpy(np.ascontiguousarray(x))
-
-    def _back(self, t, like):
-        if like.dtype.name == "bfloat16":
-            return t.detach().view(self.torch.int16).numpy().view(like.dtype)
-        return t.detach().numpy()
+        self.lib = _framework("torch", "the pinned CPU wheel")
+        self.torch = self.lib.torch
+        self.F = self.torch.nn.functional
 
     def _forward(self, name, params):
         F, torch = self.F, self.torch
@@ -60,51 +68,27 @@ class Torch(Impl):
             "geglu": lambda a, b: a * F.gelu(b),
             "swiglu": lambda a, b: a * F.silu(b),
             "reglu": lambda a, b: a * F.relu(b),
+            "softmax": lambda x, temperature=1.0: F.softmax(x / temperature, dim=-1),
+            "log_softmax": lambda x, temperature=1.0: F.log_softmax(x / temperature, dim=-1),
         }
         return table.get(name)
 
     def kernel(self, case):
-        act, direction, torch = case.activation, case.direction, self.torch
-        if act.kind == "rowwise":
-            f = self.F.softmax if act.name == "softmax" else self.F.log_softmax
-
-            def rowwise(x, g=None, temperature=1.0):
-                t = self._to(x).requires_grad_(direction == "vjp")
-                y = f(t / temperature, dim=-1)
-                if direction == "forward":
-                    return self._back(y, x)
-                y.backward(self._to(g))
-                return self._back(t.grad, x)
-
-            return rowwise
+        act, direction = case.activation, case.direction
         f = self._forward(act.name, act.params)
         if f is None:
             return None
-        if act.kind == "gated":
-            def gated(a, b):
-                ta = self._to(a).requires_grad_(direction == "d_a")
-                tb = self._to(b).requires_grad_(direction == "d_b")
-                y = f(ta, tb)
-                if direction == "forward":
-                    return self._back(y, a)
-                y.backward(torch.ones_like(y))
-                return self._back(ta.grad if direction == "d_a" else tb.grad, a)
-
-            return gated
-
-        def elementwise(x, **params):
-            t = self._to(x).requires_grad_(direction == "derivative")
-            y = f(t)
-            if direction == "forward":
-                return self._back(y, x)
-            y.backward(torch.ones_like(y))
-            return self._back(t.grad, x)
-
-        return elementwise
+        if act.kind == "elementwise":
+            f = _ignoring_params(f)
+        forward = arrays.ArrayCallable(f, self.lib)
+        forward.__name__ = f"torch {act.name}"
+        if direction == "forward":
+            return forward
+        return forward.gradient(_WRT.get(direction, 0), cotangent=direction == "vjp")
 
 
-# jax.nn.selu's constants, as jax writes them: the catalog's selu is jax's only at these
-_JAX_SELU = {"alpha": 1.6732632423543772848170429916717, "scale": 1.0507009873554804934193349852946}
+# jax.nn.selu's constants are PyTorch's, which the catalog's selu has: jax's only at these
+_JAX_SELU = {"alpha": SELU_ALPHA, "scale": SELU_SCALE}
 
 
 class Jax(Impl):
@@ -118,25 +102,19 @@ class Jax(Impl):
     (erf form), ``a * silu(b)``, ``a * relu(b)``, from jax.nn's functions.  Row-wise:
     ``jax.nn.softmax`` / ``log_softmax`` of ``x / temperature`` along the last axis.
 
-    Derivatives: ``jax.grad`` of the sum of the outputs (the cotangent of ones a backward pass
-    sends; for gated ones with respect to a or b), and ``jax.vjp`` with the upstream ``g`` for
-    the row-wise VJP.  float64 runs under ``jax.enable_x64`` for each call, so creating the
-    peer changes no global JAX setting.  ``device_kernel`` and ``to_device`` are for timing:
-    the jitted function on JAX arrays, without the conversions.
+    Derivatives: ``jax.vjp`` inside the jit (``arrays.Jax.vjp``, as for a user's JAX callable),
+    with a cotangent of ones (what a backward pass sends; for gated ones with respect to a or
+    b) or the upstream ``g`` for the row-wise VJP.  float64 runs under ``jax.enable_x64`` for
+    each call, so creating the peer changes no global JAX setting.  ``device_kernel`` and
+    ``to_device`` are for timing: the jitted function on JAX arrays, without the conversions.
     """
 
     name = "jax"
 
     def __init__(self):
-        try:
-            import jax
-        except ImportError:
-
-            raise PeerUnavailable(
-                "jax is not installed: pip install -e '.[jax]' (the pinned CPU wheels)"
-            ) from None
-        self.jax = jax
-        self.cpu = jax.devices("cpu")[0]
+        self.lib = _framework("jax", "the pinned CPU wheels")
+        self.jax = self.lib.jax
+        self.cpu = self.jax.devices("cpu")[0]
         self._compiled = {}
 
     def _forward(self, name, params):
@@ -168,19 +146,18 @@ class Jax(Impl):
     def _jitted(self, act, direction):
         """The jitted function on JAX arrays: elementwise ``f(x)``, gated ``f(a, b)``, row-wise
         ``f(x, temperature)`` or ``f(x, g, temperature)``; None where jax.nn has none."""
-        jax, jnp = self.jax, self.jax.numpy
+        jax, vjp = self.jax, self.lib.vjp
         if act.kind == "rowwise":
             f = jax.nn.softmax if act.name == "softmax" else jax.nn.log_softmax
             if direction == "forward":
                 return jax.jit(lambda x, tau: f(x / tau, axis=-1))
-            return jax.jit(lambda x, g, tau: jax.vjp(lambda t: f(t / tau, axis=-1), x)[1](g)[0])
+            return jax.jit(lambda x, g, tau: vjp(lambda t, tau: f(t / tau, axis=-1), (x, tau), {}, 0, g))
         f = self._forward(act.name, act.params)
         if f is None:
             return None
         if direction == "forward":
             return jax.jit(f)
-        wrt = {"derivative": 0, "d_a": 0, "d_b": 1}[direction]
-        return jax.jit(jax.grad(lambda *args: jnp.sum(f(*args)), argnums=wrt))
+        return jax.jit(lambda *args: vjp(f, args, {}, _WRT[direction], None))
 
     def device_kernel(self, case):
         """Our calling convention on JAX arrays (see ``to_device``), returning the JAX array
@@ -203,8 +180,8 @@ class Jax(Impl):
 
     def to_device(self, x: np.ndarray):
         """A NumPy array as a JAX array on the CPU, float64 kept (x64 for this conversion)."""
-        with self.jax.enable_x64(True):
-            return self.jax.device_put(np.ascontiguousarray(x), self.cpu)
+        with self.jax.default_device(self.cpu):
+            return self.lib.native(x, x64=True)
 
     def kernel(self, case):
         run = self.device_kernel(case)
@@ -212,10 +189,9 @@ class Jax(Impl):
             return None
         jax = self.jax
 
-        def on_numpy(*arrays, **kwargs):
+        def on_numpy(*inputs, **kwargs):
             with jax.enable_x64(True):
-                y = run(*(jax.device_put(np.ascontiguousarray(a), self.cpu) for a in arrays),
-                        **kwargs)
-                return np.array(y)  # a writable NumPy copy of JAX's read-only buffer
+                y = run(*map(self.to_device, inputs), **kwargs)
+                return np.array(self.lib.numpy(y))  # writable, as every other peer's result
 
         return on_numpy

@@ -6,8 +6,10 @@ ACTBENCH_BENCH = JSON {"activation": [...], "variant": [...], "direction": [...]
 "size": [...], "impl": [...], "impl_derivative": "module:function" or null,
 "audit": "path/to/audit.csv"}.
 
-Every benchmark warms its kernel first: the first call (which includes any JIT compilation)
-is timed once and kept as ``first_call_s`` in ``extra_info``, apart from the steady state.
+Every benchmark warms its kernel first: the first call (which includes any JIT compilation
+and, for a callable in an array library, finding that library and checking the conversion of
+its inputs once) is timed once and kept as ``first_call_s`` in ``extra_info``, apart from the
+steady state, which calls it on its library's own arrays.
 Outputs are preallocated wherever the implementation takes ``out=``. Around each benchmark
 two yardsticks are timed (``copy_s``, ``cpu_s`` in ``extra_info``) for ``actbench compare``.
 With more than one thread, each benchmark also times one thread against all of them,
@@ -26,7 +28,7 @@ import pandas as pd
 import pytest
 
 from actbench.accuracy.table import worst_error
-from actbench.core import catalog, peers
+from actbench.core import arrays, catalog, peers
 
 CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
 SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
@@ -66,29 +68,31 @@ if "jax" in IMPLS:
 SPEEDUP_ROUNDS = 11
 
 
-def _set_threads(impl, n: int) -> None:
+def _set_threads(library: str, n: int) -> None:
+    """Numba's threads, and torch's where the timed callable runs in torch (the torch peer's or
+    a user's); JAX's pool is sized once per process (PJRT_NPROC)."""
     numba.set_num_threads(n)
-    if impl.name == "torch" and torch is not None:
+    if library == "torch" and torch is not None:
         torch.set_num_threads(n)
 
 
-def _thread_speedup(impl, run) -> dict:
+def _thread_speedup(library: str, run) -> dict:
     """1 thread against THREADS in alternating rounds (which goes first alternates too), so
     that both see the same moments of this shared machine; each thread count is called once
     first, untimed (a kernel's serial loop may not have been compiled yet)."""
     for n in (1, THREADS):
-        _set_threads(impl, n)
+        _set_threads(library, n)
         run()
     ratios = []
     for r in range(SPEEDUP_ROUNDS):
         times = {}
         for n in ((1, THREADS) if r % 2 else (THREADS, 1)):
-            _set_threads(impl, n)
+            _set_threads(library, n)
             start = time.perf_counter()
             run()
             times[n] = time.perf_counter() - start
         ratios.append(times[1] / times[THREADS])
-    _set_threads(impl, THREADS)
+    _set_threads(library, THREADS)
     q1, median, q3 = np.percentile(ratios, [25, 50, 75])
     return {"thread_speedup": float(median), "thread_speedup_noise": float((q3 - q1) / median)}
 
@@ -115,8 +119,15 @@ def _on_device(impl, case, args):
     return (lambda *a, **kw: run(*a, **kw).block_until_ready()), tuple(map(impl.to_device, args))
 
 
-def _bytes(args, result):
-    return sum(a.nbytes for a in args) + np.asarray(result).nbytes
+def _natives(kernel, args, kwargs):
+    """A callable in an array library (the torch peer's, a user's ``module:function``) timed as
+    the JAX peer is: on its library's own arrays, converted and checked bit for bit once by
+    ``prepare`` (which finds the library, if need be, with one call), and waited for where the
+    library is asynchronous; the audit's per-call conversions and checks stay out of the timing.
+    Returns the callable, its inputs and the library's name."""
+    with np.errstate(all="ignore"):
+        call, natives = kernel.prepare(*args, **kwargs)
+    return call, tuple(natives), kernel.lib.name
 
 
 def _params():
@@ -146,10 +157,14 @@ def _params():
 def test_kernel(benchmark, impl, case, dtype, size):
     kernel = impl.kernel(case)
     args, kwargs = _inputs(case, dtype, size, np.random.default_rng(size))
+    nbytes_in = sum(a.nbytes for a in args)
     takes_out = impl.name == "ours"
+    library = impl.name  # whose threads are pinned
     if impl.name == "jax":
         kernel, args = _on_device(impl, case, args)
     start = time.perf_counter()
+    if isinstance(kernel, arrays.ArrayCallable | arrays.Autograd):
+        kernel, args, library = _natives(kernel, args, kwargs)
     with np.errstate(all="ignore"):
         result = kernel(*args, **kwargs)  # warm-up: includes any JIT compilation
     first = time.perf_counter() - start
@@ -160,7 +175,7 @@ def test_kernel(benchmark, impl, case, dtype, size):
         with np.errstate(all="ignore"):
             return kernel(*args, **kwargs)
 
-    nbytes = _bytes(args, result)
+    nbytes = nbytes_in + np.asarray(arrays.to_numpy(result)).nbytes
     before = _references(nbytes, dtype)
     benchmark.extra_info.update(
         impl=impl.name, activation=case.activation.name,
@@ -172,8 +187,8 @@ def test_kernel(benchmark, impl, case, dtype, size):
                              dtype)),
     )
     benchmark(run)
-    if THREADS > 1 and impl.name != "jax":  # its thread pool is fixed for the process
-        benchmark.extra_info.update(_thread_speedup(impl, run))
+    if THREADS > 1 and library != "jax":  # its thread pool is fixed for the process
+        benchmark.extra_info.update(_thread_speedup(library, run))
     after = _references(nbytes, dtype)
     benchmark.extra_info.update(copy_s=float(np.median(before[0] + after[0])),
                                 cpu_s=float(np.median(before[1] + after[1])))
