@@ -1,10 +1,9 @@
 """Implementations audited beside ours: the seed notebook's NumPy formulas, SciPy, PyTorch
 and JAX (``framework_peers``) and a user's own callable.
 
-Each implementation answers ``kernel(activation, direction)`` with a callable in our calling
-convention (elementwise ``f(x, **params)``, gated ``f(a, b)``, row-wise
-``f(x[, g], temperature=tau)`` along the last axis), or ``None`` where it has no such
-function, which the audit shows as *absent* rather than as a failure.
+Each implementation answers ``kernel(case)`` (``actbench.core.impl.Impl``) with a callable in
+our calling convention, or ``None`` where it has no such function.  ``resolve`` finds one by
+name (``BUILTIN``) or as ``module:function``.
 """
 
 import importlib
