@@ -22,7 +22,7 @@ from actbench.core.budgets import Budget, Budgets, load_budgets
 from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
 from actbench.core.exact import Cache, default_cache_dir
 
-__all__ = ["DEFAULT_CACHE", "audit"]
+__all__ = ["DEFAULT_CACHE", "audit", "resolve_cache"]
 
 
 class _DefaultCache:
@@ -109,7 +109,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
 
     budgets = load_budgets() if budget is None else _uniform_budgets(selection, dtypes, budget)
     rows = run_audit(selection, dtypes, domain_names, budgets, points, impls=[impl],
-                     cache=_cache(cache), jobs=jobs)
+                     cache=resolve_cache(cache), jobs=jobs)
     if not rows:
         raise ValueError(nothing_to_audit(selection))
     return to_frame(rows)
@@ -154,7 +154,9 @@ def _uniform_budgets(selection, dtypes, max_ulp) -> Budgets:
     return Budgets(table, f"budget={max_ulp:g}")
 
 
-def _cache(cache) -> Cache:
+def resolve_cache(cache) -> Cache:
+    """``cache=`` as a ``Cache``: the command line's directory (looked up now), a directory of
+    the caller's, none (None or False), or a ``Cache`` as it is."""
     if isinstance(cache, Cache):
         return cache
     if cache is DEFAULT_CACHE or cache is True:

@@ -110,26 +110,22 @@ class Actbench:
 
     def _run(self, check, fn, activation, kwargs):
         __tracebackhide__ = True
-        from actbench.core.exact import Cache, default_cache_dir
+        from actbench.api import DEFAULT_CACHE, resolve_cache
 
         options = {**self.options, **kwargs}
-        if "cache" not in options or options["cache"] is True:
-            # resolved per call: $ACTBENCH_CACHE may be set by a fixture of the project's own
-            options["cache"] = default_cache_dir()
-        if options["cache"] in (None, False) or isinstance(options["cache"], str | os.PathLike):
-            # our own Cache object, to count its hits and misses for the run's summary
-            options["cache"] = Cache(options["cache"] or None)
-        cache, tally = options["cache"], self._config.stash[_TALLY]
+        # a Cache object of our own, resolved per call ($ACTBENCH_CACHE may be set by a fixture
+        # of the project's), whose hits and misses the run's summary counts
+        cache = options["cache"] = resolve_cache(options.get("cache", DEFAULT_CACHE))
+        tally = self._config.stash[_TALLY]
         # a test may pass its own Cache to several calls: count only what this call added
-        before = (cache.hits, cache.misses) if isinstance(cache, Cache) else (0, 0)
+        before = (cache.hits, cache.misses)
         try:
             return check(fn, activation, **options)
         finally:
             tally["audits"] += 1
-            if isinstance(cache, Cache):
-                tally["hits"] += cache.hits - before[0]
-                tally["misses"] += cache.misses - before[1]
-                tally["cache"] = str(cache.directory) if cache.directory else None
+            tally["hits"] += cache.hits - before[0]
+            tally["misses"] += cache.misses - before[1]
+            tally["cache"] = str(cache.directory) if cache.directory else None
 
 
 @pytest.fixture
