@@ -39,7 +39,7 @@ DEFAULT_CACHE = _DefaultCache()
 def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=None,
           budget: float | None = None, derivative=None, profile: str = "quick",
           points: int | None = None, cache=DEFAULT_CACHE, jobs: int = 1, library: str = "auto",
-          name: str | None = None):
+          name: str | None = None, sweep_stride: int = 1):
     """Audit ``fn`` as ``activation`` against the exact reference; one row per direction ×
     dtype × domain, failing rows first (a ``pandas.DataFrame`` with ``audit.csv``'s columns;
     ``passed`` says whether a row is within its budget with every special value right).
@@ -53,20 +53,23 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
         or a NumPy dtype (np.float32), or a list.
     direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
         "vjp" row-wise; these need ``derivative=``), a list of them, or "all".
-    domains: a domain name or a list; by default the profile's.
+    domains: a domain name or a list; by default the profile's.  "exhaustive" in float32 runs
+        every one of the 2**32 inputs (``actbench.accuracy.exhaustive``; minutes per kernel),
+        or every ``sweep_stride``-th.
     budget: a max ULP for every row, instead of the catalog's budgets (those of our accurate
         kernels, ``bench/core/budgets.toml``).
     derivative: the function that ``fn``'s derivative directions audit (dy/dx elementwise,
         ``f(x, g, temperature=tau)`` for a row-wise VJP), or "autograd": ``fn``'s framework
         (torch, JAX) differentiates it, gated d_a and d_b too.
-    profile: "quick" or "full": the default domains and number of points.
+    profile: "quick", "full" or "exhaustive": the default domains and number of points.
     points: random points per sampled domain, instead of the profile's.
     cache: a directory for exact values; None or False for none.  By default the command
         line's.
-    jobs: processes computing exact values that are not cached yet.
+    jobs: processes computing exact values that are not cached yet, and exhaustive sweeps.
     library: the array library ``fn`` takes: "numpy", "torch", "jax", "cupy", an array-API
         module's name, or "auto" (detected; ``actbench.core.arrays``).
     name: the ``impl`` column; by default ``module:function`` of ``fn``.
+    sweep_stride: the exhaustive float32 domain takes every N-th bit pattern (1: all).
     """
     from actbench.accuracy.audit import run_audit
     from actbench.accuracy.table import to_frame
@@ -86,6 +89,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
                     else _names(domains, DOMAINS, "domain"))
     points = PROFILES[profile]["points"] if points is None else at_least_one(points, "points")
     jobs = at_least_one(jobs, "jobs")
+    sweep_stride = at_least_one(sweep_stride, "sweep_stride")
     check_domains(domain_names, dtypes)
     derived = [d for d in directions if d != "forward"]
     if derived and derivative is None:
@@ -109,7 +113,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
 
     budgets = load_budgets() if budget is None else _uniform_budgets(selection, dtypes, budget)
     rows = run_audit(selection, dtypes, domain_names, budgets, points, impls=[impl],
-                     cache=resolve_cache(cache), jobs=jobs)
+                     cache=resolve_cache(cache), jobs=jobs, stride=sweep_stride)
     if not rows:
         raise ValueError(nothing_to_audit(selection))
     return to_frame(rows)

@@ -172,14 +172,16 @@ def test_the_cache_is_the_command_lines(tmp_path, monkeypatch):
     ({"domains": "tails"}, "unknown domain 'tails'; known: special, thresholds, core"),
     ({"direction": "derivative"}, "direction 'derivative' audits a derivative: pass derivative="),
     ({"direction": "all"}, "direction 'derivative' audits a derivative: pass derivative="),
-    ({"domains": ["exhaustive"]}, "the exhaustive domain needs dtype float16 or bfloat16"),
+    ({"domains": ["exhaustive"], "dtype": "float64"},
+     "the exhaustive domain needs dtype float32, float16, bfloat16"),
+    ({"domains": ["exhaustive"], "sweep_stride": 0}, "sweep_stride must be a whole number"),
     ({"activation": "swiglu", "direction": "d_a", "derivative": swiglu64},
      "derivative= gives no kernel for direction 'd_a' of gated swiglu: give 'autograd'"),
     ({"activation": "softmax", "dtype": "float16"},
      "softmax (rowwise) is audited in float32, float64, not float16"),
     ({"points": 0}, "points must be a whole number of at least 1, got 0"),
     ({"budget": -1}, "budget must be a non-negative number of ULP, got -1"),
-    ({"profile": "thorough"}, "unknown profile 'thorough'; known: quick, full"),
+    ({"profile": "thorough"}, "unknown profile 'thorough'; known: quick, full, exhaustive"),
 ])
 def test_bad_arguments_are_one_clear_error(kwargs, message):
     kwargs = {"activation": "gelu", "dtype": "float32", **kwargs}

@@ -450,6 +450,9 @@ def test_gate_reruns_the_baselines_own_selection():
     assert argv == ["audit", "--out", "OUT", "--profile", "full", "--activation", "gelu",
                     "--dtype", "float32", "--domain", "core", "--points", "500",
                     "--impl", "ours,torch", "--jobs", "2"]
+    # a sampled exhaustive float32 baseline is rerun with its stride, not as the full sweep
+    sampled = {"profile": "exhaustive", "filters": {"dtype": ["float32"], "sweep_stride": 4099}}
+    assert gate.audit_argv(sampled, "OUT", [])[-4:] == ["--sweep-stride", "4099", "--impl", "ours"]
     speed_meta = {"threads": 2, "max_time": 0.25, "rounds": 20, "min_time": 0.001,
                   "filters": {"size": [100000], "dtype": ["float64"], "impl": ["ours"]}}
     argv = gate.bench_argv(speed_meta, "OUT", None)

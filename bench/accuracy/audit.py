@@ -14,16 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from actbench.accuracy import exhaustive
 from actbench.core import domains, metrics
 from actbench.core.budgets import Budgets
 from actbench.core.catalog import runs_for_peers
 from actbench.core.domains import hexf
 from actbench.core.exact import Cache, Task, resolve_exact
+from actbench.core.executors import local_pool
 from actbench.core.peers import Impl
 from actbench.core.regressions import Regressions
 from actbench.kernels._narrow import BFLOAT16, round_once
 
-__all__ = ["COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points", "format_value", "run_audit"]
+__all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points",
+           "format_value", "run_audit", "sweep_row"]
 
 # Result-table columns, in order; the first block is the schema promised to users.
 COLUMNS = [
@@ -31,8 +34,9 @@ COLUMNS = [
     "max_ulp", "p99_ulp", "mean_ulp", "max_abs", "max_rel", "special_mismatches",
     "worst_input", "worst_output", "worst_expected", "budget_max_ulp", "passed",
     "impl", "status", "worst_ulp", "worst_kind", "budget_reason", "error", "warnings",
-    "worst_points",
+    "worst_points", "over_half_ulp", "over_1_ulp", "over_2_ulp", "mpmath_checked", "sweep",
 ]
+THRESHOLD_COLUMNS = {"over_half_ulp": 0.5, "over_1_ulp": 1.0, "over_2_ulp": 2.0}
 
 
 def format_value(v) -> str:
@@ -189,25 +193,56 @@ def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
                   wrong_dtype="; ".join(dict.fromkeys(rounded)))
 
 
+def _row(case, dtype, domain, budgets, impl):
+    """(row, budget): the fields every row has before anything is measured."""
+    act = case.activation
+    budget = budgets.get_any(act.name, case.variant.name, case.direction, dtype, domain)
+    return {
+        "impl": impl.name, "activation": act.name,
+        "variant": case.variant.name if impl.name == "ours" else "-",
+        "direction": case.direction, "dtype": dtype, "domain": domain,
+        "budget_max_ulp": budget.max_ulp, "budget_reason": budget.reason, "error": "",
+        "warnings": "", "status": "ok",
+    }, budget
+
+
+def _absent(row):
+    row.update(n=0, passed=None, status="absent", special_mismatches=0, worst_points=[])
+    return row
+
+
+def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> dict:
+    """The exhaustive float32 row of one implementation (``exhaustive.sweep``; ``options``
+    are its keyword arguments: stride, cache, executor, progress)."""
+    impl = impl or Impl()
+    row, budget = _row(case, "float32", "exhaustive", budgets, impl)
+    if impl.kernel(case) is None:
+        return _absent(row)
+    row.update(exhaustive.sweep(case, impl, **options))
+    if row["status"] == "error":
+        row["passed"] = False
+        return row
+    worst = row["worst_points"][0]
+    # against the bound on the maximum: the confirmed one, or a candidate mpmath did not settle
+    passed = bool(row["special_mismatches"] == 0
+                  and max(row["max_ulp"], row["sweep"]["max_ulp_bound"]) <= budget.max_ulp)
+    row.update(worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
+               worst_ulp=worst["ulp"], worst_kind=worst["kind"],
+               passed=passed and row["status"] != "wrong_dtype",
+               status=row["status"] if row["status"] == "wrong_dtype" else "ok" if passed else "failed")
+    return row
+
+
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
           x: np.ndarray | None = None, impl: Impl | None = None, exact: dict | None = None,
           work: list | None = None) -> dict | None:
     """Audit one implementation of a case on one domain in one dtype against the exact
     reference.  Returns None when the domain has nothing for this case (no regressions)."""
     impl = impl or Impl()
-    act = case.activation
-    budget = budgets.get_any(act.name, case.variant.name, case.direction, dtype, domain)
-    row = {
-        "impl": impl.name, "activation": act.name,
-        "variant": case.variant.name if impl.name == "ours" else "-",
-        "direction": case.direction, "dtype": dtype, "domain": domain,
-        "budget_max_ulp": budget.max_ulp, "budget_reason": budget.reason, "error": "",
-        "warnings": "", "status": "ok",
-    }
+    row, budget = _row(case, dtype, domain, budgets, impl)
     kernel = impl.kernel(case)
     if kernel is None:
-        row.update(n=0, passed=None, status="absent", special_mismatches=0, worst_points=[])
-        return row
+        return _absent(row)
     work = batches(case, dtype, domain, n, x) if work is None else work
     if not work:
         return None
@@ -237,6 +272,9 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     # a result of the wrong dtype fails whatever its error: a caller gets that dtype
     status = "wrong_dtype" if pts.wrong_dtype else "ok" if passed else "failed"
     row.update(summary.as_dict())
+    with np.errstate(invalid="ignore"):  # a mismatch has a NaN error: not counted
+        row.update({col: int(np.count_nonzero(ulps > t)) for col, t in THRESHOLD_COLUMNS.items()})
+    row["mpmath_checked"] = size  # every point of a sampled domain has its exact value
     row.update(
         worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
         worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed and not pts.wrong_dtype,
@@ -245,12 +283,20 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     return row
 
 
+def _swept(case, dtype, domain) -> bool:
+    """Whether this unit is the exhaustive float32 sweep (16-bit formats are audited like any
+    domain: all 65,536 exact values, cached)."""
+    return domain == "exhaustive" and dtype == "float32" and case.activation.kind == "elementwise"
+
+
 def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None = None,
               progress=None, impls=None, cache: Cache | None = None, jobs: int = 1,
-              regressions: Regressions | None = None, exact_progress=None) -> list[dict]:
+              regressions: Regressions | None = None, exact_progress=None, executor=None,
+              stride: int = 1, sweep_progress=None) -> list[dict]:
     """Audit every case in ``selection`` and every implementation on every dtype and domain;
-    one row each.  Exact values come from ``cache`` or are computed first, in ``jobs``
-    processes, for all rows at once."""
+    one row each.  Exact values come from ``cache`` or are computed first, for all rows at
+    once, in ``executor`` (``actbench.core.executors``) or else ``jobs`` processes; the
+    exhaustive float32 sweeps (every ``stride``-th input) run there too."""
     impls = impls or [Impl()]
     cache = cache or Cache(None)
     regressions = regressions or Regressions()
@@ -260,20 +306,32 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
             for domain in domain_names:
                 if not case.takes(dtype):
                     continue  # e.g. 16-bit formats: elementwise accurate kernels only
-                if domain == "exhaustive" and dtype not in domains.SIXTEEN_BIT:
+                if _swept(case, dtype, domain):
+                    units.append((case, dtype, domain, None))
+                elif domain != "exhaustive" or dtype in domains.SIXTEEN_BIT:
+                    units.append((case, dtype, domain,
+                                  batches(case, dtype, domain, n, regressions=regressions)))
+    owned = None
+    if executor is None and jobs > 1 and any(work is None for *_, work in units):
+        executor = owned = local_pool(jobs)  # one pool for every sweep: its processes stay warm
+    try:
+        tasks = [b.task for *_, work in units if work for b in work]
+        exact = resolve_exact(tasks, cache, jobs, exact_progress, executor=executor)
+        rows = []
+        for impl in impls:
+            for case, dtype, domain, work in units:
+                if impl.name != "ours" and not runs_for_peers(case, selection):
                     continue
-                units.append((case, dtype, domain,
-                              batches(case, dtype, domain, n, regressions=regressions)))
-    tasks = [b.task for *_, work in units for b in work]
-    exact = resolve_exact(tasks, cache, jobs, exact_progress)
-    rows = []
-    for impl in impls:
-        for case, dtype, domain, work in units:
-            if impl.name != "ours" and not runs_for_peers(case, selection):
-                continue
-            row = audit(case, dtype, domain, budgets, n, impl=impl, exact=exact, work=work)
-            if row is not None:
-                rows.append(row)
-                if progress:
-                    progress(row)
+                if work is None:
+                    row = sweep_row(case, budgets, impl, stride=stride, cache=cache,
+                                    executor=executor, progress=sweep_progress)
+                else:
+                    row = audit(case, dtype, domain, budgets, n, impl=impl, exact=exact, work=work)
+                if row is not None:
+                    rows.append(row)
+                    if progress:
+                        progress(row)
+    finally:
+        if owned is not None:
+            owned.shutdown(cancel_futures=True)
     return rows

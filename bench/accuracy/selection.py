@@ -5,7 +5,7 @@ it (the command line shows it as a usage error, exit status 2)."""
 
 from collections.abc import Iterable
 
-from actbench.core.catalog import SIXTEEN_BIT
+from actbench.core.domains import EXHAUSTIVE_DTYPES
 
 __all__ = ["at_least_one", "check_domains", "nothing_to_audit", "pick"]
 
@@ -35,8 +35,9 @@ def at_least_one(value, what: str) -> int:
 
 
 def check_domains(domains, dtypes) -> None:
-    if "exhaustive" in domains and not set(dtypes) & set(SIXTEEN_BIT):
-        raise ValueError("the exhaustive domain needs dtype float16 or bfloat16")
+    if "exhaustive" in domains and not set(dtypes) & set(EXHAUSTIVE_DTYPES):
+        raise ValueError(f"the exhaustive domain needs dtype {', '.join(EXHAUSTIVE_DTYPES)} "
+                         "(float64 has 2**64 inputs)")
 
 
 def nothing_to_audit(selection) -> str:
@@ -44,5 +45,6 @@ def nothing_to_audit(selection) -> str:
     narrow = sorted({f"{c.variant.name} takes {', '.join(c.variant.dtypes)} only"
                      for c in selection if c.variant.dtypes})
     return ("nothing to audit: the selected activations have no row in these dtypes and domains "
-            "(16-bit dtypes are for elementwise activations; " + "".join(f"{n}; " for n in narrow)
+            "(16-bit dtypes and the exhaustive domain are for elementwise activations; "
+            + "".join(f"{n}; " for n in narrow)
             + "the regressions domain has entries only where something once failed)")

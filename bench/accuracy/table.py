@@ -26,6 +26,8 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
     df["impl"] = df["impl"].fillna("ours")
     df["status"] = df["status"].fillna("ok")
     df["worst_points"] = df["worst_points"].map(lambda p: json.dumps(p or []))
+    # the exhaustive float32 rows' details (binade maxima, oracle, chunks): JSON, else empty
+    df["sweep"] = df["sweep"].map(lambda s: json.dumps(s) if isinstance(s, dict) and s else "")
     failing_first = df.assign(_ok=~failed(df)).sort_values("_ok", kind="stable")
     return failing_first.drop(columns="_ok")[COLUMNS].reset_index(drop=True)
 

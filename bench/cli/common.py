@@ -6,10 +6,12 @@ import tempfile
 
 from actbench.core import catalog
 
-__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "UsageError", "flatten", "pick_names", "resolve_impls",
+__all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
+           "UsageError", "flatten", "pick_names", "resolve_impls",
            "variant_names", "writable_dir"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 class UsageError(Exception):

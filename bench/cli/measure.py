@@ -8,6 +8,7 @@ from pathlib import Path
 
 from actbench.cli.common import (
     EXIT_FAIL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     UsageError,
     flatten,
@@ -60,7 +61,7 @@ def cmd_list(out):
 
 def cmd_audit(args, out, err):
     # heavy imports (numba kernels) only when auditing
-    from actbench.accuracy import audit, table
+    from actbench.accuracy import audit, exhaustive, table
     from actbench.accuracy import selection as selection_checks
     from actbench.core import results
     from actbench.core.exact import Cache
@@ -76,6 +77,7 @@ def cmd_audit(args, out, err):
     try:
         selection_checks.at_least_one(points, "--points")
         selection_checks.at_least_one(args.jobs, "--jobs")
+        selection_checks.at_least_one(args.sweep_stride, "--sweep-stride")
         selection_checks.check_domains(domains, dtypes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -111,9 +113,24 @@ def cmd_audit(args, out, err):
         return tqdm(total=total, desc="exact values", unit="pt", file=err,
                     disable=None if total > 20000 else True)
 
-    rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
-                           cache=cache, jobs=args.jobs, regressions=regressions,
-                           exact_progress=exact_progress)
+    def sweep_progress(total, initial, desc):
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit="input", unit_scale=True,
+                    file=err, disable=None, smoothing=0.05)
+
+    executor, client = _executor(args, err)
+    try:
+        rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
+                               cache=cache, jobs=args.jobs, regressions=regressions,
+                               exact_progress=exact_progress, executor=executor,
+                               stride=args.sweep_stride, sweep_progress=sweep_progress)
+    except exhaustive.SweepInterrupted as exc:
+        print(f"\ninterrupted: {exc}", file=err)
+        return EXIT_INTERRUPTED
+    finally:
+        if client is not None:
+            client.close()
     if show:
         print(file=err)
     if not rows:
@@ -127,7 +144,9 @@ def cmd_audit(args, out, err):
         cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
                "misses": cache.misses, "corrupt": cache.corrupt},
         filters={"activation": acts, "variant": variants, "direction": directions,
-                 "dtype": dtypes, "domain": domains, "points": points},
+                 "dtype": dtypes, "domain": domains, "points": points,
+                 "sweep_stride": args.sweep_stride},
+        scheduler=client.scheduler.address if client is not None else None,
     )
     print(table.render(df), file=out)
     failing = df[table.failed(df)]
@@ -138,6 +157,24 @@ def cmd_audit(args, out, err):
           f"(exact values: {cache.hits} cached, {cache.misses} computed); wrote {csv_path}",
           file=out)
     return EXIT_FAIL if len(failing) else EXIT_OK
+
+
+def _executor(args, err):
+    """(executor, client): the Dask cluster of --scheduler or $DASK_SCHEDULER_ADDRESS, else
+    (None, None): run_audit then uses a local pool of --jobs processes."""
+    from actbench.core import executors
+
+    address = executors.scheduler_address(args.scheduler)
+    if address is None:
+        return None, None
+    try:
+        executor, client = executors.connect(address)
+    except executors.ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    workers = executors.worker_count(executor)
+    print(f"actbench: running on the Dask cluster at {address} ({workers} worker thread(s))",
+          file=err)
+    return executor, client
 
 
 def _record(failing, selection, regressions) -> int:

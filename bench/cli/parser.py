@@ -43,7 +43,8 @@ def parser():
                    help=", ".join(DOMAINS) + " (default: the profile's)")
     a.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                    help="quick: special, thresholds, core, wide (2,000 points), regressions; "
-                   "full: 20,000 points and bits as well")
+                   "full: 20,000 points and bits as well; exhaustive: every input of float32 "
+                   "and the 16-bit dtypes (2**32 per float32 kernel: about a minute each here)")
     a.add_argument("--points", type=int, default=None, metavar="N",
                    help="points in the random domains (core, wide, bits); default: the profile's")
     a.add_argument("--impl", action="append", metavar="NAME",
@@ -54,7 +55,15 @@ def parser():
                    "or 'autograd': its framework (torch, jax) differentiates it, gated d_a and "
                    "d_b as well")
     a.add_argument("--impl-library", default="auto", metavar="NAME", help=IMPL_LIBRARY_HELP)
+    a.add_argument("--sweep-stride", type=int, default=1, metavar="N",
+                   help="the exhaustive float32 domain takes every N-th bit pattern (default 1: "
+                   "all 2**32; an odd N reaches every last bit)")
     _exact_value_options(a)
+    a.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the exhaustive sweeps' chunks and the exact values on the Dask "
+                   "cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786; default "
+                   "$DASK_SCHEDULER_ADDRESS, else a local pool of --jobs processes); needs "
+                   "pip install 'actbench[dask]'")
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
                    help="budget file (default: the packaged bench/core/budgets.toml)")
     a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
@@ -164,7 +173,8 @@ def parser():
 
 def _exact_value_options(p):
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
-                   help="processes computing exact values (default: all cores)")
+                   help="processes computing exact values and exhaustive sweeps "
+                   "(default: all cores)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
     p.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")

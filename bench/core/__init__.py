@@ -3,7 +3,8 @@
 It owns the catalog (each activation with its variants, kernels, reference, parameters and
 thresholds), the input domains, the exact values (mpmath, cached on disk), the error metrics
 (ULPs at the exact value), the budgets, the implementations audited beside ours (peers and a
-user's callables, framework arrays included), the regression inputs and the result files
-(schema version, run metadata, atomic writes).  It imports only ``actbench.kernels`` and
+user's callables, framework arrays included), the regression inputs, the result files
+(schema version, run metadata, atomic writes) and where parallel work runs (a local process
+pool or a Dask cluster, ``executors``).  It imports only ``actbench.kernels`` and
 ``actbench.reference``; everything else in actbench imports it.
 """

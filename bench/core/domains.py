@@ -8,11 +8,13 @@
   random significands, both signs.
 - ``bits``: uniformly random bit patterns (as Herbie and SLEEF test), with extra weight on
   the patterns next to ±0, ±inf and the subnormal/normal boundary.
-- ``exhaustive``: every one of the 65,536 values of a 16-bit dtype.
+- ``exhaustive``: every one of the 65,536 values of a 16-bit dtype (exact values for all), or
+  of the 2**32 of float32 (``actbench.accuracy.exhaustive``: a fast oracle, checked by mpmath).
 - ``regressions``: the inputs in ``regressions.json``, package data (see ``regressions.py``).
 
 Profiles: ``quick`` (the default) is special, thresholds, core and wide with 2,000 random
-points, plus the regressions; ``full`` has 20,000 points and adds ``bits``.
+points, plus the regressions; ``full`` has 20,000 points and adds ``bits``; ``exhaustive`` is
+the exhaustive domain alone.
 
 Random domains draw from a generator seeded by the domain's name, so a run is repeatable
 and a row's worst input can be replayed.
@@ -25,7 +27,7 @@ import numpy as np
 
 from actbench.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
-__all__ = ["DEFAULT_POINTS", "DOMAINS", "PROFILES", "SIXTEEN_BIT", "points"]
+__all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "points"]
 
 DOMAINS = ("special", "thresholds", "core", "wide", "bits", "exhaustive", "regressions")
 DEFAULT_POINTS = {"core": 2000, "wide": 2000, "bits": 2000}
@@ -33,7 +35,9 @@ PROFILES = {
     "quick": {"domains": ("special", "thresholds", "core", "wide", "regressions"), "points": 2000},
     "full": {"domains": ("special", "thresholds", "core", "wide", "bits", "regressions"),
              "points": 20000},
+    "exhaustive": {"domains": ("exhaustive",), "points": 2000},
 }
+EXHAUSTIVE_DTYPES = ("float32", *SIXTEEN_BIT)
 NEIGHBOURS = 2  # floats taken on each side of an edge
 
 
@@ -116,8 +120,9 @@ def _bits(key: tuple, dtype, n: int) -> np.ndarray:
 def exhaustive(dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.name not in SIXTEEN_BIT:
-        raise ValueError(f"the exhaustive domain needs a 16-bit dtype ({', '.join(SIXTEEN_BIT)}), "
-                         f"not {dtype.name}")
+        raise ValueError(f"the exhaustive domain's points are listed for 16-bit dtypes "
+                         f"({', '.join(SIXTEEN_BIT)}) only; float32's 2**32 are swept in chunks "
+                         f"(actbench.accuracy.exhaustive), not {dtype.name}")
     return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
 
 

@@ -16,15 +16,15 @@ import os
 import sys
 import tempfile
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from actbench import reference
+from actbench.core.executors import local_pool
 from actbench.reference.fingerprint import fingerprint
 
 __all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
@@ -162,8 +162,11 @@ class Cache:
             self.report(f"cannot write cache entry {path}: {exc.strerror or exc}")
 
 
-def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None) -> dict:
-    """key -> Exact for every task: from the cache, else computed (in ``jobs`` processes)."""
+def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None,
+                  executor=None) -> dict:
+    """key -> Exact for every task: from the cache, else computed, in ``executor`` (a
+    ``concurrent.futures.Executor``: a process pool or a Dask cluster, see ``executors``)
+    when one is given, else in ``jobs`` processes."""
     results, todo, by_key = {}, {}, {}
     for task in tasks:
         key = task.key
@@ -179,15 +182,11 @@ def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None)
     total = sum(chunk.size for _, _, chunk in pieces)
     bar = progress(total) if progress and total else None
     parts: dict = {key: {} for key in todo}
-    if jobs > 1 and len(pieces) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver")) as pool:
-            futures = {pool.submit(_compute_arrays, chunk): (key, i, chunk.size)
-                       for key, i, chunk in pieces}
-            for fut in as_completed(futures):
-                key, i, size = futures[fut]
-                parts[key][i] = fut.result()
-                if bar:
-                    bar.update(size)
+    if executor is not None and pieces:
+        _gather(executor, pieces, parts, bar)
+    elif jobs > 1 and len(pieces) > 1:
+        with local_pool(jobs) as pool:
+            _gather(pool, pieces, parts, bar)
     else:
         for key, i, chunk in pieces:
             parts[key][i] = _compute_arrays(chunk)
@@ -203,6 +202,20 @@ def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None)
         cache.store(key, want, hi, lo)
         results[key] = (want, hi, lo)
     return {key: _as_exact(by_key[key].arrays[0], *v) for key, v in results.items()}
+
+
+def _gather(pool, pieces, parts, bar):
+    futures = {pool.submit(_compute_arrays, chunk): (key, i, chunk.size) for key, i, chunk in pieces}
+    try:
+        for fut in as_completed(futures):
+            key, i, size = futures[fut]
+            parts[key][i] = fut.result()
+            if bar:
+                bar.update(size)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
 
 
 def _as_exact(x, want, hi, lo):

@@ -172,9 +172,10 @@ class UserImpl(Impl):
     @classmethod
     def from_spec(cls, spec: str, derivative: str | None = None,
                   library: str = "auto") -> "UserImpl":
-        if derivative and derivative != AUTOGRAD:
-            derivative = load_callable(derivative)
-        return cls(spec, load_callable(spec), derivative or None, library)
+        loaded = load_callable(derivative) if derivative and derivative != AUTOGRAD else derivative
+        impl = cls(spec, load_callable(spec), loaded or None, library)
+        impl.spec = (spec, derivative, library)  # to rebuild it in another process
+        return impl
 
     def kernel(self, case):
         direction = case.direction

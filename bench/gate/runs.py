@@ -32,6 +32,8 @@ def audit_argv(meta: dict, out: Path, common: list[str]) -> list[str]:
             *_filters(filters, ("activation", "variant", "direction", "dtype", "domain"))]
     if filters.get("points"):
         argv += ["--points", str(filters["points"])]
+    if filters.get("sweep_stride", 1) != 1:  # a sampled exhaustive float32 domain
+        argv += ["--sweep-stride", str(filters["sweep_stride"])]
     impls = meta.get("impls") or ["ours"]
     argv += ["--impl", ",".join(impls)]
     if meta.get("impl_derivative"):

@@ -9,6 +9,7 @@ written twice: ``report.html`` and ``report.md``.  What goes in:
   and its figures regenerated from our kernels (``seed_findings``, ``seed_figures``);
 - for each audited activation × direction × dtype, ULP error against the input, one line per
   implementation in the audit (``error_curves``, ``report_figures.ulp_figure``);
+- for each exhaustive float32 sweep, the max ULP per binade of |x| and a table (``sweeps``);
 - ns/element per kernel and implementation beside the copy roofline, and speed against
   accuracy (``report_figures``);
 - the result tables, failing rows first, and each run's metadata.
@@ -26,6 +27,7 @@ from actbench.core import catalog
 from actbench.core.errors import ResultsError
 from actbench.core.resultset import ResultSet
 from actbench.gate.compare import fmt, fmt_size
+from actbench.report import sweeps
 from actbench.report.document import Figure, Report
 
 __all__ = ["build"]
@@ -383,6 +385,7 @@ def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
     if rs.audit is not None:
         _staleness(rep, rs)
         _accuracy_figures(rep, rs, cache, jobs, exact_progress)
+        sweeps.add_section(rep, rs.audit)
     if speed is not None and len(speed):
         _speed_figures(rep, rs, speed)
     _tables(rep, rs, speed)

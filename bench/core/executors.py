@@ -1,0 +1,89 @@
+"""Where parallel work runs: a local process pool, or an existing Dask cluster.
+
+Both are ``concurrent.futures.Executor``s, so the exact-value tasks (``exact.resolve_exact``)
+and the exhaustive float32 sweep's chunks (``actbench.accuracy.exhaustive``) are submitted the
+same way wherever they run.  A Dask cluster is reached through ``dask.distributed``'s
+``Client.get_executor()``; its workers need actbench installed in the same version.
+
+This module imports nothing heavy at load time: a pool's workers unpickle ``init_worker``
+from here before anything imports Numba, so the thread settings it makes take effect.
+"""
+
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from multiprocessing import get_context
+
+__all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "connect", "init_worker", "local_pool",
+           "scheduler_address", "single_thread"]
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+DASK_HINT = "pip install 'actbench[dask]' (dask.distributed)"
+
+# One thread per process: the pool's processes are the parallelism, and threads inside each
+# would fight them for the same cores (Numba's kernels thread large arrays; torch and XLA
+# start a thread per core).  Numba's count is set at run time (``single_thread``): the
+# forkserver may have imported it already, and Numba refuses a NUMBA_NUM_THREADS that differs
+# from the one its thread pool started with.
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "PJRT_NPROC": "1"}
+
+
+class ClusterError(RuntimeError):
+    """The Dask scheduler cannot be used: dask.distributed missing, or no scheduler there."""
+
+
+def init_worker() -> None:
+    """Runs first in each pool process, before Numba, torch or JAX are imported there."""
+    os.environ.update(_ONE_THREAD)
+
+
+def single_thread() -> None:
+    """For work that may land in a process that already imported Numba or torch (a Dask
+    worker): one thread for what it runs."""
+    import sys
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def local_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` fresh processes (forkserver: no inherited threads or locks), one thread each."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver"),
+                               initializer=init_worker)
+
+
+def scheduler_address(given: str | None) -> str | None:
+    """The scheduler to use: the one given, else ``$DASK_SCHEDULER_ADDRESS``, else none."""
+    return given or os.environ.get(SCHEDULER_ENV) or None
+
+
+def connect(address: str, timeout: float = 10.0) -> tuple[Executor, object]:
+    """(executor, client) for the Dask scheduler at ``address``; ``ClusterError`` naming the
+    problem when dask.distributed is missing or nothing answers there."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError(f"--scheduler needs dask.distributed: {DASK_HINT}") from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+    if not client.scheduler_info().get("workers"):
+        client.close()
+        raise ClusterError(f"the Dask scheduler at {address!r} has no workers; start some with "
+                           f"`dask worker {address}`")
+    return client.get_executor(pure=False), client
+
+
+def worker_count(executor) -> int:
+    """How many tasks ``executor`` runs at once (for sizing the work into chunks)."""
+    if isinstance(executor, ProcessPoolExecutor):
+        return executor._max_workers
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        return max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+    return 1

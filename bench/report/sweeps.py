@@ -1,0 +1,122 @@
+"""The report's section on exhaustive float32 sweeps: for each swept kernel, the largest ULP
+error in every binade of |x|, both signs, so a reader sees where in the float32 range the
+error lives; and a table of each sweep (max ULP, worst input, inputs above 0.5, 1 and 2 ULP,
+special-value mismatches, how many points mpmath checked)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+
+from actbench.gate.compare import fmt
+from actbench.report.document import Figure, Report
+from actbench.report.figures import impl_colour
+
+__all__ = ["SWEEP_COLUMNS", "add_section", "binade_figure", "binade_maxima", "sweep_rows"]
+
+SWEEP_COLUMNS = ["impl", "variant", "max_ulp", "worst_input", "over_half_ulp", "over_1_ulp",
+                 "over_2_ulp", "special_mismatches", "mpmath_checked", "n"]
+_SUBNORMAL = -127  # where the figure puts the binade of subnormals (exponent field 0)
+
+
+def sweep_rows(audit: pd.DataFrame) -> pd.DataFrame:
+    """The audit's exhaustive float32 rows that hold a sweep."""
+    if "sweep" not in audit:
+        return audit.iloc[0:0]
+    rows = audit[(audit["domain"] == "exhaustive") & (audit["dtype"] == "float32")]
+    return rows[rows["sweep"].fillna("").astype(str).str.startswith("{")]
+
+
+def binade_maxima(sweep_json: str) -> dict:
+    """{sign: (exponents, max ULP)} from a row's ``sweep`` field: sign +1 / -1, the exponent
+    of the binade (``_SUBNORMAL`` for the subnormals), the largest ULP error measured in it
+    (the oracle's, within its bound); inf and NaN inputs (exponent field 255) left out."""
+    pairs = json.loads(sweep_json).get("binade_max_ulp", [])
+    out = {}
+    for sign in (1, -1):
+        chosen = [(b & 0xFF, m) for b, m in pairs if (b >> 8) == (sign < 0) and b & 0xFF != 0xFF]
+        exps = np.array([_SUBNORMAL if e == 0 else e - 127 for e, _ in chosen], float)
+        out[sign] = (exps, np.array([m for _, m in chosen], float))
+    return out
+
+
+def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
+    """Max ULP per binade: ``lines`` = [(label, colour, sweep JSON)]; x > 0 solid, x < 0 dashed."""
+    fig = MplFigure(figsize=(10, 4.2), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    top = budget
+    for label, colour, sweep_json in lines:
+        for sign, (exps, maxima) in binade_maxima(sweep_json).items():
+            if not exps.size:
+                continue
+            shown = np.maximum(maxima, 1e-12)  # exact binades drawn at the axis' floor
+            ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.2,
+                    marker="." if sign > 0 else "", ms=3,
+                    label=f"{label}, x {'>' if sign > 0 else '<'} 0")
+            top = max(top, float(shown.max()))
+    ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-12, top * 3)
+    ax.set_xlim(_SUBNORMAL - 2, 130)
+    ticks = [_SUBNORMAL, -100, -75, -50, -25, 0, 25, 50, 75, 100, 127]
+    ax.set_xticks(ticks, ["subn." if t == _SUBNORMAL else str(t) for t in ticks], fontsize=7)
+    ax.set_xlabel("binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (all 2^23 inputs of each)",
+                  fontsize=8)
+    ax.set_ylabel("max error in the binade (ULP)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=6, ncols=3, loc="upper left")
+    return fig
+
+
+def add_section(rep: Report, audit: pd.DataFrame) -> None:
+    """The section, when the audit has exhaustive float32 sweeps; nothing otherwise."""
+    swept = sweep_rows(audit)
+    if not len(swept):
+        return
+    rep.add("heading", "Exhaustive float32 sweeps: where the error lives", anchor="sweeps")
+    rep.add("text", "Every float32 input (or every N-th, as the stride says) of each kernel, "
+            "measured against the float64 simd kernel and settled by mpmath wherever that "
+            "oracle's bound leaves a count or a reported point undecided: each figure gives the "
+            "largest ULP error in every binade of |x| (solid: x > 0, dashed: x < 0).")
+    table = swept.assign(variant=swept["variant"].fillna("-"))
+    rep.add("table", header=["activation", "direction", *SWEEP_COLUMNS, "stride", "undecided"],
+            rows=[[r.activation, r.direction, *(_cell(getattr(r, c)) for c in SWEEP_COLUMNS),
+                   str(json.loads(r.sweep).get("stride", "?")), _undecided(r.sweep)]
+                  for r in table.itertuples()],
+            failing=[str(p) not in ("True", "true") for p in table["passed"]])
+    for (act, direction), group in swept.groupby(["activation", "direction"], sort=False):
+        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
+                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
+                 for r in group.itertuples()]
+        budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
+        title = f"{act} {direction}, float32: max ULP error per binade of |x|"
+        caption = " | ".join(f"{name}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
+                             for (name, _, _), r in zip(lines, group.itertuples(), strict=True))
+
+        def draw(title=title, lines=lines, budget=budget):
+            return binade_figure(title, lines, budget)
+
+        rep.blocks.append(Figure(f"binades-{act}-{direction}", title, caption, draw))
+
+
+_VARIANT_COLOURS = {"accurate": "#1f77b4", "simd": "#17becf", "simd_f32": "#2ca02c",
+                    "simd_f32_fast": "#bcbd22"}
+
+
+def _variant_colour(variant: str) -> str:
+    return _VARIANT_COLOURS.get(variant, "#1f77b4")
+
+
+def _cell(v) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return str(int(f)) if f.is_integer() and abs(f) >= 1 else fmt(f)
+
+
+def _undecided(sweep_json: str) -> str:
+    und = json.loads(sweep_json).get("undecided") or {}
+    return ", ".join(f"{v} at {k}" for k, v in und.items() if v) or "0"
