@@ -120,6 +120,8 @@ def cmd_audit(args, out, err):
                     file=err, disable=None, smoothing=0.05)
 
     executor, client = _executor(args, err)
+    # kept for the metadata: the client is closed before the results are written
+    scheduler = client.scheduler.address if client is not None else None
     try:
         rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
                                cache=cache, jobs=args.jobs, regressions=regressions,
@@ -146,7 +148,7 @@ def cmd_audit(args, out, err):
         filters={"activation": acts, "variant": variants, "direction": directions,
                  "dtype": dtypes, "domain": domains, "points": points,
                  "sweep_stride": args.sweep_stride},
-        scheduler=client.scheduler.address if client is not None else None,
+        scheduler=scheduler,
     )
     print(table.render(df), file=out)
     failing = df[table.failed(df)]
