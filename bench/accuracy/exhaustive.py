@@ -37,6 +37,9 @@ __all__ = ["STORE_SCHEMA", "SweepInterrupted", "SweepStore", "confirm", "oracle_
 
 STORE_SCHEMA = 1
 WORST = 5  # worst points kept in the row, as for every domain
+# candidates for the maximum mpmath settles, the highest bounds first: more are ties within the
+# oracle's bound (an exact kernel's zeros), which only bound the maximum (``max_ulp_bound``)
+CONFIRM_CANDIDATES = 32
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -241,9 +244,9 @@ def _pick(results, bound) -> tuple[dict, float]:
     cands = [p for r in results for p in r["candidates"] if p["upper"] >= max_lower]
     cands.sort(key=lambda p: -p["upper"])
     unchecked = max([r["unchecked_upper"] for r in results] + [-1.0])
-    if len(cands) > oracle.MAX_CANDIDATES:
-        unchecked = max(unchecked, cands[oracle.MAX_CANDIDATES]["upper"])
-        cands = cands[:oracle.MAX_CANDIDATES]
+    if len(cands) > CONFIRM_CANDIDATES:
+        unchecked = max(unchecked, cands[CONFIRM_CANDIDATES]["upper"])
+        cands = cands[:CONFIRM_CANDIDATES]
     top = sorted((p for r in results for p in r["top"]), key=lambda p: -p["ulp"])[:oracle.TOP]
     mism = [p for r in results for p in r["mismatches"]][:oracle.MISMATCH_KEPT]
     points = {}
