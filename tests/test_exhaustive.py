@@ -182,8 +182,7 @@ def test_oracle_scan_sorts_points_into_decided_and_deferred():
     ]
     got = np.array([c[0] for c in cases], np.float32)
     ref = np.array([c[1] for c in cases])
-    counters = np.zeros(len(oracle.COUNTERS), np.int64)
-    floats = np.array([0.0, 0.0, 0.0, -np.inf, -1.0, -np.inf])
+    counters, floats = oracle.tallies()
     top = np.full((oracle.TOP_ROWS, 4), -1.0)
     deferred, mism = np.empty((8, 4)), np.empty((8, 4))
     cands, scratch = np.empty((16, 4)), np.zeros(1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbench.accuracy import exhaustive
+from actbench.accuracy import exhaustive, oracle
 from actbench.core import domains, metrics
 from actbench.core.budgets import Budgets
 from actbench.core.catalog import runs_for_peers
@@ -25,8 +25,8 @@ from actbench.core.peers import Impl
 from actbench.core.regressions import Regressions
 from actbench.kernels._narrow import BFLOAT16, round_once
 
-__all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "Batch", "Points", "audit", "batches", "evaluate_points",
-           "format_value", "run_audit", "sweep_row"]
+__all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "Batch", "Points", "audit", "batches", "call_kernel",
+           "evaluate_points", "format_value", "run_audit", "sweep_row"]
 
 # Result-table columns, in order; the first block is the schema promised to users.
 COLUMNS = [
@@ -36,7 +36,7 @@ COLUMNS = [
     "impl", "status", "worst_ulp", "worst_kind", "budget_reason", "error", "warnings",
     "worst_points", "over_half_ulp", "over_1_ulp", "over_2_ulp", "mpmath_checked", "sweep",
 ]
-THRESHOLD_COLUMNS = {"over_half_ulp": 0.5, "over_1_ulp": 1.0, "over_2_ulp": 2.0}
+THRESHOLD_COLUMNS = {f"{name}_ulp": t for name, t in oracle.THRESHOLDS.items()}
 
 
 def format_value(v) -> str:
@@ -129,17 +129,17 @@ def _check_output(got, like, name):
             f"{name} returned {got.dtype} for {like.dtype} input; rounded to {like.dtype} and audited")
 
 
-def _call(kernel, batch):
-    """(result, problem, warnings, note): a kernel that raises or returns the wrong thing fails
-    its row; a result of another dtype comes back rounded, with a note; warnings it emits are
-    recorded with the row."""
+def call_kernel(kernel, args: tuple, kwargs: dict):
+    """(result, problem, warnings, note) of ``kernel(*args, **kwargs)``: a kernel that raises or
+    returns the wrong thing fails its row; a result of another dtype comes back rounded, with
+    a note; warnings it emits are recorded with the row."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            got = kernel(*batch.args, **batch.kwargs)
+            got = kernel(*args, **kwargs)
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}", _warning_text(caught), ""
-    result, problem, note = _check_output(got, batch.args[0], getattr(kernel, "__name__", "kernel"))
+    result, problem, note = _check_output(got, args[0], getattr(kernel, "__name__", "kernel"))
     return result, problem, _warning_text(caught), note
 
 
@@ -173,7 +173,7 @@ def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
     got, want, hi, lo, where, noted, rounded = [], [], [], [], [], [], []
     for k, batch in enumerate(work):
         ex = exact[batch.task.key]
-        result, problem, warned, note = _call(kernel, batch)
+        result, problem, warned, note = call_kernel(kernel, batch.args, batch.kwargs)
         if warned:
             noted.append(warned)
         if note:

@@ -19,7 +19,7 @@ import json
 import pickle
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +31,7 @@ from actbench.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
 from actbench.core import metrics
 from actbench.core.domains import DOMAINS, hexf
 from actbench.core.exact import Task, resolve_exact
+from actbench.core.executors import completed
 from actbench.core.results import write_atomic
 
 __all__ = ["STORE_SCHEMA", "SweepInterrupted", "SweepStore", "confirm", "oracle_bound", "sweep"]
@@ -229,16 +230,11 @@ def _run(jobs, executor, oracle_kernel):
         for job in jobs:
             yield run_chunk(job, oracle_kernel)
         return
-    futures = [executor.submit(run_chunk, job) for job in jobs]
-    try:
-        for fut in as_completed(futures):
-            yield fut.result()
-    finally:
-        for fut in futures:
-            fut.cancel()
+    for _, result in completed(executor, run_chunk, jobs):
+        yield result
 
 
-def _pick(results, bound) -> tuple[dict, float]:
+def _pick(results) -> tuple[dict, float]:
     """The points mpmath settles, by bit pattern, and the bound on unchecked candidates."""
     max_lower = max(r["max_lower"] for r in results)
     cands = [p for r in results for p in r["candidates"] if p["upper"] >= max_lower]
@@ -280,7 +276,7 @@ def confirm(case, results, bound, cache=None, executor=None) -> dict:
         for b, m in r["binmax"]:
             binmax[b] = max(binmax[b], m)
     total = sum(r["sum_ulp"] for r in results)
-    points, unchecked = _pick(results, bound)
+    points, unchecked = _pick(results)
     bits = np.array(sorted(points), dtype=np.uint64)
     x = bits.astype(np.uint32).view(np.float32)
     got = np.array([points[b]["got"] for b in sorted(points)], np.float32)
@@ -311,7 +307,7 @@ def confirm(case, results, bound, cache=None, executor=None) -> dict:
             total += e[i]
             hist[oracle.bin_index(e[i])] += 1
             binmax[b >> 23] = max(binmax[b >> 23], e[i])
-            for name, t in zip(("over_half", "over_1", "over_2"), oracle.THRESHOLDS, strict=True):
+            for name, t in oracle.THRESHOLDS.items():
                 counts[name] += int(e[i] > t)
     ok = (kinds == "") & np.isfinite(e)
     max_ulp = float(e[ok].max()) if ok.any() else 0.0

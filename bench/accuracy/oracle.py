@@ -38,15 +38,18 @@ import numpy as np
 
 __all__ = [
     "COUNTERS",
+    "FLOATS",
     "HIST_BINS",
     "ORACLE_VARIANT",
     "SPOT_CHECKS",
+    "THRESHOLDS",
     "TOP",
     "bin_index",
     "bin_upper_edge",
     "delta_for",
     "inputs",
     "scan",
+    "tallies",
 ]
 
 ORACLE_VARIANT = "simd"
@@ -55,13 +58,14 @@ SPOT_CHECKS = 2  # random points of each chunk checked against mpmath, to test t
 MAX_CANDIDATES = 256  # per chunk: the highest upper bounds; the rest only bound the maximum
 MAX_DEFERRED = 256  # per chunk settled by mpmath; the rest are reported as undecided
 
-THRESHOLDS = (0.5, 1.0, 2.0)
+THRESHOLDS = {"over_half": 0.5, "over_1": 1.0, "over_2": 2.0}  # counter name -> ULP
 # counters, in this order, filled by scan
 COUNTERS = ("ok", "over_half", "over_1", "over_2", "nan", "infinity", "zero_sign", "deferred",
             "mismatches_kept", "candidates", "top_kept", "undecided_half", "undecided_1",
             "undecided_2", "undecided_edge")
 TOP_ROWS = 8 * TOP  # the top table's room: TOP kept, the rest pending
-FLOATS = ("sum_ulp", "max_abs", "max_rel", "max_lower", "dropped_upper", "candidates_floor")
+FLOATS = {"sum_ulp": 0.0, "max_abs": 0.0, "max_rel": 0.0, "max_lower": -np.inf,
+          "dropped_upper": -1.0, "candidates_floor": -np.inf}  # name -> starting value
 MISMATCH_KEPT = 8  # the first special-value mismatches of a chunk, re-checked and reported
 
 # The p99 comes from a histogram of ULP errors: bin 0 holds exact zeros; then 16 bins per
@@ -74,6 +78,11 @@ HIST_BINS = 1 + HIST_OCTAVES * HIST_SUB
 
 _F32_OVERFLOW = float.fromhex("0x1.ffffffp+127")  # RN to float32 gives inf from here up (a tie)
 _F32_UNDERFLOW = 2.0**-150  # ... and 0 from here down (a tie, to even)
+
+
+def tallies() -> tuple[np.ndarray, np.ndarray]:
+    """Fresh (counters, floats) for ``scan`` to accumulate into (``COUNTERS``, ``FLOATS``)."""
+    return np.zeros(len(COUNTERS), np.int64), np.array(list(FLOATS.values()))
 
 
 def delta_for(bound_f64_ulp: float) -> float:

@@ -11,7 +11,6 @@ the chunk or the chunk count.
 """
 
 import time
-import warnings
 from dataclasses import dataclass
 from functools import cache
 
@@ -44,9 +43,6 @@ class Chunk:
     @property
     def size(self) -> int:
         return max(0, -(-(self.hi - self.first) // self.stride))
-
-    def bits(self) -> np.ndarray:
-        return np.arange(self.first, self.hi, self.stride, dtype=np.uint64)
 
 
 def chunks(stride: int = 1) -> list[Chunk]:
@@ -113,24 +109,11 @@ def _case(job: Job):
     return Case(act, act.variant(job.variant), job.direction)
 
 
-def _call(kernel, x, params):
-    """(float32 result, problem, warnings, note) as the audit's ``_call`` (NumPy's floating-point
-    warnings silenced: overflow in a peer's exp is what the sweep measures, not news)."""
-    from actbench.accuracy.audit import _check_output, _warning_text
-
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
-        warnings.simplefilter("always")
-        try:
-            got = kernel(x, **params)
-        except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}", _warning_text(caught), ""
-    result, problem, note = _check_output(got, x, getattr(kernel, "__name__", "kernel"))
-    return result, problem, _warning_text(caught), note
-
-
 def run_chunk(job: Job, oracle_kernel=None) -> dict:
     """Measure one chunk (in a worker): the summary ``exhaustive.confirm`` merges.
     ``oracle_kernel`` replaces the oracle (the tests plant a wrong one)."""
+    from actbench.accuracy.audit import call_kernel
+
     single_thread()
     start = time.perf_counter()
     case = _case(job)
@@ -141,8 +124,7 @@ def run_chunk(job: Job, oracle_kernel=None) -> dict:
     delta = oracle.delta_for(job.bound)
     bound_mant = int(np.ceil(job.bound))
     chunk = job.chunk
-    counters = np.zeros(len(oracle.COUNTERS), np.int64)
-    floats = np.array([0.0, 0.0, 0.0, -np.inf, -1.0, -np.inf])
+    counters, floats = oracle.tallies()
     binmax = np.full(BINADES, -1.0)
     hist = np.zeros(oracle.HIST_BINS, np.int64)
     top = np.full((oracle.TOP_ROWS, 4), -1.0)
@@ -163,7 +145,10 @@ def run_chunk(job: Job, oracle_kernel=None) -> dict:
         first = chunk.first + offset * chunk.stride
         xb, x64b = x_bits[:size], x64[:size]
         nan_inputs += int(oracle.inputs(first, chunk.stride, xb, x64b))
-        got, problem, warning, note = _call(kernel, xb.view(np.float32), act.params)
+        # NumPy's floating-point warnings silenced: overflow in a peer's exp is what the sweep
+        # measures, not news
+        with np.errstate(all="ignore"):
+            got, problem, warning, note = call_kernel(kernel, (xb.view(np.float32),), act.params)
         if warning:
             warned.append(warning)
         if note:

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import zipfile
-from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import reference
-from actbench.core.executors import local_pool
+from actbench.core.executors import completed, local_pool
 from actbench.reference.fingerprint import fingerprint
 
 __all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
@@ -205,17 +204,11 @@ def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None,
 
 
 def _gather(pool, pieces, parts, bar):
-    futures = {pool.submit(_compute_arrays, chunk): (key, i, chunk.size) for key, i, chunk in pieces}
-    try:
-        for fut in as_completed(futures):
-            key, i, size = futures[fut]
-            parts[key][i] = fut.result()
-            if bar:
-                bar.update(size)
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
+    for k, arrays in completed(pool, _compute_arrays, [chunk for *_, chunk in pieces]):
+        key, i, chunk = pieces[k]
+        parts[key][i] = arrays
+        if bar:
+            bar.update(chunk.size)
 
 
 def _as_exact(x, want, hi, lo):

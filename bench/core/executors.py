@@ -10,11 +10,11 @@ from here before anything imports Numba, so the thread settings it makes take ef
 """
 
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
-__all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "connect", "init_worker", "local_pool",
-           "scheduler_address", "single_thread"]
+__all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "completed", "connect", "init_worker",
+           "local_pool", "scheduler_address", "single_thread", "worker_count"]
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 DASK_HINT = "pip install 'actbench[dask]' (dask.distributed)"
@@ -76,6 +76,19 @@ def local_pool(jobs: int) -> ProcessPoolExecutor:
     """``jobs`` fresh processes (forkserver: no inherited threads or locks), one thread each."""
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver"),
                                initializer=init_worker, initargs=(os.getpid(),))
+
+
+def completed(executor: Executor, fn, items: list):
+    """Yield (k, fn(items[k])) as each finishes in ``executor``; what has not started is
+    cancelled when the caller stops early (Ctrl-C, an error), so that nothing runs on for
+    results no one will read."""
+    futures = {executor.submit(fn, item): k for k, item in enumerate(items)}
+    try:
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 def scheduler_address(given: str | None) -> str | None:
