@@ -10,11 +10,16 @@ The elementwise kernels also take float16 and bfloat16 (ml_dtypes): computed in 
 rounded once to the 16-bit format.  An empty array gives an empty array of the same dtype (as
 NumPy ufuncs and PyTorch do); integer or complex input, or a 16-bit float for the gated and
 row-wise kernels, raises ``TypeError`` rather than being silently promoted.
+
+Compiled code is cached on disk in a directory keyed by every kernel source file, the
+Numba/llvmlite versions and the CPU (``_cache``); ``compile_stats()`` says how long this
+process spent compiling and how much it loaded from that cache.
 """
 
 import numpy as np
 
-from . import _accurate, _rowwise, _simd, _simd32
+from . import _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32
+from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
@@ -157,7 +162,44 @@ class GatedKernel:
                                 or out.shape != shape):
             raise ValueError(f"{self.name}: out must be a {a.dtype} array of shape {shape}")
         with np.errstate(all="ignore"):
-            return self.ufunc(a, b, out=out)
+            return self._apply(a, b, out)
+
+    def _apply(self, a, b, out):
+        return self.ufunc(a, b, out=out)
+
+
+class GatedFastKernel(GatedKernel):
+    """A gated kernel of ``_gated_fast``: a vectorized loop (float32 computed in float64 and
+    rounded once), threads for large arrays, the accurate kernel's value where the plain
+    product does not hold.  Called as ``GatedKernel``; operands that broadcast or are not
+    contiguous are copied first."""
+
+    def __init__(self, name):
+        super().__init__(name, None)
+        self.base = name.removesuffix("_fast")
+
+    def __repr__(self):
+        return super().__repr__().replace("gated kernel", "fast gated kernel")
+
+    def _apply(self, a, b, out):
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        if a.shape != shape:
+            a = np.broadcast_to(a, shape)
+        if b.shape != shape:
+            b = np.broadcast_to(b, shape)
+        flat_a = np.ascontiguousarray(a).reshape(-1)
+        flat_b = np.ascontiguousarray(b).reshape(-1)
+        direct = out is not None and out.flags.c_contiguous and out.flags.writeable and not any(
+            np.may_share_memory(out, v) and out.ctypes.data != v.ctypes.data
+            for v in (flat_a, flat_b))
+        y = out.reshape(-1) if direct else np.empty(flat_a.shape, a.dtype)
+        _gated_fast.run(self.base, flat_a, flat_b, y)
+        if direct:
+            return out
+        if out is not None:
+            out[...] = y.reshape(shape)
+            return out
+        return y.reshape(shape)[()] if shape == () else y.reshape(shape)
 
 
 class RowwiseKernel:
@@ -197,20 +239,49 @@ class RowwiseKernel:
             if out is None:
                 return y
             return out
+        y = self._compute(x, g, axis, float(temperature))
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+    def _compute(self, x, g, axis, tau):
         moved = np.moveaxis(x, axis, -1)
         rows = np.ascontiguousarray(moved, dtype=np.float64).reshape(-1, moved.shape[-1])
         result = np.empty_like(rows)
         if self.takes_gradient:
             g_rows = np.ascontiguousarray(np.moveaxis(g, axis, -1), dtype=np.float64)
-            self.rows(rows, g_rows.reshape(rows.shape), float(temperature), result)
+            self.rows(rows, g_rows.reshape(rows.shape), tau, result)
         else:
-            self.rows(rows, float(temperature), result)
+            self.rows(rows, tau, result)
         with np.errstate(over="ignore"):  # a float32 result beyond its range is inf, as it should
-            y = np.moveaxis(result.reshape(moved.shape), -1, axis).astype(x.dtype)  # one rounding
-        if out is None:
-            return y
-        out[...] = y
-        return out
+            return np.moveaxis(result.reshape(moved.shape), -1, axis).astype(x.dtype)  # one rounding
+
+
+class RowwiseFastKernel(RowwiseKernel):
+    """A row-wise kernel of ``_rowwise_fast``: SIMD passes within each row, in the input's
+    dtype (float32 computed in float64 and rounded once), threads across rows; rows the fast
+    passes do not cover, and float64 VJPs, go through the accurate kernel (see
+    ``_rowwise_fast``).  Called as ``RowwiseKernel``."""
+
+    def __init__(self, name, accurate):
+        super().__init__(name, accurate.rows, accurate.takes_gradient)
+        self.base = name.removesuffix("_fast")
+
+    def __repr__(self):
+        return super().__repr__().replace("row-wise kernel", "fast row-wise kernel")
+
+    def _compute(self, x, g, axis, tau):
+        if (self.base, x.dtype.name) not in _rowwise_fast.KERNELS:  # the float64 VJPs
+            return super()._compute(x, g, axis, tau)
+        moved = np.moveaxis(x, axis, -1)
+        rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+        result = np.empty_like(rows)
+        g_rows = None
+        if self.takes_gradient:
+            g_rows = np.ascontiguousarray(np.moveaxis(g, axis, -1)).reshape(rows.shape)
+        _rowwise_fast.run(self.base, rows, g_rows, tau, result)
+        return np.moveaxis(result.reshape(moved.shape), -1, axis)
 
 
 def _params(name, defaults, params) -> dict:
@@ -306,11 +377,22 @@ glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
 swiglu, d_swiglu_a, d_swiglu_b = _gated("swiglu")
 reglu, d_reglu_a, d_reglu_b = _gated("reglu")
+glu_fast, d_glu_a_fast, d_glu_b_fast = (GatedFastKernel(f"{n}_fast") for n in ("glu", "d_glu_a", "d_glu_b"))
+geglu_fast, d_geglu_a_fast, d_geglu_b_fast = (
+    GatedFastKernel(f"{n}_fast") for n in ("geglu", "d_geglu_a", "d_geglu_b"))
+swiglu_fast, d_swiglu_a_fast, d_swiglu_b_fast = (
+    GatedFastKernel(f"{n}_fast") for n in ("swiglu", "d_swiglu_a", "d_swiglu_b"))
+reglu_fast, d_reglu_a_fast, d_reglu_b_fast = (
+    GatedFastKernel(f"{n}_fast") for n in ("reglu", "d_reglu_a", "d_reglu_b"))
 
 softmax = RowwiseKernel("softmax", _rowwise.softmax_rows)
 softmax_vjp = RowwiseKernel("softmax_vjp", _rowwise.softmax_vjp_rows, takes_gradient=True)
 log_softmax = RowwiseKernel("log_softmax", _rowwise.log_softmax_rows)
 log_softmax_vjp = RowwiseKernel("log_softmax_vjp", _rowwise.log_softmax_vjp_rows, takes_gradient=True)
+softmax_fast = RowwiseFastKernel("softmax_fast", softmax)
+softmax_vjp_fast = RowwiseFastKernel("softmax_vjp_fast", softmax_vjp)
+log_softmax_fast = RowwiseFastKernel("log_softmax_fast", log_softmax)
+log_softmax_vjp_fast = RowwiseFastKernel("log_softmax_vjp_fast", log_softmax_vjp)
 
 __all__ = [
     "GatedKernel",
@@ -321,11 +403,20 @@ __all__ = [
     "SELU_SCALE",
     "SUPPORTED_DTYPES",
     "NARROW_DTYPES",
+    "compile_stats",
     *_accurate.__all__,
     "softmax",
     "softmax_vjp",
     "log_softmax",
     "log_softmax_vjp",
+    "RowwiseFastKernel",
+    "GatedFastKernel",
+    *(f"{d}{n}{p}_fast" for n in ("glu", "geglu", "swiglu", "reglu")
+      for d, p in (("", ""), ("d_", "_a"), ("d_", "_b"))),
+    "softmax_fast",
+    "softmax_vjp_fast",
+    "log_softmax_fast",
+    "log_softmax_vjp_fast",
     "sigmoid_simd",
     "d_sigmoid_simd",
     "silu_simd",

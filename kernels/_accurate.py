@@ -18,14 +18,17 @@ The float64 definitions are therefore written to be accurate *in float64*:
 Conventions at non-differentiable points follow PyTorch's autograd (listed in the catalog).
 NaN in gives NaN out everywhere, derivatives included.
 
-Everything Numba compiles for these kernels lives in this one file on purpose: Numba's
-on-disk cache checks only the timestamp of the file that defines a cached function, so a
-helper in another module could change without the cached kernels being recompiled.
+Each kernel is a ``_ufunc.Ufunc`` (float32 in, float32 out, computed in float64 and rounded
+once); its loop and the helpers here are cached on disk by ``_cache``, keyed by every kernel
+source, so a change to any helper recompiles what uses it.
 """
 
 import math
 
-from numba import float64, njit, vectorize
+from numba import float64, njit
+
+from ._cache import cached
+from ._ufunc import ufunc
 
 __all__ = [
     "celu",
@@ -78,7 +81,8 @@ __all__ = [
     "tanh",
 ]
 
-_jit = njit(cache=True, error_model="numpy")
+def _jit(func):
+    return cached(njit(error_model="numpy")(func))
 
 # --- double-double helpers ---------------------------------------------------------------
 # Constants as hi + lo pairs: hi = RN(c), lo = RN(c - hi), from mpmath at 300 bits;
@@ -725,13 +729,8 @@ def _s_d_gelu_tanh(x):
 # --- ufuncs ------------------------------------------------------------------------------
 
 
-def _sigs(n_params):
-    extra = ", float64" * n_params
-    return [f"float32(float32{extra})", f"float64(float64{extra})"]
-
-
 def _ufunc(n_params=0):
-    return vectorize(_sigs(n_params), cache=True)
+    return ufunc(1, n_params)
 
 
 @_ufunc()
@@ -1017,65 +1016,61 @@ def _d_reglu_b(a, b):
     return a * _s_d_relu(b)
 
 
-def _sigs2():
-    return ["float32(float32, float32)", "float64(float64, float64)"]
-
-
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def glu(a, b):
     return _glu(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_glu_a(a, b):
     return _s_sigmoid(float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_glu_b(a, b):
     return _d_glu_b(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def geglu(a, b):
     return _geglu(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_geglu_a(a, b):
     return _s_gelu(float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_geglu_b(a, b):
     return _d_geglu_b(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def swiglu(a, b):
     return _swiglu(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_swiglu_a(a, b):
     return _s_silu(float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_swiglu_b(a, b):
     return _d_swiglu_b(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def reglu(a, b):
     return _reglu(float64(a), float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_reglu_a(a, b):
     return _s_relu(float64(b))
 
 
-@vectorize(_sigs2(), cache=True)
+@ufunc(2)
 def d_reglu_b(a, b):
     return _d_reglu_b(float64(a), float64(b))

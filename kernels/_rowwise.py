@@ -20,8 +20,8 @@ an all -inf (fully masked) row gives softmax 0, log_softmax -inf and zero gradie
 masked attention row contributes nothing instead of spreading NaN.  The VJPs use the same
 s, and an entry at -inf gets gradient +0 from softmax.
 
-Not cached by Numba: these call helpers in ``_accurate`` and Numba's cache would not notice a
-change there; they compile lazily on first use (about a second per dtype).
+Cached on disk by ``_cache``, keyed by every kernel source: these call helpers in
+``_accurate``, which Numba's own cache would not notice changing.
 """
 
 import math
@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 
 from ._accurate import _LN2_HI, _LN2_LO, two_prod, two_sum
+from ._cache import cached
 
 __all__ = ["log_softmax_rows", "log_softmax_vjp_rows", "softmax_rows", "softmax_vjp_rows"]
 
@@ -39,7 +40,8 @@ _INF = math.inf
 _EXP_UNDERFLOW = -746.0  # exp(t) is 0 below
 _FAR = -1500.0  # exp(t) times any finite float is 0 below
 
-_jit = njit(error_model="numpy")
+def _jit(func):
+    return cached(njit(error_model="numpy")(func))
 
 
 def _inverse_factorials(n):

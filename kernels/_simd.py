@@ -21,9 +21,9 @@ accurate kernels' Taylor patches; the piecewise kernels are their scalar definit
 are); the float64 budgets in ``bench/core/budgets.toml`` say where they differ.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
-than one is set.  These functions are not cached on disk (the 36 kernels compile in ~15 s on
-first use, float32 and float64): Numba's cache checks only this file's timestamp, and they
-inline helpers of ``_accurate``.
+than one is set.  The loops are cached on disk by ``_cache`` (keyed by every kernel source, so
+a change to an inlined helper of ``_accurate`` recompiles them): compiling all of them takes
+about 15 s, loading them well under one.
 """
 
 import math
@@ -38,6 +38,7 @@ from numba.extending import intrinsic
 
 from . import _accurate
 from ._accurate import _D_GELU_PATCH, _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
+from ._cache import cached
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
 
@@ -608,9 +609,10 @@ def _piecewise(fn, n_params: int):
     return scalar
 
 
-def _loops(scalar):
+def _loops(name, scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
-    rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale)."""
+    rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale).
+    Cached on disk as ``simd.<name>.<loop>`` (``_cache``)."""
 
     @njit(error_model="numpy", fastmath={"contract"})
     def f32(x, out, p0, p1):
@@ -637,42 +639,44 @@ def _loops(scalar):
             _prefer_512_bit_vectors()  # as above
             out[i] = scalar(x[i], True, p0, p1)
 
-    return {("float32", False): f32, ("float64", False): f64,
-            ("float32", True): f32_parallel, ("float64", True): f64_parallel}
+    loops = {("float32", False): f32, ("float64", False): f64,
+             ("float32", True): f32_parallel, ("float64", True): f64_parallel}
+    return {key: cached(loop, f"{name}.{loop.py_func.__name__}") for key, loop in loops.items()}
 
 
-KERNELS = {
-    "sigmoid": _loops(_sigmoid),
-    "d_sigmoid": _loops(_d_sigmoid),
-    "silu": _loops(_silu),
-    "d_silu": _loops(_d_silu),
-    "tanh": _loops(_tanh),
-    "d_tanh": _loops(_d_tanh),
-    "elu": _loops(_elu),
-    "d_elu": _loops(_d_elu),
-    "celu": _loops(_celu),
-    "d_celu": _loops(_d_celu),
-    "selu": _loops(_selu),
-    "d_selu": _loops(_d_selu),
-    "mish": _loops(_mish),
-    "d_mish": _loops(_d_mish),
-    "gelu": _loops(_gelu),
-    "d_gelu": _loops(_d_gelu),
-    "gelu_tanh": _loops(_gelu_tanh),
-    "d_gelu_tanh": _loops(_d_gelu_tanh),
-    "softplus": _loops(_softplus),
-    "d_softplus": _loops(_d_softplus),
-    "log_sigmoid": _loops(_log_sigmoid),
-    "d_log_sigmoid": _loops(_d_log_sigmoid),
-    "hardsigmoid": _loops(_hardsigmoid),
-    "d_hardsigmoid": _loops(_piecewise(_accurate._s_d_hardsigmoid, 0)),
-    "hardswish": _loops(_hardswish),
-    "d_hardswish": _loops(_d_hardswish),
-    "softsign": _loops(_softsign),
-    "d_softsign": _loops(_d_softsign),
-    **{f"{d}{name}": _loops(_piecewise(getattr(_accurate, f"_s_{d}{name}"), n))
+_SCALARS = {
+    "sigmoid": _sigmoid,
+    "d_sigmoid": _d_sigmoid,
+    "silu": _silu,
+    "d_silu": _d_silu,
+    "tanh": _tanh,
+    "d_tanh": _d_tanh,
+    "elu": _elu,
+    "d_elu": _d_elu,
+    "celu": _celu,
+    "d_celu": _d_celu,
+    "selu": _selu,
+    "d_selu": _d_selu,
+    "mish": _mish,
+    "d_mish": _d_mish,
+    "gelu": _gelu,
+    "d_gelu": _d_gelu,
+    "gelu_tanh": _gelu_tanh,
+    "d_gelu_tanh": _d_gelu_tanh,
+    "softplus": _softplus,
+    "d_softplus": _d_softplus,
+    "log_sigmoid": _log_sigmoid,
+    "d_log_sigmoid": _d_log_sigmoid,
+    "hardsigmoid": _hardsigmoid,
+    "d_hardsigmoid": _piecewise(_accurate._s_d_hardsigmoid, 0),
+    "hardswish": _hardswish,
+    "d_hardswish": _d_hardswish,
+    "softsign": _softsign,
+    "d_softsign": _d_softsign,
+    **{f"{d}{name}": _piecewise(getattr(_accurate, f"_s_{d}{name}"), n)
        for name, n in _PIECEWISE.items() for d in ("", "d_")},
 }
+KERNELS = {name: _loops(name, scalar) for name, scalar in _SCALARS.items()}
 
 
 def run(name: str, x: np.ndarray, out: np.ndarray, p0: float = 0.0, p1: float = 0.0) -> None:

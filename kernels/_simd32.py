@@ -39,6 +39,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._cache import cached
 from ._simd import PARALLEL_MIN, _prefer_512_bit_vectors
 
 __all__ = ["D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q", "GELU_EXP_Q", "GELU_K",
@@ -582,8 +583,9 @@ def _fast_d_silu(x):
     return tt * _fma_horner(FAST_G[:4], tt, FAST_G[4]) if abs(tt) < FAST_D_SILU_PATCH else y
 
 
-def _loops(scalar):
-    """Serial and threaded loops over 1-D contiguous float32 arrays."""
+def _loops(name, scalar):
+    """Serial and threaded loops over 1-D contiguous float32 arrays, cached on disk as
+    ``simd32.<name>.<loop>`` (``_cache``)."""
 
     @njit(error_model="numpy", fastmath={"contract"})
     def serial(x, out):
@@ -597,25 +599,27 @@ def _loops(scalar):
             _prefer_512_bit_vectors()
             out[i] = scalar(x[i])
 
-    return {False: serial, True: parallel}
+    return {threads: cached(loop, f"{name}.{loop.py_func.__name__}")
+            for threads, loop in ((False, serial), (True, parallel))}
 
 
-KERNELS = {
-    "sigmoid": _loops(_sigmoid),
-    "d_sigmoid": _loops(_d_sigmoid),
-    "silu": _loops(_silu),
-    "d_silu": _loops(_d_silu),
-    "tanh": _loops(_tanh),
-    "d_tanh": _loops(_d_tanh),
-    "gelu": _loops(_gelu),
-    "d_gelu": _loops(_d_gelu),
-    "sigmoid_fast": _loops(_fast_sigmoid),
-    "d_sigmoid_fast": _loops(_fast_d_sigmoid),
-    "silu_fast": _loops(_fast_silu),
-    "d_silu_fast": _loops(_fast_d_silu),
-    "tanh_fast": _loops(_fast_tanh),
-    "d_tanh_fast": _loops(_fast_d_tanh),
+_SCALARS = {
+    "sigmoid": _sigmoid,
+    "d_sigmoid": _d_sigmoid,
+    "silu": _silu,
+    "d_silu": _d_silu,
+    "tanh": _tanh,
+    "d_tanh": _d_tanh,
+    "gelu": _gelu,
+    "d_gelu": _d_gelu,
+    "sigmoid_fast": _fast_sigmoid,
+    "d_sigmoid_fast": _fast_d_sigmoid,
+    "silu_fast": _fast_silu,
+    "d_silu_fast": _fast_d_silu,
+    "tanh_fast": _fast_tanh,
+    "d_tanh_fast": _fast_d_tanh,
 }
+KERNELS = {name: _loops(name, scalar) for name, scalar in _SCALARS.items()}
 
 
 def run(name: str, x: np.ndarray, out: np.ndarray) -> None:

@@ -1,5 +1,14 @@
+import os
+
 import pytest
 from hypothesis import settings
+
+from actbench.kernels._cache import cache_root
+
+# The kernels' compiled code is keyed by every kernel source (kernels/_cache.py), so tests and
+# the CLIs they start share the user's warm cache safely, even though each test's exact-value
+# cache is private (below).
+os.environ.setdefault("ACTBENCH_NUMBA_CACHE", str(cache_root() / "numba"))
 
 # reproducible in CI: the same examples every run (a failure is then always reproducible), and
 # no per-example deadline (the first call of a kernel may load it from Numba's cache)

@@ -6,6 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from actbench import kernels
 from actbench.cli.common import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -139,6 +140,7 @@ def cmd_audit(args, out, err):
         raise UsageError(selection_checks.nothing_to_audit(selection))
     df = table.to_frame(rows)
     elapsed = time.perf_counter() - start
+    compiled = kernels.compile_stats()
     csv_path, _ = results.write_table(
         df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
         profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
@@ -148,7 +150,7 @@ def cmd_audit(args, out, err):
         filters={"activation": acts, "variant": variants, "direction": directions,
                  "dtype": dtypes, "domain": domains, "points": points,
                  "sweep_stride": args.sweep_stride},
-        scheduler=scheduler,
+        scheduler=scheduler, kernels_compiled=compiled,
     )
     print(table.render(df), file=out)
     failing = df[table.failed(df)]
@@ -156,7 +158,9 @@ def cmd_audit(args, out, err):
         added = _record(failing, selection, regressions)
         print(f"recorded {added} new input(s) in {regressions.path}", file=out)
     print(f"\n{len(df)} rows, {len(failing)} failed, {elapsed:.1f} s "
-          f"(exact values: {cache.hits} cached, {cache.misses} computed); wrote {csv_path}",
+          f"(exact values: {cache.hits} cached, {cache.misses} computed; kernels: "
+          f"{compiled['compiled']} compiled in {compiled['seconds']:.1f} s, {compiled['loaded']} "
+          f"loaded from the cache in {compiled['load_seconds']:.1f} s); wrote {csv_path}",
           file=out)
     return EXIT_FAIL if len(failing) else EXIT_OK
 
@@ -210,6 +214,8 @@ def cmd_bench(args, out, err):
         sizes = [int(float(v)) for v in flatten(args.size)] or None
     except ValueError:
         raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    if args.row_length < 1:
+        raise UsageError(f"--row-length must be at least 1, got {args.row_length}")
     if ((sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0
             or args.rounds < 1 or args.min_time <= 0 or args.repeat < 1):
         raise UsageError("--size, --threads, --max-time, --rounds, --min-time and --repeat must "
@@ -223,7 +229,8 @@ def cmd_bench(args, out, err):
         raise UsageError("the filters select no catalog row that takes these dtypes")
     config = {"activation": acts, "variant": variants, "direction": directions, "dtype": dtypes,
               "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative,
-              "impl_library": args.impl_library, "audit": args.audit}
+              "impl_library": args.impl_library, "audit": args.audit,
+              "row_length": args.row_length}
     # PJRT_NPROC sizes XLA's CPU thread pools (JAX). Measured with jax 0.10: an elementwise
     # kernel ran on 3-4 threads by default and still with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false,
     # on one with PJRT_NPROC=1

@@ -87,6 +87,9 @@ def parser():
     b.add_argument("--dtype", action="append", metavar="NAME", help="float32, float64")
     b.add_argument("--size", action="append", metavar="N",
                    help="elements per call (default: 1000, 100000, 1000000, 10000000)")
+    b.add_argument("--row-length", type=int, default=1000, metavar="N",
+                   help="row-wise kernels: elements per row (default 1000); a call takes "
+                   "size // N rows (at least one; a size below N is one row of size)")
     b.add_argument("--impl", action="append", metavar="NAME",
                    help="ours (default), numpy-seed, scipy, torch, jax, or module:function (with "
                    "a single --activation); repeat to compare")

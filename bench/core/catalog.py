@@ -168,17 +168,33 @@ def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
     return tuple(variants)
 
 
-def _accurate_gated(name: str, gate: str) -> tuple:
-    ks = {"forward": getattr(kernels, name), "d_a": getattr(kernels, f"d_{name}_a"),
-          "d_b": getattr(kernels, f"d_{name}_b")}
-    return (Variant("accurate", ks, f"a·{gate}(b) with the accurate {gate}; the product "
-                    "formed with a scaled gate where the gate alone would underflow"),)
+def _gated(name: str, gate: str) -> tuple:
+    def kinds(suffix):
+        return {"forward": getattr(kernels, f"{name}{suffix}"),
+                "d_a": getattr(kernels, f"d_{name}_a{suffix}"),
+                "d_b": getattr(kernels, f"d_{name}_b{suffix}")}
+    return (Variant("accurate", kinds(""), f"a·{gate}(b) with the accurate {gate}; the product "
+                    "formed with a scaled gate where the gate alone would underflow"),
+            Variant("fast", kinds("_fast"), f"a·{gate}(b) in one vectorized float64 loop with "
+                    f"the simd {gate} (float32 rounded once), threads for large arrays; the "
+                    "accurate kernel's value where the gate underflows or b is tiny", DTYPES))
 
 
-def _accurate_rowwise(name: str) -> tuple:
+_ROWWISE_FAST = ("SIMD passes within each row (max, exp by Cody-Waite and a polynomial, a "
+                 "reassociated sum, e·(1/S) corrected by its fused residual), gradients shifted by "
+                 "g at the maximum; float32 computed in float64 and rounded once; threads across "
+                 "rows; NaN, +inf and all -inf rows, rows spread beyond exp's normal range, and the "
+                 "float64 VJPs (whose cancellation needs a double-double exp) through the accurate "
+                 "kernel")
+
+
+def _rowwise(name: str) -> tuple:
     ks = {"forward": getattr(kernels, name), "vjp": getattr(kernels, f"{name}_vjp")}
+    fast = {"forward": getattr(kernels, f"{name}_fast"),
+            "vjp": getattr(kernels, f"{name}_vjp_fast")}
     return (Variant("accurate", ks, "float64 max shift with double-double (x - max)/tau, "
-                    "compensated sums and dot products; float32 rounded once"),)
+                    "compensated sums and dot products; float32 rounded once"),
+            Variant("fast", fast, _ROWWISE_FAST, DTYPES))
 
 
 def _below(bound):
@@ -306,18 +322,18 @@ CATALOG = {a.name: a for a in [
              "largest x where mish(x) != x", _is_not_x),
     )),
     # gated: content a, gate b; the thresholds domain uses the gate's edges for b
-    Activation("glu", _accurate_gated("glu", "sigmoid"), (-10.0, 10.0), kind="gated",
+    Activation("glu", _gated("glu", "sigmoid"), (-10.0, 10.0), kind="gated",
                gate="sigmoid"),
-    Activation("geglu", _accurate_gated("geglu", "gelu"), (-10.0, 10.0), kind="gated",
+    Activation("geglu", _gated("geglu", "gelu"), (-10.0, 10.0), kind="gated",
                gate="gelu"),
-    Activation("swiglu", _accurate_gated("swiglu", "silu"), (-20.0, 20.0), kind="gated",
+    Activation("swiglu", _gated("swiglu", "silu"), (-20.0, 20.0), kind="gated",
                gate="silu"),
-    Activation("reglu", _accurate_gated("reglu", "relu"), (-10.0, 10.0), kind="gated",
+    Activation("reglu", _gated("reglu", "relu"), (-10.0, 10.0), kind="gated",
                gate="relu", kinks="d/db at b = 0 is 0 (relu'(0) = 0)"),
     # row-wise along an axis, with a temperature: softmax(x/tau)
-    Activation("softmax", _accurate_rowwise("softmax"), (-10.0, 10.0), kind="rowwise",
+    Activation("softmax", _rowwise("softmax"), (-10.0, 10.0), kind="rowwise",
                kinks="NaN row -> NaN; +inf entries share the mass; all -inf row -> 0, zero gradient"),
-    Activation("log_softmax", _accurate_rowwise("log_softmax"), (-10.0, 10.0), kind="rowwise",
+    Activation("log_softmax", _rowwise("log_softmax"), (-10.0, 10.0), kind="rowwise",
                kinks="NaN row -> NaN; +inf entries -> -log k, others -inf; all -inf row -> -inf, "
                "zero gradient"),
 ]}

@@ -24,6 +24,7 @@ import numpy as np
 
 from actbench import reference
 from actbench.core.executors import completed, local_pool
+from actbench.kernels._cache import cache_root
 from actbench.reference.fingerprint import fingerprint
 
 __all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
@@ -33,11 +34,9 @@ CHUNK = 1024  # elements per pool job: small enough to balance two cores, big en
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("ACTBENCH_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "actbench"
+    """$ACTBENCH_CACHE, else $XDG_CACHE_HOME/actbench or ~/.cache/actbench: the kernels'
+    compiled code is kept there too (under numba/)."""
+    return cache_root()
 
 
 def _registry(kind):

@@ -7,8 +7,8 @@ import pandas as pd
 __all__ = ["SPEED_COLUMNS", "speed_table"]
 
 SPEED_COLUMNS = [
-    "impl", "activation", "variant", "direction", "kind", "dtype", "size", "threads",
-    "median_s", "iqr_s", "noise", "rounds", "runs", "drift", "ns_per_element", "gb_per_s",
+    "impl", "activation", "variant", "direction", "kind", "dtype", "size", "row_length",
+    "threads", "median_s", "iqr_s", "noise", "rounds", "runs", "drift", "ns_per_element", "gb_per_s",
     "roofline_fraction",
     "time_vs_copy", "speedup_vs_numpy_seed", "speedup_vs_torch", "speedup_vs_jax", "max_ulp",
     "first_call_s",
@@ -28,6 +28,7 @@ def _over_runs(df: pd.DataFrame) -> pd.DataFrame:
                 fastest=("median_s", "min"), slowest=("median_s", "max"),
                 first_call_s=("first_call_s", "max"), bytes=("bytes", "first"),
                 max_ulp=("max_ulp", "first"),
+                **{c: (c, "first") for c in ("elements", "row_length") if c in df},
                 **{c: (c, "median") for c in ("thread_speedup", "thread_speedup_noise") if c in df})
     out["drift"] = out.pop("slowest") / out.pop("fastest")
     return out.reset_index()
@@ -49,7 +50,9 @@ def speed_table(bench_json: dict) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=SPEED_COLUMNS)
     df = _over_runs(pd.DataFrame(rows))
-    df["ns_per_element"] = df["median_s"] / df["size"] * 1e9
+    # per element of the input actually timed (rows of a given length may not fill size)
+    elements = df["elements"].fillna(df["size"]) if "elements" in df else df["size"]
+    df["ns_per_element"] = df["median_s"] / elements * 1e9
     df["gb_per_s"] = df["bytes"] / df["median_s"] / 1e9
     copy = df[df["impl"] == "np.copyto"].set_index(["dtype", "size"])
     key = list(zip(df["dtype"], df["size"], strict=True))

@@ -35,6 +35,7 @@ SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
 DTYPES = CONFIG.get("dtype") or list(catalog.DTYPES)
 IMPLS = CONFIG.get("impl") or ["ours"]
 THREADS = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
+ROW_LENGTH = int(CONFIG.get("row_length") or 1000)
 
 
 def _max_ulps():
@@ -105,8 +106,8 @@ def _inputs(case, dtype, size, rng):
     if act.kind == "gated":
         return (rng.uniform(lo, hi, size).astype(dtype),
                 rng.uniform(lo, hi, size).astype(dtype)), {}
-    rows = max(1, size // 1000)
-    x = rng.uniform(lo, hi, (rows, size // rows)).astype(dtype)
+    length = min(size, ROW_LENGTH)
+    x = rng.uniform(lo, hi, (max(1, size // length), length)).astype(dtype)
     args = (x, rng.uniform(-1, 1, x.shape).astype(dtype)) if case.direction == "vjp" else (x,)
     return args, {"temperature": 1.0}
 
@@ -181,6 +182,8 @@ def test_kernel(benchmark, impl, case, dtype, size):
         impl=impl.name, activation=case.activation.name,
         variant=case.variant.name if impl.name == "ours" else "-", direction=case.direction,
         kind=case.activation.kind, dtype=dtype, size=size, bytes=nbytes,
+        elements=int(args[0].size),
+        row_length=int(args[0].shape[-1]) if case.activation.kind == "rowwise" else None,
         first_call_s=first, threads=THREADS,
         max_ulp=MAX_ULP.get((impl.name, case.activation.name,
                              case.variant.name if impl.name == "ours" else "-", case.direction,

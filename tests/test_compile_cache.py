@@ -1,0 +1,114 @@
+"""The compiled kernels' disk cache (kernels/_cache.py): warm processes load instead of
+compiling, and a change to any source file, a helper's included, is recompiled, never served
+stale.  Each run is a fresh process, since a process keeps what it has compiled in memory."""
+
+import json
+import os
+import subprocess
+import sys
+
+from actbench.kernels import _cache
+
+HELPER = """
+from numba import njit
+
+
+@njit
+def bump(x):
+    return x + 1.0
+"""
+
+KERNEL = """
+from numba import njit
+
+from actbench.kernels._cache import cached
+
+from .helper import bump
+
+
+def _loop(x, out):
+    for i in range(x.size):
+        out[i] = bump(x[i])
+
+
+loop = cached(njit(_loop), "loop")
+"""
+
+RUN_TOY = """
+import json, numpy as np
+from toy import kernel
+from actbench.kernels._cache import stats
+out = np.empty(3)
+kernel.loop(np.arange(3.0), out)
+print(json.dumps({"out": out.tolist(), **stats()}))
+"""
+
+
+def _run(code, cwd, cache_dir):
+    env = {**os.environ, "ACTBENCH_NUMBA_CACHE": str(cache_dir)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_helper_changed_in_another_file_recompiles_its_caller(tmp_path):
+    pkg = tmp_path / "toy"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text(HELPER)
+    (pkg / "kernel.py").write_text(KERNEL)
+    cache_dir = tmp_path / "cache"
+
+    cold = _run(RUN_TOY, tmp_path, cache_dir)
+    warm = _run(RUN_TOY, tmp_path, cache_dir)
+    assert cold["out"] == warm["out"] == [1.0, 2.0, 3.0]
+    assert (cold["compiled"], cold["loaded"]) == (1, 0)
+    assert (warm["compiled"], warm["loaded"]) == (0, 1)  # served from disk
+
+    # kernel.py is untouched; Numba's own cache=True would check only its stamp and serve the
+    # old code, returning x + 1 still
+    (pkg / "helper.py").write_text(HELPER.replace("x + 1.0", "x + 2.0"))
+    changed = _run(RUN_TOY, tmp_path, cache_dir)
+    assert changed["out"] == [2.0, 3.0, 4.0]
+    assert (changed["compiled"], changed["loaded"]) == (1, 0)
+    assert len(list(cache_dir.glob("toy-*"))) == 2  # the old key's directory and the new one
+
+
+def test_the_key_covers_every_source_file_and_versions(tmp_path):
+    for name, text in (("a.py", "x = 1\n"), ("b.py", "y = 2\n")):
+        (tmp_path / name).write_text(text)
+    before = _cache.source_key(str(tmp_path))
+    (tmp_path / "b.py").write_text("y = 3\n")
+    _cache.source_key.cache_clear()
+    assert _cache.source_key(str(tmp_path)) != before
+
+
+RUN_KERNELS = """
+import json, numpy as np
+from actbench import kernels
+x = np.linspace(-3, 3, 64)
+outs = [kernels.gelu(x), kernels.elu(x, alpha=0.5), kernels.glu(x, x[::-1]),
+        kernels.sigmoid_simd(x), kernels.tanh_simd_f32(x.astype(np.float32)),
+        kernels.softmax(x.reshape(8, 8))]
+print(json.dumps({"out": [o.astype(float).tolist() for o in outs], **kernels.compile_stats()}))
+"""
+
+
+def test_a_warm_process_compiles_none_of_our_kernels(tmp_path):
+    """One kernel from each compiled module (accurate, gated, simd, simd_f32, row-wise): the
+    second process loads every one of them and compiles nothing."""
+    cold = _run(RUN_KERNELS, tmp_path, tmp_path / "cache")
+    warm = _run(RUN_KERNELS, tmp_path, tmp_path / "cache")
+    assert cold["compiled"] >= 6 and cold["loaded"] == 0
+    assert warm["compiled"] == 0 and warm["loaded"] >= 6
+    assert warm["out"] == cold["out"]
+    assert warm["directory"].startswith(str(tmp_path / "cache"))
+
+
+def test_caching_can_be_switched_off(tmp_path):
+    env = {**os.environ, "ACTBENCH_NUMBA_CACHE": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from actbench import kernels; print(kernels.compile_stats())"],
+        env=env, capture_output=True, text=True, timeout=300, check=True)
+    assert "'directory': None" in done.stdout

@@ -1,0 +1,148 @@
+"""The fast row-wise and gated variants (kernels/_rowwise_fast.py, kernels/_gated_fast.py):
+the same values as the accurate kernels to within their budgets' rounding, the same
+conventions exactly, at every shape the issue names, on one thread and on two.  Their
+accuracy against mpmath is the audit's (every catalog variant, tests/test_audit.py)."""
+
+import numba
+import numpy as np
+import pytest
+
+from actbench import kernels
+
+ROWWISE = [("softmax", False), ("log_softmax", False), ("softmax_vjp", True),
+           ("log_softmax_vjp", True)]
+GATED = [f"{d}{n}{p}" for n in ("glu", "geglu", "swiglu", "reglu")
+         for d, p in (("", ""), ("d_", "_a"), ("d_", "_b"))]
+
+
+def _ulps(got, want, dtype):
+    """|got - want| in ULPs of want (the two kernels agree to ~0.5 ULP each of the exact)."""
+    got = got.astype(np.float64)
+    want = want.astype(np.float64)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    # inf - inf and the spacing of inf where both are inf: `same` covers them
+    with np.errstate(invalid="ignore", over="ignore"):
+        spacing = np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
+        return np.where(same, 0.0, np.abs(got - want) / spacing)
+
+
+def _rowwise_pair(name, x, g, **kw):
+    fast, accurate = getattr(kernels, f"{name}_fast"), getattr(kernels, name)
+    args = (x, g) if g is not None else (x,)
+    return fast(*args, **kw), accurate(*args, **kw)
+
+
+@pytest.mark.parametrize(("name", "vjp"), ROWWISE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "axis"), [((512, 8), -1), ((2, 65536), -1), ((1, 128256), -1),
+                                             ((300, 17), 0), ((4, 33, 5), 1)])
+def test_rowwise_fast_matches_accurate_at_every_shape(name, vjp, dtype, shape, axis):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.uniform(-12, 12, shape).astype(dtype)
+    g = rng.uniform(-1, 1, shape).astype(dtype) if vjp else None
+    got, want = _rowwise_pair(name, x, g, axis=axis, temperature=0.7)
+    assert got.dtype == dtype and got.shape == shape
+    # each is within 0.5 ULP (float32: both round a float64 value once; float64 budgets 2/4)
+    limit = 1.0 if dtype == np.float32 else 6.0
+    assert _ulps(got, want, dtype).max() <= limit
+
+
+@pytest.mark.parametrize(("name", "vjp"), ROWWISE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rowwise_fast_keeps_every_convention(name, vjp, dtype):
+    """NaN rows, +inf entries, fully masked rows, -inf entries (zero softmax, -inf
+    log-softmax, gradient +0), a row spread beyond exp's range, a dominated row: bit for bit
+    the accurate kernel's, signs of zeros included."""
+    rows = np.array([
+        [1.0, np.nan, 2.0, 3.0],
+        [1.0, np.inf, np.inf, 0.0],
+        [-np.inf] * 4,
+        [0.5, -np.inf, 2.0, -np.inf],
+        [3e4, -3e4, 0.0, 1.0],
+        [100.0, 0.0, -5.0, 1.0],
+        [2.0, 2.0, 2.0, 2.0],
+    ], dtype=dtype)
+    g = np.tile(np.array([0.25, -1.0, 3.0, 0.5], dtype=dtype), (rows.shape[0], 1)) if vjp else None
+    got, want = _rowwise_pair(name, rows, g)
+    numbers = ~np.isnan(want)  # a NaN's sign bit is no convention
+    assert np.array_equal(np.isnan(got), ~numbers)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+    assert _ulps(got, want, dtype).max() <= (1.0 if dtype == np.float32 else 6.0)
+    if name == "softmax_vjp":
+        assert got[3, 1] == 0.0 and not np.signbit(got[3, 1])  # a masked entry passes +0
+
+
+@pytest.mark.parametrize(("name", "vjp"), ROWWISE)
+def test_rowwise_fast_threads_give_the_serial_result(name, vjp):
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-8, 8, (600, 1000)).astype(np.float32)  # above PARALLEL_MIN: threaded
+    g = rng.uniform(-1, 1, x.shape).astype(np.float32) if vjp else None
+    fast = getattr(kernels, f"{name}_fast")
+    args = (x, g) if vjp else (x,)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = fast(*args)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        threaded = fast(*args)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(serial, threaded)
+
+
+@pytest.mark.parametrize("name", GATED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gated_fast_matches_accurate(name, dtype):
+    rng = np.random.default_rng(3)
+    a = rng.uniform(-20, 20, 5000).astype(dtype)
+    b = rng.uniform(-20, 20, 5000).astype(dtype)
+    got = getattr(kernels, f"{name}_fast")(a, b)
+    want = getattr(kernels, name)(a, b)
+    assert got.dtype == dtype
+    # float32: each rounds a float64 value once; float64: the budgets (forward <= 5, d_b <= 7)
+    limit = 1.0 if dtype == np.float32 else 12.0
+    assert _ulps(got, want, dtype).max() <= limit
+
+
+@pytest.mark.parametrize("name", GATED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gated_fast_edges_are_the_accurate_kernels(name, dtype):
+    """Where the gate underflows or b is tiny the fast loop hands over to the accurate
+    scalar: infinite a times a tiny nonzero gate, huge a times an underflowing gate, signed
+    zeros, NaN."""
+    big = np.finfo(dtype).max
+    tiny_b = 2.0**-1000 if dtype == np.float64 else 2.0**-140
+    a = np.array([np.inf, -np.inf, big, -big, 3.0, 3.0, 3.0, -2.0, np.nan, 1.0, big], dtype=dtype)
+    b = np.array([-700.0, -40.0, -700.0, -38.0, -np.inf, np.inf, np.nan, -0.0, 1.0, tiny_b,
+                  tiny_b], dtype=dtype)
+    with np.errstate(all="ignore"):
+        got = getattr(kernels, f"{name}_fast")(a, b)
+        want = getattr(kernels, name)(a, b)
+    numbers = ~np.isnan(want)  # a NaN's sign bit is no convention
+    assert np.array_equal(np.isnan(got), ~numbers)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+    assert _ulps(got, want, dtype).max() <= (1.0 if dtype == np.float32 else 12.0)
+
+
+def test_gated_fast_split_broadcast_out_and_threads():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-5, 5, (400, 2 * 700)).astype(np.float32)
+    got = kernels.swiglu_fast(x, dim=-1)
+    assert np.array_equal(got, kernels.swiglu_fast(x[:, :700], x[:, 700:]))
+    out = np.empty((400, 700), np.float32)
+    assert kernels.glu_fast(x[:, :700], x[:, 700:], out=out) is out
+    assert np.array_equal(out, kernels.glu_fast(np.ascontiguousarray(x[:, :700]),
+                                                np.ascontiguousarray(x[:, 700:])))
+    row = kernels.geglu_fast(x[:1, :700], x[:, 700:])  # a broadcasts over the rows
+    assert np.array_equal(row[3], kernels.geglu_fast(x[0, :700], x[3, 700:]))
+    with pytest.raises(TypeError, match="float32"):
+        kernels.glu_fast(x[:, :700], x[:, 700:].astype(np.float64))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = kernels.geglu_fast(x.reshape(-1), x.reshape(-1)[::-1].copy())
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        threaded = kernels.geglu_fast(x.reshape(-1), x.reshape(-1)[::-1].copy())
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(serial, threaded)
