@@ -99,8 +99,9 @@ def test_gated_fast_matches_accurate(name, dtype):
     got = getattr(kernels, f"{name}_fast")(a, b)
     want = getattr(kernels, name)(a, b)
     assert got.dtype == dtype
-    # float32: each rounds a float64 value once; float64: the budgets (forward <= 5, d_b <= 7)
-    limit = 1.0 if dtype == np.float32 else 12.0
+    # float32: forward kernels round once (<= 0.6 ULP), the partials compute in float32 (their
+    # budget 2, the accurate kernel's 0.5); float64: the budgets (forward <= 5, d_b <= 7)
+    limit = (1.0 if "_" not in name else 2.5) if dtype == np.float32 else 12.0
     assert _ulps(got, want, dtype).max() <= limit
 
 
@@ -121,7 +122,7 @@ def test_gated_fast_edges_are_the_accurate_kernels(name, dtype):
     numbers = ~np.isnan(want)  # a NaN's sign bit is no convention
     assert np.array_equal(np.isnan(got), ~numbers)
     assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
-    assert _ulps(got, want, dtype).max() <= (1.0 if dtype == np.float32 else 12.0)
+    assert _ulps(got, want, dtype).max() <= (2.5 if dtype == np.float32 else 12.0)
 
 
 def test_gated_fast_split_broadcast_out_and_threads():

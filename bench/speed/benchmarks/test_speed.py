@@ -159,6 +159,7 @@ def test_kernel(benchmark, impl, case, dtype, size):
     kernel = impl.kernel(case)
     args, kwargs = _inputs(case, dtype, size, np.random.default_rng(size))
     nbytes_in = sum(a.nbytes for a in args)
+    elements, row_length = int(args[0].size), int(args[0].shape[-1])
     takes_out = impl.name == "ours"
     library = impl.name  # whose threads are pinned
     if impl.name == "jax":
@@ -182,8 +183,7 @@ def test_kernel(benchmark, impl, case, dtype, size):
         impl=impl.name, activation=case.activation.name,
         variant=case.variant.name if impl.name == "ours" else "-", direction=case.direction,
         kind=case.activation.kind, dtype=dtype, size=size, bytes=nbytes,
-        elements=int(args[0].size),
-        row_length=int(args[0].shape[-1]) if case.activation.kind == "rowwise" else None,
+        elements=elements, row_length=row_length if case.activation.kind == "rowwise" else None,
         first_call_s=first, threads=THREADS,
         max_ulp=MAX_ULP.get((impl.name, case.activation.name,
                              case.variant.name if impl.name == "ours" else "-", case.direction,
