@@ -5,8 +5,8 @@ y = a·gate(b), dy/da = gate(b), dy/db = a·gate'(b).  float64 operands use ``_s
 (exp in plain arithmetic).  float32 operands: the partials use ``_simd32``'s float32-arithmetic
 gates (8 lanes a vector on AVX2, twice the float64 loops'), whose error plus the product's
 rounding stays within 2 ULP; the forward products must round once, so glu forms a·sigmoid(b)
-from ``_simd32``'s sigmoid as a float32 pair, and geglu, swiglu and reglu compute in float64
-and round once.  The
+from ``_simd32``'s sigmoid as a float32 pair, geglu and swiglu compute in float64 and round
+once, and reglu is exact in float32.  The
 loop is followed by a vectorized count of the elements the plain product does not cover, and
 only where there are any, a scalar pass gives them the accurate kernel's value
 (``_accurate``'s scalar of the same name): where gate(b) underflows or goes subnormal while
@@ -145,6 +145,22 @@ def _glu32(a, b):
 
 
 @_inline
+def _relu32(a, b):
+    """relu(b) in float32 (NaN kept, -0 to +0), as ``_accurate._s_relu``: 8 lanes, no widening."""
+    return b if (b > _simd32.ZERO or b != b) else _simd32.ZERO
+
+
+@_inline
+def _reglu32(a, b):
+    return a * _relu32(a, b)  # a float32 product rounds as the float64 one does, once
+
+
+@_inline
+def _d_reglu_b32(a, b):
+    return a * (b if b != b else (_simd32.ONE if b > _simd32.ZERO else _simd32.ZERO))
+
+
+@_inline
 def _reglu(a, b, wide):
     return _accurate._reglu(a, b)
 
@@ -184,9 +200,9 @@ _PLANS = {
                    _accurate._swiglu),
     "d_swiglu_b": ((_D_SWIGLU64, _d_swiglu_edge), (_times32(_simd32._d_silu), _below_80),
                    _accurate._d_swiglu_b),
-    "reglu": ((_reglu, _never), (_widened(_reglu), _never), _accurate._reglu),
-    "d_reglu_a": ((_relu, _never), (_widened(_relu), _never), _accurate._reglu),
-    "d_reglu_b": ((_d_reglu_b, _never), (_widened(_d_reglu_b), _never), _accurate._reglu),
+    "reglu": ((_reglu, _never), (_reglu32, _never), _accurate._reglu),
+    "d_reglu_a": ((_relu, _never), (_relu32, _never), _accurate._reglu),
+    "d_reglu_b": ((_d_reglu_b, _never), (_d_reglu_b32, _never), _accurate._reglu),
 }
 
 
