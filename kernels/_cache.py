@@ -17,7 +17,9 @@ cells (a Numba dispatcher pickles with a fresh UUID each process, so it would ne
 
 The directory is ``$ACTBENCH_NUMBA_CACHE`` if set, else ``numba/<key>`` under
 ``$ACTBENCH_CACHE`` (default ``~/.cache/actbench``); ``ACTBENCH_NUMBA_CACHE=off`` disables it.
-If the directory cannot be written the kernels simply compile in memory.
+If the directory cannot be written the kernels simply compile in memory; an entry that cannot
+be read (a damaged file) is reported with a ``RuntimeWarning`` naming it, removed, and
+compiled again.
 
 ``compile_seconds()`` is the time this process spent compiling (Numba's ``numba:compile``
 events, outermost only); ``stats()`` adds how many functions were compiled, and how many were
@@ -25,12 +27,14 @@ loaded from this cache and in how long.
 """
 
 import functools
+import glob
 import hashlib
 import os
 import sys
 import threading
 import time
 import typing
+import warnings
 from pathlib import Path
 
 import llvmlite
@@ -121,7 +125,17 @@ class KernelCache(caching.FunctionCache):
 
     def load_overload(self, sig, target_context):
         t0 = time.perf_counter()
-        data = super().load_overload(sig, target_context)
+        try:
+            data = super().load_overload(sig, target_context)
+        except Exception as exc:  # any damaged entry (index or data): say so, drop it, recompile
+            base = self._impl.filename_base
+            warnings.warn(f"actbench: the compiled-kernel cache of {self._py_func.__qualname__} "
+                          f"({Path(self._cache_path) / base}.*) is unreadable "
+                          f"({type(exc).__name__}: {exc}); removing it and compiling again",
+                          RuntimeWarning, stacklevel=2)
+            for path in Path(self._cache_path).glob(f"{glob.escape(base)}.*"):
+                path.unlink(missing_ok=True)
+            return None
         if data is not None:
             with _lock:
                 _totals["load_seconds"] += time.perf_counter() - t0

@@ -44,11 +44,13 @@ print(json.dumps({"out": out.tolist(), **stats()}))
 """
 
 
-def _run(code, cwd, cache_dir):
+def _run(code, cwd, cache_dir, stderr=None):
     env = {**os.environ, "ACTBENCH_NUMBA_CACHE": str(cache_dir)}
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+    if stderr is not None:
+        stderr.append(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -73,6 +75,18 @@ def test_a_helper_changed_in_another_file_recompiles_its_caller(tmp_path):
     assert changed["out"] == [2.0, 3.0, 4.0]
     assert (changed["compiled"], changed["loaded"]) == (1, 0)
     assert len(list(cache_dir.glob("toy-*"))) == 2  # the old key's directory and the new one
+
+    # a damaged entry is named, removed and compiled again; the result is still right
+    (index,) = [p for p in cache_dir.glob("toy-*/*.nbi") if p.stat().st_mtime == max(
+        q.stat().st_mtime for q in cache_dir.glob("toy-*/*.nbi"))]
+    index.write_bytes(index.read_bytes()[:20])
+    stderr = []
+    damaged = _run(RUN_TOY, tmp_path, cache_dir, stderr)
+    assert damaged["out"] == [2.0, 3.0, 4.0]
+    assert (damaged["compiled"], damaged["loaded"]) == (1, 0)
+    assert "is unreadable" in stderr[0] and "loop" in stderr[0]
+    again = _run(RUN_TOY, tmp_path, cache_dir)
+    assert (again["compiled"], again["loaded"]) == (0, 1)
 
 
 def test_the_key_covers_every_source_file_and_versions(tmp_path):
