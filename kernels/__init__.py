@@ -169,9 +169,9 @@ class GatedKernel:
 
 
 class GatedFastKernel(GatedKernel):
-    """A gated kernel of ``_gated_fast``: a vectorized loop (float32 computed in float64 and
-    rounded once), threads for large arrays, the accurate kernel's value where the plain
-    product does not hold.  Called as ``GatedKernel``; operands that broadcast or are not
+    """A gated kernel of ``_gated_fast``: a vectorized loop (see there for how each float32
+    kernel keeps its budget), threads for large arrays, the accurate kernel's value where the
+    plain product does not hold.  Called as ``GatedKernel``; operands that broadcast or are not
     contiguous are copied first."""
 
     def __init__(self, name):
@@ -189,9 +189,10 @@ class GatedFastKernel(GatedKernel):
             b = np.broadcast_to(b, shape)
         flat_a = np.ascontiguousarray(a).reshape(-1)
         flat_b = np.ascontiguousarray(b).reshape(-1)
-        direct = out is not None and out.flags.c_contiguous and out.flags.writeable and not any(
-            np.may_share_memory(out, v) and out.ctypes.data != v.ctypes.data
-            for v in (flat_a, flat_b))
+        # into out only if it shares no memory with a or b, not even element for element: the
+        # loop's edge pass reads b (and a) again after the main pass has written out
+        direct = (out is not None and out.flags.c_contiguous and out.flags.writeable
+                  and not any(np.may_share_memory(out, v) for v in (flat_a, flat_b)))
         y = out.reshape(-1) if direct else np.empty(flat_a.shape, a.dtype)
         _gated_fast.run(self.base, flat_a, flat_b, y)
         if direct:
@@ -272,7 +273,9 @@ class RowwiseFastKernel(RowwiseKernel):
         return super().__repr__().replace("row-wise kernel", "fast row-wise kernel")
 
     def _compute(self, x, g, axis, tau):
-        if (self.base, x.dtype.name) not in _rowwise_fast.KERNELS:  # the float64 VJPs
+        # the float64 VJPs, and a temperature so small that 1/tau overflows (the fast passes
+        # multiply by it)
+        if (self.base, x.dtype.name) not in _rowwise_fast.KERNELS or not np.isfinite(1.0 / tau):
             return super()._compute(x, g, axis, tau)
         moved = np.moveaxis(x, axis, -1)
         rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])

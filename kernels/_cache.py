@@ -15,15 +15,17 @@ each function has its own index file under a unique name: the kernel factories b
 loops from one closure, which Numba would otherwise tell apart only by pickling the closure's
 cells (a Numba dispatcher pickles with a fresh UUID each process, so it would never hit).
 
-The directory is ``$ACTBENCH_NUMBA_CACHE`` if set, else ``numba/<key>`` under
-``$ACTBENCH_CACHE`` (default ``~/.cache/actbench``); ``ACTBENCH_NUMBA_CACHE=off`` disables it.
+The directory is ``<package>-<key>`` under ``$ACTBENCH_NUMBA_CACHE`` if set, else under
+``numba/`` in ``$ACTBENCH_CACHE`` (default ``~/.cache/actbench``); ``ACTBENCH_NUMBA_CACHE=off``
+disables it, and so does ``NUMBA_CACHE_LOCATOR_CLASSES`` (Numba would then pick its own
+locators, keyed by one file).
 If the directory cannot be written the kernels simply compile in memory; an entry that cannot
 be read (a damaged file) is reported with a ``RuntimeWarning`` naming it, removed, and
 compiled again.
 
-``compile_seconds()`` is the time this process spent compiling (Numba's ``numba:compile``
-events, outermost only); ``stats()`` adds how many functions were compiled, and how many were
-loaded from this cache and in how long.
+``stats()`` is the time this process spent compiling (Numba's ``numba:compile`` events,
+outermost only) and how many functions, and how many were loaded from this cache and in how
+long.
 """
 
 import functools
@@ -44,8 +46,7 @@ import numpy as np
 from llvmlite import binding as llvm
 from numba.core import caching, event
 
-__all__ = ["KernelCache", "cache_directory", "cache_root", "cached", "compile_seconds",
-           "source_key", "stats"]
+__all__ = ["KernelCache", "cache_directory", "cache_root", "cached", "source_key", "stats"]
 
 DISABLED = ("off", "0", "no", "false")
 
@@ -86,6 +87,7 @@ class _Locator(caching._CacheLocator):
     """Numba's locator protocol, pointed at the keyed directory; the stamp is the key."""
 
     def __init__(self, py_func, py_file):
+        self._py_file = py_file  # Numba's check_cachable names it when it refuses a result
         self._package = str(Path(py_file).resolve().parent)
         self._path = cache_directory(self._package)
 
@@ -115,8 +117,9 @@ class _Impl(caching.CompileResultCacheImpl):
 
 
 class KernelCache(caching.FunctionCache):
-    """Numba's function cache in the keyed directory, indexed by signature and target only
-    (the directory's key already covers every source, the closure's included)."""
+    """Numba's function cache in the keyed directory, indexed by signature, target and the
+    function's unique name (the directory's key already covers every source, the closure's
+    included)."""
 
     _impl_class = _Impl
 
@@ -147,14 +150,17 @@ _names: dict = {}
 
 
 def cached(dispatcher, name: str | None = None):
-    """Give an ``njit`` dispatcher the keyed disk cache, under ``name`` (default: its module
-    and qualified name; the loops built by one factory need one each).  Returns it."""
+    """Give an ``njit`` dispatcher the keyed disk cache, under ``name`` (default: its qualified
+    name; the loops built by one factory need one each, unique within their file).  Returns
+    it."""
     func = dispatcher.py_func
     name = name or func.__qualname__
     owner = _names.setdefault((func.__code__.co_filename, name), func)
     if owner is not func:
         raise ValueError(f"two cached kernels are both named {name!r}")
     func.__qualname__ = name
+    if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):  # Numba's locators would replace ours
+        return dispatcher
     try:
         dispatcher._cache = KernelCache(func)
     except RuntimeError:  # no locator: caching is off or the directory is not writable
@@ -187,11 +193,6 @@ class _Timer(event.Listener):
 
 
 event.register("numba:compile", _Timer())
-
-
-def compile_seconds() -> float:
-    """Seconds this process has spent compiling kernels (not loading them from the cache)."""
-    return _totals["seconds"]
 
 
 def stats() -> dict:

@@ -28,6 +28,9 @@ from ._simd import PARALLEL_MIN
 __all__ = ["KERNELS", "run"]
 
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
+# the accurate scalars of the partials by a, for the plans' completeness (their edges never
+# hold: those loops have no fix-up pass)
+_jit_scalar = njit(error_model="numpy")
 _TINY_B = 2.0**-900
 _INF32 = np.float32(np.inf)
 
@@ -50,7 +53,7 @@ def _d_glu_edge(b):
 
 @_inline
 def _geglu_edge(b):
-    return abs(b) < _TINY_B or b < -36.4
+    return 0.0 < abs(b) < _TINY_B or b < -36.4  # at b = ±0 the product is right already
 
 
 @_inline
@@ -60,7 +63,7 @@ def _d_geglu_edge(b):
 
 @_inline
 def _swiglu_edge(b):
-    return abs(b) < _TINY_B or b < -655.0
+    return 0.0 < abs(b) < _TINY_B or b < -655.0
 
 
 @_inline
@@ -160,6 +163,26 @@ def _d_reglu_b32(a, b):
     return a * (b if b != b else (_simd32.ONE if b > _simd32.ZERO else _simd32.ZERO))
 
 
+@_jit_scalar
+def _sigmoid_of_b(a, b):
+    return _accurate._s_sigmoid(b)
+
+
+@_jit_scalar
+def _gelu_of_b(a, b):
+    return _accurate._s_gelu(b)
+
+
+@_jit_scalar
+def _silu_of_b(a, b):
+    return _accurate._s_silu(b)
+
+
+@_jit_scalar
+def _relu_of_b(a, b):
+    return _accurate._s_relu(b)
+
+
 @_inline
 def _reglu(a, b, wide):
     return _accurate._reglu(a, b)
@@ -186,23 +209,23 @@ _D_SWIGLU64 = _times(_simd._d_silu)
 _PLANS = {
     "glu": ((_GLU64, _glu_edge), (_glu32, _below_100), _accurate._glu),
     "d_glu_a": ((_alone(_simd._sigmoid), _never), (_alone32(_simd32._sigmoid), _never),
-                _accurate._glu),
+                _sigmoid_of_b),
     "d_glu_b": ((_D_GLU64, _d_glu_edge), (_times32(_simd32._d_sigmoid), _beyond_80),
                 _accurate._d_glu_b),
     "geglu": ((_GEGLU64, _geglu_edge), (_widened(_GEGLU64), _geglu_edge), _accurate._geglu),
     "d_geglu_a": ((_alone(_simd._gelu), _never), (_alone32(_simd32._gelu), _never),
-                  _accurate._geglu),
+                  _gelu_of_b),
     "d_geglu_b": ((_D_GEGLU64, _d_geglu_edge), (_times32(_simd32._d_gelu), _below_10),
                   _accurate._d_geglu_b),
     "swiglu": ((_SWIGLU64, _swiglu_edge), (_widened(_SWIGLU64), _swiglu_edge),
                _accurate._swiglu),
     "d_swiglu_a": ((_alone(_simd._silu), _never), (_alone32(_simd32._silu), _never),
-                   _accurate._swiglu),
+                   _silu_of_b),
     "d_swiglu_b": ((_D_SWIGLU64, _d_swiglu_edge), (_times32(_simd32._d_silu), _below_80),
                    _accurate._d_swiglu_b),
     "reglu": ((_reglu, _never), (_reglu32, _never), _accurate._reglu),
-    "d_reglu_a": ((_relu, _never), (_relu32, _never), _accurate._reglu),
-    "d_reglu_b": ((_d_reglu_b, _never), (_d_reglu_b32, _never), _accurate._reglu),
+    "d_reglu_a": ((_relu, _never), (_relu32, _never), _relu_of_b),
+    "d_reglu_b": ((_d_reglu_b, _never), (_d_reglu_b32, _never), _accurate._d_reglu_b),
 }
 
 

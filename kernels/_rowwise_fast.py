@@ -154,10 +154,10 @@ def _sum_compensated(buf, n):
     total = 0.0
     err = 0.0
     for k in range(_LANES):
-        total, e = _two_sum_scalar(total, hi[k])
+        total, e = _two_sum(total, hi[k])
         err += e + lo[k]
     for i in range(full, n):
-        total, e = _two_sum_scalar(total, buf[i])
+        total, e = _two_sum(total, buf[i])
         err += e
     return total + err
 
@@ -177,8 +177,6 @@ def _two_sum(a, b):
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
-
-_two_sum_scalar = _two_sum
 
 
 @_inline
@@ -308,19 +306,15 @@ def _kernels(wide):
             _accurate_row(_rowwise.log_softmax_rows, x, tau, out, r)
             return
         k = 0
-        finite = 0
         for i in range(n):  # indexed, so that it vectorizes
             k += row[i] == m
-            finite += row[i] > -_INF
+        # every other finite entry is within the spread, so its exp (>= e**-700) keeps rest > 0
+        # and the maximum's value -log1p(rest) negative, as it is
         rest = _normaliser(buf, n) + (k - 1)
         lse = math.log1p(rest)
         for i in range(n):
             t, t_lo = _t(row[i], m, tau, inv_tau, wide)
             out[r, i] = (t - lse) + t_lo
-        if lse == 0.0 and finite > 1:  # the other terms underflowed: the maximum's -tiny
-            for i in range(n):
-                if row[i] == m:
-                    out[r, i] = -0.0
 
     def softmax_vjp(x, g, tau, out, buf, r):
         row = x[r]
@@ -380,7 +374,10 @@ def _sum_of(g):
     return s
 
 
-@_jit()
+# not cached: they take the accurate kernel as an argument, and a Dispatcher type in a cache key
+# never compares equal after unpickling (every cold compile would add an entry that never hits);
+# the cached row bodies that call them carry their code
+@njit(error_model="numpy")
 def _accurate_row(rows, x, tau, out, r):
     """One row through the accurate kernel ``rows`` (float64 in and out)."""
     xr = np.empty((1, x.shape[1]))
@@ -390,7 +387,7 @@ def _accurate_row(rows, x, tau, out, r):
     out[r, :] = res[0]
 
 
-@_jit()
+@njit(error_model="numpy")
 def _accurate_vjp_row(rows, x, g, tau, out, r):
     """One row and its gradient through the accurate VJP ``rows`` (float64 in and out)."""
     xr = np.empty((1, x.shape[1]))

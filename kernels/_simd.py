@@ -612,7 +612,7 @@ def _piecewise(fn, n_params: int):
 def _loops(name, scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
     rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale).
-    Cached on disk as ``simd.<name>.<loop>`` (``_cache``)."""
+    Cached on disk as ``<name>.<loop>`` (``_cache``)."""
 
     @njit(error_model="numpy", fastmath={"contract"})
     def f32(x, out, p0, p1):

@@ -585,7 +585,7 @@ def _fast_d_silu(x):
 
 def _loops(name, scalar):
     """Serial and threaded loops over 1-D contiguous float32 arrays, cached on disk as
-    ``simd32.<name>.<loop>`` (``_cache``)."""
+    ``<name>.<loop>`` (``_cache``)."""
 
     @njit(error_model="numpy", fastmath={"contract"})
     def serial(x, out):

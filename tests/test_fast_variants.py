@@ -51,8 +51,8 @@ def test_rowwise_fast_matches_accurate_at_every_shape(name, vjp, dtype, shape, a
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rowwise_fast_keeps_every_convention(name, vjp, dtype):
     """NaN rows, +inf entries, fully masked rows, -inf entries (zero softmax, -inf
-    log-softmax, gradient +0), a row spread beyond exp's range, a dominated row: bit for bit
-    the accurate kernel's, signs of zeros included."""
+    log-softmax, gradient +0), a row spread beyond exp's range, a dominated row: the accurate
+    kernel's NaNs and signs of zeros exactly, its values to the rounding of each."""
     rows = np.array([
         [1.0, np.nan, 2.0, 3.0],
         [1.0, np.inf, np.inf, 0.0],
@@ -113,9 +113,12 @@ def test_gated_fast_edges_are_the_accurate_kernels(name, dtype):
     zeros, NaN."""
     big = np.finfo(dtype).max
     tiny_b = 2.0**-1000 if dtype == np.float64 else 2.0**-140
-    a = np.array([np.inf, -np.inf, big, -big, 3.0, 3.0, 3.0, -2.0, np.nan, 1.0, big], dtype=dtype)
+    # float64 edges (-700, -40, -38, tiny b) and float32 ones (b < -100 for glu, |b| > 80
+    # for sigmoid', b < -80 for silu', b < -10 for gelu'), each with a huge a
+    a = np.array([np.inf, -np.inf, big, -big, 3.0, 3.0, 3.0, -2.0, np.nan, 1.0, big,
+                  big, -big, big, big, -big, big], dtype=dtype)
     b = np.array([-700.0, -40.0, -700.0, -38.0, -np.inf, np.inf, np.nan, -0.0, 1.0, tiny_b,
-                  tiny_b], dtype=dtype)
+                  tiny_b, -150.0, -95.0, 85.0, -85.0, -12.0, 0.0], dtype=dtype)
     with np.errstate(all="ignore"):
         got = getattr(kernels, f"{name}_fast")(a, b)
         want = getattr(kernels, name)(a, b)
@@ -123,6 +126,28 @@ def test_gated_fast_edges_are_the_accurate_kernels(name, dtype):
     assert np.array_equal(np.isnan(got), ~numbers)
     assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
     assert _ulps(got, want, dtype).max() <= (2.5 if dtype == np.float32 else 12.0)
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_gated_fast_out_may_be_an_input(which):
+    """out= one of the operands (in place): the edge pass reads b after the main pass, so the
+    kernel must not write into an operand before it has read it for the last time."""
+    a = np.array([-1000.0, 5.0, 2.0], np.float64)
+    b = np.array([5.0, -700.0, 0.5], np.float64)
+    want = kernels.glu(a, b)
+    target = a.copy() if which == "a" else b.copy()
+    other = b if which == "a" else a
+    got = kernels.glu_fast(target, other, out=target) if which == "a" else \
+        kernels.glu_fast(other, target, out=target)
+    assert got is target
+    assert _ulps(got, want, np.float64).max() <= 4.0
+
+
+def test_rowwise_fast_takes_a_subnormal_temperature():
+    x = np.array([[1.0, 2.0, -3.0]])
+    got = kernels.softmax_fast(x, temperature=5e-324)
+    assert np.array_equal(got, kernels.softmax(x, temperature=5e-324))
+    assert np.array_equal(got, [[0.0, 1.0, 0.0]])
 
 
 def test_gated_fast_split_broadcast_out_and_threads():

@@ -175,9 +175,11 @@ def _gated(name: str, gate: str) -> tuple:
                 "d_b": getattr(kernels, f"d_{name}_b{suffix}")}
     return (Variant("accurate", kinds(""), f"a·{gate}(b) with the accurate {gate}; the product "
                     "formed with a scaled gate where the gate alone would underflow"),
-            Variant("fast", kinds("_fast"), f"a·{gate}(b) in one vectorized float64 loop with "
-                    f"the simd {gate} (float32 rounded once), threads for large arrays; the "
-                    "accurate kernel's value where the gate underflows or b is tiny", DTYPES))
+            Variant("fast", kinds("_fast"), f"a·{gate}(b) in one vectorized loop: float64 with "
+                    f"the simd {gate}; float32 with the float32-arithmetic gates where their error "
+                    "plus one rounding fits (glu as a pair product), else in float64 rounded "
+                    "once; threads for large arrays; the accurate kernel's value where the gate "
+                    "underflows or b is tiny", DTYPES))
 
 
 _ROWWISE_FAST = ("SIMD passes within each row (max, exp by Cody-Waite and a polynomial, a "
