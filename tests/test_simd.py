@@ -74,10 +74,17 @@ def test_ln2_split_is_exact_for_every_reduction():
         assert abs(mpmath.mpf(_simd.LN2_HI) + _simd.LN2_LO - mpmath.log(2)) < mpmath.mpf(2) ** -85
 
 
+def _uncached(loop):
+    """A fresh, uncached compile of a kernel loop: Numba refuses to show the IR of code loaded
+    from the disk cache (kernels/_cache.py), which a warm machine always does."""
+    options = {k: v for k, v in loop.targetoptions.items() if k != "nopython"}  # njit's own
+    return numba.njit(**options)(loop.py_func)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_loops_are_vectorized_without_libm(name, dtype):
-    loop = _simd.KERNELS[name][(dtype, False)]
+    loop = _uncached(_simd.KERNELS[name][(dtype, False)])
     x = np.linspace(-5, 5, 64, dtype=dtype)
     loop(x, np.empty_like(x), 1.0, 1.0)  # alpha, scale = 1
     ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), numba.float64, numba.float64))
@@ -211,7 +218,7 @@ def test_float32_coefficients_are_derived():
 
 @pytest.mark.parametrize("name", NAMES32)
 def test_float32_loops_stay_in_float32(name):
-    loop = _simd32.KERNELS[name][False]
+    loop = _uncached(_simd32.KERNELS[name][False])
     x = np.linspace(-5, 5, 64, dtype=np.float32)
     loop(x, np.empty_like(x))
     ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
