@@ -21,6 +21,7 @@ import numpy as np
 from . import _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32
 from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
+from ._ufunc import deliver
 
 # SELU's constants as PyTorch writes them (float64 literals of the paper's values).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -100,12 +101,7 @@ class SimdKernel:
                   and (in_place or not np.may_share_memory(out, flat)))
         y = out.reshape(-1) if direct else np.empty(flat.shape, x.dtype)
         self._run(flat, y, values)
-        if direct:
-            return out
-        if out is not None:
-            out[...] = y.reshape(x.shape)
-            return out
-        return y.reshape(x.shape)[()] if x.ndim == 0 else y.reshape(x.shape)
+        return deliver(y, out, direct, x.shape)
 
 
 class Simd32Kernel(SimdKernel):
@@ -195,12 +191,7 @@ class GatedFastKernel(GatedKernel):
                   and not any(np.may_share_memory(out, v) for v in (flat_a, flat_b)))
         y = out.reshape(-1) if direct else np.empty(flat_a.shape, a.dtype)
         _gated_fast.run(self.base, flat_a, flat_b, y)
-        if direct:
-            return out
-        if out is not None:
-            out[...] = y.reshape(shape)
-            return out
-        return y.reshape(shape)[()] if shape == () else y.reshape(shape)
+        return deliver(y, out, direct, shape)
 
 
 class RowwiseKernel:

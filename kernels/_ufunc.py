@@ -18,7 +18,7 @@ from numba import njit
 
 from ._cache import cached
 
-__all__ = ["Ufunc", "ufunc"]
+__all__ = ["Ufunc", "deliver", "ufunc"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -85,12 +85,19 @@ class Ufunc:
         y = out.reshape(-1) if direct else np.empty(int(np.prod(shape)), dtype)
         if y.size:
             self._loop(y, *flat)
-        if direct:
-            return out
-        if out is not None:
-            out[...] = y.reshape(shape)
-            return out
-        return y.reshape(shape)[()] if shape == () else y.reshape(shape)
+        return deliver(y, out, direct, shape)
+
+
+def deliver(y, out, direct, shape):
+    """What a kernel returns after its loop filled the flat ``y``: ``out`` itself when ``y``
+    was ``out``'s own memory (``direct``), else ``y`` copied into ``out``, else ``y`` in
+    ``shape`` (a NumPy scalar for shape ())."""
+    if direct:
+        return out
+    if out is not None:
+        out[...] = y.reshape(shape)
+        return out
+    return y.reshape(shape)[()] if shape == () else y.reshape(shape)
 
 
 def ufunc(n_inputs=1, n_params=0):
