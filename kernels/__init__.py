@@ -18,7 +18,7 @@ process spent compiling and how much it loaded from that cache.
 
 import numpy as np
 
-from . import _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32
+from . import _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32, _simd32_expm1
 from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
 from ._ufunc import deliver
@@ -120,7 +120,10 @@ class Simd32Kernel(SimdKernel):
         return x
 
     def _run(self, flat, y, values):
-        _simd32.run(self.name + self.key, flat, y)
+        if self.name + self.key in _simd32_expm1.KERNELS:
+            _simd32_expm1.run(self.name, flat, y, dict(zip(self.defaults, values)))
+        else:
+            _simd32.run(self.name + self.key, flat, y)
 
 
 class Simd32FastKernel(Simd32Kernel):
@@ -360,6 +363,17 @@ sigmoid_simd_f32, d_sigmoid_simd_f32 = Simd32Kernel("sigmoid"), Simd32Kernel("d_
 silu_simd_f32, d_silu_simd_f32 = Simd32Kernel("silu"), Simd32Kernel("d_silu")
 tanh_simd_f32, d_tanh_simd_f32 = Simd32Kernel("tanh"), Simd32Kernel("d_tanh")
 gelu_simd_f32, d_gelu_simd_f32 = Simd32Kernel("gelu"), Simd32Kernel("d_gelu")
+# (kernels/_simd32_expm1.py; parameters it does not cover go to the simd variant's loop)
+elu_simd_f32 = Simd32Kernel("elu", alpha=1.0)
+d_elu_simd_f32 = Simd32Kernel("d_elu", alpha=1.0)
+celu_simd_f32 = Simd32Kernel("celu", alpha=1.0)
+d_celu_simd_f32 = Simd32Kernel("d_celu", alpha=1.0)
+selu_simd_f32 = Simd32Kernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
+d_selu_simd_f32 = Simd32Kernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
+softplus_simd_f32 = Simd32Kernel("softplus", beta=1.0)
+d_softplus_simd_f32 = Simd32Kernel("d_softplus", beta=1.0)
+log_sigmoid_simd_f32 = Simd32Kernel("log_sigmoid")
+d_log_sigmoid_simd_f32 = Simd32Kernel("d_log_sigmoid")
 # ... and their fast variant, speed first (looser budgets)
 sigmoid_simd_f32_fast = Simd32FastKernel("sigmoid")
 d_sigmoid_simd_f32_fast = Simd32FastKernel("d_sigmoid")
@@ -455,6 +469,8 @@ __all__ = [
     "d_tanh_simd_f32",
     "gelu_simd_f32",
     "d_gelu_simd_f32",
+    *(f"{d}{n}_simd_f32" for n in ("elu", "celu", "selu", "softplus", "log_sigmoid")
+      for d in ("", "d_")),
     "sigmoid_simd_f32_fast",
     "d_sigmoid_simd_f32_fast",
     "silu_simd_f32_fast",

@@ -583,21 +583,35 @@ def _fast_d_silu(x):
     return tt * _fma_horner(FAST_G[:4], tt, FAST_G[4]) if abs(tt) < FAST_D_SILU_PATCH else y
 
 
-def _loops(name, scalar):
+def _loops(name, scalar, constants=False):
     """Serial and threaded loops over 1-D contiguous float32 arrays, cached on disk as
-    ``<name>.<loop>`` (``_cache``)."""
+    ``<name>.<loop>`` (``_cache``); with ``constants``, ``scalar(x, c0, c1, c2, c3)`` and the
+    loops ``(x, out, c0, c1, c2, c3)``: the kernel's parameters as float32 pairs."""
 
-    @njit(error_model="numpy", fastmath={"contract"})
-    def serial(x, out):
-        for i in range(x.size):
-            _prefer_512_bit_vectors()  # emits nothing; in the loop so that prange's body has it
-            out[i] = scalar(x[i])
+    if constants:
+        @njit(error_model="numpy", fastmath={"contract"})
+        def serial(x, out, c0, c1, c2, c3):
+            for i in range(x.size):
+                _prefer_512_bit_vectors()
+                out[i] = scalar(x[i], c0, c1, c2, c3)
 
-    @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-    def parallel(x, out):
-        for i in prange(x.size):
-            _prefer_512_bit_vectors()
-            out[i] = scalar(x[i])
+        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
+        def parallel(x, out, c0, c1, c2, c3):
+            for i in prange(x.size):
+                _prefer_512_bit_vectors()
+                out[i] = scalar(x[i], c0, c1, c2, c3)
+    else:
+        @njit(error_model="numpy", fastmath={"contract"})
+        def serial(x, out):
+            for i in range(x.size):
+                _prefer_512_bit_vectors()  # emits nothing; in the loop so that prange's body has it
+                out[i] = scalar(x[i])
+
+        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
+        def parallel(x, out):
+            for i in prange(x.size):
+                _prefer_512_bit_vectors()
+                out[i] = scalar(x[i])
 
     return {threads: cached(loop, f"{name}.{loop.py_func.__name__}")
             for threads, loop in ((False, serial), (True, parallel))}

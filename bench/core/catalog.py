@@ -151,9 +151,17 @@ _SIMD_F32_FAST = ("float32 arithmetic, 16 lanes a vector, speed first: one round
                   "(bench/core/budgets.toml)")
 
 
+_SIMD_F32_EXPM1 = ("float32 arithmetic, 8 to 16 lanes a vector (kernels/_simd32_expm1.py): exp as an "
+                   "error-free pair, expm1 = (e - 1) + its error exactly, log1p(e) = 2·atanh(e/(2 + e)) "
+                   "with the quotient a corrected pair, parameters as float32 pairs; within the "
+                   "float32 budgets without wider arithmetic; parameters it does not cover (celu's "
+                   "alpha <= 0, softplus's beta != 1) through the simd loop")
+
+
 def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
-                 simd_f32: bool = False, fast: bool = False) -> tuple:
-    """An elementwise activation's variants: accurate (``method``), then those asked for."""
+                 simd_f32: bool | str = False, fast: bool = False) -> tuple:
+    """An elementwise activation's variants: accurate (``method``), then those asked for
+    (``simd_f32`` may be the variant's own description)."""
     def pair(suffix):
         return {"forward": getattr(kernels, f"{name}{suffix}"),
                 "derivative": getattr(kernels, f"d_{name}{suffix}")}
@@ -161,7 +169,8 @@ def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
     if simd:
         variants.append(Variant("simd", pair("_simd"), _SIMD, DTYPES))
     if simd_f32:
-        variants.append(Variant("simd_f32", pair("_simd_f32"), _SIMD_F32, ("float32",)))
+        how = simd_f32 if isinstance(simd_f32, str) else _SIMD_F32
+        variants.append(Variant("simd_f32", pair("_simd_f32"), how, ("float32",)))
     if fast:
         variants.append(Variant("simd_f32_fast", pair("_simd_f32_fast"), _SIMD_F32_FAST,
                                 ("float32",)))
@@ -245,14 +254,14 @@ CATALOG = {a.name: a for a in [
     Activation("leaky_relu", _elementwise("leaky_relu", simd=True), (-10.0, 10.0), (_ZERO,),
                params={"negative_slope": 0.01},
                kinks="leaky_relu'(0) = negative_slope"),
-    Activation("elu", _elementwise("elu", simd=True), (-20.0, 10.0), (
+    Activation("elu", _elementwise("elu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (
         _ZERO,
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
     ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
-    Activation("celu", _elementwise("celu", simd=True), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
+    Activation("celu", _elementwise("celu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
                kinks="celu'(0) = 1"),
-    Activation("selu", _elementwise("selu", simd=True), (-20.0, 10.0), (_ZERO,),
+    Activation("selu", _elementwise("selu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
     Activation("sigmoid", _elementwise("sigmoid", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
@@ -262,7 +271,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
     )),
-    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True), (-20.0, 20.0), (
+    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
@@ -273,7 +282,7 @@ CATALOG = {a.name: a for a in [
              "largest x where tanh(x) != 1", _below(1)),
     )),
     Activation("softsign", _elementwise("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
-    Activation("softplus", _elementwise("softplus", simd=True), (-20.0, 20.0), (
+    Activation("softplus", _elementwise("softplus", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),

@@ -1,0 +1,113 @@
+"""The float32-arithmetic elu, celu, selu, softplus and log_sigmoid kernels (the ``simd_f32``
+variant, kernels/_simd32_expm1.py): float32 vector code, the threaded path's bits, their
+switch points and their parameters.  Their accuracy over the catalog's domains is the audit's
+(tests/test_audit.py)."""
+
+import re
+
+import numba
+import numpy as np
+import pytest
+
+from actbench import kernels
+from actbench.core import budgets, catalog, metrics
+from actbench.kernels import _simd, _simd32_expm1
+from tests.test_simd import AVX512, _uncached
+
+NAMES = sorted(_simd32_expm1.KERNELS)
+ONE, ZERO = np.float32(1.0), np.float32(0.0)
+
+
+def _budget(name):
+    act = catalog.CATALOG[name.removeprefix("d_")]
+    direction = "derivative" if name.startswith("d_") else "forward"
+    return budgets.load_budgets().get(act.name, "simd_f32", direction, "float32", "core").max_ulp
+
+
+def _check(name, x, params):
+    """The wrapper's float32 result against the float64 accurate kernel, rounded: no special
+    value mismatch and the variant's budget."""
+    got = getattr(kernels, f"{name}_simd_f32")(x, **params)
+    with np.errstate(all="ignore"):
+        want = getattr(kernels, name)(x.astype(np.float64), **params)
+        kinds = metrics.mismatch_kind(got, want.astype(np.float32))
+    bad = np.flatnonzero(kinds != "")
+    assert bad.size == 0, f"{name} {params}: {kinds[bad[0]]} mismatch at {float(x[bad[0]]).hex()}"
+    ulps = metrics.ulp_error(got, want, 0.0, np.float32)
+    worst = int(np.nanargmax(ulps))
+    assert ulps[worst] <= _budget(name), (
+        f"{name} {params}: {ulps[worst]:.3f} ULP at {float(x[worst]).hex()}")
+    return ulps[worst]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loops_stay_in_float32(name):
+    loop = _uncached(_simd32_expm1.KERNELS[name][False])
+    x = np.linspace(-5, 5, 64, dtype=np.float32)
+    loop(x, np.empty_like(x), ONE, ZERO, ONE, ZERO)
+    module = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), *[numba.float32] * 4))
+    # the loop's own functions: the CPython wrapper converts the float arguments from doubles
+    ir = "\n".join(f for f in re.findall(r"^define .*?^}$", module, re.S | re.M)
+                   if "cpython" not in f.split("(")[0])
+    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
+    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
+    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
+    assert not re.search(r"call [^\n]*@(llvm\.)?(exp|log)", ir)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_threads_give_the_serial_bits(name):
+    x = np.random.default_rng(7).uniform(-100, 100, _simd.PARALLEL_MIN + 17).astype(np.float32)
+    serial, threaded = np.empty_like(x), np.empty_like(x)
+    consts = (ONE, ZERO, ONE, ZERO)
+    _simd32_expm1.KERNELS[name][False](x, serial, *consts)
+    _simd32_expm1.KERNELS[name][True](x, threaded, *consts)
+    assert serial.tobytes() == threaded.tobytes()
+
+
+# where the kernels switch formula or clamp (TINY = 2**-20, the 2**-60 rescaling, expm1's
+# clamp at -20 and saturation at -17.33, exp's subnormal band from -80 and its clamp at -110,
+# the subnormal inputs), ±300 floats around each, both signs
+_SWITCHES = [0.0, 2.0**-20, 2.0**-60, 2.0**-126, 1.0, 17.3287, 20.0, 80.0, 87.3, 103.97, 110.0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_at_the_switch_points(name):
+    xs = []
+    for s in _SWITCHES:
+        for v in (s, -s):
+            c = int(np.float32(v).view(np.int32))
+            xs.append(np.arange(c - 300, c + 301))
+    bits = np.concatenate(xs)
+    bits = bits[(bits >= np.iinfo(np.int32).min) & (bits <= np.iinfo(np.int32).max)]
+    x = np.concatenate([bits.astype(np.int32).view(np.float32),
+                        np.array([np.inf, -np.inf, np.nan, 3.3e38, -3.3e38], np.float32)])
+    _check(name, x, catalog.CATALOG[name.removeprefix("d_")].params)
+
+
+# parameters the float32 path takes (alpha and scale as float32 pairs, x/alpha as a pair):
+# every one within the budget on 2**16 random bit patterns and 2**16 inputs in [-30, 30]
+@pytest.mark.parametrize("name, params", [
+    ("elu", {"alpha": 0.3}), ("d_elu", {"alpha": 2.5}),
+    ("celu", {"alpha": 0.3}), ("celu", {"alpha": 2.5}), ("d_celu", {"alpha": 0.3}),
+    ("selu", {"alpha": 1.5, "scale": 0.7}), ("d_selu", {"alpha": 1.5, "scale": 0.7}),
+])
+def test_parameters_stay_within_the_budget(name, params):
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.integers(0, 2**32, 2**16, dtype=np.uint64).astype(np.uint32)
+                        .view(np.float32), rng.uniform(-30, 30, 2**16).astype(np.float32)])
+    _check(name, x, params)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("celu", {"alpha": -1.0}), ("d_celu", {"alpha": -0.5}),
+    ("softplus", {"beta": 2.0}), ("d_softplus", {"beta": 0.5}),
+])
+def test_uncovered_parameters_take_the_simd_loop(name, params):
+    # the float32 path covers celu's alpha > 0 and softplus's beta = 1; other values give the
+    # simd variant's bits
+    assert _simd32_expm1.constants(name, params) is None
+    x = np.random.default_rng(5).uniform(-30, 30, 4096).astype(np.float32)
+    got = getattr(kernels, f"{name}_simd_f32")(x, **params)
+    want = getattr(kernels, f"{name}_simd")(x, **params)
+    assert got.tobytes() == want.tobytes()
