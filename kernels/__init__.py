@@ -121,7 +121,7 @@ class Simd32Kernel(SimdKernel):
 
     def _run(self, flat, y, values):
         if self.name + self.key in _simd32_expm1.KERNELS:
-            _simd32_expm1.run(self.name, flat, y, dict(zip(self.defaults, values)))
+            _simd32_expm1.run(self.name, flat, y, dict(zip(self.defaults, values, strict=True)))
         else:
             _simd32.run(self.name + self.key, flat, y)
 

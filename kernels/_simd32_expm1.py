@@ -31,8 +31,7 @@ import numpy as np
 
 from . import _simd
 from ._simd import PARALLEL_MIN
-from ._simd32 import (
-    A_MIN, ONE, SUB_A, TWO, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops, _sigmoid)
+from ._simd32 import A_MIN, ONE, SUB_A, TWO, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops, _sigmoid
 
 __all__ = ["KERNELS", "constants", "run"]
 

@@ -259,8 +259,8 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
     ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
-    Activation("celu", _elementwise("celu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,), params={"alpha": 1.0},
-               kinks="celu'(0) = 1"),
+    Activation("celu", _elementwise("celu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0),
+               (_ZERO,), params={"alpha": 1.0}, kinks="celu'(0) = 1"),
     Activation("selu", _elementwise("selu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,),
                params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
@@ -271,7 +271,8 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
     )),
-    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
+    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True, simd_f32=_SIMD_F32_EXPM1),
+               (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
