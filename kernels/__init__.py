@@ -18,7 +18,8 @@ process spent compiling and how much it loaded from that cache.
 
 import numpy as np
 
-from . import _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32, _simd32_expm1
+from . import (
+    _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32, _simd32_expm1, _simd32_gelu_tanh)
 from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
 from ._ufunc import deliver
@@ -120,10 +121,11 @@ class Simd32Kernel(SimdKernel):
         return x
 
     def _run(self, flat, y, values):
-        if self.name + self.key in _simd32_expm1.KERNELS:
-            _simd32_expm1.run(self.name, flat, y, dict(zip(self.defaults, values, strict=True)))
-        else:
-            _simd32.run(self.name + self.key, flat, y)
+        for module in (_simd32_expm1, _simd32_gelu_tanh):  # each with run(name, x, out, params)
+            if self.name + self.key in module.KERNELS:
+                module.run(self.name, flat, y, dict(zip(self.defaults, values, strict=True)))
+                return
+        _simd32.run(self.name + self.key, flat, y)
 
 
 class Simd32FastKernel(Simd32Kernel):
@@ -374,6 +376,8 @@ softplus_simd_f32 = Simd32Kernel("softplus", beta=1.0)
 d_softplus_simd_f32 = Simd32Kernel("d_softplus", beta=1.0)
 log_sigmoid_simd_f32 = Simd32Kernel("log_sigmoid")
 d_log_sigmoid_simd_f32 = Simd32Kernel("d_log_sigmoid")
+# (kernels/_simd32_gelu_tanh.py)
+gelu_tanh_simd_f32, d_gelu_tanh_simd_f32 = Simd32Kernel("gelu_tanh"), Simd32Kernel("d_gelu_tanh")
 # ... and their fast variant, speed first (looser budgets)
 sigmoid_simd_f32_fast = Simd32FastKernel("sigmoid")
 d_sigmoid_simd_f32_fast = Simd32FastKernel("d_sigmoid")
@@ -469,7 +473,7 @@ __all__ = [
     "d_tanh_simd_f32",
     "gelu_simd_f32",
     "d_gelu_simd_f32",
-    *(f"{d}{n}_simd_f32" for n in ("elu", "celu", "selu", "softplus", "log_sigmoid")
+    *(f"{d}{n}_simd_f32" for n in ("elu", "celu", "selu", "softplus", "log_sigmoid", "gelu_tanh")
       for d in ("", "d_")),
     "sigmoid_simd_f32_fast",
     "d_sigmoid_simd_f32_fast",

@@ -47,6 +47,8 @@ coefficients:
   (2 - a)/(2 + a) in [-0.761, 1] for a = |x| <= 14.75 (where gelu reaches -0), K of degree 12
   with its two lowest coefficients as float32 pairs: 2.9e-9 (exp's q of degree 5 there:
   ``fit_exp_float32(5)``, 8.1e-10);
+- ``fit_d_gelu_tanh_root_float32``: gelu_tanh' near its root x0 = -0.75253 likewise, |t| <= 1/16,
+  G of degree 4 with g0 as a pair: 3.8e-9 (kernels/_simd32_gelu_tanh.py);
 - ``fit_d_gelu_root_float32``: gelu' near its root x0 = -0.75179 as t·G(t), |t| <= 1/32, G of
   degree 3 with g0 as a pair: 4.3e-9;
 - the fast float32 variant reuses exp's q (degree 4, and 5 for tanh) with powers of 2 and signs
@@ -56,7 +58,7 @@ coefficients:
 import mpmath
 
 __all__ = ["ERFCX_C", "ERFCX_FITS", "EXP_DEGREES", "FLOAT32_FITS", "LOG1P_DEGREES", "fit",
-           "fit_d_silu_root_float32", "fit_erfcx", "fit_exp_float32", "fit_log1p",
+           "fit_d_gelu_tanh_root_float32", "fit_d_silu_root_float32", "fit_erfcx", "fit_exp_float32", "fit_log1p",
            "fit_tanh_float32", "literals"]
 
 EXP_DEGREES = {"float32": 6, "float64": 10}
@@ -66,7 +68,7 @@ ERFCX_FITS = {"float32": (14, 11), "float64": (22, 27.6)}  # dtype: (degree, zma
 # the float32-arithmetic kernels' fits: exp's q degree, tanh's P degree and range, silu' patch
 FLOAT32_FITS = {"exp": 4, "tanh": (5, 0.55), "d_silu_root": (5, 1 / 16),
                 "gelu_exp": 5, "erfcx": (12, 14.75), "d_gelu_root": (3, 1 / 32),
-                "fast_d_silu_root": (4, 0.1875)}  # the fast variant's wider, lower-degree patch
+                "fast_d_silu_root": (4, 0.1875), "d_gelu_tanh_root": (4, 1 / 16)}  # the fast variant's wider, lower-degree patch
 _PREC = 200
 _GRID = 20001
 
@@ -265,6 +267,23 @@ def fit_d_gelu_root_float32(degree: int = FLOAT32_FITS["d_gelu_root"][0],
     return _root_patch_float32(_d_gelu, _d_gelu, "-0.7518", degree, radius, g0_pair=True)
 
 
+GELU_TANH_K = "0.044715"  # the cubic's coefficient, as a decimal: the reference's exact value
+
+
+def _d_gelu_tanh(x):
+    c1 = 2 * mpmath.sqrt(2 / mpmath.pi)
+    k = mpmath.mpf(GELU_TANH_K)
+    s = 1 / (1 + mpmath.exp(-c1 * (x + k * x**3)))
+    return s * (1 + x * c1 * (1 + 3 * k * x * x) * (1 - s))
+
+
+def fit_d_gelu_tanh_root_float32(degree: int = FLOAT32_FITS["d_gelu_tanh_root"][0],
+                                 radius: float = FLOAT32_FITS["d_gelu_tanh_root"][1]):
+    """``_root_patch_float32`` of gelu_tanh' (root near -0.7525), g0 as a float32 pair."""
+    return _root_patch_float32(_d_gelu_tanh, _d_gelu_tanh, "-0.7525", degree, radius,
+                               g0_pair=True)
+
+
 def _literal(name: str, coeffs: list[float]) -> str:
     return f"{name} = (" + ", ".join(f'float.fromhex("{c.hex()}")' for c in coeffs) + ")"
 
@@ -313,6 +332,11 @@ def literals() -> str:
     lines.append(f"# float32 arithmetic, fast variant: silu' root patch of degree 4 on |t| <= 0.1875, "
                  f"max relative error {bound:.3g}")
     lines.append(_literal("FAST_D_SILU_G", coeffs))
+    root, coeffs, bound = fit_d_gelu_tanh_root_float32()
+    lines.append(f"# float32 arithmetic: gelu_tanh' root x0h + x0l, G of degree {len(coeffs) - 2}, "
+                 f"max relative error {bound:.3g}")
+    lines.append(_literal("D_GELU_TANH_ROOT", root))
+    lines.append(_literal("D_GELU_TANH_G", coeffs))
     return "\n".join(lines)
 
 

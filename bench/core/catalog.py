@@ -158,6 +158,12 @@ _SIMD_F32_EXPM1 = ("float32 arithmetic, 8 to 16 lanes a vector (kernels/_simd32_
                    "alpha <= 0, softplus's beta != 1) through the simd loop")
 
 
+_SIMD_F32_GELU_TANH = ("float32 arithmetic, 8 to 16 lanes a vector (kernels/_simd32_gelu_tanh.py): "
+                       "x·sigmoid(v) with v = c1·(x + k·x³) as a float32 pair, exp as an "
+                       "error-free pair taking v's low part, 1/(1+e) corrected by its fused "
+                       "residual; the derivative's root on a fitted patch")
+
+
 def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
                  simd_f32: bool | str = False, fast: bool = False) -> tuple:
     """An elementwise activation's variants: accurate (``method``), then those asked for
@@ -306,7 +312,8 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.563db0p+2", "float64": "0x1.06ce5350d65d9p+3"},
              "largest x where gelu(x) != x", _is_not_x),
     )),
-    Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD, simd=True), (-10.0, 10.0), (
+    Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD, simd=True,
+                                         simd_f32=_SIMD_F32_GELU_TANH), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.9p+4", "x = -25: kernel returns -0 below"),
         Edge("0x1.4p+4", "x = 20: kernel returns x above"),
