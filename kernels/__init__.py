@@ -19,7 +19,15 @@ process spent compiling and how much it loaded from that cache.
 import numpy as np
 
 from . import (
-    _accurate, _gated_fast, _rowwise, _rowwise_fast, _simd, _simd32, _simd32_expm1, _simd32_gelu_tanh)
+    _accurate,
+    _gated_fast,
+    _rowwise,
+    _rowwise_fast,
+    _simd,
+    _simd32,
+    _simd32_expm1,
+    _simd32_gelu_tanh,
+)
 from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
 from ._ufunc import deliver

@@ -27,8 +27,7 @@ import numba
 import numpy as np
 
 from ._simd import PARALLEL_MIN
-from ._simd32 import (
-    NZERO, ONE, SUB_A, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops)
+from ._simd32 import NZERO, ONE, SUB_A, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops
 
 __all__ = ["D_GELU_TANH_G", "D_GELU_TANH_ROOT", "KERNELS", "run"]
 

@@ -58,8 +58,8 @@ coefficients:
 import mpmath
 
 __all__ = ["ERFCX_C", "ERFCX_FITS", "EXP_DEGREES", "FLOAT32_FITS", "LOG1P_DEGREES", "fit",
-           "fit_d_gelu_tanh_root_float32", "fit_d_silu_root_float32", "fit_erfcx", "fit_exp_float32", "fit_log1p",
-           "fit_tanh_float32", "literals"]
+           "fit_d_gelu_tanh_root_float32", "fit_d_silu_root_float32", "fit_erfcx",
+           "fit_exp_float32", "fit_log1p", "fit_tanh_float32", "literals"]
 
 EXP_DEGREES = {"float32": 6, "float64": 10}
 LOG1P_DEGREES = {"float32": 6, "float64": 10}
@@ -68,7 +68,8 @@ ERFCX_FITS = {"float32": (14, 11), "float64": (22, 27.6)}  # dtype: (degree, zma
 # the float32-arithmetic kernels' fits: exp's q degree, tanh's P degree and range, silu' patch
 FLOAT32_FITS = {"exp": 4, "tanh": (5, 0.55), "d_silu_root": (5, 1 / 16),
                 "gelu_exp": 5, "erfcx": (12, 14.75), "d_gelu_root": (3, 1 / 32),
-                "fast_d_silu_root": (4, 0.1875), "d_gelu_tanh_root": (4, 1 / 16)}  # the fast variant's wider, lower-degree patch
+                "fast_d_silu_root": (4, 0.1875),  # the fast variant's wider, lower-degree patch
+                "d_gelu_tanh_root": (4, 1 / 16)}
 _PREC = 200
 _GRID = 20001
 
