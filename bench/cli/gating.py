@@ -174,6 +174,10 @@ def cmd_gate(args, out, err):
         raise UsageError("--jobs must be at least 1")
     common = ["--jobs", str(args.jobs)] + (["--no-cache"] if args.no_cache else []) + \
         (["--cache", args.cache] if args.cache else [])
+    if args.against is not None:
+        from actbench.cli.gate_against import cmd_gate_against
+
+        return cmd_gate_against(args, common, out, err)
     baseline = Path(args.baseline)
     if args.record:
         return _gate_record(args, baseline, common, out, err)

@@ -134,20 +134,36 @@ def parser():
                    help="also write compare-accuracy.csv, compare-speed.csv and compare.md here")
     g = sub.add_parser(
         "gate",
-        help="rerun a stored baseline's audit and benchmarks, compare, exit 1 on a regression",
-        description="With --record: audit everything (quick profile) and time our kernels "
-        "(1e5 elements, float32 and float64, 20+ rounds, 1 thread) into the baseline directory. "
-        "Without: rerun exactly what the baseline holds (same selection, profile, sizes, "
-        "rounds, threads) into --out and compare as actbench compare does. Exit 0 / 1 / 2.",
+        help="compare with a git revision measured here (--against) or a stored baseline "
+        "(--baseline), exit 1 on a regression",
+        description="With --against REV: build that git revision apart (git archive and pip "
+        "install into the cache; your checkout is not touched), audit both it and this "
+        "checkout, time both on this machine with their runs interleaved (A B B A ...), and "
+        "compare; no stored baseline, so it holds on any runner. With --baseline DIR --record: "
+        "audit everything (quick profile) and time our kernels (1e5 elements, float32 and "
+        "float64, 20+ rounds, 1 thread) into DIR. With --baseline DIR alone: rerun exactly what "
+        "the baseline holds (same selection, profile, sizes, rounds, threads) into --out and "
+        "compare as actbench compare does; only meaningful on the machine that recorded it. "
+        "Exit 0: no regression; 1: a regression (or a failed run); 2: bad input.",
     )
-    g.add_argument("--baseline", required=True, metavar="DIR", help="the baseline directory")
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--against", metavar="REV",
+                       help="a git revision of this checkout (origin/main, HEAD~1, a tag, a "
+                       "commit) to gate against, measured here and now")
+    which.add_argument("--baseline", metavar="DIR", help="a stored baseline directory")
+    g.add_argument("--interleave", type=int, default=4, metavar="N",
+                   help="with --against: timing runs a side, alternating (default 4; each has "
+                   "1/N of a baseline's rounds, so both sides take about twice one run)")
     g.add_argument("--record", action="store_true",
                    help="record a new baseline into DIR instead of comparing with it")
     g.add_argument("--only", choices=("accuracy", "speed"), default=None,
-                   help="with --record: record only the audit or only the timings")
-    g.add_argument("--activation", action="append", metavar="NAME", help="with --record")
-    g.add_argument("--dtype", action="append", metavar="NAME", help="with --record")
-    g.add_argument("--size", action="append", metavar="N", help="with --record (default 1e5)")
+                   help="with --record or --against: only the audit or only the timings")
+    g.add_argument("--activation", action="append", metavar="NAME",
+                   help="with --record or --against (default: all)")
+    g.add_argument("--dtype", action="append", metavar="NAME",
+                   help="with --record or --against (default: float32, float64)")
+    g.add_argument("--size", action="append", metavar="N",
+                   help="with --record or --against (default 1e5)")
     g.add_argument("--out", default="results/gate", metavar="DIR",
                    help="where the new results and gate.md go (default results/gate)")
     g.add_argument("--no-confirm", dest="confirm", action="store_false",

@@ -4,8 +4,8 @@ measure the same rows and benchmarks the same way."""
 
 from pathlib import Path
 
-__all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "confirm_argv", "record_argvs",
-           "rerun_argvs"]
+__all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "confirm_argv",
+           "interleaved_argv", "record_argvs", "rerun_argvs"]
 
 # The timing a baseline is recorded with. 1e5 elements: large enough that every kernel's
 # loop dominates the call overhead, small enough that each benchmark gets >= 20 rounds of
@@ -86,14 +86,33 @@ def rerun_argvs(audit_meta: dict | None, speed_meta: dict | None, out: Path, com
     return audit, bench
 
 
-def confirm_argv(bench: list[str], flagged, out: Path) -> list[str]:
-    """The gate's bench command line narrowed to the flagged benchmarks' activations,
-    directions and dtypes (``flagged``: rows with those columns), writing to ``out``."""
-    argv = list(bench)
-    for opt in ("--activation", "--direction", "--dtype", "--out", "--audit"):
+def _without(argv: list[str], options) -> list[str]:
+    """``argv`` less each of ``options`` and its value."""
+    argv = list(argv)
+    for opt in options:
         while opt in argv:
             i = argv.index(opt)
             del argv[i:i + 2]
+    return argv
+
+
+def interleaved_argv(bench: list[str], out: Path, audit_csv: Path | None, runs: int) -> list[str]:
+    """One of ``runs`` interleaved timing runs of the gate's bench command line: one repeat,
+    with 1/``runs`` of the baseline's rounds and time per benchmark (at least
+    ``stats.MIN_SAMPLES`` rounds), so a side's runs together sample as much as one gate run."""
+    from actbench.gate.stats import MIN_SAMPLES
+
+    argv = _without(bench, ("--out", "--audit", "--repeat", "--rounds", "--max-time"))
+    argv += ["--out", str(out), "--repeat", "1",
+             "--rounds", str(max(MIN_SAMPLES, -(-GATE_TIMING["rounds"] // runs))),
+             "--max-time", f"{GATE_TIMING['max_time'] / runs:.6g}"]
+    return argv + (["--audit", str(audit_csv)] if audit_csv is not None else [])
+
+
+def confirm_argv(bench: list[str], flagged, out: Path) -> list[str]:
+    """The gate's bench command line narrowed to the flagged benchmarks' activations,
+    directions and dtypes (``flagged``: rows with those columns), writing to ``out``."""
+    argv = _without(bench, ("--activation", "--direction", "--dtype", "--out", "--audit"))
     return [*argv, "--out", str(out),
             "--activation", ",".join(dict.fromkeys(flagged["activation"])),
             "--direction", ",".join(dict.fromkeys(flagged["direction"])),

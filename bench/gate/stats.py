@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["MIN_SAMPLES", "ShiftTest", "bh_adjust", "shift_test", "verdicts"]
+__all__ = ["MIN_SAMPLES", "ShiftTest", "bh_adjust", "paired_log_ratio", "shift_test", "verdicts"]
 
 # below this many samples a side, a one-sided U test cannot reach p < 0.01 (4 vs 4: p >= 1/70)
 MIN_SAMPLES = 5
@@ -77,4 +77,26 @@ def verdicts(ratio, q_slower, q_faster, alpha: float, threshold, faster_at=None)
     out[~np.isfinite(q_slower)] = "untestable"
     out[(q_slower <= alpha) & (ratio >= threshold)] = "slower"
     out[(q_faster <= alpha) & (ratio <= faster_at)] = "faster"
+    return out
+
+
+def paired_log_ratio(d, level: float = 0.95) -> dict:
+    """The paired summary of log ratios ``d`` (one per pair of runs): ``pairs``,
+    ``paired_ratio`` = exp(mean), its ``level`` interval ``paired_low``/``paired_high``
+    (Student's t, n - 1 degrees of freedom) and the one-sided ``paired_p_slower`` of mean > 0;
+    NaN where fewer than two pairs (or no spread) leave them undefined."""
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    out = {"pairs": n, "paired_ratio": float(np.exp(d.mean())) if n else float("nan"),
+           "paired_low": float("nan"), "paired_high": float("nan"),
+           "paired_p_slower": float("nan")}
+    if n < 2:
+        return out
+    se = d.std(ddof=1) / np.sqrt(n)
+    if se > 0:
+        half = _st.t.ppf(0.5 + level / 2, n - 1) * se
+        out.update(paired_low=float(np.exp(d.mean() - half)),
+                   paired_high=float(np.exp(d.mean() + half)),
+                   paired_p_slower=float(_st.t.sf(d.mean() / se, n - 1)))
     return out

@@ -3,6 +3,7 @@ away — made for a CI step summary ($GITHUB_STEP_SUMMARY) and readable in a ter
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from actbench.accuracy.table import point_outcome
@@ -62,11 +63,22 @@ def _accuracy(df: pd.DataFrame, worst_points: int) -> list[str]:
     return lines
 
 
+def _paired(r) -> str:
+    """The paired ratio with its interval: '1.25 [1.18, 1.32]'."""
+    if not np.isfinite(getattr(r, "paired_ratio", np.nan)):
+        return "—"
+    if not np.isfinite(r.paired_low):
+        return f"{r.paired_ratio:.3f}"
+    return f"{r.paired_ratio:.3f} [{r.paired_low:.3f}, {r.paired_high:.3f}]"
+
+
 def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
+    paired = "paired_ratio" in df.columns
     return [[_kernel(r), r.dtype, fmt_size(r.size) if r.size else "all",
              str(r.threads),
              _g(r.base_ns, ".3g"), _g(r.new_ns, ".3g"),
              r.normalized_by if isinstance(r.normalized_by, str) else "—", _g(r.ratio, ".3f"),
+             *([_paired(r)] if paired else []),
              _g(r.threshold, ".3f"),
              _g(r.q_faster if r.verdict == "faster" else r.q_slower, ".2g"),
              ("**FAIL** " if r.failing else "") + r.verdict] for r in df.itertuples()]
@@ -75,7 +87,8 @@ def _speed_rows(df: pd.DataFrame) -> list[list[str]]:
 def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
     order = ["slower", "missing", "unconfirmed", "faster", "added", "same", "untestable"]
     header = ["kernel", "dtype", "size", "threads", "base ns/elem", "new ns/elem", "normalised by",
-              "normalised ratio", "threshold ratio", "q", "verdict"]
+              "normalised ratio", *(["paired ratio [95 %]"] if "paired_ratio" in df.columns else []),
+              "threshold ratio", "q", "verdict"]
     how = {"drift": "round times ÷ the run's drift (the median change of every compute- or "
                     "memory-bound benchmark against the baseline, judged on its own in the "
                     "*every …-bound kernel* row)",
@@ -91,11 +104,16 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
              f"baseline's own runs ({settings.get('min_effect_memory', 0):.0%} for memory-bound "
              "kernels, whose drift between runs is larger). Peers' speed (numpy-seed, scipy, "
              "torch, jax) is reported, not gated.", ""]
+    if "paired_ratio" in df.columns:
+        lines += ["Base and new ran interleaved on this machine: *paired ratio* is the geometric "
+                  "mean of new ÷ base over adjacent pairs of runs (each pair ÷ its drift), with "
+                  "its 95 % Student-t interval.", ""]
     notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
         lines += [*markdown_table(header, _speed_rows(notable)), ""]
     if settings.get("confirmed"):
-        lines += ["Every benchmark the first run found slower was rerun in a fresh process; "
+        lines += ["Every benchmark the first run found slower was rerun in a fresh process "
+                  "(both sides, interleaved again, where base and new ran here); "
                   "*unconfirmed* ones were not slower the second time (transient noise) and do "
                   "not fail the gate.", ""]
     untestable = int((df["verdict"] == "untestable").sum())
