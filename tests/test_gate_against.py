@@ -164,7 +164,7 @@ def _fake_gate(tmp_path, monkeypatch, slow):
     acts = ",".join(f"k{k:02d}" for k in range(12))
     monkeypatch.setattr(runs, "record_argvs", lambda out, *a, **k: (
         ["audit", "--out", str(out)], ["bench", "--out", str(out), "--activation", acts]))
-    code, out, err = _main("gate", "--against", "HEAD", "--interleave", "4", "--out",
+    code, out, _ = _main("gate", "--against", "HEAD", "--interleave", "4", "--out",
                            str(tmp_path / "gate"))
     return code, out, fake.calls
 
