@@ -32,13 +32,14 @@ def test_runs_alternate_so_a_steady_drift_favours_neither_side():
         np.mean([i for i, s in enumerate(seq) if s == "new"])
 
 
-def test_each_run_samples_a_share_of_the_baselines_rounds():
+def test_each_run_is_one_repeat_of_its_own_rounds():
     bench = ["bench", "--out", "x", "--activation", "sigmoid", "--rounds", "20", "--max-time",
              "0.25", "--repeat", "5", "--audit", "x/audit.csv"]
-    argv = runs.interleaved_argv(bench, Path("run0"), Path("base/audit.csv"), 4)
+    argv = runs.interleaved_argv(bench, Path("run0"), Path("base/audit.csv"),
+                                 against.RUN_ROUNDS, against.RUN_MAX_TIME)
     assert argv.count("--rounds") == argv.count("--max-time") == argv.count("--out") == 1
-    assert argv[argv.index("--rounds") + 1] == "5"  # 20 rounds over 4 runs, >= MIN_SAMPLES
-    assert float(argv[argv.index("--max-time") + 1]) == pytest.approx(0.0625)
+    assert argv[argv.index("--rounds") + 1] == "5"  # the rank test's least a side and run
+    assert float(argv[argv.index("--max-time") + 1]) == pytest.approx(0.04)
     assert argv[argv.index("--repeat") + 1] == "1"
     assert argv[argv.index("--audit") + 1] == "base/audit.csv"
     assert argv[argv.index("--activation") + 1] == "sigmoid"
@@ -190,7 +191,7 @@ def test_the_gate_against_a_revision_catches_a_slower_kernel(tmp_path, monkeypat
     assert k03["confirm_ratio"] > 1.15  # the interleaved rerun saw it too
     # the confirmation reran only k03, both sides, interleaved
     confirm = [(side, argv) for kind, side, argv in calls if kind == "bench"][8:]
-    assert [side for side, _ in confirm] == against.order(4)
+    assert [side for side, _ in confirm] == against.order(against.CONFIRM_RUNS)
     assert all(argv[argv.index("--activation") + 1] == "k03" for _, argv in confirm)
 
 

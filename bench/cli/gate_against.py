@@ -17,7 +17,8 @@ def _fail(code: int) -> int:
     return EXIT_USAGE if code == EXIT_USAGE else EXIT_FAIL
 
 
-def _timed(bench_argv, dirs, sites, audits, runs, work: Path, err, what="timing") -> int | None:
+def _timed(bench_argv, dirs, sites, audits, runs, work: Path, err, what="timing",
+           rounds=None, max_time=None) -> int | None:
     """Both sides' interleaved timing runs (in scratch directories under ``work``), each side
     merged into its directory in ``dirs``; an exit code on failure, else None."""
     from actbench.gate import against
@@ -28,7 +29,9 @@ def _timed(bench_argv, dirs, sites, audits, runs, work: Path, err, what="timing"
     try:
         for side in against.order(runs):
             d = scratch[side] / f"run{len(done[side])}"
-            argv = gate_runs.interleaved_argv(bench_argv, d, audits[side], runs)
+            argv = gate_runs.interleaved_argv(bench_argv, d, audits[side],
+                                              rounds or against.RUN_ROUNDS,
+                                              max_time or against.RUN_MAX_TIME)
             code = against.run_side(argv, sites[side],
                                     f"{what}, {side} run {len(done[side]) + 1} of {runs}", err)
             if code != EXIT_OK:
@@ -56,11 +59,12 @@ def _with_paired(c, base_rs, new_rs):
     c.speed.attrs = attrs
 
 
-def _confirm(c, bench_argv, dirs, sites, runs, work: Path, args, err) -> int | None:
+def _confirm(c, bench_argv, dirs, sites, work: Path, args, err) -> int | None:
     """Rerun the flagged benchmarks on both sides, interleaved again, and keep the slowdowns
     that this second comparison shows too. Both sides are measured afresh side by side, so
     the rerun is compared unnormalised: a few flagged kernels' common slowdown must not be
     divided out as if it were the machine's."""
+    from actbench.gate import against
     from actbench.gate.compare import compare_speed, confirm
     from actbench.gate.runs import confirm_argv
 
@@ -74,7 +78,9 @@ def _confirm(c, bench_argv, dirs, sites, runs, work: Path, args, err) -> int | N
           file=err)
     audits = {side: (d / "audit.csv" if (d / "audit.csv").exists() else None)
               for side, d in dirs.items()}
-    code = _timed(narrowed, again, sites, audits, runs, work, err, "confirming")
+    # a few benchmarks: each run is mostly its start-up, so fewer, longer runs
+    code = _timed(narrowed, again, sites, audits, against.CONFIRM_RUNS, work, err, "confirming",
+                  rounds=10, max_time=0.125)
     if code is not None:
         return code
     b = _load_results(again["base"], "the confirmation's base runs").speed
@@ -139,7 +145,7 @@ def cmd_gate_against(args, common, out, err):
                           f"machine in this job, {args.interleave} timing runs a side interleaved")
         _with_paired(c, base_rs, new_rs)
         if c.speed is not None and args.confirm and (c.speed["verdict"] == "slower").any():
-            code = _confirm(c, bench_argv, dirs, sites, args.interleave, run_dir, args, err)
+            code = _confirm(c, bench_argv, dirs, sites, run_dir, args, err)
             if code is not None:
                 return code
         code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)

@@ -12,10 +12,11 @@ its kernel sources) and both share the exact-value cache, so the accuracy half c
 one audit more.
 
 Timing alternates A B B A A B ... (``INTERLEAVE`` runs a side by default): each run is a fresh
-process timing every benchmark with 1/``INTERLEAVE`` of the stored baseline's rounds and
-time, so both sides together take about twice a single gate run, and a drift of the machine
-or a noisy neighbour lasting minutes lands on both sides alike. The runs of a side are then
-one result set of ``INTERLEAVE`` repeats, and ``compare`` judges them as it judges a stored
+process timing every benchmark for at least ``RUN_ROUNDS`` rounds and up to ``RUN_MAX_TIME``
+seconds (a stored baseline's runs take 20 rounds and 0.25 s), so that a gate against a
+revision takes at most twice as long as one against a stored baseline (measured: README), and a
+drift of the machine or a noisy neighbour lasting minutes lands on both sides alike. The runs
+of a side are then one result set of ``INTERLEAVE`` repeats, and ``compare`` judges them as it judges a stored
 baseline: each run divided by its drift, the rank test, the minimum effect beyond the base's
 own run-to-run spread, false-discovery control, and a confirming rerun (interleaved again).
 ``paired`` adds what interleaving makes possible: each benchmark's new/base ratio in every
@@ -37,10 +38,16 @@ from actbench.core.resultset import SPEED_KEY
 from actbench.gate import stats
 from actbench.gate.compare import MIN_DRIFT_BENCHMARKS
 
-__all__ = ["INTERLEAVE", "BaseRevisionError", "base_site", "merge_runs", "order", "paired",
-           "resolve", "run_side", "stamp"]
+__all__ = ["CONFIRM_RUNS", "INTERLEAVE", "RUN_MAX_TIME", "RUN_ROUNDS", "BaseRevisionError",
+           "base_site", "merge_runs", "order", "paired", "resolve", "run_side", "stamp"]
 
-INTERLEAVE = 4  # runs a side; the baseline's 20 rounds and 0.25 s split over them
+INTERLEAVE = 3  # runs a side
+# each run's sampling: a run's fixed cost (a process, ~10 s, and each benchmark's set-up) does not
+# shrink with it, so N runs of 1/N of a baseline run cost more than one; measured on the 2-core
+# machine, 4 runs a side at 1/4 of the rounds took 6.4 min against 2.3 for a baseline gate
+RUN_ROUNDS = 5  # stats.MIN_SAMPLES: the rank test's least
+RUN_MAX_TIME = 0.04
+CONFIRM_RUNS = 2  # the rerun of a few flagged benchmarks: a side's runs, each mostly start-up
 
 
 class BaseRevisionError(Exception):

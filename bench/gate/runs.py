@@ -96,16 +96,13 @@ def _without(argv: list[str], options) -> list[str]:
     return argv
 
 
-def interleaved_argv(bench: list[str], out: Path, audit_csv: Path | None, runs: int) -> list[str]:
-    """One of ``runs`` interleaved timing runs of the gate's bench command line: one repeat,
-    with 1/``runs`` of the baseline's rounds and time per benchmark (at least
-    ``stats.MIN_SAMPLES`` rounds), so a side's runs together sample as much as one gate run."""
-    from actbench.gate.stats import MIN_SAMPLES
-
+def interleaved_argv(bench: list[str], out: Path, audit_csv: Path | None, rounds: int,
+                     max_time: float) -> list[str]:
+    """One interleaved timing run of the gate's bench command line: one repeat of at least
+    ``rounds`` rounds and up to ``max_time`` seconds per benchmark, into ``out``."""
     argv = _without(bench, ("--out", "--audit", "--repeat", "--rounds", "--max-time"))
-    argv += ["--out", str(out), "--repeat", "1",
-             "--rounds", str(max(MIN_SAMPLES, -(-GATE_TIMING["rounds"] // runs))),
-             "--max-time", f"{GATE_TIMING['max_time'] / runs:.6g}"]
+    argv += ["--out", str(out), "--repeat", "1", "--rounds", str(rounds),
+             "--max-time", f"{max_time:.6g}"]
     return argv + (["--audit", str(audit_csv)] if audit_csv is not None else [])
 
 
