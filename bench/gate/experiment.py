@@ -155,8 +155,11 @@ def _gate_row(arm, i, cmd, env, cwd, run_dir: Path, args) -> dict:
     act, direction = args.target.split(":")
     acc = pd.read_csv(run_dir / "compare-accuracy.csv", keep_default_na=False)
     spd = pd.read_csv(run_dir / "compare-speed.csv", keep_default_na=False)
-    target_acc = (acc["activation"] == act) & (acc["direction"] == direction)
-    target_spd = (spd["activation"] == act) & (spd["direction"] == direction)
+    # the injections change the accurate variant (the catalog's first)
+    target_acc = ((acc["activation"] == act) & (acc["direction"] == direction)
+                  & (acc["variant"] == "accurate"))
+    target_spd = ((spd["activation"] == act) & (spd["direction"] == direction)
+                  & (spd["variant"] == "accurate"))
     fail_acc = acc[acc["failing"].astype(str) == "True"]
     fail_spd = spd[spd["failing"].astype(str) == "True"]
     others = spd[~target_spd]
@@ -170,8 +173,8 @@ def _gate_row(arm, i, cmd, env, cwd, run_dir: Path, args) -> dict:
                             + len(fail_acc[~target_acc.loc[fail_acc.index]])),
         "target_ratio": "; ".join(f"{r.dtype} {float(r.ratio):.3f}"
                                   for r in spd[target_spd].itertuples()),
-        "max_other_ratio": float(pd.to_numeric(others["ratio"]).max()),
-        "min_other_ratio": float(pd.to_numeric(others["ratio"]).min()),
+        "max_other_ratio": float(pd.to_numeric(others["ratio"], errors="coerce").max()),
+        "min_other_ratio": float(pd.to_numeric(others["ratio"], errors="coerce").min()),
         "failing": "; ".join(f"{r.activation}.{r.direction} {r.dtype}"
                              for r in pd.concat([fail_acc, fail_spd]).itertuples()),
         **_paired_verdicts(spd, target_spd),
@@ -196,10 +199,16 @@ def _paired_verdicts(spd: pd.DataFrame, target: pd.Series) -> dict:
             "paired_target_flagged": bool((flagged & target).any()),
             "rank_flagged_others": int((rank & ~target).sum()),
             "rank_target_flagged": bool((rank & target).any()),
-            "target_paired": "; ".join(f"{r.dtype} {float(r.paired_ratio):.3f} "
-                                       f"[{float(r.paired_low):.3f}, {float(r.paired_high):.3f}]"
-                                       for r in spd[target].itertuples()
-                                       if str(r.paired_ratio) not in ("", "nan"))}
+            "target_paired": "; ".join(f"{r.dtype} {_num(r.paired_ratio):.3f} "
+                                       f"[{_num(r.paired_low):.3f}, {_num(r.paired_high):.3f}]"
+                                       for r in spd[target].itertuples())}
+
+
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
