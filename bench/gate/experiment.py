@@ -312,6 +312,9 @@ def main(argv=None) -> int:
                    help="with --against: no busy process on the other core")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="results/gate-experiment", metavar="DIR")
+    p.add_argument("--summary-only", action="store_true",
+                   help="no new runs: summarise the runs already in --out (an interrupted "
+                   "experiment keeps every finished run in runs.csv)")
     args = p.parse_args(argv)
     args.arm_list = [a for a in args.arms.split(",") if a]
     if set(args.arm_list) - set(ARMS) or args.runs < 1:
@@ -322,6 +325,10 @@ def main(argv=None) -> int:
         args.neighbour = False
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.summary_only:
+        runs = pd.read_csv(out / "runs.csv")
+        args.runs = int(runs.groupby("arm").size().max())
+        return _finish(out, runs, args)
     if args.against:
         sites, _, top = _arm_sites(args, out)
     neighbour = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -341,6 +348,12 @@ def main(argv=None) -> int:
     finally:
         if neighbour is not None:
             neighbour.kill()
+    return _finish(out, runs, args)
+
+
+def _finish(out: Path, runs: pd.DataFrame, args) -> int:
+    from actbench.core.results import write_atomic
+
     ratios = _ratios_against(out, runs) if args.against else _ratios(out, args.baseline, runs)
     write_atomic(out / "ratios.csv", ratios.to_csv(index=False))
     md = _summary(runs, ratios, args)
