@@ -90,9 +90,11 @@ def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
             raise BaseRevisionError(f"git archive {rev} failed: {archive.stderr.decode()[-800:]}")
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
         print(f"actbench gate: building {rev} ({sha[:12]}) into {site}", file=err)
+        # with build isolation, as the user's own install: the running environment's
+        # setuptools may be too old to build a wheel (a fresh venv's was)
         pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                              "--no-build-isolation", "--no-compile", "--target",
-                              str(scratch / "site"), str(src)], capture_output=True, text=True)
+                              "--no-compile", "--target", str(scratch / "site"), str(src)],
+                             capture_output=True, text=True)
         if pip.returncode != 0 or not (scratch / "site" / "actbench").is_dir():
             raise BaseRevisionError(f"cannot install {rev} ({sha[:12]}) as actbench: "
                                     f"{(pip.stderr or pip.stdout)[-1500:]}")

@@ -129,8 +129,7 @@ def _arm_sites(args, out: Path) -> tuple[dict, str, Path]:
                 with open(src / "bench" / "core" / "catalog.py", "a", encoding="utf-8") as f:
                     f.write(_ARM_PATCH.format(spec=f"{arm}:{args.target}"))
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-build-isolation", "--no-compile", "--target", str(site),
-                            str(src)], check=True)
+                            "--no-compile", "--target", str(site), str(src)], check=True)
             shutil.rmtree(src, ignore_errors=True)
         sites[arm] = site
     return sites, sha, top
