@@ -248,7 +248,9 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
               "| normalisation | benchmarks × runs | median | p1 | p99 | min | max | flagged |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     act, direction = args.target.split(":")
-    keep = ~((ratios["activation"] == act) & (ratios["direction"] == direction))
+    keep = ~((ratios["activation"] == act) & (ratios["direction"] == direction)
+             & (ratios["variant"].fillna("accurate") == "accurate" if "variant" in ratios
+                else True))
     for norm, g in ratios[keep].groupby("normalize"):
         r = g["ratio"].astype(float)
         lines.append(f"| {norm} | {len(r)} | {r.median():.3f} | {r.quantile(0.01):.3f} | "
