@@ -1,13 +1,12 @@
 """``actbench gate --against REV``: gate this checkout against a git revision, both measured
 here and now, their timing runs interleaved (``actbench.gate.against``)."""
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from actbench.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, flatten, writable_dir
-from actbench.cli.gating import GATE_FILES, _compare_and_report, _comparison, _load_results
+from actbench.cli.gating import _compare_and_report, _comparison, _load_results, replace_results
 from actbench.core.exact import default_cache_dir
 
 __all__ = ["cmd_gate_against"]
@@ -149,12 +148,7 @@ def cmd_gate_against(args, common, out, err):
             if code is not None:
                 return code
         code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)
-        for name in GATE_FILES:
-            if not (run_dir / name).exists():
-                (out_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(out_dir / "base", ignore_errors=True)
-        for f in run_dir.iterdir():
-            os.replace(f, out_dir / f.name)
+        replace_results(run_dir, out_dir)
         return code
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

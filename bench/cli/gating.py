@@ -8,7 +8,7 @@ from pathlib import Path
 from actbench.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, flatten, writable_dir
 from actbench.core.exact import default_cache_dir
 
-__all__ = ["GATE_FILES", "cmd_compare", "cmd_gate", "cmd_report"]
+__all__ = ["GATE_FILES", "cmd_compare", "cmd_gate", "cmd_report", "replace_results"]
 
 GATE_FILES = ("audit.csv", "audit.json", "speed.csv", "speed.json", "speed-raw.json",
               "compare-accuracy.csv", "compare-speed.csv", "gate.md")
@@ -164,6 +164,21 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     return None
 
 
+def replace_results(run_dir: Path, out_dir: Path) -> None:
+    """Move a finished gate's files from ``run_dir`` into ``out_dir``: the new set replaces the
+    last gate's whole set (no stale audit beside a new timing; a directory, such as the base's
+    results of ``--against``, replaced whole)."""
+    import shutil
+
+    for name in GATE_FILES:
+        if not (run_dir / name).exists():
+            (out_dir / name).unlink(missing_ok=True)
+    for f in run_dir.iterdir():
+        if f.is_dir():
+            shutil.rmtree(out_dir / f.name, ignore_errors=True)
+        os.replace(f, out_dir / f.name)
+
+
 def cmd_gate(args, out, err):
     import shutil
 
@@ -218,12 +233,7 @@ def cmd_gate(args, out, err):
             if code is not None:
                 return code
         code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)
-        # the new set replaces the last gate's whole set: no stale audit beside a new timing
-        for name in GATE_FILES:
-            if not (run_dir / name).exists():
-                (out_dir / name).unlink(missing_ok=True)
-        for f in run_dir.iterdir():
-            os.replace(f, out_dir / f.name)
+        replace_results(run_dir, out_dir)
         return code
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -39,7 +39,7 @@ from actbench.gate import stats
 from actbench.gate.compare import MIN_DRIFT_BENCHMARKS
 
 __all__ = ["CONFIRM_RUNS", "INTERLEAVE", "RUN_MAX_TIME", "RUN_ROUNDS", "BaseRevisionError",
-           "base_site", "merge_runs", "order", "paired", "resolve", "run_side", "stamp"]
+           "base_site", "install", "merge_runs", "order", "paired", "resolve", "run_side", "stamp"]
 
 INTERLEAVE = 3  # runs a side
 # each run's sampling: a run's fixed cost (a process, ~10 s, and each benchmark's set-up) does not
@@ -73,10 +73,16 @@ def resolve(rev: str, cwd=".") -> tuple[str, Path]:
 
 
 def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
-    """The directory holding revision ``sha`` installed as ``actbench`` (built once: ``git
-    archive`` then ``pip install --no-deps --target``, into a scratch directory renamed into
-    place only when complete, so an interrupted build never leaves half a tree)."""
-    site = cache / "gate-base" / sha
+    """The directory holding revision ``sha`` installed as ``actbench``, under ``cache`` (built
+    once per commit by ``install``)."""
+    return install(rev, sha, top, cache / "gate-base" / sha, err)
+
+
+def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
+    """Revision ``sha`` installed as ``actbench`` into ``site``, unless it is there already:
+    ``git archive``, ``edit(source_dir)`` if given (the gate experiment's injected changes),
+    then ``pip install --no-deps --target``, into a scratch directory renamed into place only
+    when complete, so an interrupted build never leaves half a tree."""
     if (site / "actbench" / "__init__.py").exists():
         return site
     site.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +95,8 @@ def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
         if archive.returncode != 0:
             raise BaseRevisionError(f"git archive {rev} failed: {archive.stderr.decode()[-800:]}")
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+        if edit is not None:
+            edit(src)
         print(f"actbench gate: building {rev} ({sha[:12]}) into {site}", file=err)
         # with build isolation, as the user's own install: the running environment's
         # setuptools may be too old to build a wheel (a fresh venv's was)

@@ -28,7 +28,6 @@ run, under both normalisations, for the drift analysis) and ``summary.md`` under
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -117,21 +116,12 @@ def _arm_sites(args, out: Path) -> tuple[dict, str, Path]:
     sha, top = against.resolve(args.against)
     sites = {}
     for arm in args.arm_list:
-        site = out / "sites" / f"{arm}-{sha[:12]}"
-        if not (site / "actbench" / "__init__.py").exists():
-            src = out / "sites" / f"{arm}-src"
-            shutil.rmtree(src, ignore_errors=True)
-            src.mkdir(parents=True)
-            tar = subprocess.run(["git", "archive", "--format=tar", sha], cwd=top,
-                                 capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(src)], input=tar.stdout, check=True)
-            if arm != "aa":
-                with open(src / "bench" / "core" / "catalog.py", "a", encoding="utf-8") as f:
-                    f.write(_ARM_PATCH.format(spec=f"{arm}:{args.target}"))
-            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-compile", "--target", str(site), str(src)], check=True)
-            shutil.rmtree(src, ignore_errors=True)
-        sites[arm] = site
+        def edit(src, spec=f"{arm}:{args.target}"):
+            with open(src / "bench" / "core" / "catalog.py", "a", encoding="utf-8") as f:
+                f.write(_ARM_PATCH.format(spec=spec))
+
+        sites[arm] = against.install(args.against, sha, top, out / "sites" / f"{arm}-{sha[:12]}",
+                                     sys.stderr, None if arm == "aa" else edit)
     return sites, sha, top
 
 
