@@ -81,6 +81,37 @@ def _uncached(loop):
     return numba.njit(**options)(loop.py_func)
 
 
+def around(points, width: int = 300) -> np.ndarray:
+    """The float32 values within ``width`` steps of each of ``points`` and of its negative
+    (steps of the bit pattern; those past the int32 range left out)."""
+    xs = []
+    for s in points:
+        for v in (s, -s):
+            c = np.float32(v).view(np.int32).astype(np.int64)
+            xs.append(np.arange(c - width, c + width + 1))
+    bits = np.concatenate(xs)
+    inside = (bits >= np.iinfo(np.int32).min) & (bits <= np.iinfo(np.int32).max)
+    return bits[inside].astype(np.int32).view(np.float32)
+
+
+def assert_float32_vector_loop(name, loop, *constants, libm=("exp",)):
+    """A fresh compile of a float32 loop ``loop(x, out, *constants)`` is vector code in float32
+    alone (a double anywhere would mean a constant or an operation widened the lanes) with no
+    call to ``libm``. With float constants, the CPython wrapper (which converts them from
+    doubles) is left out: the loop's own functions are what must stay in float32."""
+    loop = _uncached(loop)
+    x = np.linspace(-5, 5, 64, dtype=np.float32)
+    loop(x, np.empty_like(x), *constants)
+    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), *[numba.float32] * len(constants)))
+    if constants:
+        ir = "\n".join(f for f in re.findall(r"^define .*?^}$", ir, re.S | re.M)
+                       if "cpython" not in f.split("(")[0])
+    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
+    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
+    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
+    assert not re.search(rf"call [^\n]*@(llvm\.)?({'|'.join(libm)})", ir)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_loops_are_vectorized_without_libm(name, dtype):
@@ -225,15 +256,7 @@ def test_float32_coefficients_are_derived():
 
 @pytest.mark.parametrize("name", NAMES32)
 def test_float32_loops_stay_in_float32(name):
-    loop = _uncached(_simd32.KERNELS[name][False])
-    x = np.linspace(-5, 5, 64, dtype=np.float32)
-    loop(x, np.empty_like(x))
-    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
-    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
-    # a double anywhere would mean a constant or an operation widened the lanes
-    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
-    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
-    assert not re.search(r"call [^\n]*@(llvm\.)?exp", ir)
+    assert_float32_vector_loop(name, _simd32.KERNELS[name][False])
 
 
 @pytest.mark.parametrize("name", ["gelu", "d_silu", "tanh_fast"])  # as THREADED above
@@ -279,14 +302,7 @@ def test_float32_kernels_at_their_switch_points(name):
     direction = "derivative" if base.startswith("d_") else "forward"
     budget = budgets.load_budgets().get(act.name, "simd_f32_fast" if fast else "simd_f32",
                                         direction, "float32", "core").max_ulp
-    xs = []
-    for s in _SWITCHES:
-        for v in (s, -s):
-            c = np.float32(v).view(np.int32).astype(np.int64)
-            xs.append(np.arange(c - 300, c + 301))
-    bits = np.concatenate(xs)
-    inside = (bits >= np.iinfo(np.int32).min) & (bits <= np.iinfo(np.int32).max)
-    x = bits[inside].astype(np.int32).view(np.float32)
+    x = around(_SWITCHES)
     got = np.empty_like(x)
     _simd32.KERNELS[name][False](x, got)
     want = np.empty(x.size)

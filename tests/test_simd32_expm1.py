@@ -3,16 +3,14 @@ variant, kernels/_simd32_expm1.py): float32 vector code, the threaded path's bit
 switch points and their parameters.  Their accuracy over the catalog's domains is the audit's
 (tests/test_audit.py)."""
 
-import re
 
-import numba
 import numpy as np
 import pytest
 
 from actbench import kernels
 from actbench.core import budgets, catalog, metrics
 from actbench.kernels import _simd, _simd32_expm1
-from tests.test_simd import AVX512, _uncached
+from tests.test_simd import around, assert_float32_vector_loop
 
 NAMES = sorted(_simd32_expm1.KERNELS)
 ONE, ZERO = np.float32(1.0), np.float32(0.0)
@@ -42,17 +40,8 @@ def _check(name, x, params):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loops_stay_in_float32(name):
-    loop = _uncached(_simd32_expm1.KERNELS[name][False])
-    x = np.linspace(-5, 5, 64, dtype=np.float32)
-    loop(x, np.empty_like(x), ONE, ZERO, ONE, ZERO)
-    module = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), *[numba.float32] * 4))
-    # the loop's own functions: the CPython wrapper converts the float arguments from doubles
-    ir = "\n".join(f for f in re.findall(r"^define .*?^}$", module, re.S | re.M)
-                   if "cpython" not in f.split("(")[0])
-    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
-    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
-    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
-    assert not re.search(r"call [^\n]*@(llvm\.)?(exp|log)", ir)
+    assert_float32_vector_loop(name, _simd32_expm1.KERNELS[name][False], ONE, ZERO, ONE, ZERO,
+                               libm=("exp", "log"))
 
 
 # every loop comes from the same factory (_simd32._loops: prange over a pure scalar), so one
@@ -76,14 +65,7 @@ _SWITCHES = [0.0, 2.0**-20, 2.0**-60, 2.0**-126, 1.0, 17.3287, 20.0, 80.0, 87.3,
 
 @pytest.mark.parametrize("name", NAMES)
 def test_at_the_switch_points(name):
-    xs = []
-    for s in _SWITCHES:
-        for v in (s, -s):
-            c = int(np.float32(v).view(np.int32))
-            xs.append(np.arange(c - 300, c + 301))
-    bits = np.concatenate(xs)
-    bits = bits[(bits >= np.iinfo(np.int32).min) & (bits <= np.iinfo(np.int32).max)]
-    x = np.concatenate([bits.astype(np.int32).view(np.float32),
+    x = np.concatenate([around(_SWITCHES),
                         np.array([np.inf, -np.inf, np.nan, 3.3e38, -3.3e38], np.float32)])
     _check(name, x, catalog.CATALOG[name.removeprefix("d_")].params)
 

@@ -3,15 +3,13 @@ kernels/_simd32_gelu_tanh.py): the root patch is what reference/polyfit.py deriv
 vector code, the threaded path's bits, and the switch points within the budget.  Their
 accuracy over the catalog's domains is the audit's (tests/test_audit.py)."""
 
-import re
 
-import numba
 import numpy as np
 import pytest
 
 from actbench.kernels import _simd, _simd32_gelu_tanh
 from actbench.reference import polyfit
-from tests.test_simd import AVX512, _uncached
+from tests.test_simd import around, assert_float32_vector_loop
 from tests.test_simd32_expm1 import _check
 
 NAMES = sorted(_simd32_gelu_tanh.KERNELS)
@@ -26,14 +24,7 @@ def test_root_patch_is_derived():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loops_stay_in_float32(name):
-    loop = _uncached(_simd32_gelu_tanh.KERNELS[name][False])
-    x = np.linspace(-5, 5, 64, dtype=np.float32)
-    loop(x, np.empty_like(x))
-    ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x)))
-    widths = {int(w) for w in re.findall(r"<(\d+) x float>", ir)}
-    assert "double" not in ir, f"{name}: float64 arithmetic in the loop"
-    assert widths and max(widths) >= (16 if AVX512 else 4), f"{name}: widths {widths}"
-    assert not re.search(r"call [^\n]*@(llvm\.)?exp", ir)
+    assert_float32_vector_loop(name, _simd32_gelu_tanh.KERNELS[name][False])
 
 
 @pytest.mark.parametrize("name", ["d_gelu_tanh"])  # as in test_simd32_expm1: one suffices
@@ -55,14 +46,7 @@ _SWITCHES = [0.0, 2.0**-126, 0.75253, 0.75253 - 1 / 16, 0.75253 + 1 / 16, 1.0, 4
 
 @pytest.mark.parametrize("name", NAMES)
 def test_at_the_switch_points(name):
-    xs = []
-    for s in _SWITCHES:
-        for v in (s, -s):
-            c = int(np.float32(v).view(np.int32))
-            xs.append(np.arange(c - 300, c + 301))
-    bits = np.concatenate(xs)
-    bits = bits[(bits >= np.iinfo(np.int32).min) & (bits <= np.iinfo(np.int32).max)]
-    x = np.concatenate([bits.astype(np.int32).view(np.float32),
+    x = np.concatenate([around(_SWITCHES),
                         np.linspace(-0.8145, -0.6895, 2**16, dtype=np.float32),
                         np.array([np.inf, -np.inf, np.nan, 3.3e38, -3.3e38], np.float32)])
     _check(name, x, {})
