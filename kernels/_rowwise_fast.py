@@ -53,7 +53,9 @@ from ._simd import (
     _f64_from_bits,
     _fma64,
     _horner,
+    _inline,
     _prefer_512_bit_vectors,
+    _two_sum,
 )
 
 __all__ = ["KERNELS", "run"]
@@ -71,9 +73,6 @@ def _jit(**flags):
     def wrap(func):
         return cached(njit(error_model="numpy", **flags)(func))
     return wrap
-
-
-_inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 
 
 @_jit()
@@ -169,13 +168,6 @@ def _dot_shifted(buf, g, gm, n):
     for i in range(n):
         s += buf[i] * (np.float64(g[i]) - gm)
     return s
-
-
-@_inline
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
 
 
 

@@ -149,6 +149,15 @@ def _fma64(typingctx, a, b, c):
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 
 
+@_inline
+def _two_sum(a, b):
+    """(s, e) with s + e = a + b exactly and s = a + b rounded (Knuth's two-sum: no ordering of
+    |a| and |b| needed); float32 or float64, whichever a and b are."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
 # the fits as constant arrays, highest degree first: a Horner loop over one unrolls fully
 _EXP_Q = (np.array(EXP_Q_FLOAT32), np.array(EXP_Q_FLOAT64))
 _LOG1P_B = (np.array(LOG1P_B_FLOAT32), np.array(LOG1P_B_FLOAT64))

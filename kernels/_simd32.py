@@ -40,7 +40,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._cache import cached
-from ._simd import PARALLEL_MIN, _prefer_512_bit_vectors
+from ._simd import PARALLEL_MIN, _inline, _prefer_512_bit_vectors
 
 __all__ = ["D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q", "GELU_EXP_Q", "GELU_K",
            "KERNELS", "PHI0", "TANH_P", "run"]
@@ -166,9 +166,6 @@ def _pow2_hi(typingctx, t):
 @intrinsic
 def _pow2_lo(typingctx, t):
     return types.float32(types.float32), _pow2_codegen("lo")
-
-
-_inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 
 
 @_inline

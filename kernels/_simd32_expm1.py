@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from . import _simd
-from ._simd import PARALLEL_MIN
+from ._simd import PARALLEL_MIN, _two_sum
 from ._simd32 import A_MIN, ONE, SUB_A, TWO, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops, _sigmoid
 
 __all__ = ["KERNELS", "constants", "run"]
@@ -165,13 +165,6 @@ def _log1p_exp(x):
     w = sh * sh
     t = w * _horner(ATANH_SERIES, w)
     return TWO * sh, TWO * _fma(sh, t, sl), (eh + el) * s2, a < SUB_A
-
-
-@_inline
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
 
 
 @_inline

@@ -26,7 +26,7 @@ import mpmath
 import numba
 import numpy as np
 
-from ._simd import PARALLEL_MIN
+from ._simd import PARALLEL_MIN, _two_sum
 from ._simd32 import NZERO, ONE, SUB_A, ZERO, F, _exp_dd, _fma, _horner, _inline, _loops
 
 __all__ = ["D_GELU_TANH_G", "D_GELU_TANH_ROOT", "KERNELS", "run"]
@@ -69,9 +69,8 @@ def _cubic(x, ch, cl):
     pl = _fma(x, x, -ph)
     th = ch * ph
     tl = _fma(ch, ph, -th) + _fma(ch, pl, cl * ph)
-    wh = C1H + th
-    bb = wh - C1H
-    wl = ((C1H - (wh - bb)) + (th - bb)) + (tl + C1L)
+    wh, wl = _two_sum(C1H, th)
+    wl = wl + (tl + C1L)
     vh = x * wh
     return vh, _fma(x, wh, -vh) + x * wl
 
@@ -118,9 +117,8 @@ def _d_gelu_tanh(x):
     # x < 0: sigmoid(-v) = y0 + rl, sigmoid(v) = (gh + gl)·s2; 1 + q cancels at the root
     qh = dvh * y0
     ql = _fma(dvh, y0, -qh) + _fma(dvh, rl, dvl * y0)
-    sh = ONE + qh
-    bb = sh - ONE
-    sl = ((ONE - (sh - bb)) + (qh - bb)) + ql
+    sh, sl = _two_sum(ONE, qh)
+    sl = sl + ql
     neg = _fma(gh, sh, _fma(gh, sl, gl * sh)) * s2
     # x >= 0: sigmoid(v) = y0 + rl, sigmoid(-v) = gh + gl (s2 = 1: v <= 49), q >= 0
     ph = dvh * gh
