@@ -9,7 +9,7 @@ from actbench.accuracy.audit import COLUMNS
 from actbench.core.domains import DOMAINS
 
 __all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame",
-           "worst_error"]
+           "worst_error", "worst_errors_from"]
 
 
 def failed(df: pd.DataFrame) -> pd.Series:
@@ -70,6 +70,20 @@ def worst_error(df: pd.DataFrame) -> pd.Series:
     # a domain where it raised must leave the kernel's worst unknown; max() would skip it
     return frame.groupby(KERNEL_KEY, sort=False)["worst"].agg(
         lambda w: np.nan if w.isna().any() else w.max())
+
+
+def worst_errors_from(audit_csv) -> dict:
+    """``worst_error`` of every kernel in an ``audit.csv`` as a dict keyed by ``KERNEL_KEY``
+    (kernels that raised left out); {} where there is no such file. The timing runs put it
+    beside each benchmark (``max_ulp``)."""
+    import os
+
+    if not audit_csv or not os.path.exists(audit_csv):
+        return {}
+    df = pd.read_csv(audit_csv, keep_default_na=False)
+    df = df.assign(**{c: pd.to_numeric(df[c].replace("", np.nan))
+                      for c in ("max_ulp", "special_mismatches")})
+    return {k: float(v) for k, v in worst_error(df).items() if not np.isnan(v)}
 
 
 def point_outcome(p: dict) -> str:

@@ -1,47 +1,68 @@
 """``actbench gate --against REV``: gate this checkout against a git revision, both measured
-here and now, their timing runs interleaved (``actbench.gate.against``)."""
+here and now, their kernels timed in alternation (``actbench.gate.against``,
+``actbench.gate.alternate``)."""
 
 import shutil
 import tempfile
 from pathlib import Path
 
-from actbench.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, flatten, writable_dir
+from actbench.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    flatten,
+    pick_names,
+    writable_dir,
+)
 from actbench.cli.gating import _compare_and_report, _comparison, _load_results, replace_results
 from actbench.core.exact import default_cache_dir
 
 __all__ = ["cmd_gate_against"]
 
 
-def _fail(code: int) -> int:
-    return EXIT_USAGE if code == EXIT_USAGE else EXIT_FAIL
+def _selection(args) -> dict:
+    """The workers' selection: the gate's filters (names checked here, as ``actbench bench``
+    checks them), the stored baseline's sizes and dtypes otherwise, one thread."""
+    from actbench.core import catalog
+    from actbench.gate import alternate
+    from actbench.gate.runs import GATE_FILTERS, GATE_TIMING
 
-
-def _timed(bench_argv, dirs, sites, audits, runs, work: Path, err, what="timing",
-           rounds=None, max_time=None) -> int | None:
-    """Both sides' interleaved timing runs (in scratch directories under ``work``), each side
-    merged into its directory in ``dirs``; an exit code on failure, else None."""
-    from actbench.gate import against
-    from actbench.gate import runs as gate_runs
-
-    done = {"base": [], "new": []}
-    scratch = {side: Path(tempfile.mkdtemp(prefix=f".{side}-runs-", dir=work)) for side in done}
     try:
-        for side in against.order(runs):
-            d = scratch[side] / f"run{len(done[side])}"
-            argv = gate_runs.interleaved_argv(bench_argv, d, audits[side],
-                                              rounds or against.RUN_ROUNDS,
-                                              max_time or against.RUN_MAX_TIME)
-            code = against.run_side(argv, sites[side],
-                                    f"{what}, {side} run {len(done[side]) + 1} of {runs}", err)
-            if code != EXIT_OK:
-                return _fail(code)
-            done[side].append(d)
-        for side, run_dirs in done.items():
-            against.merge_runs(run_dirs, dirs[side])
-        return None
-    finally:
-        for d in scratch.values():
-            shutil.rmtree(d, ignore_errors=True)
+        sizes = [int(float(v)) for v in flatten(args.size)] or GATE_FILTERS["size"]
+    except ValueError:
+        raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    if min(sizes) < 1:
+        raise UsageError("--size must be positive")
+    return {"activation": pick_names(args.activation, list(catalog.CATALOG), "activation"),
+            "variant": None, "direction": None,
+            "dtype": pick_names(args.dtype, list(catalog.DTYPES), "dtype") or GATE_FILTERS["dtype"],
+            "size": sizes, "row_length": 1000, "round_s": alternate.ROUND_S,
+            "threads": GATE_TIMING["threads"]}
+
+
+def _timed(selection, dirs, sessions, rounds, sites, work: Path, err, what="timing",
+           only=None) -> int | None:
+    """Both sides timed in alternation (``actbench.gate.alternate``), each written into its
+    directory in ``dirs`` as ``actbench bench`` writes a run; an exit code on failure, else
+    None: 1 where the new side's worker failed (the change broke a kernel), 2 where the
+    base's did (nothing to judge the change by)."""
+    from actbench.accuracy.table import worst_errors_from
+    from actbench.gate import alternate
+
+    try:
+        timed = alternate.alternate(selection, sites, sessions, rounds, work, err, what, only)
+    except alternate.TimingError as exc:
+        print(f"actbench gate: {what}: {exc}", file=err)
+        return EXIT_USAGE if exc.side == "base" else EXIT_FAIL
+    meta = {"threads": selection["threads"], "rounds": rounds, "repeat": sessions,
+            "min_time": selection["round_s"], "max_time": alternate.BENCHMARK_S,
+            "timing": "alternating: base and new benchmark by benchmark, a session a repeat",
+            "filters": {k: selection[k] for k in ("activation", "dtype", "size")}
+            | {"impl": ["ours"]}}
+    for side, d in dirs.items():
+        alternate.write_side(timed[side], d, meta, worst_errors_from(d / "audit.csv"))
+    return None
 
 
 def _with_paired(c, base_rs, new_rs):
@@ -58,32 +79,35 @@ def _with_paired(c, base_rs, new_rs):
     c.speed.attrs = attrs
 
 
-def _confirm(c, bench_argv, dirs, sites, work: Path, args, err) -> int | None:
-    """Rerun the flagged benchmarks on both sides, interleaved again, and keep the slowdowns
-    that this second comparison shows too. Both sides are measured afresh side by side, so
-    the rerun is compared unnormalised: a few flagged kernels' common slowdown must not be
-    divided out as if it were the machine's."""
-    from actbench.gate import against
+def _confirm(c, selection, dirs, sites, work: Path, args, err) -> int | None:
+    """Time the flagged benchmarks again in a fresh pair of workers, alternating, and keep
+    the slowdowns that this second comparison shows too. Both sides are measured afresh side
+    by side, so the rerun is compared unnormalised: a few flagged kernels' common slowdown
+    must not be divided out as if it were the machine's."""
+    from actbench.core.resultset import SPEED_KEY
+    from actbench.gate import alternate
     from actbench.gate.compare import compare_speed, confirm
-    from actbench.gate.runs import confirm_argv
 
     flagged = c.speed[(c.speed["verdict"] == "slower")
                       & ~c.speed["activation"].str.startswith("(every")]
     if flagged.empty:
         return None
     again = {side: work / f"confirm-{side}" for side in dirs}
-    narrowed = confirm_argv(bench_argv, flagged, again["new"])
-    print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming, interleaved again",
-          file=err)
-    audits = {side: (d / "audit.csv" if (d / "audit.csv").exists() else None)
-              for side, d in dirs.items()}
-    # a few benchmarks: each run is mostly its start-up, so fewer, longer runs
-    code = _timed(narrowed, again, sites, audits, against.CONFIRM_RUNS, work, err, "confirming",
-                  rounds=10, max_time=0.125)
+    for d, src in ((again[side], dirs[side]) for side in dirs):
+        d.mkdir()
+        if (src / "audit.csv").exists():
+            shutil.copy(src / "audit.csv", d / "audit.csv")
+    narrowed = {**selection, **{k: list(dict.fromkeys(flagged[k]))
+                                for k in ("activation", "variant", "direction", "dtype")}}
+    only = {tuple(r[k] for k in SPEED_KEY) for _, r in flagged.iterrows()}
+    print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming in a fresh pair of "
+          "workers", file=err)
+    code = _timed(narrowed, again, 1, alternate.CONFIRM_ROUNDS, sites, work, err,
+                  "confirming", only)
     if code is not None:
         return code
-    b = _load_results(again["base"], "the confirmation's base runs").speed
-    n = _load_results(again["new"], "the confirmation's new runs").speed
+    b = _load_results(again["base"], "the confirmation's base timing").speed
+    n = _load_results(again["new"], "the confirmation's new timing").speed
     rerun = compare_speed(b, n, alpha=args.alpha, min_effect=args.min_effect,
                           min_effect_memory=args.min_effect_memory, normalize="none")
     attrs = c.speed.attrs
@@ -102,7 +126,9 @@ def cmd_gate_against(args, common, out, err):
     if args.record:
         raise UsageError("--record goes with --baseline; --against needs no stored baseline")
     if args.interleave < 2:
-        raise UsageError("--interleave must be at least 2: one run a side has no pairs")
+        raise UsageError("--interleave must be at least 2: the base's spread between sessions "
+                         "sets the gate's threshold")
+    selection = _selection(args) if args.only != "accuracy" else None
     try:
         sha, top = against.resolve(args.against)
     except against.BaseRevisionError as exc:
@@ -120,18 +146,18 @@ def cmd_gate_against(args, common, out, err):
         sites = {"base": site, "new": None}
         filters = {"activation": flatten(args.activation) or None,
                    "dtype": flatten(args.dtype) or None, "size": flatten(args.size) or None}
-        audit_argv, bench_argv = gate_runs.record_argvs(
-            run_dir, filters, common, accuracy=args.only != "speed", speed=args.only != "accuracy")
+        audit_argv, _ = gate_runs.record_argvs(run_dir, filters, common,
+                                               accuracy=args.only != "speed", speed=False)
         if audit_argv is not None:
             for side in ("base", "new"):
                 argv = _with_out(audit_argv, dirs[side])
                 code = against.run_side(argv, sites[side], f"accuracy, {side}", err)
                 if code not in (EXIT_OK, EXIT_FAIL):
-                    return _fail(code)
-        if bench_argv is not None:
-            audits = {side: (dirs[side] / "audit.csv" if audit_argv is not None else None)
-                      for side in dirs}
-            code = _timed(bench_argv, dirs, sites, audits, args.interleave, run_dir, err)
+                    return EXIT_USAGE if code == EXIT_USAGE else EXIT_FAIL
+        if selection is not None:
+            from actbench.gate import alternate
+
+            code = _timed(selection, dirs, args.interleave, alternate.ROUNDS, sites, run_dir, err)
             if code is not None:
                 return code
         against.stamp(dirs["base"], args.against, sha)
@@ -141,10 +167,11 @@ def cmd_gate_against(args, common, out, err):
         new_rs.path = out_dir
         c = _comparison(base_rs, new_rs, args)
         c.notes.insert(0, f"base: {args.against} ({sha[:12]}), built apart and measured on this "
-                          f"machine in this job, {args.interleave} timing runs a side interleaved")
+                          f"machine in this job, timed in alternation benchmark by benchmark in "
+                          f"{args.interleave} sessions")
         _with_paired(c, base_rs, new_rs)
         if c.speed is not None and args.confirm and (c.speed["verdict"] == "slower").any():
-            code = _confirm(c, bench_argv, dirs, sites, run_dir, args, err)
+            code = _confirm(c, selection, dirs, sites, run_dir, args, err)
             if code is not None:
                 return code
         code = _compare_and_report(base_rs, new_rs, args, out, err, "actbench gate", run_dir, c)

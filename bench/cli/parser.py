@@ -138,8 +138,9 @@ def parser():
         "(--baseline), exit 1 on a regression",
         description="With --against REV: build that git revision apart (git archive and pip "
         "install into the cache; your checkout is not touched), audit both it and this "
-        "checkout, time both on this machine with their runs interleaved (A B B A ...), and "
-        "compare; no stored baseline, so it holds on any runner. With --baseline DIR --record: "
+        "checkout, time both on this machine benchmark by benchmark in alternation (two worker "
+        "processes, base and new within milliseconds of each other), and compare; no stored "
+        "baseline, so it holds on any runner. With --baseline DIR --record: "
         "audit everything (quick profile) and time our kernels (1e5 elements, float32 and "
         "float64, 20+ rounds, 1 thread) into DIR. With --baseline DIR alone: rerun exactly what "
         "the baseline holds (same selection, profile, sizes, rounds, threads) into --out and "
@@ -152,8 +153,10 @@ def parser():
                        "commit) to gate against, measured here and now")
     which.add_argument("--baseline", metavar="DIR", help="a stored baseline directory")
     g.add_argument("--interleave", type=int, default=3, metavar="N",
-                   help="with --against: timing runs a side, alternating (default 3; each at "
-                   "least 5 rounds and up to 0.04 s a benchmark)")
+                   help="with --against: timing sessions, each a fresh pair of worker "
+                   "processes timing every benchmark 20 rounds a side in alternation (5 where "
+                   "a round takes over 5 ms); the base's spread between sessions sets the "
+                   "threshold (default 3)")
     g.add_argument("--record", action="store_true",
                    help="record a new baseline into DIR instead of comparing with it")
     g.add_argument("--only", choices=("accuracy", "speed"), default=None,

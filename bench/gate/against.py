@@ -1,5 +1,5 @@
 """``actbench gate --against REV``: the base revision built apart and both versions measured on
-this machine, in this job, their timing runs interleaved.
+this machine, in this job, their kernels timed in alternation.
 
 A stored baseline only holds on the machine that recorded it (another machine of the same kind
 ran its kernels 1.8-2.5x slower, and not all alike). Here nothing is stored: the base revision
@@ -11,16 +11,14 @@ the two versions' modules never meet. Each side keeps its own compiled-kernel ca
 its kernel sources) and both share the exact-value cache, so the accuracy half costs about
 one audit more.
 
-Timing alternates A B B A A B ... (``INTERLEAVE`` runs a side by default): each run is a fresh
-process timing every benchmark for at least ``RUN_ROUNDS`` rounds and up to ``RUN_MAX_TIME``
-seconds (a stored baseline's runs take 20 rounds and 0.25 s), so that a gate against a
-revision takes at most twice as long as one against a stored baseline (measured: README), and a
-drift of the machine or a noisy neighbour lasting minutes lands on both sides alike. The runs
-of a side are then one result set of ``INTERLEAVE`` repeats, and ``compare`` judges them as it judges a stored
-baseline: each run divided by its drift, the rank test, the minimum effect beyond the base's
-own run-to-run spread, false-discovery control, and a confirming rerun (interleaved again).
-``paired`` adds what interleaving makes possible: each benchmark's new/base ratio in every
-adjacent pair of runs, their geometric mean and its 95 % interval.
+Timing is ``actbench.gate.alternate``: both versions held by worker processes and timed
+benchmark by benchmark in alternation, base and new within milliseconds of each other, in
+``SESSIONS`` fresh pairs of processes. Each side's rounds are one result set of that many
+repeats, and ``compare`` judges them as it judges a stored baseline: each session divided by
+its drift, the rank test, the minimum effect beyond the base's own session-to-session spread,
+false-discovery control, and a confirming rerun (a fresh pair, alternating again).
+``paired`` adds what alternation makes possible: each benchmark's new/base ratio round by
+round (the two timed back to back), their geometric mean and its 95 % interval.
 """
 
 import json
@@ -38,17 +36,7 @@ from actbench.core.resultset import SPEED_KEY
 from actbench.gate import stats
 from actbench.gate.compare import MIN_DRIFT_BENCHMARKS
 
-__all__ = ["CONFIRM_RUNS", "INTERLEAVE", "RUN_MAX_TIME", "RUN_ROUNDS", "BaseRevisionError",
-           "base_site", "install", "merge_runs", "order", "paired", "resolve", "run_side", "stamp"]
-
-INTERLEAVE = 3  # runs a side
-# each run's sampling: a run's fixed cost (a process, ~10 s, and each benchmark's set-up) does not
-# shrink with it, so N runs of 1/N of a baseline run cost more than one; measured on the 2-core
-# machine, 4 runs a side at 1/4 of the rounds took 6.4 min against 2.3 for a baseline gate
-RUN_ROUNDS = 5  # stats.MIN_SAMPLES: the rank test's least
-RUN_MAX_TIME = 0.04
-CONFIRM_RUNS = 2  # the rerun of a few flagged benchmarks: a side's runs, each mostly start-up
-
+__all__ = ["BaseRevisionError", "base_site", "install", "paired", "resolve", "run_side", "stamp"]
 
 class BaseRevisionError(Exception):
     """The base revision cannot be found, built or run; the message says which and why."""
@@ -145,68 +133,37 @@ def stamp(results: Path, rev: str, sha: str) -> None:
             write_atomic(path, json.dumps(meta, indent=2, default=str) + "\n")
 
 
-def order(runs: int) -> list[str]:
-    """Which side runs when: A B B A A B B A ... (each pair's order alternates, so a steady
-    drift favours neither side)."""
-    return [side for r in range(runs) for side in (("base", "new") if r % 2 == 0
-                                                    else ("new", "base"))]
-
-
-def merge_runs(run_dirs: list[Path], out: Path) -> None:
-    """The runs of one side as one result set of ``len(run_dirs)`` repeats in ``out``:
-    speed-raw.json with each benchmark's ``repeat`` set to its run, speed.csv, speed.json."""
-    from actbench.core.results import write_atomic
-    from actbench.speed.timing import speed_table
-
-    merged = None
-    for r, d in enumerate(run_dirs):
-        raw = json.loads((d / "speed-raw.json").read_text())
-        for b in raw["benchmarks"]:
-            b["extra_info"]["repeat"] = r
-        if merged is None:
-            merged = raw
-        else:
-            merged["benchmarks"] += raw["benchmarks"]
-    meta = json.loads((run_dirs[0] / "speed.json").read_text())
-    meta.update(repeat=len(run_dirs), interleaved=True,
-                rounds_per_run=meta.get("rounds"), max_time_per_run=meta.get("max_time"))
-    table = speed_table(merged)
-    meta["rows"] = len(table)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "speed-raw.json", json.dumps(merged) + "\n")
-    write_atomic(out / "speed.csv", table.to_csv(index=False))
-    write_atomic(out / "speed.json", json.dumps(meta, indent=2, default=str) + "\n")
-
-
 def paired(base: pd.DataFrame, new: pd.DataFrame, bound: dict | None = None,
            level: float = 0.95) -> pd.DataFrame:
-    """Per benchmark of both sides, from the runs paired by ``repeat`` (adjacent in time):
-    ``paired_ratio``, the geometric mean over pairs of new/base medians, each pair divided by
-    that pair's drift (the median ratio of the benchmarks of its class, compute- or
-    memory-bound per ``bound``, else of all); ``paired_low``/``paired_high``, its ``level``
-    interval (Student's t over the pairs); ``paired_p_slower``, the one-sided p-value."""
+    """Per benchmark of both sides, from rounds paired in time (round i of a session on one
+    side with round i on the other, timed back to back): ``paired_ratio``, the geometric mean
+    over all pairs of new/base, each divided by its session's drift (the median paired ratio
+    of the benchmarks of its class, compute- or memory-bound per ``bound``, else of all, in
+    that session); ``paired_low``/``paired_high``, its ``level`` interval (Student's t over
+    the pairs, which treats rounds as independent, as the rank test does); and
+    ``paired_p_slower``, the one-sided p-value."""
     gb = base.groupby(SPEED_KEY, sort=False)
     gn = new.groupby(SPEED_KEY, sort=False)
-    keys = [k for k in gb.groups if k in gn.groups]
-    med = {}
-    for k in keys:
-        b = {r.repeat: float(np.median(r.samples)) for r in gb.get_group(k).itertuples()}
-        n = {r.repeat: float(np.median(r.samples)) for r in gn.get_group(k).itertuples()}
-        med[k] = {r: np.log(n[r] / b[r]) for r in b if r in n}
+    logs = {}
+    for k in (k for k in gb.groups if k in gn.groups):
+        b = {r.repeat: r.samples for r in gb.get_group(k).itertuples()}
+        n = {r.repeat: r.samples for r in gn.get_group(k).itertuples()}
+        logs[k] = {s: np.log(n[s][:m] / b[s][:m])
+                   for s in b if s in n for m in [min(len(b[s]), len(n[s]))]}
     bound = bound or {}
     drift = {}
-    for k, logs in med.items():
+    for k, by_session in logs.items():
         if k[SPEED_KEY.index("impl")] != "ours":
             continue
-        for r, v in logs.items():
-            drift.setdefault((bound.get(k, "all"), r), []).append(v)
+        for s, d in by_session.items():
+            drift.setdefault((bound.get(k, "all"), s), []).append(float(np.median(d)))
     rows = []
-    for k, logs in med.items():
+    for k, by_session in logs.items():
         cls = bound.get(k, "all")
         # too few benchmarks in a class to tell its drift from one kernel's own change: none
-        d = np.array([v - (float(np.median(drift[(cls, r)]))
-                           if len(drift.get((cls, r), ())) >= MIN_DRIFT_BENCHMARKS else 0.0)
-                      for r, v in logs.items()])
+        d = np.concatenate([v - (float(np.median(drift[(cls, s)]))
+                                 if len(drift.get((cls, s), ())) >= MIN_DRIFT_BENCHMARKS else 0.0)
+                            for s, v in by_session.items()] or [np.array([])])
         rows.append({**dict(zip(SPEED_KEY, k, strict=True)), **stats.paired_log_ratio(d, level)})
     return pd.DataFrame(rows, columns=[*SPEED_KEY, "pairs", "paired_ratio", "paired_low",
                                        "paired_high", "paired_p_slower"])

@@ -5,7 +5,7 @@ measure the same rows and benchmarks the same way."""
 from pathlib import Path
 
 __all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "confirm_argv",
-           "interleaved_argv", "record_argvs", "rerun_argvs"]
+           "record_argvs", "rerun_argvs"]
 
 # The timing a baseline is recorded with. 1e5 elements: large enough that every kernel's
 # loop dominates the call overhead, small enough that each benchmark gets >= 20 rounds of
@@ -94,16 +94,6 @@ def _without(argv: list[str], options) -> list[str]:
             i = argv.index(opt)
             del argv[i:i + 2]
     return argv
-
-
-def interleaved_argv(bench: list[str], out: Path, audit_csv: Path | None, rounds: int,
-                     max_time: float) -> list[str]:
-    """One interleaved timing run of the gate's bench command line: one repeat of at least
-    ``rounds`` rounds and up to ``max_time`` seconds per benchmark, into ``out``."""
-    argv = _without(bench, ("--out", "--audit", "--repeat", "--rounds", "--max-time"))
-    argv += ["--out", str(out), "--repeat", "1", "--rounds", str(rounds),
-             "--max-time", f"{max_time:.6g}"]
-    return argv + (["--audit", str(audit_csv)] if audit_csv is not None else [])
 
 
 def confirm_argv(bench: list[str], flagged, out: Path) -> list[str]:

@@ -105,15 +105,16 @@ def _speed(df: pd.DataFrame, settings: dict) -> list[str]:
              "kernels, whose drift between runs is larger). Peers' speed (numpy-seed, scipy, "
              "torch, jax) is reported, not gated.", ""]
     if "paired_ratio" in df.columns:
-        lines += ["Base and new ran interleaved on this machine: *paired ratio* is the geometric "
-                  "mean of new ÷ base over adjacent pairs of runs (each pair ÷ its drift), with "
-                  "its 95 % Student-t interval.", ""]
+        lines += ["Base and new were timed on this machine benchmark by benchmark in "
+                  "alternation (a session a run): *paired ratio* is the geometric mean of new ÷ "
+                  "base over rounds timed back to back (each ÷ its session's drift), with its "
+                  "95 % Student-t interval.", ""]
     notable = df[df["verdict"].isin(["slower", "unconfirmed", "faster", "missing", "added"])]
     if len(notable):
         lines += [*markdown_table(header, _speed_rows(notable)), ""]
     if settings.get("confirmed"):
         lines += ["Every benchmark the first run found slower was rerun in a fresh process "
-                  "(both sides, interleaved again, where base and new ran here); "
+                  "(both sides, in alternation again, where base and new ran here); "
                   "*unconfirmed* ones were not slower the second time (transient noise) and do "
                   "not fail the gate.", ""]
     untestable = int((df["verdict"] == "untestable").sum())

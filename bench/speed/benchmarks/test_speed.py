@@ -24,11 +24,11 @@ import time
 
 import numba
 import numpy as np
-import pandas as pd
 import pytest
 
-from actbench.accuracy.table import worst_error
+from actbench.accuracy.table import worst_errors_from
 from actbench.core import arrays, catalog, peers
+from actbench.speed.worker import inputs
 
 CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
 SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
@@ -38,18 +38,7 @@ THREADS = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
 ROW_LENGTH = int(CONFIG.get("row_length") or 1000)
 
 
-def _max_ulps():
-    path = CONFIG.get("audit")
-    if not path or not os.path.exists(path):
-        return {}
-    df = pd.read_csv(path, keep_default_na=False)
-    df = df.assign(**{c: pd.to_numeric(df[c].replace("", np.nan))
-                      for c in ("max_ulp", "special_mismatches")})
-    # the report's worst error per kernel variant (inf: a special value wrong; NaN: raised)
-    return {k: float(v) for k, v in worst_error(df).items() if not np.isnan(v)}
-
-
-MAX_ULP = _max_ulps()
+MAX_ULP = worst_errors_from(CONFIG.get("audit"))
 
 try:  # torch pins its own intra-op threads
     import torch
@@ -98,20 +87,6 @@ def _thread_speedup(library: str, run) -> dict:
     return {"thread_speedup": float(median), "thread_speedup_noise": float((q3 - q1) / median)}
 
 
-def _inputs(case, dtype, size, rng):
-    act = case.activation
-    lo, hi = act.core
-    if act.kind == "elementwise":
-        return (rng.uniform(lo, hi, size).astype(dtype),), {**act.params}
-    if act.kind == "gated":
-        return (rng.uniform(lo, hi, size).astype(dtype),
-                rng.uniform(lo, hi, size).astype(dtype)), {}
-    length = min(size, ROW_LENGTH)
-    x = rng.uniform(lo, hi, (max(1, size // length), length)).astype(dtype)
-    args = (x, rng.uniform(-1, 1, x.shape).astype(dtype)) if case.direction == "vjp" else (x,)
-    return args, {"temperature": 1.0}
-
-
 def _on_device(impl, case, args):
     """JAX timed as it is used: inputs already JAX arrays, the jitted function waited for
     (``block_until_ready``: JAX dispatches asynchronously), so the NumPy conversions the audit
@@ -157,7 +132,7 @@ def _params():
 @pytest.mark.parametrize(("impl", "case", "dtype", "size"), _params())
 def test_kernel(benchmark, impl, case, dtype, size):
     kernel = impl.kernel(case)
-    args, kwargs = _inputs(case, dtype, size, np.random.default_rng(size))
+    args, kwargs = inputs(case, dtype, size, np.random.default_rng(size), ROW_LENGTH)
     nbytes_in = sum(a.nbytes for a in args)
     elements, row_length = int(args[0].size), int(args[0].shape[-1])
     takes_out = impl.name == "ours"
