@@ -24,6 +24,27 @@ ACTIVATIONS = "sigmoid,gelu,glu,softmax"
 POINTS = 200  # per random domain: the curves re-evaluate these, so keep the exact values few
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _seed_figures_drawn_once():
+    """The seed report's 13 figures come from the references and the seed's formulas, not from
+    the results: every report in this module draws the same 13 PNGs (~8 s each time), so
+    each is drawn once and reused, bytes unchanged; the rest is drawn as ever."""
+    drawn, real = {}, document.render_figures
+
+    def render(rep, progress=None):
+        fresh = [f for f in rep.figures if f.slug not in drawn]
+        real(document.Report(rep.title, fresh), progress)
+        for f in rep.figures:
+            if f.slug in drawn:
+                f.png = drawn[f.slug]
+            elif f.slug.startswith("seed-"):
+                drawn[f.slug] = f.png
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(document, "render_figures", render)
+        yield
+
+
 def _run(*argv):
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), out=out, err=err)

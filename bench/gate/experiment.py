@@ -171,9 +171,10 @@ def _gate_row(arm, i, cmd, env, cwd, run_dir: Path, args) -> dict:
 
 
 def _paired_verdicts(spd: pd.DataFrame, target: pd.Series) -> dict:
-    """What the paired test would have said on the same runs (interleaved gates only): the
-    first run's paired ratios, BH over their one-sided p-values, the same thresholds; before
-    any rerun. Recorded beside the rank test's verdicts to choose between them."""
+    """What the paired test would have said on the same timings (gates against a revision
+    only): the paired ratios over rounds timed back to back, BH over their one-sided p-values,
+    the same thresholds; before any rerun. Recorded beside the rank test's verdicts to choose
+    between them."""
     if "paired_p_slower" not in spd.columns:
         return {}
     from actbench.gate import stats
@@ -218,7 +219,8 @@ def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
-    against = f"--against {args.against}, interleaved" if args.against else args.baseline
+    against = (f"--against {args.against}, timed in alternation" if args.against
+               else args.baseline)
     lines = [f"# Gate experiment: {args.runs} runs per arm against {against}", "",
              f"Injected kernel: {args.target}; slowdown {SLOWDOWN:.0%}; default gate settings"
              f"{'; selection ' + ' '.join(args.selection) if args.selection else ''}"
@@ -232,9 +234,12 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
         lines.append(f"| {arm} | {len(g)} | {int((g['exit'] == 1).sum())} | "
                      f"{'—' if arm == 'aa' else int(caught.sum())} | {int(g['false_alarms'].sum())} | "
                      f"{int(g['unconfirmed'].sum())} |")
-    lines += ["", "Drift of unchanged benchmarks between baseline and run (ratio of medians; "
-              "all arms, the injected kernel left out), and how many a single run (before the "
-              "gate's rerun) would flag under each normalisation:", "",
+    lines += ["", ("Unchanged benchmarks, new ÷ base (ratio of medians, each session ÷ its "
+                   "drift; all arms, the injected kernel left out), and how many the gate's "
+                   "first comparison flagged (before its rerun):" if args.against else
+                   "Drift of unchanged benchmarks between baseline and run (ratio of medians; "
+                   "all arms, the injected kernel left out), and how many a single run (before "
+                   "the gate's rerun) would flag under each normalisation:"), "",
               "| normalisation | benchmarks × runs | median | p1 | p99 | min | max | flagged |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     act, direction = args.target.split(":")
@@ -270,15 +275,15 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
 
 
 def _ratios_against(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
-    """Every benchmark's first-run ratio (drift-normalised, and paired with its interval) in
-    every interleaved run, from the gate's own compare-speed.csv."""
+    """Every benchmark's ratio before the rerun (drift-normalised, and paired with its
+    interval) in every gate against a revision, from the gate's own compare-speed.csv."""
     cols = ["activation", "variant", "direction", "dtype", "ratio", "threshold", "q_slower",
             "verdict", "paired_ratio", "paired_low", "paired_high", "paired_p_slower"]
     frames = []
     for r in runs.itertuples():
         c = pd.read_csv(out / f"{r.arm}-{r.run:02d}" / "compare-speed.csv")
         frames.append(c.reindex(columns=cols).assign(arm=r.arm, run=r.run,
-                                                      normalize="drift, interleaved"))
+                                                      normalize="drift, alternated"))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -291,14 +296,15 @@ def main(argv=None) -> int:
     which.add_argument("--baseline", metavar="DIR",
                        help="a baseline of the unchanged code (actbench gate --record)")
     which.add_argument("--against", metavar="REV",
-                       help="gate changed copies of this git revision against it, interleaved")
+                       help="gate changed copies of this git revision against it (gate --against)")
     p.add_argument("--runs", type=int, default=10, metavar="N", help="gate runs per arm")
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of aa,slow,inaccurate")
     p.add_argument("--target", default="sigmoid:forward", metavar="ACTIVATION:DIRECTION")
     p.add_argument("--activation", help="with --against: the gate's selection (default: all)")
     p.add_argument("--dtype", help="with --against: the gate's selection")
     p.add_argument("--size", help="with --against: the gate's selection")
-    p.add_argument("--interleave", type=int, default=None, help="with --against: the gate's runs a side")
+    p.add_argument("--interleave", type=int, default=None,
+                   help="with --against: the gate's timing sessions")
     p.add_argument("--no-neighbour", dest="neighbour", action="store_false",
                    help="with --against: no busy process on the other core")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
