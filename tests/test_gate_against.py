@@ -15,7 +15,7 @@ import pytest
 
 from actbench import cli
 from actbench.gate import against, alternate
-from actbench.gate.stats import paired_log_ratio
+from actbench.gate.stats import MIN_SAMPLES, paired_log_ratio
 
 TOP = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,13 @@ def test_who_goes_first_alternates_so_a_steady_drift_favours_neither_side():
 def test_long_rounds_get_fewer_rounds_but_never_too_few_for_the_rank_test():
     assert alternate.rounds_for(0.001, 20) == 20
     assert alternate.rounds_for(0.010, 20) == 10  # 0.1 s a benchmark and side
-    assert alternate.rounds_for(0.057, 20) == alternate.MIN_ROUNDS == 5  # softmax's 57 ms
+    assert alternate.rounds_for(0.057, 20) == MIN_SAMPLES == 5  # softmax's 57 ms
+
+
+def test_benchmarks_too_large_to_hold_at_once_are_timed_a_group_at_a_time():
+    held = {"a": 400, "b": 400, "c": 400, "d": 2000, "e": 10}
+    assert alternate.groups(list(held), held, limit=1000) == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert alternate.groups(list(held), held, limit=10_000) == [list(held)]
 
 
 def test_paired_log_ratio_interval():
@@ -100,19 +106,26 @@ class _FakeWorker:
 
     def send(self, request):
         self.log.append((self.side, request))
-        if request["op"] == "setup":
+        op = request["op"]
+        if op == "setup":
             benches = [{"impl": "np.copyto", "activation": "copy", "variant": "-",
                         "direction": "-", "kind": "copy"}]
-            benches += [{"impl": "ours", "activation": f"k{k:02d}", "variant": "accurate",
-                         "direction": "forward", "kind": "elementwise"} for k in range(12)
+            benches += [{"impl": "ours", "activation": f"k{k:02d}", "variant": request["variant"]
+                         [0] if request["variant"] else "accurate", "direction": "forward",
+                         "kind": "elementwise"} for k in range(12)
                         if not request["activation"] or f"k{k:02d}" in request["activation"]]
             self.ids = [b["activation"] for b in benches]
             self.answers.append({"benchmarks": [
-                {"id": i, "round_s": 0.001,
+                {"id": i, "held_bytes": 800_000,
                  "extra_info": {**b, "dtype": "float32", "size": 100_000, "bytes": 800_000,
                                 "elements": 100_000, "row_length": None, "threads": 1,
-                                "max_ulp": None, "first_call_s": 0.1, "copy_s": 1e-5,
-                                "cpu_s": 2e-5}} for i, b in enumerate(benches)]})
+                                "max_ulp": None}} for i, b in enumerate(benches)]})
+        elif op == "load":
+            self.answers.append({"loaded": {str(i): {"first_call_s": 0.1, "calls_per_round": 3,
+                                                     "round_s": 0.001} for i in request["ids"]}})
+        elif op == "yardsticks":
+            self.answers.append({"yardsticks": {str(i): [1e-5, 2e-5]
+                                                for i in range(len(self.ids))}})
         else:
             name = self.ids[request["id"]]
             k = 12 if name == "copy" else int(name[1:])
@@ -127,7 +140,7 @@ class _FakeWorker:
         self.send(request)
         return self.receive()
 
-    def close(self):
+    def close(self, kill=False):
         pass
 
 
@@ -150,9 +163,14 @@ def test_the_gate_alternates_the_sides_and_passes_unchanged_code(tmp_path, monke
     assert code == 0, out
     assert out.startswith("## actbench gate: PASS") and "paired ratio [95 %]" in out
     times = [side for side, r in log if r["op"] == "time"]
-    # 13 benchmarks x 20 rounds x 3 sessions a side, strictly in turns of one of each
+    # 13 benchmarks x 20 rounds x 3 sessions a side, strictly in turns of one of each, and
+    # each side first in half of the turns
     assert len(times) == 2 * 13 * alternate.ROUNDS * 3
     assert all({times[i], times[i + 1]} == {"base", "new"} for i in range(0, len(times), 2))
+    assert times[::2].count("base") == times[::2].count("new")
+    # the yardsticks are timed after loading, one side and then the other, never at once
+    ops = [r["op"] for _, r in log]
+    assert ops[:6] == ["setup", "setup", "load", "load", "yardsticks", "yardsticks"]
     rs = __import__("actbench.core.resultset", fromlist=["load"]).load(tmp_path / "gate" / "base")
     assert sorted(set(rs.speed["repeat"])) == [0, 1, 2] and rs.speed_meta["repeat"] == 3
     assert (tmp_path / "gate" / "compare-speed.csv").exists()
@@ -169,11 +187,13 @@ def test_the_gate_against_a_revision_catches_a_slower_kernel(tmp_path, monkeypat
     assert k03["verdict"] == "slower" and k03["paired_low"] < 1.25 < k03["paired_high"]
     assert 1.15 < k03["ratio"] < 1.35
     assert k03["confirm_ratio"] > 1.15  # the rerun saw it too
-    # the confirmation: a fresh pair set up for k03 alone, timing only it
-    setups = [r for _, r in log if r["op"] == "setup"]
-    assert len(setups) == 2 * 4 and setups[-1]["activation"] == ["k03"]
-    assert sum(r["op"] == "time" for _, r in log[-2 * alternate.CONFIRM_ROUNDS:]) == \
-        2 * alternate.CONFIRM_ROUNDS
+    # the confirmation: a fresh pair set up for k03's activation, variant, direction and
+    # dtype, timing k03 alone (not the copy benchmark it also lists)
+    setups = [i for i, (_, r) in enumerate(log) if r["op"] == "setup"]
+    assert len(setups) == 2 * 4 and log[setups[-1]][1]["activation"] == ["k03"]
+    confirm = [r for _, r in log[setups[-1]:] if r["op"] == "time"]
+    assert len(confirm) == 2 * alternate.CONFIRM_ROUNDS
+    assert {r["id"] for r in confirm} == {1}  # k03, the only kernel set up after the copy
 
 
 def test_a_bad_revision_is_one_clear_error(tmp_path):

@@ -154,9 +154,9 @@ def parser():
     which.add_argument("--baseline", metavar="DIR", help="a stored baseline directory")
     g.add_argument("--interleave", type=int, default=3, metavar="N",
                    help="with --against: timing sessions, each a fresh pair of worker "
-                   "processes timing every benchmark 20 rounds a side in alternation (5 where "
-                   "a round takes over 5 ms); the base's spread between sessions sets the "
-                   "threshold (default 3)")
+                   "processes timing every benchmark 20 rounds a side in alternation (fewer, "
+                   "down to 5, where 20 would take over 0.1 s); the base's spread between "
+                   "sessions sets the threshold (default 3)")
     g.add_argument("--record", action="store_true",
                    help="record a new baseline into DIR instead of comparing with it")
     g.add_argument("--only", choices=("accuracy", "speed"), default=None,

@@ -10,16 +10,19 @@ Why not whole runs in turn: on this project's shared 2-core machine a kernel's s
 between levels (softplus 22 or 32 ns/element) for stretches of seconds. Whole runs of one side
 (~20 s each) landed in a slow stretch, and unchanged benchmarks spread 0.65-1.52 (p1-p99)
 between sides: the rank test caught 1 of 4 injected 25 % slowdowns. Alternating each
-benchmark every millisecond, in a prototype with a busy neighbour on the other core, kept
-unchanged benchmarks within 0.875-1.244 and caught 8 of 8 (README, "Gate a change against its
-base revision").
+benchmark every millisecond, the experiment with a busy neighbour on the other core kept
+unchanged benchmarks within 0.928-1.074 (p1-p99) and caught 20 of 20 (README, "Gate a change
+against its base revision").
 
-A session is one pair of fresh workers timing ``rounds`` rounds; ``sessions`` sessions
-(each a fresh pair of processes: fresh memory layout, fresh compile-cache load) are a side's
-``repeat``s, so the base's own spread between sessions sets the gate's threshold as a stored
-baseline's runs do. Each side's rounds are written as ``actbench bench`` writes them
-(``speed-raw.json`` in pytest-benchmark's shape, ``speed.csv``, ``speed.json``) and judged
-by the same ``compare``.
+A session is one pair of fresh workers timing ``rounds`` rounds of every benchmark; the
+``sessions`` sessions (``actbench gate --interleave``, default 3; fresh processes: fresh
+memory layout, fresh compile-cache load) are a side's ``repeat``s, so the base's own spread
+between sessions sets the gate's threshold as a stored baseline's runs do. A worker holds
+the arrays of the benchmarks it alternates over: past ``WORKER_BYTES`` (large ``--size``) it
+loads and times them a group at a time. The yardsticks beside each benchmark (the copy of its
+bytes, a libm loop) are timed one side at a time after loading, while the other side idles.
+Each side's rounds are written as ``actbench bench`` writes them (``speed-raw.json`` in
+pytest-benchmark's shape, ``speed.csv``, ``speed.json``) and judged by the same ``compare``.
 """
 
 import json
@@ -32,19 +35,22 @@ from pathlib import Path
 import numpy as np
 
 from actbench.core.resultset import SPEED_KEY
+from actbench.gate.stats import MIN_SAMPLES
 
-__all__ = ["BENCHMARK_S", "CONFIRM_ROUNDS", "MIN_ROUNDS", "ROUNDS", "ROUND_S", "SESSIONS",
-           "TimingError", "Worker", "alternate", "first_side", "rounds_for", "write_side"]
+__all__ = ["BENCHMARK_S", "CONFIRM_ROUNDS", "ROUNDS", "ROUND_S", "WORKER_BYTES",
+           "TimingError", "Worker", "alternate", "first_side", "groups", "rounds_for",
+           "write_side"]
 
-SESSIONS = 3  # fresh worker pairs: the repeats whose spread sets the threshold
 ROUNDS = 20  # per benchmark, side and session, each ~1 ms ...
 ROUND_S = 0.001  # ... (one call of a kernel slower than that) ...
-BENCHMARK_S = 0.1  # ... and fewer where a round is long, down to
-MIN_ROUNDS = 5  # stats.MIN_SAMPLES: the rank test's least
+BENCHMARK_S = 0.1  # ... and fewer where 20 would take longer, never under stats.MIN_SAMPLES
 # measured on the 2-core machine (all 236 benchmarks): a process takes ~10 s to load every
 # kernel and warm it, both sides at once; a round of all of them ~1.7 s, of which the 11
-# row-wise kernels at 55-60 ms a call took two thirds before BENCHMARK_S capped them
+# row-wise kernels at 55-60 ms a call took two thirds before BENCHMARK_S cut their rounds
 CONFIRM_ROUNDS = 40  # the rerun of a few flagged benchmarks, in one fresh session
+# a worker holds the arrays of the benchmarks it alternates over; above this many bytes they
+# are loaded and timed a group at a time (the default selection, 1e5 elements, is one group)
+WORKER_BYTES = 1 << 30
 WORKER = Path(__file__).resolve().parents[1] / "speed" / "worker.py"
 
 
@@ -62,7 +68,8 @@ class Worker:
 
     def __init__(self, side: str, site: Path | None, cwd: Path, threads: int = 1):
         self.side = side
-        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+               "PJRT_NPROC": str(threads)}
         if site is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
         self._stderr = tempfile.TemporaryFile(mode="w+", dir=cwd)
@@ -81,7 +88,11 @@ class Worker:
         line = self._proc.stdout.readline()
         if not line:
             raise TimingError(self.side, self._died())
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            raise TimingError(self.side, f"the {self.side} side's timing worker answered "
+                                         f"{line[:200]!r}, not JSON{self._tail()}") from None
         if "error" in answer:
             raise TimingError(self.side, f"the {self.side} side's timing worker failed: {answer['error']}"
                               f"{self._tail()}")
@@ -97,11 +108,18 @@ class Worker:
         return f"\n{tail}" if tail else ""
 
     def _died(self) -> str:
-        code = self._proc.wait(timeout=30)
+        try:
+            code = self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # it closed its output but lives on
+            self._proc.kill()
+            code = self._proc.wait()
         return f"the {self.side} side's timing worker exited ({code}){self._tail()}"
 
-    def close(self) -> None:
-        """End of input: the worker exits (killed if it does not within 30 s)."""
+    def close(self, kill: bool = False) -> None:
+        """End of input: the worker exits (killed at once with ``kill``, e.g. after the other
+        side failed, when an answer may be left unread; else if it does not within 30 s)."""
+        if kill:
+            self._proc.kill()
         try:
             self._proc.stdin.close()
         except OSError:  # it died: the pipe is broken
@@ -127,50 +145,82 @@ def first_side(round_: int, index: int, session: int) -> str:
 
 def rounds_for(round_s: float, rounds: int) -> int:
     """A benchmark's rounds in a session: ``rounds``, fewer where they would take over
-    ``BENCHMARK_S``, never under ``MIN_ROUNDS``."""
-    return max(MIN_ROUNDS, min(rounds, int(BENCHMARK_S / max(round_s, 1e-9))))
+    ``BENCHMARK_S``, never under ``stats.MIN_SAMPLES`` (the rank test's least)."""
+    return max(MIN_SAMPLES, min(rounds, int(BENCHMARK_S / max(round_s, 1e-9))))
+
+
+def groups(keys: list, held: dict, limit: int = WORKER_BYTES) -> list[list]:
+    """``keys`` in order, cut into groups whose arrays (``held[key]`` bytes) fit ``limit``
+    (a benchmark larger than that alone)."""
+    out, size = [], 0
+    for k in keys:
+        if not out or size + held[k] > limit:
+            out.append([])
+            size = 0
+        out[-1].append(k)
+        size += held[k]
+    return out
 
 
 def alternate(selection: dict, sites: dict, sessions: int, rounds: int, work: Path, err,
               what: str = "timing", only=None) -> dict:
-    """Time ``selection`` (the worker's setup request, less ``op``) on both sides in
-    alternation: ``{side: {key: {"extra_info": ..., "samples": [[session's rounds], ...]}}}``.
+    """Time ``selection`` (the workers' setup request, less ``op``) on both sides in
+    alternation: ``{side: {key: [{"extra_info": ..., "samples": [...]}, one a session]}}``.
     A benchmark that one side lacks (added or removed by the change) is timed on the other
     alone, in its turn; ``only``: a set of keys (``SPEED_KEY``) to time, of those selected."""
     timed = {"base": {}, "new": {}}
     for s in range(sessions):
         print(f"actbench gate: {what}, session {s + 1} of {sessions}: {rounds} rounds a "
               "benchmark, base and new in alternation", file=err)
-        workers = {side: Worker(side, sites[side], work) for side in ("base", "new")}
+        workers, failed = {}, True
         try:
-            for w in workers.values():  # both set up at once: not timed
+            for side in ("base", "new"):
+                workers[side] = Worker(side, sites[side], work, selection.get("threads", 1))
+            for w in workers.values():  # both at once: not timed
                 w.send({"op": "setup", **selection})
             described = {side: {_key(b["extra_info"]): b for b in w.receive()["benchmarks"]}
                          for side, w in workers.items()}
             keys = [k for k in dict.fromkeys([*described["base"], *described["new"]])
                     if only is None or k in only]
-            samples = {side: {k: [] for k in described[side] if k in keys} for side in workers}
-            # both sides the same number: the longer of their rounds decides
-            wanted = {k: rounds_for(max(d[k]["round_s"] for d in described.values() if k in d),
-                                    rounds) for k in keys}
-            for r in range(rounds):
-                for i, k in enumerate(keys):
-                    if r >= wanted[k]:
-                        continue
-                    first = first_side(r, i, s)
-                    for side in (first, "new" if first == "base" else "base"):
-                        if k in described[side]:
-                            t = workers[side].ask({"op": "time", "id": described[side][k]["id"]})
-                            samples[side][k].append(t["t"])
+            held = {k: max(d[k]["held_bytes"] for d in described.values() if k in d) for k in keys}
+            for group in groups(keys, held):
+                _time_group(group, workers, described, rounds, s, timed)
+            failed = False
         finally:
             for w in workers.values():
-                w.close()
-        for side in workers:
-            for k in samples[side]:
-                b = described[side][k]
-                entry = timed[side].setdefault(k, {"extra_info": b["extra_info"], "samples": []})
-                entry["samples"].append(samples[side][k])
+                w.close(kill=failed)
     return timed
+
+
+def _time_group(keys, workers, described, rounds, session, timed) -> None:
+    """Load ``keys`` on both sides (at once: not timed), time the yardsticks beside them (one
+    side at a time, the other idle), then the rounds, in alternation."""
+    ids = {side: {k: described[side][k]["id"] for k in keys if k in described[side]}
+           for side in workers}
+    for side, w in workers.items():
+        w.send({"op": "load", "ids": list(ids[side].values())})
+    loaded = {side: w.receive()["loaded"] for side, w in workers.items()}
+    yard = {side: w.ask({"op": "yardsticks"})["yardsticks"] for side, w in workers.items()}
+    samples = {side: {k: [] for k in ids[side]} for side in workers}
+    # both sides the same number: the longer of their rounds decides
+    wanted = {k: rounds_for(max(loaded[side][str(ids[side][k])]["round_s"]
+                                for side in workers if k in ids[side]), rounds) for k in keys}
+    for r in range(rounds):
+        for i, k in enumerate(keys):
+            if r >= wanted[k]:
+                continue
+            first = first_side(r, i, session)
+            for side in (first, "new" if first == "base" else "base"):
+                if k in ids[side]:
+                    samples[side][k].append(workers[side].ask({"op": "time",
+                                                               "id": ids[side][k]})["t"])
+    for side in workers:
+        for k, i in ids[side].items():
+            copy_s, cpu_s = yard[side][str(i)]
+            got = loaded[side][str(i)]
+            info = {**described[side][k]["extra_info"], "first_call_s": got["first_call_s"],
+                    "calls_per_round": got["calls_per_round"], "copy_s": copy_s, "cpu_s": cpu_s}
+            timed[side].setdefault(k, []).append({"extra_info": info, "samples": samples[side][k]})
 
 
 def _stats(data: list[float]) -> dict:
@@ -187,16 +237,16 @@ def write_side(timed: dict, out: Path, meta: dict, max_ulps: dict | None = None)
     from actbench.speed.timing import speed_table
 
     benchmarks = []
-    for entry in timed.values():
-        info = entry["extra_info"]
-        ulp_key = (info["impl"], info["activation"], info["variant"], info["direction"],
-                   info["dtype"])
-        for session, data in enumerate(entry["samples"]):
-            # 6 significant digits, as actbench bench keeps them
-            data = [float(f"{v:.6g}") for v in data]
+    for sessions in timed.values():
+        for session, entry in enumerate(sessions):
+            info = entry["extra_info"]
             extra = {**info, "repeat": session}
             if info["impl"] == "ours":
-                extra["max_ulp"] = (max_ulps or {}).get(ulp_key)
+                extra["max_ulp"] = (max_ulps or {}).get(
+                    (info["impl"], info["activation"], info["variant"], info["direction"],
+                     info["dtype"]))
+            # 6 significant digits, as actbench bench keeps them
+            data = [float(f"{v:.6g}") for v in entry["samples"]]
             benchmarks.append({
                 "name": f"{info['impl']}-{info['activation']}.{info['variant']}."
                         f"{info['direction']}-{info['dtype']}-{info['size']}",

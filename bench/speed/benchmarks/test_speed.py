@@ -18,7 +18,6 @@ ratios; ``thread_speedup_noise``: their IQR over that median).
 """
 
 import json
-import math
 import os
 import time
 
@@ -28,7 +27,7 @@ import pytest
 
 from actbench.accuracy.table import worst_errors_from
 from actbench.core import arrays, catalog, peers
-from actbench.speed.worker import inputs
+from actbench.speed.worker import inputs, libm_loop, yardstick_times
 
 CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
 SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
@@ -172,32 +171,17 @@ def test_kernel(benchmark, impl, case, dtype, size):
                                 cpu_s=float(np.median(before[1] + after[1])))
 
 
-@numba.njit(cache=False)
-def _libm_loop(x, out):
-    for i in range(x.size):
-        out[i] = math.exp(x[i])
+_CPU = None
 
 
-_CPU_X = np.linspace(-5.0, 5.0, 4096)
-_CPU_OUT = np.empty_like(_CPU_X)
-
-
-def _references(nbytes, dtype, calls=11):
+def _references(nbytes, dtype):
     """Two yardsticks timed right before and after each benchmark, so that a comparison
     across runs can divide out the state of this shared machine at that moment: np.copyto of
     the benchmark's bytes (memory) and a scalar libm loop (compute; what our kernels do)."""
-    src = np.ones(max(1, nbytes // 2 // np.dtype(dtype).itemsize), dtype=dtype)
-    dst = np.empty_like(src)
-    _libm_loop(_CPU_X, _CPU_OUT)
-    times = ([], [])
-    for _ in range(calls):
-        t = time.perf_counter()
-        np.copyto(dst, src)
-        times[0].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        _libm_loop(_CPU_X, _CPU_OUT)
-        times[1].append(time.perf_counter() - t)
-    return times
+    global _CPU
+    if _CPU is None:
+        _CPU = libm_loop()
+    return yardstick_times(nbytes, dtype, _CPU)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
