@@ -7,7 +7,7 @@ import tempfile
 from actbench.core import catalog
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
-           "UsageError", "flatten", "pick_names", "resolve_impls",
+           "UsageError", "flatten", "parse_sizes", "pick_names", "resolve_impls",
            "variant_names", "writable_dir"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -72,3 +72,11 @@ def writable_dir(path, what):
 
 def flatten(values):
     return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+def parse_sizes(values) -> list[int]:
+    """``--size`` values (repeated, comma-separated, ``1e5`` allowed) as whole numbers."""
+    try:
+        return [int(float(v)) for v in flatten(values)]
+    except ValueError:
+        raise UsageError(f"--size takes whole numbers, got {values}") from None

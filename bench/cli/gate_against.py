@@ -12,6 +12,7 @@ from actbench.cli.common import (
     EXIT_USAGE,
     UsageError,
     flatten,
+    parse_sizes,
     pick_names,
     writable_dir,
 )
@@ -28,10 +29,7 @@ def _selection(args) -> dict:
     from actbench.gate import alternate
     from actbench.gate.runs import GATE_FILTERS, GATE_TIMING
 
-    try:
-        sizes = [int(float(v)) for v in flatten(args.size)] or GATE_FILTERS["size"]
-    except ValueError:
-        raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    sizes = parse_sizes(args.size) or GATE_FILTERS["size"]
     if min(sizes) < 1:
         raise UsageError("--size must be positive")
     return {"activation": pick_names(args.activation, list(catalog.CATALOG), "activation"),
@@ -42,9 +40,10 @@ def _selection(args) -> dict:
 
 
 def _timed(selection, dirs, sessions, rounds, sites, work: Path, err, what="timing",
-           only=None) -> int | None:
+           only=None, audits=None) -> int | None:
     """Both sides timed in alternation (``actbench.gate.alternate``), each written into its
-    directory in ``dirs`` as ``actbench bench`` writes a run; an exit code on failure, else
+    directory in ``dirs`` as ``actbench bench`` writes a run, with the worst errors of the
+    audit in its directory in ``audits`` (default ``dirs``); an exit code on failure, else
     None: 1 where the new side's worker failed (the change broke a kernel), 2 where the
     base's did (nothing to judge the change by)."""
     from actbench.accuracy.table import worst_errors_from
@@ -61,7 +60,8 @@ def _timed(selection, dirs, sessions, rounds, sites, work: Path, err, what="timi
             "filters": {k: selection[k] for k in ("activation", "dtype", "size")}
             | {"impl": ["ours"]}}
     for side, d in dirs.items():
-        alternate.write_side(timed[side], d, meta, worst_errors_from(d / "audit.csv"))
+        alternate.write_side(timed[side], d, meta,
+                             worst_errors_from((audits or dirs)[side] / "audit.csv"))
     return None
 
 
@@ -93,17 +93,13 @@ def _confirm(c, selection, dirs, sites, work: Path, args, err) -> int | None:
     if flagged.empty:
         return None
     again = {side: work / f"confirm-{side}" for side in dirs}
-    for d, src in ((again[side], dirs[side]) for side in dirs):
-        d.mkdir()
-        if (src / "audit.csv").exists():
-            shutil.copy(src / "audit.csv", d / "audit.csv")
     narrowed = {**selection, **{k: list(dict.fromkeys(flagged[k]))
                                 for k in ("activation", "variant", "direction", "dtype")}}
     only = {tuple(r[k] for k in SPEED_KEY) for _, r in flagged.iterrows()}
     print(f"actbench gate: {len(flagged)} benchmark(s) slower; confirming in a fresh pair of "
           "workers", file=err)
     code = _timed(narrowed, again, 1, alternate.CONFIRM_ROUNDS, sites, work, err,
-                  "confirming", only)
+                  "confirming", only, audits=dirs)
     if code is not None:
         return code
     b = _load_results(again["base"], "the confirmation's base timing").speed

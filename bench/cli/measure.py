@@ -12,7 +12,7 @@ from actbench.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     UsageError,
-    flatten,
+    parse_sizes,
     pick_names,
     resolve_impls,
     variant_names,
@@ -210,10 +210,7 @@ def cmd_bench(args, out, err):
     directions = pick_names(args.direction, list(catalog.DIRECTIONS), "direction")
     dtypes = pick_names(args.dtype, list(catalog.DTYPES), "dtype")
     impls = [i.name for i in resolve_impls(args, acts, err)]
-    try:
-        sizes = [int(float(v)) for v in flatten(args.size)] or None
-    except ValueError:
-        raise UsageError(f"--size takes whole numbers, got {args.size}") from None
+    sizes = parse_sizes(args.size) or None
     if args.row_length < 1:
         raise UsageError(f"--row-length must be at least 1, got {args.row_length}")
     if ((sizes and min(sizes) < 1) or args.threads < 1 or args.max_time <= 0

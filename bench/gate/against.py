@@ -36,7 +36,8 @@ from actbench.core.resultset import SPEED_KEY
 from actbench.gate import stats
 from actbench.gate.compare import MIN_DRIFT_BENCHMARKS
 
-__all__ = ["BaseRevisionError", "base_site", "install", "paired", "resolve", "run_side", "stamp"]
+__all__ = ["BaseRevisionError", "base_site", "install", "paired", "resolve", "run_side", "side_env",
+           "stamp"]
 
 class BaseRevisionError(Exception):
     """The base revision cannot be found, built or run; the message says which and why."""
@@ -104,13 +105,20 @@ def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def side_env(site: Path | None, **extra: str) -> dict:
+    """The environment of one side's processes: ``site`` (the base's installed tree) first on
+    PYTHONPATH, or this one as installed (None); ``extra`` variables set."""
+    env = {**os.environ, **extra}
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def run_side(argv: list[str], site: Path | None, label: str, err) -> int:
     """``python -m actbench ARGV`` for one side: the base with its installed tree first on
     PYTHONPATH (``site``), the new side as installed here. Its output is kept unless it fails:
     exit 0, or 1 from an audit (rows out of budget are the comparison's business)."""
-    env = dict(os.environ)
-    if site is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
+    env = side_env(site)
     print(f"actbench gate: {label}: actbench {' '.join(argv)}", file=err)
     proc = subprocess.run([sys.executable, "-m", "actbench", *argv], env=env,
                           capture_output=True, text=True)

@@ -26,7 +26,6 @@ pytest-benchmark's shape, ``speed.csv``, ``speed.json``) and judged by the same 
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from actbench.accuracy.table import KERNEL_KEY
 from actbench.core.resultset import SPEED_KEY
+from actbench.gate.against import side_env
 from actbench.gate.stats import MIN_SAMPLES
 
 __all__ = ["BENCHMARK_S", "CONFIRM_ROUNDS", "ROUNDS", "ROUND_S", "WORKER_BYTES",
@@ -68,10 +69,8 @@ class Worker:
 
     def __init__(self, side: str, site: Path | None, cwd: Path, threads: int = 1):
         self.side = side
-        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-               "PJRT_NPROC": str(threads)}
-        if site is not None:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
+        n = str(threads)
+        env = side_env(site, NUMBA_NUM_THREADS=n, OMP_NUM_THREADS=n, PJRT_NPROC=n)
         self._stderr = tempfile.TemporaryFile(mode="w+", dir=cwd)
         self._proc = subprocess.Popen([sys.executable, "-c", WORKER.read_text()], env=env,
                                       cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -242,9 +241,7 @@ def write_side(timed: dict, out: Path, meta: dict, max_ulps: dict | None = None)
             info = entry["extra_info"]
             extra = {**info, "repeat": session}
             if info["impl"] == "ours":
-                extra["max_ulp"] = (max_ulps or {}).get(
-                    (info["impl"], info["activation"], info["variant"], info["direction"],
-                     info["dtype"]))
+                extra["max_ulp"] = (max_ulps or {}).get(tuple(info[k] for k in KERNEL_KEY))
             # 6 significant digits, as actbench bench keeps them
             data = [float(f"{v:.6g}") for v in entry["samples"]]
             benchmarks.append({
