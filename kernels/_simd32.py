@@ -97,9 +97,15 @@ SHIFT = F(float.fromhex("0x1.8p+23"))  # a/ln2 + 1.5·2**23 holds n in its low m
 # n >= -159 still splits into two normal factors
 A_MIN = F(-110.0)
 A_MIN_TANH = F(-80.0)  # tanh needs no subnormal e: 1 ± e rounds to 1 long before
-SUB_A = F(-80.0)  # below this a the result may be subnormal: 2**n as 2**(n + 64)·2**-64
-OFFSET = F(64.0)
-TWO_M64 = F(2.0**-64)
+# Below SUB_A exp's pair is formed as (eh + el)·2**(n + OFFSET) and scaled by SUB_SCALE =
+# 2**-OFFSET last, so that no operation before a result's last product sees a subnormal
+# operand (Intel microcodes those: a vector with one such lane runs 10-20x slower) and a
+# subnormal result rounds once.  el reaches ~2**-48·eh, so eh·2**(n + OFFSET) must stay above
+# 2**-78: with OFFSET = 90, n >= -181 (a >= -125) gives eh >= 2**-91 and el >= 2**-115;
+# n + OFFSET <= 33 at a = SUB_A.  Above SUB_A, e >= 2**-58 and el >= 2**-106: normal.
+SUB_A = F(-40.0)
+OFFSET = F(90.0)
+SUB_SCALE = F(2.0**-90)
 PHI0 = (float.fromhex("0x1.988454p-2"), float.fromhex("-0x1.857936p-27"))  # 1/sqrt(2pi), a pair
 GELU_Q = tuple(F(c) for c in GELU_EXP_Q)
 GELU_K_HI = tuple(F(c) for c in GELU_K[:-4])  # K's coefficients k12 .. k2
@@ -115,6 +121,7 @@ GELU_ROOT_R = F(1 / 32)
 # clamp at -110 is reached at |x| = 14.83); above GELU_POS_BIG Phi(-x) < 2**-50: x and 1
 GELU_XMAX = F(14.75)
 GELU_POS_BIG = F(8.0)
+SIG_BIG = F(30.0)
 SILU_BIG = F(20.0)  # silu(x) = x·(1 - e**-x) rounds to x beyond 18.02
 D_SILU_BIG = F(30.0)  # silu'(x) rounds to 1 beyond ~20.5
 
@@ -204,7 +211,7 @@ def _fma_horner(c, t, last):
 def _exp_pair(a):
     """exp(a) = (eh + el)·s2 for a <= 0 (clamped by the caller; NaN propagates): 1 + r +
     r²·q(r) summed error-free (|r| < 1, so 1 + r's error is exact), times 2**n' (eh exact),
-    with s2 = 2**-64 and n' = n + 64 where the result may be subnormal, else 1."""
+    with s2 = SUB_SCALE and n' = n + OFFSET below SUB_A, else 1."""
     r, t = _exp_reduced(a)
     c = r * r * _horner(Q, r)
     u = ONE + r
@@ -213,7 +220,7 @@ def _exp_pair(a):
     el = (u - eh) + v
     sub = a < SUB_A
     s = _pow2(t + OFFSET if sub else t)
-    return eh * s, el * s, TWO_M64 if sub else ONE
+    return eh * s, el * s, SUB_SCALE if sub else ONE
 
 
 @_inline
@@ -232,9 +239,10 @@ def _logistic(x):
     a = -abs(x)
     a = A_MIN if a < A_MIN else a  # the comparison keeps a NaN a
     eh, el, s2 = _exp_pair(a)
-    e = eh * s2
+    ss = ZERO if a < SUB_A else ONE  # e < 2**-57 leaves 1/(1 + e) at 1 (and e·s2 may be subnormal)
+    e = eh * ss
     dh = ONE + e
-    dl = _fma(el, s2, e - (dh - ONE))
+    dl = _fma(el, ss, e - (dh - ONE))
     y0 = ONE / dh
     rl = y0 * _fma(-y0, dl, _fma(-y0, dh, ONE))
     return y0, rl, eh, el, s2
@@ -249,9 +257,10 @@ def _logistic_lite(a):
     s2 = _pow2_lo(t)
     eh = eh0 * s1
     el = el0 * s1
-    e = eh * s2
+    ss = ZERO if a < SUB_A else s2  # as in ``_logistic``: no subnormal e in 1 + e
+    e = eh * ss
     dh = ONE + e
-    dl = _fma(el, s2, e - (dh - ONE))
+    dl = _fma(el, ss, e - (dh - ONE))
     y0 = ONE / dh
     rl = y0 * _fma(-y0, dl, _fma(-y0, dh, ONE))
     q0 = eh * y0
@@ -261,6 +270,9 @@ def _logistic_lite(a):
 
 @_inline
 def _sigmoid(x):
+    # sigmoid rounds to 1 beyond 17.33; clamped, the lanes that return y0 + rl form no
+    # underflowing e (a select of the factor would not do: LLVM moves the product past it)
+    x = SIG_BIG if x > SIG_BIG else x
     y0, rl, eh, el, s2 = _logistic(x)
     neg = _fma(eh, y0, _fma(el, y0, eh * rl)) * s2
     return y0 + rl if x >= ZERO else neg  # NaN: neg is NaN
@@ -268,12 +280,15 @@ def _sigmoid(x):
 
 @_inline
 def _silu(x):
+    x0 = x
+    x = ZERO if (x > SILU_BIG or x < A_MIN) else x  # constant results: no underflowing lane
     y0, rl, eh, el, s2 = _logistic(x)
     pos = _fma(x, y0, x * rl)
     xe = x * eh
     xl = _fma(x, eh, -xe)  # x·eh's rounding error, exact
     neg = _fma(xe, y0, _fma(xe, rl, _fma(x * el + xl, y0, ZERO))) * s2
     y = pos if x >= ZERO else neg
+    x = x0
     y = x if x > SILU_BIG else y  # also keeps inf·0 out
     y = NZERO if x < A_MIN else y  # |x|·e**x < 2**-152: -0 (and silu(-inf) = -0)
     return x if x == ZERO else y  # silu(±0) = ±0
@@ -289,6 +304,8 @@ def _d_sigmoid(x):
 
 @_inline
 def _d_silu(x):
+    x0 = x
+    x = ZERO if (x > D_SILU_BIG or x < A_MIN) else x  # constant results: no underflowing lane
     y0, rl, q0, ql, s2 = _logistic_lite(-abs(x))
     # x >= 0: (1 + x·e/d)/d, with 1 + w = wh + wl exactly
     w = x * (q0 * s2)
@@ -310,6 +327,7 @@ def _d_silu(x):
     h = (((G5 * t + G4) * t + G3) * t + G2) * t + G1
     patch = _fma(th, G0, _fma(-X0L, G0, (t * t) * h))
     y = patch if abs(t) < D_SILU_PATCH else y
+    x = x0
     y = ONE if x > D_SILU_BIG else y
     y = NZERO if x < A_MIN else y
     return x if x != x else y
@@ -361,7 +379,7 @@ def _exp_dd(a, al):
     el = _fma(eh, rl, (u - eh) + v)  # exp(r + rl) = exp(r)·(1 + rl)
     sub = a < SUB_A
     s = _pow2(t + OFFSET if sub else t)
-    return eh * s, el * s, TWO_M64 if sub else ONE
+    return eh * s, el * s, SUB_SCALE if sub else ONE
 
 
 @_inline
@@ -397,9 +415,17 @@ def _phi_tail(a):
 
 
 @_inline
+def _tail_arg(x):
+    """|x|, or 1 where the result is a constant (x above GELU_POS_BIG, below -GELU_XMAX): those
+    lanes would otherwise compute tails that underflow, and one subnormal lane slows the
+    whole vector."""
+    return ONE if (x > GELU_POS_BIG or x < -GELU_XMAX) else abs(x)
+
+
+@_inline
 def _gelu(x):
     # x·Phi(x): x·(gh + gl)·s2 below 0, x·(1 - G) above with 1 - gh split exactly
-    gh, gl, _, _, s2 = _phi_tail(abs(x))
+    gh, gl, _, _, s2 = _phi_tail(_tail_arg(x))
     neg = _fma(x, gh, x * gl) * s2
     hh = ONE - gh  # s2 = 1 for x <= GELU_POS_BIG
     hl = ((ONE - hh) - gh) - gl
@@ -414,7 +440,7 @@ def _gelu(x):
 def _d_gelu(x):
     # Phi(x) + x·phi(x): G - H below 0 and 1 + (H - G) above, H = a·phi(a) as a pair; near the
     # root t·G(t), t = (x - x0h) - x0l with x - x0h exact there
-    a = abs(x)
+    a = _tail_arg(x)
     gh, gl, eh, el, s2 = _phi_tail(a)
     ch = a * PHI0H
     cl = _fma(a, PHI0H, -ch) + a * PHI0L

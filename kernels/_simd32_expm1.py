@@ -39,6 +39,7 @@ INF = F(np.inf)
 HALF = F(0.5)
 TINY = F(2.0**-20)  # |x| below: expm1(x) = x + x²/2 to 2**-42
 TWO_M60, TWO_64, TWO_M64 = F(2.0**-60), F(2.0**64), F(2.0**-64)
+SOFTPLUS_BIG = F(40.0)
 EXPM1_MIN = F(-20.0)  # expm1(x) rounds to -1 below -17.33; the clamp keeps exp's s2 at 1
 # atanh(s)/s = 1 + w/3 + w²/5 + ..., w = s²: the Taylor coefficients 1/17 .. 1/3 (highest
 # first), each within 2**-25 of its value, which the factor w <= 1/9 shrinks below sight
@@ -157,6 +158,10 @@ def _log1p_exp(x):
     exp(-|x|) = tiny, rounded once into the subnormals."""
     a = -abs(x)
     eh, el, s2 = _exp_dd(A_MIN if a < A_MIN else a, ZERO)
+    tiny = (eh + el) * s2
+    far = a < SUB_A
+    eh = ZERO if far else eh  # the near path's squares would underflow in the far lanes
+    el = ZERO if far else el
     dh = TWO + eh  # e <= 1: Fast2Sum
     dl = (eh - (dh - TWO)) + el
     y0 = ONE / dh
@@ -164,15 +169,16 @@ def _log1p_exp(x):
     sl = y0 * ((_fma(-sh, dh, eh) + el) - sh * dl)  # the residual e - sh·d, to first order
     w = sh * sh
     t = w * _horner(ATANH_SERIES, w)
-    return TWO * sh, TWO * _fma(sh, t, sl), (eh + el) * s2, a < SUB_A
+    return TWO * sh, TWO * _fma(sh, t, sl), tiny, far
 
 
 @_inline
 def _softplus(x, c0, c1, c2, c3):
-    lh, ll, tiny, far = _log1p_exp(x)
+    # softplus(x) rounds to x beyond 16.6: clamped there, those lanes form no underflowing tiny
+    lh, ll, tiny, far = _log1p_exp(SOFTPLUS_BIG if x > SOFTPLUS_BIG else x)
     zh, zl = _two_sum(x, lh)
     y = zh + (zl + ll) if x > ZERO else lh + ll
-    y = (x if x > ZERO else tiny) if far else y
+    y = (x if x > ZERO else tiny) if (far or x > SOFTPLUS_BIG) else y
     return x if x != x else y
 
 

@@ -13,10 +13,10 @@ is vdivps corrected by its fused residual, as in ``_simd32``'s sigmoid:
   1 + q by a two-sum (below 0 they cancel where the derivative crosses zero); near its root
   x0 = -0.75253 the fit t·G(t) of ``reference/polyfit.py`` (``fit_d_gelu_tanh_root_float32``).
 
-Where e·2**64 would still be subnormal-sized (|v| > 80) it is left out of 1 + e (it is below
-2**-115 there), so no operation but the result's last product sees a subnormal operand:
+Below SUB_A (|v| > 40) e is left out of 1 + e (it is below 2**-57 there, and e·2**-OFFSET
+can be subnormal), so no operation but the result's last product sees a subnormal operand:
 subnormal arithmetic is microcoded and made the loop several times slower.  Beyond the clamps
-the results are exact: x above 8 (1 - sigmoid(v) < 2**-70), -0 below -12 (gelu_tanh rounds to
+the results are exact: x above 8 (1 - sigmoid(v) < 2**-70), -0 below -11 (gelu_tanh rounds to
 -0 from -10.77 on).  Measured on 2**22 random bit patterns, 2**22 inputs in [-12, 8] and 2**20
 around the root against the float64 kernels when written: gelu_tanh 0.78 ULP,
 gelu_tanh' 0.77; the audit measures them against mpmath like every kernel.
@@ -57,9 +57,9 @@ ROOT_H, ROOT_L = (F(c) for c in D_GELU_TANH_ROOT)
 G_HI = tuple(F(c) for c in D_GELU_TANH_G[:-2])
 G0H, G0L = (F(c) for c in D_GELU_TANH_G[-2:])
 ROOT_R = F(1 / 16)
-V_MIN = F(-125.0)  # exp's clamp: e**-125·|x·v'| < 2**-170 rounds to 0; 2**(n + 64) stays normal
+V_MIN = F(-125.0)  # exp's clamp: e**-125·|x·v'| < 2**-170 rounds to 0; 2**(n + OFFSET) stays normal
 X_HI = F(8.0)
-X_LO = F(-12.0)
+X_LO = F(-11.0)  # both round to -0 below: gelu_tanh from -10.771 on, its derivative from -10.895
 
 
 @_inline
@@ -77,16 +77,15 @@ def _cubic(x, ch, cl):
 
 @_inline
 def _logistic(x):
-    """(xc, y0, rl, eh, el, s2): x clamped to [X_LO, X_HI], e = exp(-|v|) = (eh + el)·s2,
+    """(xc, y0, rl, eh, el, s2): x, or 0 outside [X_LO, X_HI], e = exp(-|v|) = (eh + el)·s2,
     1/(1 + e) = y0 + rl."""
-    xc = X_HI if x > X_HI else x
-    xc = X_LO if xc < X_LO else xc  # NaN passes
+    xc = ZERO if (x > X_HI or x < X_LO) else x  # constant results: no underflowing lane; NaN passes
     vh, vl = _cubic(xc, C3H, C3L)
     a = -abs(vh)
     al = -vl if xc >= ZERO else vl
     al = ZERO if a < V_MIN else al
     eh, el, s2 = _exp_dd(V_MIN if a < V_MIN else a, al)
-    ss = ZERO if a < SUB_A else s2  # e < 2**-115: 1/(1 + e) = 1, and no subnormal operand
+    ss = ZERO if a < SUB_A else s2  # e < 2**-57: 1/(1 + e) = 1, and no subnormal operand
     e = eh * ss
     dh = ONE + e
     dl = _fma(el, ss, e - (dh - ONE))
@@ -120,9 +119,11 @@ def _d_gelu_tanh(x):
     sh, sl = _two_sum(ONE, qh)
     sl = sl + ql
     neg = _fma(gh, sh, _fma(gh, sl, gl * sh)) * s2
-    # x >= 0: sigmoid(v) = y0 + rl, sigmoid(-v) = gh + gl (s2 = 1: v <= 49), q >= 0
-    ph = dvh * gh
-    pl = _fma(dvh, gh, -ph) + _fma(dvh, gl, dvl * gh)
+    # x >= 0: sigmoid(v) = y0 + rl, sigmoid(-v) = (gh + gl)·s2 (v <= 49.3: both normal), q >= 0
+    ph2 = gh * s2
+    pl2 = gl * s2
+    ph = dvh * ph2
+    pl = _fma(dvh, ph2, -ph) + _fma(dvh, pl2, dvl * ph2)
     uh = ONE + ph
     ul = ((ONE - uh) + ph) + pl
     pos = _fma(y0, uh, _fma(y0, ul, rl * uh))
