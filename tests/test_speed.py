@@ -4,11 +4,12 @@ and the `actbench bench` plumbing on a tiny run."""
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from actbench import cli
-from actbench.speed.timing import speed_table
+from actbench.speed.timing import BEST_COLUMNS, best_within_target, speed_table
 
 
 def _bench(impl, activation, median, iqr, size=1000, dtype="float32", bytes_=8000,
@@ -121,3 +122,112 @@ def test_two_thread_bench_times_one_thread_beside_it(tmp_path):
     ours = table[table["impl"] == "ours"]
     # measured, not asserted: a ratio of two positive times (no speed claim on a shared machine)
     assert len(ours) == 1 and (ours["thread_speedup"] > 0).all() and (ours["threads"] == 2).all()
+
+
+# ------------------------------------------------- the fastest of ours within the target
+
+def _timed(impl, activation, direction, ns, variant="-", kind="elementwise", noise=0.01,
+           row_length=None):
+    return {"impl": impl, "activation": activation, "kind": kind, "variant": variant,
+            "direction": direction, "dtype": "float32", "size": 1000, "row_length": row_length,
+            "ns_per_element": ns, "noise": noise}
+
+
+def _audited(activation, variant, direction, worst, domain="core", dtype="float32", status="ok",
+             mismatches=0):
+    return {"impl": "ours", "activation": activation, "variant": variant, "direction": direction,
+            "dtype": dtype, "domain": domain, "max_ulp": worst, "special_mismatches": mismatches,
+            "budget_max_ulp": 2.0, "status": status, "budget_reason": "", "error": "",
+            "worst_points": "[]"}
+
+
+def _best_inputs():
+    speed = pd.DataFrame([
+        # sigmoid forward: simd_f32_fast is fastest but 1.5 ULP > the 1 ULP target (its own
+        # budget is looser); simd_f32 is faster still but has no audit row; jax beats torch
+        _timed("ours", "sigmoid", "forward", 4.0, "accurate"),
+        _timed("ours", "sigmoid", "forward", 2.0, "simd", noise=0.03),
+        _timed("ours", "sigmoid", "forward", 1.0, "simd_f32_fast"),
+        _timed("ours", "sigmoid", "forward", 0.5, "simd_f32"),
+        _timed("torch", "sigmoid", "forward", 3.0),
+        _timed("jax", "sigmoid", "forward", 2.5, noise=0.02),
+        # sigmoid derivative: the same 1.5 ULP is within the 2 ULP derivative target
+        _timed("ours", "sigmoid", "derivative", 3.0, "accurate"),
+        _timed("ours", "sigmoid", "derivative", 1.5, "simd_f32_fast"),
+        _timed("torch", "sigmoid", "derivative", 1.0),
+        _timed("jax", "sigmoid", "derivative", 2.0),
+        # gated: a special-value mismatch and an error in the audit exclude the fast variant
+        *[_timed("ours", "glu", d, ns, v, kind="gated") for d in ("forward", "d_a", "d_b")
+          for v, ns in (("accurate", 2.0), ("fast", 1.0))],
+        *[_timed("torch", "glu", d, 4.0, kind="gated") for d in ("forward", "d_a", "d_b")],
+        # row-wise at two row lengths, timed against jax only
+        *[_timed("ours", "softmax", d, ns * rl / 100, v, kind="rowwise", row_length=rl)
+          for d in ("forward", "vjp") for rl in (100, 1000) for v, ns in (("accurate", 2.0), ("fast", 1.0))],
+        *[_timed("jax", "softmax", d, 4.0, kind="rowwise", row_length=rl)
+          for d in ("forward", "vjp") for rl in (100, 1000)],
+        # not ours, not a peer of this table: never chosen
+        _timed("numpy-seed", "sigmoid", "forward", 0.1),
+        _timed("np.copyto", "copy", "-", 0.05),
+    ])
+    audit = pd.DataFrame([
+        _audited("sigmoid", "accurate", "forward", 0.5),
+        _audited("sigmoid", "simd", "forward", 0.5),
+        _audited("sigmoid", "simd", "forward", 0.9, domain="wide"),  # the worst domain counts
+        _audited("sigmoid", "simd_f32_fast", "forward", 0.8),
+        _audited("sigmoid", "simd_f32_fast", "forward", 1.5, domain="exhaustive"),
+        _audited("sigmoid", "simd_f32", "forward", 0.5, dtype="float64"),  # another dtype's
+        _audited("sigmoid", "accurate", "derivative", 0.5),
+        _audited("sigmoid", "simd_f32_fast", "derivative", 1.5),
+        *[_audited("glu", "accurate", d, 0.5) for d in ("forward", "d_a", "d_b")],
+        _audited("glu", "fast", "forward", 0.7),
+        _audited("glu", "fast", "d_a", 0.5, mismatches=1),
+        _audited("glu", "fast", "d_b", np.nan, status="error"),
+        *[_audited("softmax", v, d, 0.5) for d in ("forward", "vjp") for v in ("accurate", "fast")],
+    ])
+    return speed, audit
+
+
+def test_best_within_target_holds_variants_to_the_standard_target():
+    speed, audit = _best_inputs()
+    best = best_within_target(speed, audit)
+    assert list(best.columns) == BEST_COLUMNS
+    rows = {(r.activation, r.direction, r.row_length if r.kind == "rowwise" else None): r
+            for r in best.itertuples()}
+    assert len(rows) == len(best) == 2 + 3 + 4  # elementwise, gated, row-wise × row lengths
+
+    fwd = rows[("sigmoid", "forward", None)]
+    assert (fwd.variant, fwd.max_ulp, fwd.ns_per_element, fwd.noise) == ("simd", 0.9, 2.0, 0.03)
+    assert (fwd.target_ulp, fwd.peer, fwd.peer_ns_per_element, fwd.peer_noise) == (1.0, "jax", 2.5, 0.02)
+    assert fwd.ratio_vs_peer == pytest.approx(2.0 / 2.5)
+    assert fwd.excluded == "simd_f32_fast (1.5 ULP); simd_f32 (unaudited)"
+
+    der = rows[("sigmoid", "derivative", None)]
+    assert (der.variant, der.target_ulp, der.peer, der.excluded) == ("simd_f32_fast", 2.0, "torch", "")
+    assert der.ratio_vs_peer == pytest.approx(1.5)  # 1.5 ns against torch's 1.0
+
+    assert rows[("glu", "forward", None)].variant == "fast"
+    assert rows[("glu", "forward", None)].ratio_vs_peer == pytest.approx(0.25)
+    for direction, why in (("d_a", "special-value mismatch"), ("d_b", "error in the audit")):
+        r = rows[("glu", direction, None)]
+        assert (r.variant, r.peer, r.excluded) == ("accurate", "torch", f"fast ({why})")
+        assert r.ratio_vs_peer == pytest.approx(0.5)
+
+    for direction in ("forward", "vjp"):
+        for rl, ratio in ((100, 0.25), (1000, 2.5)):  # fast at 1 and 10 ns against jax's 4
+            r = rows[("softmax", direction, rl)]
+            assert (r.variant, r.peer, r.excluded) == ("fast", "jax", "")
+            assert r.ratio_vs_peer == pytest.approx(ratio)
+
+
+def test_best_within_target_with_nothing_to_count_or_compare():
+    speed, audit = _best_inputs()
+    sigmoid = speed[(speed["activation"] == "sigmoid") & (speed["direction"] == "forward")
+                    & (speed["impl"] == "ours")]
+    # no audit rows at all: every variant unaudited, none chosen; no peer timed: no ratio
+    best = best_within_target(sigmoid, audit.iloc[:0])
+    assert len(best) == 1 and best["variant"].iloc[0] == "" and best["peer"].iloc[0] == ""
+    assert best[["ns_per_element", "peer_ns_per_element", "ratio_vs_peer"]].isna().all(axis=None)
+    assert best["excluded"].iloc[0] == ("accurate (unaudited); simd (unaudited); "
+                                        "simd_f32_fast (unaudited); simd_f32 (unaudited)")
+    # peers alone: nothing of ours to rank
+    assert best_within_target(speed[speed["impl"] == "torch"], audit).empty

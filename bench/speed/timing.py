@@ -1,10 +1,15 @@
 """The speed table: pytest-benchmark's JSON turned into one row per benchmark, with every
-ratio taken against measurements from the same run."""
+ratio taken against measurements from the same run; and from it and the audit, the fastest
+of our variants within the standard accuracy target against the faster of torch and jax
+(``best_within_target``)."""
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPEED_COLUMNS", "speed_table"]
+from actbench.accuracy.table import KERNEL_KEY, worst_error
+from actbench.core.budgets import target
+
+__all__ = ["BEST_COLUMNS", "BEST_PEERS", "SPEED_COLUMNS", "best_within_target", "speed_table"]
 
 SPEED_COLUMNS = [
     "impl", "activation", "variant", "direction", "kind", "dtype", "size", "row_length",
@@ -71,3 +76,69 @@ def speed_table(bench_json: dict) -> pd.DataFrame:
         if col not in df:
             df[col] = None
     return df[SPEED_COLUMNS]
+
+
+BEST_PEERS = ("torch", "jax")
+BEST_COLUMNS = [
+    "activation", "kind", "direction", "dtype", "size", "row_length", "target_ulp",
+    "variant", "max_ulp", "ns_per_element", "noise",
+    "peer", "peer_ns_per_element", "peer_noise", "ratio_vs_peer", "excluded",
+]
+# one table row per timed case: row-wise kernels are timed at one row length per run, kept
+# in the key so that runs at several lengths stay apart
+_CASE = ["activation", "kind", "direction", "dtype", "size", "row_length"]
+
+
+def _why_not(worst: float | None, limit: float) -> str | None:
+    """Why a variant with this audited worst error cannot count, or None if it can."""
+    if worst is None:
+        return "unaudited"
+    if np.isnan(worst):
+        return "error in the audit"  # it raised on some domain: its error is unknown
+    if np.isinf(worst):
+        return "special-value mismatch"
+    return f"{worst:.3g} ULP" if worst > limit else None
+
+
+def best_within_target(speed: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """One row per timed case of ours (activation × direction × dtype × size, and row length
+    for row-wise kernels): the fastest of our variants whose audited worst error (the largest
+    max ULP over every audited domain, the exhaustive sweep's included: ``table.worst_error``)
+    is within the standard target (``budgets.target``: forward 1 ULP, every other direction 2,
+    in float32), not merely within its own budget, which may be looser; its ns/element and
+    noise; the faster of torch and jax in the same run, and ``ratio_vs_peer``, ours over the
+    peer's ns/element (below 1: ours is faster).  ``excluded`` names each variant left out,
+    and why: over the target (its max ULP), a special-value mismatch, an error in the audit,
+    or unaudited (no audit row for it at that dtype).  ``speed`` is ``speed_table``'s;
+    ``audit`` the audit table (``audit.csv`` read by ``resultset.read_audit``)."""
+    worst = worst_error(audit) if len(audit) else pd.Series(dtype=float)
+    worst = {k: float(v) for k, v in worst.items()}
+    timed = speed[speed["impl"].isin(["ours", *BEST_PEERS])]
+    rows = []
+    for key, group in timed.groupby(_CASE, sort=False, dropna=False):
+        case = dict(zip(_CASE, key, strict=True))
+        ours = group[group["impl"] == "ours"]
+        if ours.empty:
+            continue
+        limit = target(case["dtype"], case["direction"])
+        excluded, within = [], []
+        for r in ours.itertuples(index=False):
+            w = worst.get(tuple(getattr(r, k) for k in KERNEL_KEY))
+            why = _why_not(w, limit)
+            if why is None:
+                within.append((r.ns_per_element, r.variant, w, r.noise))
+            else:
+                excluded.append(f"{r.variant} ({why})")
+        best = min(within, key=lambda t: t[0], default=(np.nan, "", np.nan, np.nan))
+        peers = group[group["impl"].isin(BEST_PEERS)]
+        peer = peers.loc[peers["ns_per_element"].idxmin()] if len(peers) else None
+        peer_ns = float(peer["ns_per_element"]) if peer is not None else np.nan
+        rows.append({**case, "target_ulp": limit, "variant": best[1], "max_ulp": best[2],
+                     "ns_per_element": best[0], "noise": best[3],
+                     "peer": peer["impl"] if peer is not None else "",
+                     "peer_ns_per_element": peer_ns,
+                     "peer_noise": float(peer["noise"]) if peer is not None else np.nan,
+                     "ratio_vs_peer": best[0] / peer_ns, "excluded": "; ".join(excluded)})
+    best = pd.DataFrame(rows, columns=BEST_COLUMNS)
+    # whole numbers, blank where there is none (elementwise and gated kernels have no rows)
+    return best.astype({"size": "int64", "row_length": "Int64"})
