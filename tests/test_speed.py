@@ -1,6 +1,7 @@
 """The speed table from pytest-benchmark JSON (synthetic samples: no timing is asserted),
 and the `actbench bench` plumbing on a tiny run."""
 
+import importlib.util
 import io
 import json
 
@@ -44,10 +45,16 @@ def test_empty_json_gives_an_empty_table():
 
 
 def test_actbench_bench_runs_the_suite_and_writes_the_table(tmp_path):
+    (tmp_path / "speed-best.csv").write_text("an earlier run's\n")
     out = io.StringIO()
     code = cli.main(["bench", "--activation", "relu", "--size", "1000", "--dtype", "float32",
                      "--max-time", "0.001", "--out", str(tmp_path)], out=out, err=io.StringIO())
     assert code == 0, out.getvalue()
+    # no audit.csv in --out: no table of the fastest within target, but how to make one, and
+    # no earlier run's table left beside this run's speed.csv
+    assert f"no audit table at {tmp_path / 'audit.csv'}" in out.getvalue()
+    assert f"actbench audit --activation relu --dtype float32 --out {tmp_path}" in out.getvalue()
+    assert not (tmp_path / "speed-best.csv").exists()
     table = pd.read_csv(tmp_path / "speed.csv")
     assert set(table["impl"]) == {"ours", "np.copyto"}
     assert set(table[table["impl"] == "ours"]["direction"]) == {"forward", "derivative"}
@@ -231,3 +238,52 @@ def test_best_within_target_with_nothing_to_count_or_compare():
                                         "simd_f32_fast (unaudited); simd_f32 (unaudited)")
     # peers alone: nothing of ours to rank
     assert best_within_target(speed[speed["impl"] == "torch"], audit).empty
+
+
+def test_actbench_bench_writes_and_prints_the_fastest_within_target(tmp_path):
+    # a made-up audit: simd within the 2 ULP budget it gives but over the 1 ULP forward target,
+    # which alone decides
+    pd.DataFrame([_audited("relu", "accurate", "forward", 0.0),
+                  _audited("relu", "simd", "forward", 1.5)]).to_csv(tmp_path / "audit.csv", index=False)
+    peer = importlib.util.find_spec("torch") is not None  # torch is an optional extra
+    out = io.StringIO()
+    code = cli.main(["bench", "--activation", "relu", "--direction", "forward", "--size", "1000",
+                     "--dtype", "float32", "--impl", "ours,torch" if peer else "ours",
+                     "--max-time", "0.001", "--out", str(tmp_path)], out=out, err=io.StringIO())
+    assert code == 0, out.getvalue()
+    best = pd.read_csv(tmp_path / "speed-best.csv", keep_default_na=False)
+    assert list(best.columns) == BEST_COLUMNS and len(best) == 1
+    row = best.iloc[0]
+    assert (row["variant"], row["max_ulp"], row["excluded"]) == ("accurate", 0.0, "simd (1.5 ULP)")
+    speed = pd.read_csv(tmp_path / "speed.csv").set_index(["impl", "variant"])["ns_per_element"]
+    assert row["ns_per_element"] == pytest.approx(speed["ours", "accurate"])
+    if peer:
+        assert row["peer"] == "torch"
+        assert row["ratio_vs_peer"] == pytest.approx(speed["ours", "accurate"] / speed["torch", "-"])
+    meta = json.loads((tmp_path / "speed-best.json").read_text())
+    assert meta["audit"] == str(tmp_path / "audit.csv") and meta["cpu"]["model"] is not None
+    printed = out.getvalue().split("fastest of ours within the accuracy target")[1].splitlines()
+    lines = [line for line in printed if line.split()[:1] == ["relu"]]
+    assert len(lines) == 1 and "accurate" in lines[0] and "simd (1.5 ULP)" in lines[0]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("activation,variant\nrelu,accurate\n", "is not an audit table"),
+    ("impl,activation,variant,direction,dtype,domain,max_ulp,special_mismatches,budget_max_ulp,"
+     "status,budget_reason,error,worst_points\nours,relu,simd,forward,float32,core,lots,0,1,ok,,,[]\n",
+     "column max_ulp has a non-number 'lots'"),
+])
+def test_a_corrupt_audit_stops_the_bench_naming_it(tmp_path, content, message):
+    (tmp_path / "audit.csv").write_text(content)
+    err = io.StringIO()
+    assert cli.main(["bench", "--activation", "relu", "--out", str(tmp_path)], out=io.StringIO(),
+                    err=err) == 2
+    assert str(tmp_path / "audit.csv") in err.getvalue() and message in err.getvalue()
+    assert not (tmp_path / "speed.csv").exists()  # stopped before timing anything
+
+
+def test_a_named_audit_that_is_absent_is_a_usage_error(tmp_path):
+    err = io.StringIO()
+    assert cli.main(["bench", "--audit", str(tmp_path / "nope.csv"), "--out", str(tmp_path)],
+                    out=io.StringIO(), err=err) == 2
+    assert f"--audit {tmp_path / 'nope.csv'}: no such file" in err.getvalue()

@@ -11,7 +11,8 @@ from actbench.core.exact import default_cache_dir
 __all__ = ["GATE_FILES", "cmd_compare", "cmd_gate", "cmd_report", "replace_results"]
 
 GATE_FILES = ("audit.csv", "audit.json", "speed.csv", "speed.json", "speed-raw.json",
-              "compare-accuracy.csv", "compare-speed.csv", "gate.md")
+              "speed-best.csv", "speed-best.json", "compare-accuracy.csv", "compare-speed.csv",
+              "gate.md")
 
 
 def _check_compare_options(args):

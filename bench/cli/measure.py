@@ -218,8 +218,10 @@ def cmd_bench(args, out, err):
         raise UsageError("--size, --threads, --max-time, --rounds, --min-time and --repeat must "
                          "be positive")
     writable_dir(args.out, "--out")
+    named_audit = args.audit is not None
     if args.audit is None:
         args.audit = str(Path(args.out) / "audit.csv")
+    audit = _bench_audit(args.audit, named_audit)
     chosen = [c for c in catalog.cases(acts, variants, directions)
               if any(c.takes(dt) for dt in dtypes or catalog.DTYPES)]
     if not chosen and "ours" in impls:
@@ -288,4 +290,67 @@ def cmd_bench(args, out, err):
                            "display.float_format", lambda v: f"{v:.3g}"):
         print(shown.to_string(index=False), file=out)
     print(f"\n{len(table)} benchmarks, {args.threads} thread(s); wrote {csv_path}", file=out)
+    if "ours" in impls:
+        _best(table, audit, args, config, acts, dtypes, out)
     return EXIT_OK
+
+
+def _bench_audit(path, named: bool):
+    """The audit table whose worst errors decide which of our variants are within the accuracy
+    target, read before anything is timed: a corrupt one stops the run here, naming the file,
+    rather than in the suite's collection. None where the default one (audit.csv in --out) is
+    absent; a file named with --audit that is absent is a usage error (a typo, most likely)."""
+    from actbench.core.resultset import read_audit
+
+    if not Path(path).exists():
+        if named:
+            raise UsageError(f"--audit {path}: no such file; make it with actbench audit --out DIR "
+                             "and give DIR/audit.csv")
+        return None
+    return read_audit(path)
+
+
+BEST = "speed-best"
+
+
+def _best(table, audit, args, config, acts, dtypes, out) -> None:
+    """The fastest of our variants within the standard accuracy target against the faster of
+    torch and jax (``speed.timing.best_within_target``): written beside speed.csv and printed,
+    one line per timed case. Without an audit, how to make one instead, and an earlier run's
+    speed-best is removed: it would sit beside a speed.csv it does not describe."""
+    import pandas as pd
+
+    from actbench.core import results
+    from actbench.core.budgets import target
+    from actbench.speed.timing import best_within_target
+
+    if audit is None:
+        stale = [p for p in (Path(args.out) / f"{BEST}.csv", Path(args.out) / f"{BEST}.json")
+                 if p.exists()]
+        for p in stale:
+            p.unlink()
+        select = "".join(f" --{k} {','.join(v)}" for k, v in (("activation", acts), ("dtype", dtypes))
+                         if v)
+        print(f"\nno audit table at {args.audit}, so no table of our fastest variant within the "
+              f"accuracy target ({BEST}.csv): make one first with `actbench audit{select} --out "
+              f"{args.out}`, then rerun actbench bench"
+              + (f" (removed the earlier {BEST}.csv, another run's)" if stale else ""), file=out)
+        return
+    best = best_within_target(table, audit)
+    csv_path, _ = results.write_table(best, args.out, BEST, audit=str(args.audit), speed="speed.csv",
+                                      threads=args.threads, filters=config)
+    shown = best.rename(columns={"ns_per_element": "ns/el", "peer_ns_per_element": "peer ns/el",
+                                 "ratio_vs_peer": "ours/peer"})
+    shown["row_length"] = shown["row_length"].astype("string").fillna("-")  # to_string prints <NA>
+    # constant over the run (one dtype, size, row length): said once above the table instead
+    same = [c for c in ("dtype", "size", "row_length") if shown[c].nunique(dropna=False) == 1]
+    where = [f"{c} {v}" for c in same if len(shown) and (v := shown[c].iloc[0]) != "-"]
+    targets = "; ".join(f"{dt}: forward <= {target(dt, 'forward'):g} ULP, other directions <= "
+                        f"{target(dt, 'vjp'):g}" for dt in dict.fromkeys(best["dtype"]))
+    print(f"\nfastest of ours within the accuracy target ({targets}), against the faster of torch "
+          f"and jax" + (f"; {', '.join(where)}" if where else "") + ":", file=out)
+    with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 80,
+                           "display.float_format", lambda v: f"{v:.3g}"):
+        print(shown.drop(columns=["kind", "target_ulp", *same]).to_string(index=False, na_rep="-"),
+              file=out)
+    print(f"wrote {csv_path}", file=out)

@@ -16,7 +16,7 @@ import pandas as pd
 from actbench.core.errors import ResultsError
 from actbench.core.results import SCHEMA_VERSION
 
-__all__ = ["ACCURACY_KEY", "SPEED_KEY", "ResultSet", "ResultsError", "load"]
+__all__ = ["ACCURACY_KEY", "SPEED_KEY", "ResultSet", "ResultsError", "load", "read_audit"]
 
 ACCURACY_KEY = ["impl", "activation", "variant", "direction", "dtype", "domain"]
 SPEED_KEY = ["impl", "activation", "variant", "direction", "dtype", "size", "threads"]
@@ -69,7 +69,10 @@ def _meta(path: Path) -> dict:
     return meta
 
 
-def _audit(path: Path) -> pd.DataFrame:
+def read_audit(path) -> pd.DataFrame:
+    """An ``audit.csv``, its numbers parsed; a ``ResultsError`` naming the file where it cannot
+    be read or is not an audit table."""
+    path = Path(path)
     try:
         df = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -137,7 +140,7 @@ def load(path) -> ResultSet:
         raise ResultsError(f"{path} is not a directory of results")
     rs = ResultSet(path)
     if (path / "audit.csv").exists():
-        rs.audit, rs.audit_meta = _audit(path / "audit.csv"), _meta(path / "audit.json")
+        rs.audit, rs.audit_meta = read_audit(path / "audit.csv"), _meta(path / "audit.json")
     if (path / "speed-raw.json").exists():
         rs.speed, rs.speed_raw = _speed(path / "speed-raw.json")
         rs.speed_meta = _meta(path / "speed.json")
