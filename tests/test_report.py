@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from html import escape as html_escape
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from actbench import cli
 from actbench.accuracy import error_curves
 from actbench.core import catalog, peers, resultset
 from actbench.core.exact import Cache, default_cache_dir
-from actbench.report import document
+from actbench.report import document, speed_best
 
 # a libm kernel, one with a double-double tail, a gated and a row-wise one: every kind of figure
 ACTIVATIONS = "sigmoid,gelu,glu,softmax"
@@ -110,7 +111,8 @@ def test_report_has_every_part(full_report):
     assert html.count('src="data:image/png;base64,') == len(figures)
     assert all(f"figures/{f}" in md for f in figures)
     for part in ("The seed report's findings, measured", "Accuracy: error against the input",
-                 "Speed", "Result tables", "Run metadata", "numpy-seed"):
+                 "Speed", "Our fastest variant within the accuracy target", "Result tables",
+                 "Run metadata", "numpy-seed"):
         assert html_escape(part) in html and part in md
     assert "No speed results" not in md and "No accuracy results" not in md
     assert f"wrote {out_dir / 'report.html'}" in printed
@@ -273,6 +275,32 @@ def test_error_curve_agrees_with_the_audit(results):
         assert len(curves) == 1 and curves[0].x.size == 2 * POINTS
         assert np.max(curves[0].ulps) == audit["max_ulp"].max()
         assert curves[0].worst[0][1] == audit["max_ulp"].max()
+
+
+def test_fastest_within_target_table_names_the_machine():
+    from tests.test_speed import _best_inputs
+
+    speed, audit = _best_inputs()
+    rs = resultset.ResultSet(Path("RESULTS"), audit=audit, speed_meta={
+        "cpu": {"model": "Some CPU", "logical_cores": 2}, "threads": 1, "created": "today"})
+    rep = document.Report("t")
+    speed_best.add_section(rep, rs, speed)
+    text = next(b.text for b in rep.blocks if b.kind == "text")
+    assert "Timed on Some CPU (2 logical cores), 1 thread(s), today" in text
+    table = next(b for b in rep.blocks if b.kind == "table")
+    rows = [dict(zip(table.header, r, strict=True)) for r in table.rows]
+    assert len(rows) == 9 and "kind" not in table.header and "row_length" in table.header
+    first = rows[0]
+    assert (first["activation"], first["variant"], first["peer"], first["ratio_vs_peer"],
+            first["row_length"]) == ("sigmoid", "simd", "jax", "0.8", "—")
+    assert first["excluded"] == "simd_f32_fast (1.5 ULP); simd_f32 (unaudited)"
+    md = document.to_markdown(rep)
+    assert "| softmax | vjp | float32 | 1000 | 100 | fast |" in md
+    # no audit: a notice saying how to get one, no table
+    rep = document.Report("t")
+    speed_best.add_section(rep, resultset.ResultSet(Path("RESULTS")), speed)
+    assert not any(b.kind == "table" for b in rep.blocks)
+    assert "actbench audit --out RESULTS" in rep.notices[0]
 
 
 def test_report_blocks_render_without_figures_drawn(results):

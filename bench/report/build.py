@@ -10,8 +10,9 @@ written twice: ``report.html`` and ``report.md``.  What goes in:
 - for each audited activation × direction × dtype, ULP error against the input, one line per
   implementation in the audit (``error_curves``, ``report_figures.ulp_figure``);
 - for each exhaustive float32 sweep, the max ULP per binade of |x| and a table (``sweeps``);
-- ns/element per kernel and implementation beside the copy roofline, and speed against
-  accuracy (``report_figures``);
+- ns/element per kernel and implementation beside the copy roofline, speed against
+  accuracy (``report_figures``), and our fastest variant within the accuracy target against
+  the faster of torch and jax (``speed_best``);
 - the result tables, failing rows first, and each run's metadata.
 
 A results directory with only accuracy or only speed results gives the parts it can, and
@@ -27,7 +28,7 @@ from actbench.core import catalog
 from actbench.core.errors import ResultsError
 from actbench.core.resultset import ResultSet
 from actbench.gate.compare import fmt, fmt_size
-from actbench.report import sweeps
+from actbench.report import speed_best, sweeps
 from actbench.report.document import Figure, Report
 
 __all__ = ["build"]
@@ -388,6 +389,7 @@ def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
         sweeps.add_section(rep, rs.audit)
     if speed is not None and len(speed):
         _speed_figures(rep, rs, speed)
+        speed_best.add_section(rep, rs, speed)
     _tables(rep, rs, speed)
     rep.add("heading", "Run metadata", anchor="metadata")
     rep.add("list", items=_meta_items("audit", rs.audit_meta) + _meta_items("speed", rs.speed_meta))
