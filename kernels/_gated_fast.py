@@ -3,16 +3,17 @@ loops over flat float32 or float64 operands.
 
 y = a·gate(b), dy/da = gate(b), dy/db = a·gate'(b).  float64 operands use ``_simd``'s gates
 (exp in plain arithmetic).  float32 operands: the partials use ``_simd32``'s float32-arithmetic
-gates (8 lanes a vector on AVX2, twice the float64 loops'), whose error plus the product's
-rounding stays within 2 ULP; the forward products must round once, so glu forms a·sigmoid(b)
-from ``_simd32``'s sigmoid as a float32 pair, geglu and swiglu compute in float64 and round
-once, and reglu is exact in float32.  The
+gates (8 lanes a vector on AVX2, 16 on AVX-512, twice the float64 loops'), whose error plus
+the product's rounding stays within 2 ULP; the forward products must round once, so glu forms
+a·sigmoid(b) from ``_simd32``'s sigmoid as a float32 pair, swiglu and geglu multiply the exact
+pair a·b by ``_simd32``'s sigmoid and Phi as pairs, and reglu is exact in float32.  The
 loop is followed by a vectorized count of the elements the plain product does not cover, and
 only where there are any, a scalar pass gives them the accurate kernel's value
 (``_accurate``'s scalar of the same name): where gate(b) underflows or goes subnormal while
 a·gate(b) need not (|a| up to the dtype's maximum, an infinite a times a tiny nonzero gate),
 and |b| < 2**-900 for gelu and silu (a·b/2).  So the conventions are the accurate kernel's by
-construction; the common case pays one extra pass over b.
+construction; the common case pays one extra pass over b (over a and b where the edge is
+the pair a·b's range).
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads when more than one is set.
 """
@@ -36,61 +37,118 @@ _INF32 = np.float32(np.inf)
 
 
 @_inline
-def _never(b):
+def _never(a, b, y):
     return False
 
 
 # where the plain product is not the accurate one (b as float64): float64 operands
 @_inline
-def _glu_edge(b):
+def _glu_edge(a, b, y):
     return b < -660.0
 
 
 @_inline
-def _d_glu_edge(b):
+def _d_glu_edge(a, b, y):
     return abs(b) > 660.0
 
 
 @_inline
-def _geglu_edge(b):
+def _geglu_edge(a, b, y):
     return 0.0 < abs(b) < _TINY_B or b < -36.4  # at b = ±0 the product is right already
 
 
 @_inline
-def _d_geglu_edge(b):
+def _d_geglu_edge(a, b, y):
     return b < -36.4
 
 
 @_inline
-def _swiglu_edge(b):
+def _swiglu_edge(a, b, y):
     return 0.0 < abs(b) < _TINY_B or b < -655.0
 
 
 @_inline
-def _d_swiglu_edge(b):
+def _d_swiglu_edge(a, b, y):
     return b < -655.0
 
 
 # ... and float32 operands through ``_simd32``, whose exp clamps at -110 (the product with
 # |a| up to 2**128 is nonzero down to b = -193) and gelu at -14.75
 @_inline
-def _below_100(b):
-    return b < -100.0
-
-
-@_inline
-def _beyond_80(b):
+def _beyond_80(a, b, y):
     return abs(b) > 80.0  # sigmoid'(b) < 2**-115: near float32's subnormals it loses bits
 
 
 @_inline
-def _below_80(b):
+def _below_80(a, b, y):
     return b < -80.0  # silu'(b) likewise
 
 
 @_inline
-def _below_10(b):
+def _below_10(a, b, y):
     return b < -10.0
+
+
+# The float32 forward products hold their one rounding while every partial product stays
+# normal and finite: the pair a·b (or a, for glu) at most 2**64, which times exp's scaled
+# pair (up to 2**33) cannot overflow, and results of at least 2**-100, whose low-order terms
+# (~2**-48 of them) are still normal.  Elsewhere (and for non-finite operands) the fix-up
+# pass gives the accurate value; an exact zero product needs none.
+_TINY_Y = np.float32(2.0**-100)
+_BIG_P = np.float32(2.0**64)
+
+
+@_inline
+def _off(p, y):
+    p = abs(p)
+    return not (p <= _BIG_P) or (abs(y) < _TINY_Y and p != _simd32.ZERO)  # NaN, inf: off
+
+
+@_inline
+def _glu32_edge(a, b, y):
+    return _off(a, y) or b < -100.0  # the gate's exp clamps at -110
+
+
+@_inline
+def _swiglu32_edge(a, b, y):
+    return _off(a * b, y) or b < -100.0
+
+
+@_inline
+def _geglu32_edge(a, b, y):
+    return _off(a * b, y) or b < -14.75  # the gelu tail's exp clamps there (GELU_XMAX)
+
+
+@_inline
+def _swiglu32(a, b):
+    """(a·b)·sigmoid(b) in float32 arithmetic, rounded once: a·b = ph + pl exactly (a fused
+    multiply-add gives pl), then as ``_glu32`` with the pair in place of a (``_off`` says where
+    the fix-up pass takes over)."""
+    ph = a * b
+    pl = _simd32._fma(a, b, -ph)
+    y0, rl, eh, el, s2 = _simd32._logistic(b)
+    pos = _simd32._fma(ph, y0, _simd32._fma(ph, rl, pl * y0))
+    qh = ph * eh
+    ql = _simd32._fma(ph, eh, -qh) + _simd32._fma(ph, el, pl * eh)
+    neg = _simd32._fma(qh, y0, _simd32._fma(qh, rl, ql * y0)) * s2
+    y = pos if b >= _simd32.ZERO else neg
+    return _simd32._copysign(y, ph)  # sigmoid >= 0: the sign is a·b's (zeros too)
+
+
+@_inline
+def _geglu32(a, b):
+    """(a·b)·Phi(b) in float32 arithmetic, rounded once: a·b = ph + pl exactly, times
+    ``_simd32``'s Phi as a pair (G·s2 below 0, 1 - G above), as ``_simd32._gelu`` does with x."""
+    ph = a * b
+    pl = _simd32._fma(a, b, -ph)
+    gh, gl, _, _, s2 = _simd32._phi_tail(_simd32._tail_arg(b))
+    neg = _simd32._fma(ph, gh, _simd32._fma(ph, gl, pl * gh)) * s2
+    hh = _simd32.ONE - gh  # s2 = 1 for b <= GELU_POS_BIG
+    hl = ((_simd32.ONE - hh) - gh) - gl
+    pos = _simd32._fma(ph, hh, _simd32._fma(ph, hl, pl * hh))
+    y = neg if b < _simd32.ZERO else pos
+    y = ph if b > _simd32.GELU_POS_BIG else y  # Phi(b) = 1 to 2**-50
+    return _simd32._copysign(y, ph)  # Phi >= 0: the sign is a·b's (zeros too)
 
 
 def _times(gate):
@@ -104,14 +162,6 @@ def _alone(gate):
     @_inline
     def value(a, b, wide):
         return gate(b, wide, 0.0, 0.0)
-    return value
-
-
-def _widened(value64):
-    """A float32 value computed by the float64 loop body and rounded once."""
-    @_inline
-    def value(a, b):
-        return np.float32(value64(np.float64(a), np.float64(b), False))
     return value
 
 
@@ -204,20 +254,20 @@ _D_SWIGLU64 = _times(_simd._d_silu)
 
 # name: float64 (value, edge), float32 (value, edge), and the accurate scalar where an edge
 # holds; with _never the count is constant zero and LLVM drops the pass.  float32 forward
-# kernels keep one rounding (glu as a float32 pair; geglu, swiglu through float64), the
+# kernels keep one rounding (float32 pairs: the gate's, and a·b's for geglu and swiglu), the
 # partials use the float32-arithmetic gates (their error plus one rounding is within 2 ULP)
 _PLANS = {
-    "glu": ((_GLU64, _glu_edge), (_glu32, _below_100), _accurate._glu),
+    "glu": ((_GLU64, _glu_edge), (_glu32, _glu32_edge), _accurate._glu),
     "d_glu_a": ((_alone(_simd._sigmoid), _never), (_alone32(_simd32._sigmoid), _never),
                 _sigmoid_of_b),
     "d_glu_b": ((_D_GLU64, _d_glu_edge), (_times32(_simd32._d_sigmoid), _beyond_80),
                 _accurate._d_glu_b),
-    "geglu": ((_GEGLU64, _geglu_edge), (_widened(_GEGLU64), _geglu_edge), _accurate._geglu),
+    "geglu": ((_GEGLU64, _geglu_edge), (_geglu32, _geglu32_edge), _accurate._geglu),
     "d_geglu_a": ((_alone(_simd._gelu), _never), (_alone32(_simd32._gelu), _never),
                   _gelu_of_b),
     "d_geglu_b": ((_D_GEGLU64, _d_geglu_edge), (_times32(_simd32._d_gelu), _below_10),
                   _accurate._d_geglu_b),
-    "swiglu": ((_SWIGLU64, _swiglu_edge), (_widened(_SWIGLU64), _swiglu_edge),
+    "swiglu": ((_SWIGLU64, _swiglu_edge), (_swiglu32, _swiglu32_edge),
                _accurate._swiglu),
     "d_swiglu_a": ((_alone(_simd._silu), _never), (_alone32(_simd32._silu), _never),
                    _silu_of_b),
@@ -238,14 +288,15 @@ def _loops(name, plan64, plan32, accurate):
     def fix(a, b, out, lo, hi, edge):
         count = 0
         for i in range(lo, hi):
-            count += edge(b[i])
+            count += edge(a[i], b[i], out[i])
         if count:
             for i in range(lo, hi):
-                if edge(b[i]):
+                if edge(a[i], b[i], out[i]):
                     out[i] = accurate(np.float64(a[i]), np.float64(b[i]))
 
     def f32(a, b, out):
         for i in range(out.size):
+            _simd._prefer_512_bit_vectors()  # 16 float32 lanes where the CPU has them
             out[i] = value32(a[i], b[i])
         fix(a, b, out, 0, out.size, edge32)
 
@@ -261,6 +312,7 @@ def _loops(name, plan64, plan32, accurate):
             lo = c * chunk
             hi = min(lo + chunk, out.size)
             for i in range(lo, hi):
+                _simd._prefer_512_bit_vectors()
                 out[i] = value32(a[i], b[i])
             fix(a, b, out, lo, hi, edge32)
 

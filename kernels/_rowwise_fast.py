@@ -83,6 +83,7 @@ def _max32(row):
     bits = row.view(np.int32)
     best = -(2**31)
     for i in range(bits.shape[0]):
+        _prefer_512_bit_vectors()  # the widest vectors the CPU has (LLVM's tuning prefers 256 bit)
         b = np.int64(bits[i])
         best = max(best, b ^ ((b >> 31) & 0x7FFFFFFF))
     return np.float64(_f32_from_bits(np.int32(best ^ ((best >> 31) & 0x7FFFFFFF))))
@@ -94,6 +95,7 @@ def _max64(row):
     bits = row.view(np.int64)
     best = -(2**63)
     for i in range(bits.shape[0]):
+        _prefer_512_bit_vectors()
         b = bits[i]
         best = max(best, b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF))
     return _f64_from_bits(best ^ ((best >> 63) & 0x7FFFFFFFFFFFFFFF))
@@ -105,6 +107,7 @@ def _nans(row):
     so it vectorizes), and only when that is NaN the precise check."""
     probe = 0.0
     for i in range(row.shape[0]):
+        _prefer_512_bit_vectors()
         probe += row[i] * 0.0
     if probe == probe:
         return False
@@ -120,6 +123,7 @@ def _first(row, value):
     n = row.shape[0]
     k = n
     for i in range(n):
+        _prefer_512_bit_vectors()
         k = min(k, i if row[i] == value else n)
     return k
 
@@ -128,6 +132,7 @@ def _first(row, value):
 def _sum(buf, n):
     s = 0.0
     for i in range(n):
+        _prefer_512_bit_vectors()
         s += buf[i]
     return s
 
@@ -166,6 +171,7 @@ def _dot_shifted(buf, g, gm, n):
     """sum_i buf_i·(g_i - gm), in float64."""
     s = 0.0
     for i in range(n):
+        _prefer_512_bit_vectors()
         s += buf[i] * (np.float64(g[i]) - gm)
     return s
 
@@ -354,6 +360,7 @@ def _finite(g):
     """Whether every entry is finite: g·0 sums to NaN otherwise (reassociated: vectorized)."""
     probe = 0.0
     for i in range(g.shape[0]):
+        _prefer_512_bit_vectors()
         probe += g[i] * 0.0
     return probe == probe
 
@@ -362,6 +369,7 @@ def _finite(g):
 def _sum_of(g):
     s = 0.0
     for i in range(g.shape[0]):
+        _prefer_512_bit_vectors()
         s += np.float64(g[i])
     return s
 
