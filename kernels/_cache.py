@@ -7,10 +7,12 @@ of a package lives in one directory named by a hash of
 
 - the bytes of every ``*.py`` file of the package (the kernels' sources and constants),
 - the versions of Python, Numba, llvmlite, NumPy and mpmath (constants are computed with it),
-- the CPU's name and features (the code is compiled for this machine),
+- the CPU name and features Numba compiles for (``_target.target()``: the host's, or those
+  ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` set),
 
-so editing any kernel file, upgrading Numba or moving to another CPU starts a new, empty
-directory, and nothing compiled from other sources is ever looked up.  Within a directory
+so editing any kernel file, upgrading Numba, moving to another CPU or compiling for another
+one starts a new, empty directory, and nothing compiled from other sources or for another
+target is ever looked up.  Within a directory
 each function has its own index file under a unique name: the kernel factories build many
 loops from one closure, which Numba would otherwise tell apart only by pickling the closure's
 cells (a Numba dispatcher pickles with a fresh UUID each process, so it would never hit).
@@ -43,8 +45,9 @@ import llvmlite
 import mpmath
 import numba
 import numpy as np
-from llvmlite import binding as llvm
 from numba.core import caching, event
+
+from . import _target
 
 __all__ = ["KernelCache", "cache_directory", "cache_root", "cached", "source_key", "stats"]
 
@@ -68,8 +71,7 @@ def source_key(package_dir: str) -> str:
     for path in sorted(Path(package_dir).glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     versions = (sys.version, numba.__version__, llvmlite.__version__, np.__version__,
-                mpmath.__version__, llvm.get_host_cpu_name(),
-                llvm.get_host_cpu_features().flatten())
+                mpmath.__version__, *_target.target())
     h.update(repr(versions).encode())
     return h.hexdigest()[:20]
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from actbench.kernels import _cache
+from actbench.kernels import _cache, _target
 
 HELPER = """
 from numba import njit
@@ -44,8 +44,8 @@ print(json.dumps({"out": out.tolist(), **stats()}))
 """
 
 
-def _run(code, cwd, cache_dir, stderr=None):
-    env = {**os.environ, "ACTBENCH_NUMBA_CACHE": str(cache_dir)}
+def _run(code, cwd, cache_dir, stderr=None, env=None):
+    env = {**os.environ, "ACTBENCH_NUMBA_CACHE": str(cache_dir), **(env or {})}
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
@@ -101,6 +101,41 @@ def test_the_key_covers_every_source_file_and_the_versions(tmp_path, monkeypatch
     keys.add(_cache.source_key(str(tmp_path)))
     _cache.source_key.cache_clear()
     assert len(keys) == 3
+
+
+def test_the_key_covers_the_target_numba_compiles_for(tmp_path, monkeypatch):
+    # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES as Numba read them (numba.core.config): each target,
+    # the host's name with the named CPU's own features included, has its own directory
+    (tmp_path / "a.py").write_text("x = 1\n")
+    keys = set()
+    for name, features in ((None, None), ("skylake-avx512", ""), ("haswell", ""),
+                           (_target.llvm.get_host_cpu_name(), ""), ("haswell", "+avx2,-avx512f")):
+        monkeypatch.setattr(_target.config, "CPU_NAME", name)
+        monkeypatch.setattr(_target.config, "CPU_FEATURES", features)
+        _cache.source_key.cache_clear()
+        keys.add(_cache.source_key(str(tmp_path)))
+    _cache.source_key.cache_clear()
+    assert len(keys) == 5
+
+
+def test_code_compiled_for_another_target_is_never_loaded(tmp_path):
+    """A process compiling for another CPU (tests/test_vector_width.py's AVX-512 run, say)
+    writes its own directory: it loads nothing of the host's, and the host's code stays."""
+    pkg = tmp_path / "toy"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text(HELPER)
+    (pkg / "kernel.py").write_text(KERNEL)
+    cache_dir = tmp_path / "cache"
+    other = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}  # AVX2, no AVX-512
+    host = _run(RUN_TOY, tmp_path, cache_dir)
+    elsewhere = _run(RUN_TOY, tmp_path, cache_dir, env=other)
+    assert (host["compiled"], elsewhere["compiled"], elsewhere["loaded"]) == (1, 1, 0)
+    assert elsewhere["directory"] != host["directory"]
+    assert len(list(cache_dir.glob("toy-*"))) == 2
+    again = _run(RUN_TOY, tmp_path, cache_dir)
+    assert (again["compiled"], again["loaded"]) == (0, 1)
+    assert _run(RUN_TOY, tmp_path, cache_dir, env=other)["loaded"] == 1
 
 
 RUN_KERNELS = """
