@@ -128,7 +128,7 @@ def _prefer_512_bit_vectors(typingctx):
     CPUs of this kind (rocketlake here) prefers 256-bit vectors, so the float64 loops got 4
     doubles a vector; with 8 they ran 1.1-1.4x faster here (same bits).  llvmlite's attribute set takes
     no string attributes, so the attribute goes into the underlying set directly;
-    tests/test_simd.py checks that the loops get 512-bit vectors where the CPU has them."""
+    tests/test_vector_width.py checks that the loops get 512-bit vectors where the CPU has them."""
     def codegen(context, builder, signature, args):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
         return context.get_dummy_value()
