@@ -52,6 +52,7 @@ def test_audit_passes_and_writes_table_and_metadata(tmp_path):
     meta = json.loads((tmp_path / "audit.json").read_text())
     assert meta["schema_version"] == 1 and meta["versions"]["numba"] and "model" in meta["cpu"]
     assert "commit" in meta and meta["rows"] == 48
+    assert meta["compiler_target"]["vector_bits"] in (128, 256, 512) and "peers" in meta
 
 
 def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):

@@ -192,3 +192,5 @@ def test_bench_times_jax_beside_ours(jax_peer, tmp_path):
     raw = json.loads((tmp_path / "speed-raw.json").read_text())
     jax_run = next(b for b in raw["benchmarks"] if b["extra_info"]["impl"] == "jax")
     assert jax_run["extra_info"]["first_call_s"] > 0  # the compile, kept out of the rounds
+    # the suite timed jax in its own process; the metadata names it all the same
+    assert json.loads((tmp_path / "speed.json").read_text())["peers"]["jax"]["platform"] == "cpu"

@@ -144,6 +144,7 @@ def cmd_audit(args, out, err):
     csv_path, _ = results.write_table(
         df, args.out, "audit", budgets=budgets.source, seconds=round(elapsed, 1),
         profile=args.profile, jobs=args.jobs, impls=[i.name for i in impls],
+        peer_names=[i.name for i in impls],
         impl_derivative=args.impl_derivative, impl_library=args.impl_library,
         cache={"dir": str(cache.directory) if cache.directory else None, "hits": cache.hits,
                "misses": cache.misses, "corrupt": cache.corrupt},
@@ -280,7 +281,8 @@ def cmd_bench(args, out, err):
                                       impl_derivative=args.impl_derivative,
                                       impl_library=args.impl_library,
                                       raw="speed-raw.json",
-                                      machine_info=raw.get("machine_info"))
+                                      machine_info=raw.get("machine_info"),
+                                      peer_names=impls)  # timed in the suite's process
     import pandas as pd
 
     shown = table[["impl", "activation", "variant", "direction", "dtype", "size", "ns_per_element",

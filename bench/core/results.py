@@ -4,6 +4,7 @@ Each file is written to a temporary name in the same directory and renamed over 
 so an interrupted run never leaves a truncated file and never destroys the previous result.
 """
 
+import importlib
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import pandas as pd
 __all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "source_checkout",
            "write_atomic", "write_table"]
 
+# what readers check (resultset): bumped when a field changes meaning; fields added leave it
 SCHEMA_VERSION = 1
 
 _PACKAGES = ("actbench", "numpy", "numba", "llvmlite", "mpmath", "gmpy2", "pandas", "scipy")
@@ -51,6 +53,52 @@ def _versions() -> dict:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             out[name] = None
+    return out
+
+
+def _compiler_target() -> dict:
+    """The CPU the kernels are compiled for as Numba's compiler sees it: its name (LLVM's for
+    the host, or NUMBA_CPU_NAME's), vector extensions and the widest vector the kernels get
+    (kernels/_target.py)."""
+    from actbench.kernels import _target  # every run that writes results has imported it
+
+    return _target.describe()
+
+
+_FRAMEWORKS = ("torch", "jax")
+
+
+def _torch(torch) -> dict:
+    # ATen chose its kernels' instruction set once, at import: the CPU's best, or lower where
+    # ATEN_CPU_CAPABILITY (in env below) asks
+    return {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def _jax(jax) -> dict:
+    # no dispatch level to report: XLA compiles each computation for the host CPU through
+    # LLVM, using every feature it has unless XLA_FLAGS (in env below) caps it
+    # (--xla_cpu_max_isa); the device says where the computations ran
+    import jaxlib
+
+    device = jax.devices()[0]
+    return {"version": jax.__version__, "jaxlib": jaxlib.__version__, "platform": device.platform,
+            "device_kind": device.device_kind, "cpu_capability": None}
+
+
+def _peers(names) -> dict:
+    """The framework peers' versions and dispatch levels: those this process imported (an
+    audit's peers, a user's callables in them) and those among ``names`` (a benchmark run
+    times its peers in another process), imported here for them; the others cost nothing."""
+    out = {}
+    for name in _FRAMEWORKS:
+        if name not in sys.modules and name not in names:
+            continue
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # named by the run but not installed: the run said so already
+            out[name] = None
+            continue
+        out[name] = (_torch if name == "torch" else _jax)(module)
     return out
 
 
@@ -116,21 +164,32 @@ def kernels_changed_since(commit: str) -> bool | None:
     return {0: False, 1: True}.get(done.returncode)
 
 
-def run_metadata(**extra) -> dict:
+# settings that change the code the kernels and the peers run (the compiler's target, ATen's
+# instruction set, XLA's flags) or how many threads run it
+_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_ENABLE_AVX",
+        "ATEN_CPU_CAPABILITY", "XLA_FLAGS")
+
+
+def run_metadata(*, peer_names=(), **extra) -> dict:
+    """A result file's metadata; ``peer_names``: the run's implementations (the framework
+    peers among them are described, see ``_peers``), ``extra``: the run's own fields."""
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "argv": sys.argv,
         "versions": _versions(),
         "cpu": _cpu(),
+        "compiler_target": _compiler_target(),
+        "peers": _peers(set(peer_names)),
         **_commit(),
-        "env": {k: os.environ[k] for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ},
+        "env": {k: os.environ[k] for k in _ENV if k in os.environ},
         **extra,
     }
 
 
 def write_table(df: pd.DataFrame, out_dir, name: str, **extra_meta) -> tuple[Path, Path]:
-    """Write ``name``.csv and ``name``.json (metadata) under out_dir; return both paths."""
+    """Write ``name``.csv and ``name``.json (metadata: ``run_metadata(**extra_meta)``) under
+    out_dir; return both paths."""
     out_dir = Path(out_dir)
     csv_path, meta_path = out_dir / f"{name}.csv", out_dir / f"{name}.json"
     write_atomic(csv_path, df.to_csv(index=False))
