@@ -10,6 +10,7 @@ machine's feature string (both: see kernels/_target.py)."""
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ from actbench.kernels import _target
 from tests import vector_loops
 
 ROOT = Path(__file__).resolve().parents[1]
+# the CPU names, features and registers read here are x86's
+pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                                reason="x86-64 vector registers")
 
 # loops left to LLVM's own preference for the CPU (256-bit vectors on AVX-512 CPUs of this
 # kind) instead of marked for 512: _simd's float32 flavour, computed in float64, which measured
@@ -28,7 +32,7 @@ UNMARKED = ("simd.", "gated_fast.")
 
 # An AVX-512 CPU whose LLVM tuning prefers 256-bit vectors, as this project's machines' does
 # (on one without that preference the loops would get zmm whether or not the mark works): the
-# first AVX-512 server CPU, whose features every later one has.  NUMBA_CPU_FEATURES empty takes
+# first AVX-512 server CPU, whose subsets (F, CD, BW, DQ, VL) later ones have.  NUMBA_CPU_FEATURES empty takes
 # its own features; unset, the host's would override them (kernels/_target.py).  The disk
 # cache is off: nothing compiled for it may reach the host's cache (which is keyed by the
 # target anyway).
