@@ -27,8 +27,8 @@ pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "am
 
 # loops left to LLVM's own preference for the CPU (256-bit vectors on AVX-512 CPUs of this
 # kind) instead of marked for 512: _simd's float32 flavour, computed in float64, which measured
-# 0.82-1.08x with the mark (kernels/_simd.py, _loops), and _gated_fast's float32 loops
-UNMARKED = ("simd.", "gated_fast.")
+# 0.82-1.08x with the mark (kernels/_simd.py, _loops)
+UNMARKED = ("simd.",)
 
 # An AVX-512 CPU whose LLVM tuning prefers 256-bit vectors, as this project's machines' does
 # (on one without that preference the loops would get zmm whether or not the mark works): the
