@@ -119,9 +119,11 @@ def _d_gelu_tanh(x):
     sh, sl = _two_sum(ONE, qh)
     sl = sl + ql
     neg = _fma(gh, sh, _fma(gh, sl, gl * sh)) * s2
-    # x >= 0: sigmoid(v) = y0 + rl, sigmoid(-v) = (gh + gl)·s2 (v <= 49.3: both normal), q >= 0
-    ph2 = gh * s2
-    pl2 = gl * s2
+    # x >= 0: sigmoid(v) = y0 + rl, sigmoid(-v) = gh + gl, q >= 0; where exp's pair is scaled
+    # (v > 40) q < 2**-50 is left out: gh·s2 would underflow in the lanes below 0
+    keep = ONE if s2 == ONE else ZERO
+    ph2 = gh * keep
+    pl2 = gl * keep
     ph = dvh * ph2
     pl = _fma(dvh, ph2, -ph) + _fma(dvh, pl2, dvl * ph2)
     uh = ONE + ph

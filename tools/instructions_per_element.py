@@ -36,19 +36,25 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+_WIDTH = {"zmm": 3, "ymm": 2, "xmm": 1}
+
+
 def vector_loop(asm: str) -> list[str]:
-    """The instructions of the largest loop (a block ending in a backward jump) that uses
-    vector registers."""
+    """The instructions of the loop (a block ending in a backward jump) in the widest vector
+    registers, the largest of those: the vector body, not the scalar remainder (whose scalar
+    arithmetic also names xmm registers)."""
     lines = asm.splitlines()
     labels = {m.group(1): i for i, line in enumerate(lines) if (m := re.match(r"^(\.LBB\S+):", line))}
     best: list[str] = []
+    rank = (0, 0)
     for i, line in enumerate(lines):
         m = re.match(r"\s+j\w+\s+(\.LBB\S+)", line)
         if m and labels.get(m.group(1), i) < i:
             body = [s.strip() for s in lines[labels[m.group(1)]:i + 1]
                     if s.startswith("\t") and not s.strip().startswith(".")]
-            if any(r in s for s in body for r in ("xmm", "ymm", "zmm")) and len(body) > len(best):
-                best = body
+            width = max((w for r, w in _WIDTH.items() for s in body if r in s), default=0)
+            if (width, len(body)) > rank:
+                best, rank = body, (width, len(body))
     return best
 
 
