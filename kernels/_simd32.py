@@ -280,15 +280,13 @@ def _sigmoid(x):
 
 @_inline
 def _silu(x):
-    x0 = x
-    x = ZERO if (x > SILU_BIG or x < A_MIN) else x  # constant results: no underflowing lane
-    y0, rl, eh, el, s2 = _logistic(x)
+    xc = SIG_BIG if x > SIG_BIG else x  # silu(x) = x there: no underflowing e**-x
+    y0, rl, eh, el, s2 = _logistic(xc)
     pos = _fma(x, y0, x * rl)
     xe = x * eh
     xl = _fma(x, eh, -xe)  # x·eh's rounding error, exact
     neg = _fma(xe, y0, _fma(xe, rl, _fma(x * el + xl, y0, ZERO))) * s2
     y = pos if x >= ZERO else neg
-    x = x0
     y = x if x > SILU_BIG else y  # also keeps inf·0 out
     y = NZERO if x < A_MIN else y  # |x|·e**x < 2**-152: -0 (and silu(-inf) = -0)
     return x if x == ZERO else y  # silu(±0) = ±0

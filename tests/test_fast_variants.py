@@ -115,10 +115,15 @@ def test_gated_fast_edges_are_the_accurate_kernels(name, dtype):
     tiny_b = 2.0**-1000 if dtype == np.float64 else 2.0**-140
     # float64 edges (-700, -40, -38, tiny b) and float32 ones (b < -100 for glu, |b| > 80
     # for sigmoid', b < -80 for silu', b < -10 for gelu'), each with a huge a
+    # and the float32 products' range: a (or a·b) huge beside exp's pair scaled by 2**90 (b
+    # below -40), a result just above the smallest normal (glu's low-order terms went
+    # subnormal: 1.57 ULP), gelu's tail clamp (b below -14.75) with a small and a large a
     a = np.array([np.inf, -np.inf, big, -big, 3.0, 3.0, 3.0, -2.0, np.nan, 1.0, big,
-                  big, -big, big, big, -big, big], dtype=dtype)
+                  big, -big, big, big, -big, big,
+                  1.0162352e38, -6.5754555e32, 3.4866674e32, -1.8e-37, 3.0, 1000.0], dtype=dtype)
     b = np.array([-700.0, -40.0, -700.0, -38.0, -np.inf, np.inf, np.nan, -0.0, 1.0, tiny_b,
-                  tiny_b, -150.0, -95.0, 85.0, -85.0, -12.0, 0.0], dtype=dtype)
+                  tiny_b, -150.0, -95.0, 85.0, -85.0, -12.0, 0.0,
+                  -54.52566, -52.31068, -9.141954, -1.7785, -20.0, -15.0], dtype=dtype)
     with np.errstate(all="ignore"):
         got = getattr(kernels, f"{name}_fast")(a, b)
         want = getattr(kernels, name)(a, b)
