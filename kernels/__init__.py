@@ -373,6 +373,7 @@ sigmoid_simd_f32, d_sigmoid_simd_f32 = Simd32Kernel("sigmoid"), Simd32Kernel("d_
 silu_simd_f32, d_silu_simd_f32 = Simd32Kernel("silu"), Simd32Kernel("d_silu")
 tanh_simd_f32, d_tanh_simd_f32 = Simd32Kernel("tanh"), Simd32Kernel("d_tanh")
 gelu_simd_f32, d_gelu_simd_f32 = Simd32Kernel("gelu"), Simd32Kernel("d_gelu")
+softsign_simd_f32, d_softsign_simd_f32 = Simd32Kernel("softsign"), Simd32Kernel("d_softsign")
 # (kernels/_simd32_expm1.py; parameters it does not cover go to the simd variant's loop)
 elu_simd_f32 = Simd32Kernel("elu", alpha=1.0)
 d_elu_simd_f32 = Simd32Kernel("d_elu", alpha=1.0)
@@ -481,6 +482,8 @@ __all__ = [
     "d_tanh_simd_f32",
     "gelu_simd_f32",
     "d_gelu_simd_f32",
+    "softsign_simd_f32",
+    "d_softsign_simd_f32",
     *(f"{d}{n}_simd_f32" for n in ("elu", "celu", "selu", "softplus", "log_sigmoid", "gelu_tanh")
       for d in ("", "d_")),
     "sigmoid_simd_f32_fast",

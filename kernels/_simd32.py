@@ -40,7 +40,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._cache import cached
-from ._simd import PARALLEL_MIN, _inline, _prefer_512_bit_vectors
+from ._simd import PARALLEL_MIN, _inline, _prefer_512_bit_vectors, _two_sum
 
 __all__ = ["D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q", "GELU_EXP_Q", "GELU_K",
            "KERNELS", "PHI0", "TANH_P", "run"]
@@ -460,6 +460,42 @@ def _d_gelu(x):
     return y
 
 
+# softsign: beyond 2**26 x/(1 + |x|) rounds to ±1 and 1/(1 + |x|)² (below 2**-52) is still
+# formed from a normal 1/(1 + |x|); beyond 2**76 the derivative rounds to 0.  The clamps keep
+# every operand normal and give ±inf its limits
+SOFTSIGN_BIG = F(2.0**26)
+D_SOFTSIGN_BIG = F(2.0**76)
+
+
+@_inline
+def _inverse_pair(a):
+    """1/(1 + a) = (rh + rl) to ~2**-46 for a >= 0: 1 + a = dh + dl exactly (two-sum), rh =
+    1/dh (vdivps), rl its first-order correction from the fused residual."""
+    dh, dl = _two_sum(ONE, a)
+    rh = ONE / dh
+    return rh, rh * (_fma(-rh, dh, ONE) - rh * dl), dh, dl
+
+
+@_inline
+def _softsign(x):
+    # x·(rh + rl) with q = x·rh's residual x - q·(dh + dl) folded back by one fused step
+    xc = SOFTSIGN_BIG if x > SOFTSIGN_BIG else x
+    xc = -SOFTSIGN_BIG if xc < -SOFTSIGN_BIG else xc  # NaN passes
+    rh, _, dh, dl = _inverse_pair(abs(xc))
+    q = xc * rh
+    return _copysign(_fma(_fma(-q, dh, xc) - q * dl, rh, q), x)  # -0 -> -0 (the sum gives +0)
+
+
+@_inline
+def _d_softsign(x):
+    # (rh + rl)² = rh² + 2·rh·rl, rh² as an exact pair
+    a = abs(x)
+    a = D_SOFTSIGN_BIG if a > D_SOFTSIGN_BIG else a  # NaN passes
+    rh, rl, _, _ = _inverse_pair(a)
+    sq = rh * rh
+    return sq + (_fma(rh, rh, -sq) + TWO * rh * rl)
+
+
 # --- the fast variant: speed first, within a looser budget --------------------------------------
 # One rounded exp and one division per element, no correction steps: at the copy roofline,
 # 27-45 instructions per 16 elements against 48-90 above.  Measured over all 2**32 inputs:
@@ -647,6 +683,8 @@ _SCALARS = {
     "d_tanh": _d_tanh,
     "gelu": _gelu,
     "d_gelu": _d_gelu,
+    "softsign": _softsign,
+    "d_softsign": _d_softsign,
     "sigmoid_fast": _fast_sigmoid,
     "d_sigmoid_fast": _fast_d_sigmoid,
     "silu_fast": _fast_silu,

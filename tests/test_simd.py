@@ -295,7 +295,8 @@ def test_float32_wrappers_take_float32_only(suffix):
 # float64 simd kernel (the exhaustive float32 domain's oracle over all inputs), within the
 # variant's budget
 _SWITCHES = [0.0, 0.55, 1 / 32, 1 / 16, 0.1875, 8.0, 14.75, 20.0, 30.0, 40.0, 55.0, 80.0, 110.0,
-             16.6355, 17.0, 87.3, 88.72, 103.97, 1.27846, 0.75179, 1.0, 2.0**-126]
+             16.6355, 17.0, 87.3, 88.72, 103.97, 1.27846, 0.75179, 1.0, 2.0**-126,
+             2.0**26, 2.0**63, 2.0**76]  # softsign's clamps, and where its derivative goes subnormal
 
 
 @pytest.mark.parametrize("name", NAMES32)

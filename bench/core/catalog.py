@@ -164,6 +164,11 @@ _SIMD_F32_GELU_TANH = ("float32 arithmetic, 8 to 16 lanes a vector (kernels/_sim
                        "residual; the derivative's root on a fitted patch")
 
 
+_SIMD_F32_SOFTSIGN = ("float32 arithmetic, 16 lanes a vector: 1 + |x| as an exact pair (two-sum), "
+                      "1/(1 + |x|) from vdivps corrected by its fused residual, x·(1/(1 + |x|)) "
+                      "and its square corrected likewise; no wider arithmetic")
+
+
 def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
                  simd_f32: bool | str = False, fast: bool = False) -> tuple:
     """An elementwise activation's variants: accurate (``method``), then those asked for
@@ -288,7 +293,8 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
     )),
-    Activation("softsign", _elementwise("softsign", simd=True), (-10.0, 10.0), (_ZERO,)),
+    Activation("softsign", _elementwise("softsign", simd=True, simd_f32=_SIMD_F32_SOFTSIGN),
+               (-10.0, 10.0), (_ZERO,)),
     Activation("softplus", _elementwise("softplus", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
