@@ -289,54 +289,58 @@ def _loops(name, plan64, plan32, accurate):
     value32, edge32 = plan32
 
     @_inline
-    def fix(a, b, out, lo, hi, edge):
+    def fix(a, b, out, edge):
         """The accurate scalar where ``edge`` holds (the caller counted some): a and b are
         never ``out`` (the wrapper makes sure), so they still hold the operands."""
-        for i in range(lo, hi):
+        for i in range(out.size):
             if edge(a[i], b[i], out[i]):
                 out[i] = accurate(np.float64(a[i]), np.float64(b[i]))
 
-    # the edges are counted in the vector loop itself, a reduction beside the stores: a
-    # separate counting pass read a, b and out once more (~0.4 ns/element at 2**20 float32)
+    # The edges are counted in the vector loop itself, a reduction beside the stores (a
+    # separate counting pass read a, b and out once more: ~0.4 ns/element at 2**20 float32),
+    # as a flag in an int32 (an int64 would hold the loop to 8 lanes) that no number of edges
+    # can wrap back to zero.  The loops index from 0 (a thread's block as slices): from a
+    # variable start LLVM cannot rule out negative indices, and their wraparound made it
+    # gather the operands.
     @_inline
-    def block32(a, b, out, lo, hi):
-        # a flag, not a count: an int32 (an int64 would hold the loop to 8 lanes) that no
-        # number of edges can wrap back to zero
-        count = np.int32(0)
-        for i in range(lo, hi):
+    def block32(a, b, out):
+        flag = np.int32(0)
+        for i in range(out.size):
             _simd._prefer_512_bit_vectors()  # 16 float32 lanes where the CPU has them
             y = value32(a[i], b[i])
             out[i] = y
-            count = np.int32(count | edge32(a[i], b[i], y))
-        if count:
-            fix(a, b, out, lo, hi, edge32)
+            flag = np.int32(flag | edge32(a[i], b[i], y))
+        if flag:
+            fix(a, b, out, edge32)
 
     @_inline
-    def block64(a, b, out, lo, hi):
-        count = 0
-        for i in range(lo, hi):
+    def block64(a, b, out):
+        flag = np.int32(0)
+        for i in range(out.size):
             _simd._prefer_512_bit_vectors()
             y = value64(a[i], b[i], True)
             out[i] = y
-            count += edge64(a[i], b[i], y)
-        if count:
-            fix(a, b, out, lo, hi, edge64)
+            flag = np.int32(flag | edge64(a[i], b[i], y))
+        if flag:
+            fix(a, b, out, edge64)
 
     def f32(a, b, out):
-        block32(a, b, out, 0, out.size)
+        block32(a, b, out)
 
     def f64(a, b, out):
-        block64(a, b, out, 0, out.size)
+        block64(a, b, out)
 
     def f32_threaded(a, b, out):
         for c in prange((out.size + _BLOCK - 1) // _BLOCK):
             lo = c * _BLOCK
-            block32(a, b, out, lo, min(lo + _BLOCK, out.size))
+            hi = min(lo + _BLOCK, out.size)
+            block32(a[lo:hi], b[lo:hi], out[lo:hi])
 
     def f64_threaded(a, b, out):
         for c in prange((out.size + _BLOCK - 1) // _BLOCK):
             lo = c * _BLOCK
-            block64(a, b, out, lo, min(lo + _BLOCK, out.size))
+            hi = min(lo + _BLOCK, out.size)
+            block64(a[lo:hi], b[lo:hi], out[lo:hi])
 
     flags = {"error_model": "numpy", "fastmath": {"contract"}}
     return {
