@@ -36,6 +36,11 @@ def add_section(rep: Report, rs, speed: pd.DataFrame) -> None:
     best = best_within_target(speed, rs.audit)
     meta = rs.speed_meta or {}
     cpu = meta.get("cpu") or {}
+    compiled = meta.get("compiler_target") or {}
+    torch = (meta.get("peers") or {}).get("torch") or {}
+    isa = (f", compiled for {compiled.get('cpu_name', '?')} with {compiled.get('vector_bits', '?')}-bit "
+           "vectors" if compiled else "")
+    isa += f", torch dispatching {torch['cpu_capability']}" if torch.get("cpu_capability") else ""
     targets = "; ".join(f"{dt}: forward ≤ {target(dt, 'forward'):g} ULP, other directions ≤ "
                         f"{target(dt, 'vjp'):g}" for dt in dict.fromkeys(best["dtype"]))
     rep.add("text", f"For each timed case, the fastest of our variants whose worst audited error "
@@ -43,7 +48,7 @@ def add_section(rep: Report, rs, speed: pd.DataFrame) -> None:
             "not merely within its own budget; the faster of torch and jax in the same run; "
             "ratio_vs_peer is ours over the peer's ns/element (below 1: ours is faster). "
             "excluded: variants over the target, or not audited. "
-            f"Timed on {cpu.get('model', '?')} ({cpu.get('logical_cores', '?')} logical cores), "
+            f"Timed on {cpu.get('model', '?')} ({cpu.get('logical_cores', '?')} logical cores{isa}), "
             f"{meta.get('threads', '?')} thread(s), {meta.get('created', '?')}.")
     cols = [c for c in _SHOWN if c != "row_length" or best[c].notna().any()]
     rep.add("table", header=cols, rows=[[_cell(v) for v in r] for r in best[cols].itertuples(index=False)],
