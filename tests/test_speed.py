@@ -261,7 +261,7 @@ def test_actbench_bench_writes_and_prints_the_fastest_within_target(tmp_path):
         assert row["peer"] == "torch"
         assert row["ratio_vs_peer"] == pytest.approx(speed["ours", "accurate"] / speed["torch", "-"])
     meta = json.loads((tmp_path / "speed-best.json").read_text())
-    assert meta["audit"] == str(tmp_path / "audit.csv") and meta["cpu"]["model"] is not None
+    assert meta["audit"] == [str(tmp_path / "audit.csv")] and meta["cpu"]["model"] is not None
     printed = out.getvalue().split("fastest of ours within the accuracy target")[1].splitlines()
     lines = [line for line in printed if line.split()[:1] == ["relu"]]
     assert len(lines) == 1 and "accurate" in lines[0] and "simd (1.5 ULP)" in lines[0]
@@ -287,3 +287,22 @@ def test_a_named_audit_that_is_absent_is_a_usage_error(tmp_path):
     assert cli.main(["bench", "--audit", str(tmp_path / "nope.csv"), "--out", str(tmp_path)],
                     out=io.StringIO(), err=err) == 2
     assert f"--audit {tmp_path / 'nope.csv'}: no such file" in err.getvalue()
+
+
+def test_every_audit_given_counts(tmp_path):
+    # the default audit samples; an exhaustive one beside it finds the variant's true worst
+    # (here over the target): the variant is excluded on the worst of the two
+    sampled, exhaustive = tmp_path / "sampled.csv", tmp_path / "exhaustive.csv"
+    pd.DataFrame([_audited("relu", "accurate", "forward", 0.0),
+                  _audited("relu", "simd", "forward", 0.5)]).to_csv(sampled, index=False)
+    pd.DataFrame([_audited("relu", "simd", "forward", 1.25, domain="exhaustive")]).to_csv(
+        exhaustive, index=False)
+    code = cli.main(["bench", "--activation", "relu", "--direction", "forward", "--size", "1000",
+                     "--dtype", "float32", "--impl", "ours", "--max-time", "0.001",
+                     "--audit", str(sampled), "--audit", str(exhaustive), "--out", str(tmp_path)],
+                    out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    best = pd.read_csv(tmp_path / "speed-best.csv", keep_default_na=False).iloc[0]
+    assert (best["variant"], best["excluded"]) == ("accurate", "simd (1.25 ULP)")
+    speed = pd.read_csv(tmp_path / "speed.csv").set_index("variant")["max_ulp"]
+    assert speed["simd"] == 1.25  # the suite's max_ulp column takes both files too

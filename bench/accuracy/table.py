@@ -72,15 +72,17 @@ def worst_error(df: pd.DataFrame) -> pd.Series:
         lambda w: np.nan if w.isna().any() else w.max())
 
 
-def worst_errors_from(audit_csv) -> dict:
-    """``worst_error`` of every kernel in an ``audit.csv`` as a dict keyed by ``KERNEL_KEY``
-    (kernels that raised left out); {} where there is no such file. The timing runs put it
-    beside each benchmark (``max_ulp``)."""
+def worst_errors_from(audit_csvs) -> dict:
+    """``worst_error`` of every kernel in one ``audit.csv`` or a list of them (its worst over
+    all) as a dict keyed by ``KERNEL_KEY`` (kernels that raised left out); {} where there is no
+    such file. The timing runs put it beside each benchmark (``max_ulp``)."""
     import os
 
-    if not audit_csv or not os.path.exists(audit_csv):
+    paths = [audit_csvs] if isinstance(audit_csvs, str) else list(audit_csvs or ())
+    paths = [p for p in paths if p and os.path.exists(p)]
+    if not paths:
         return {}
-    df = pd.read_csv(audit_csv, keep_default_na=False)
+    df = pd.concat([pd.read_csv(p, keep_default_na=False) for p in paths], ignore_index=True)
     df = df.assign(**{c: pd.to_numeric(df[c].replace("", np.nan))
                       for c in ("max_ulp", "special_mismatches")})
     return {k: float(v) for k, v in worst_error(df).items() if not np.isnan(v)}

@@ -221,7 +221,7 @@ def cmd_bench(args, out, err):
     writable_dir(args.out, "--out")
     named_audit = args.audit is not None
     if args.audit is None:
-        args.audit = str(Path(args.out) / "audit.csv")
+        args.audit = [str(Path(args.out) / "audit.csv")]
     audit = _bench_audit(args.audit, named_audit)
     chosen = [c for c in catalog.cases(acts, variants, directions)
               if any(c.takes(dt) for dt in dtypes or catalog.DTYPES)]
@@ -297,19 +297,25 @@ def cmd_bench(args, out, err):
     return EXIT_OK
 
 
-def _bench_audit(path, named: bool):
-    """The audit table whose worst errors decide which of our variants are within the accuracy
-    target, read before anything is timed: a corrupt one stops the run here, naming the file,
-    rather than in the suite's collection. None where the default one (audit.csv in --out) is
-    absent; a file named with --audit that is absent is a usage error (a typo, most likely)."""
+def _bench_audit(paths, named: bool):
+    """The audit tables whose worst errors decide which of our variants are within the accuracy
+    target, read before anything is timed and stacked (a kernel's worst is its worst over all
+    of them): a corrupt one stops the run here, naming the file, rather than in the suite's
+    collection. None where the default one (audit.csv in --out) is absent; a file named with
+    --audit that is absent is a usage error (a typo, most likely)."""
+    import pandas as pd
+
     from actbench.core.resultset import read_audit
 
-    if not Path(path).exists():
-        if named:
-            raise UsageError(f"--audit {path}: no such file; make it with actbench audit --out DIR "
-                             "and give DIR/audit.csv")
-        return None
-    return read_audit(path)
+    tables = []
+    for path in paths:
+        if not Path(path).exists():
+            if named:
+                raise UsageError(f"--audit {path}: no such file; make it with actbench audit --out "
+                                 "DIR and give DIR/audit.csv")
+            continue
+        tables.append(read_audit(path))
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 BEST = "speed-best"
@@ -333,13 +339,13 @@ def _best(table, audit, args, config, acts, dtypes, out) -> None:
             p.unlink()
         select = "".join(f" --{k} {','.join(v)}" for k, v in (("activation", acts), ("dtype", dtypes))
                          if v)
-        print(f"\nno audit table at {args.audit}, so no table of our fastest variant within the "
-              f"accuracy target ({BEST}.csv): make one first with `actbench audit{select} --out "
+        print(f"\nno audit table at {', '.join(args.audit)}, so no table of our fastest variant "
+              f"within the accuracy target ({BEST}.csv): make one first with `actbench audit{select} --out "
               f"{args.out}`, then rerun actbench bench"
               + (f" (removed the earlier {BEST}.csv, another run's)" if stale else ""), file=out)
         return
     best = best_within_target(table, audit)
-    csv_path, _ = results.write_table(best, args.out, BEST, audit=str(args.audit), speed="speed.csv",
+    csv_path, _ = results.write_table(best, args.out, BEST, audit=args.audit, speed="speed.csv",
                                       threads=args.threads, filters=config)
     shown = best.rename(columns={"ns_per_element": "ns/el", "peer_ns_per_element": "peer ns/el",
                                  "ratio_vs_peer": "ours/peer"})

@@ -109,9 +109,10 @@ def parser():
     b.add_argument("--min-time", type=float, default=0.000005, metavar="S",
                    help="pytest-benchmark's --benchmark-min-time: calls are repeated within a "
                    "round until it lasts this long (default 5e-6)")
-    b.add_argument("--audit", default=None, metavar="FILE",
+    b.add_argument("--audit", action="append", default=None, metavar="FILE",
                    help="audit table whose max ULP travels with each timing (default: "
-                   "audit.csv in --out, if present)")
+                   "audit.csv in --out, if present); repeat to count several (e.g. the default "
+                   "audit and an exhaustive one): a kernel's worst over all of them")
     b.add_argument("--out", default="results", metavar="DIR",
                    help="write speed.csv, speed-raw.json and speed.json here (default: results)")
     c = sub.add_parser(
