@@ -11,7 +11,8 @@ loop counts the elements the plain product does not cover as it goes, and only w
 are any, a scalar pass gives them the accurate kernel's value
 (``_accurate``'s scalar of the same name): where gate(b) underflows or goes subnormal while
 a·gate(b) need not (|a| up to the dtype's maximum, an infinite a times a tiny nonzero gate),
-and |b| < 2**-900 for gelu and silu (a·b/2).  So the conventions are the accurate kernel's by
+and |b| < 2**-900 for gelu and silu (a·b/2); for the float32 forward products, where a partial
+product may leave the normal range (``_off``).  So the conventions are the accurate kernel's by
 construction; the common case pays a few instructions an element for the count.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads when more than one is set.
@@ -91,35 +92,49 @@ def _below_10(a, b, y):
 
 # The float32 forward products hold their one rounding while every partial product stays
 # normal and finite: the pair a·b (or a, for glu) at most 2**64, which times exp's scaled
-# pair (up to 2**33) cannot overflow, and results of at least 2**-100, whose low-order terms
-# (~2**-48 of them) are still normal.  Elsewhere (and for non-finite operands) the fix-up
-# pass gives the accurate value; an exact zero product needs none.
+# pair (up to 2**33) cannot overflow; and, where exp's pair is not scaled (b >= -40 for the
+# logistic gates, |b| < 9 for gelu's tail), results of at least 2**-100, whose low-order
+# terms (~2**-48 of them) are still normal (scaled, any result that rounds to a nonzero value
+# has normal terms).  Elsewhere (and for non-finite operands) the fix-up pass gives the
+# accurate value; an exact zero product needs none.
 _TINY_Y = np.float32(2.0**-100)
 _GEGLU_A_BIG = np.float32(256.0)
 _BIG_P = np.float32(2.0**64)
+_LOGISTIC_SCALED = np.float32(-40.0)  # _simd32.SUB_A
+_GELU_UNSCALED = np.float32(9.0)  # b² <= 80: -b²/2 >= SUB_A
 
 
 @_inline
-def _off(p, y):
+def _off(p, y, unscaled):
     p = abs(p)
-    return not (p <= _BIG_P) or (abs(y) < _TINY_Y and p != _simd32.ZERO)  # NaN, inf: off
+    return not (p <= _BIG_P) or (unscaled and abs(y) < _TINY_Y and p != _simd32.ZERO)  # NaN, inf
 
 
 @_inline
 def _glu32_edge(a, b, y):
-    return _off(a, y) or b < -100.0  # the gate's exp clamps at -110
+    return _off(a, y, b >= _LOGISTIC_SCALED) or b < -100.0  # the gate's exp clamps at -110
 
 
 @_inline
 def _swiglu32_edge(a, b, y):
-    return _off(a * b, y) or b < -100.0
+    return _off(a * b, y, b >= _LOGISTIC_SCALED) or b < -100.0
 
 
 @_inline
 def _geglu32_edge(a, b, y):
     # below -GELU_XMAX the kernel gives ±0: |gelu(b)| < 2**-158, so a·gelu(b) rounds to 0
-    # unless |a| > 2**8
-    return _off(a * b, y) or (b < -_simd32.GELU_XMAX and abs(a) > _GEGLU_A_BIG)
+    # unless |a| > 2**8 (or a·b is NaN: 0·-inf)
+    ph = a * b
+    if b < -_simd32.GELU_XMAX:
+        return not (abs(a) <= _GEGLU_A_BIG) or ph != ph
+    return _off(ph, y, abs(b) < _GELU_UNSCALED)
+
+
+@_inline
+def _big_clamped(b):
+    """b, at most 30: sigmoid(b) rounds to 1 above 17.33, and the unused negative branch forms
+    no underflowing e (NaN passes)."""
+    return _simd32.SIG_BIG if b > _simd32.SIG_BIG else b
 
 
 @_inline
@@ -129,7 +144,7 @@ def _swiglu32(a, b):
     the fix-up pass takes over)."""
     ph = a * b
     pl = _simd32._fma(a, b, -ph)
-    y0, rl, eh, el, s2 = _simd32._logistic(b)
+    y0, rl, eh, el, s2 = _simd32._logistic(_big_clamped(b))
     pos = _simd32._fma(ph, y0, _simd32._fma(ph, rl, pl * y0))
     qh = ph * eh
     ql = _simd32._fma(ph, eh, -qh) + _simd32._fma(ph, el, pl * eh)
@@ -190,7 +205,7 @@ def _glu32(a, b):
     """a·sigmoid(b) in float32 arithmetic, rounded once: sigmoid as the pair ``_logistic``
     gives (y0 + rl for b >= 0; (eh + el)·s2·(y0 + rl) below), multiplied in by fused
     multiply-adds, as ``_simd32._silu`` does with x for a."""
-    y0, rl, eh, el, s2 = _simd32._logistic(b)
+    y0, rl, eh, el, s2 = _simd32._logistic(_big_clamped(b))
     pos = _simd32._fma(a, y0, a * rl)
     ae = a * eh
     al = _simd32._fma(a, eh, -ae)

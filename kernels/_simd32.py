@@ -9,8 +9,11 @@ transformations instead of wider arithmetic:
   shifter), exp(r) = 1 + r + r²·q(r) summed error-free into a pair eh + el (the forward
   kernels; the derivatives and tanh round r + r²·q once and then split 1 + p exactly);
   2**n is built from its bits (int32 inside an intrinsic: Numba widens int32 arithmetic to
-  int64, which halves the lanes) and, where the result may be subnormal, as two factors with
-  the one that reaches the subnormals applied last, so that product rounds once;
+  int64, which halves the lanes) and, where the result may be subnormal, the pair is scaled
+  (2**(n + 90) below a = -40, or two factors in the derivatives) and the factor that reaches
+  the subnormals applied last, so that product rounds once and no operation before it sees a
+  subnormal operand (Intel microcodes those: one such lane slows the whole vector 10-20x);
+  lanes whose result is a constant compute on a clamped input for the same reason;
 - 1/(1 + e): d = 1 + e = dh + dl exactly, y0 = 1/dh (vdivps), and the residual
   1 - y0·(dh + dl) from fused multiply-adds (``_fma``, llvm.fma.f32: exact products) corrects
   y0 to first order; e/(1 + e) likewise;
@@ -19,7 +22,9 @@ transformations instead of wider arithmetic:
   t = x - x0 with x0 carried as two float32;
 - gelu (erf form): Phi(-|x|) = exp(-x²/2)·K(u)/(|x| + 2), u = 4/(|x| + 2) - 1, with x² as an
   exact pair in exp's argument and every factor a float32 pair, so that only the last step
-  rounds visibly; gelu' near its root x0 = -0.75179 on t·G(t) as silu'.
+  rounds visibly; gelu' near its root x0 = -0.75179 on t·G(t) as silu';
+- softsign: 1 + |x| as an exact pair, x·(1/(1 + |x|)) and (1/(1 + |x|))² corrected by the
+  fused residual of the one vdivps.
 
 q, P and G come from ``reference/polyfit.py`` (``fit_exp_float32``, ``fit_tanh_float32``,
 ``fit_d_silu_root_float32``: mpmath chebyfit, coefficients rounded to float32 and the error
@@ -27,7 +32,8 @@ bound taken with them rounded); ``tests/test_simd.py`` re-derives them.  Every c
 ``np.float32`` (a Python float is typed float64 and would widen the loop); the IR test checks
 for ``<16 x float>`` and no ``double``.  Measured over all 2**32 float32 inputs against the
 float64 kernels (exact to ~2**-28 of a float32 ULP): sigmoid 0.832 ULP, silu 0.909, tanh
-0.763, gelu 0.779, sigmoid' 1.06, silu' 1.35, tanh' 1.06, gelu' 1.06; special values exact,
+0.763, gelu 0.779, softsign 0.5, sigmoid' 1.06, silu' 1.35, tanh' 1.06, gelu' 1.06, softsign'
+1.0; special values exact,
 no flush to zero.  The
 audit measures them against mpmath like every kernel (``bench/core/budgets.toml``).
 """
@@ -100,9 +106,10 @@ A_MIN_TANH = F(-80.0)  # tanh needs no subnormal e: 1 ± e rounds to 1 long befo
 # Below SUB_A exp's pair is formed as (eh + el)·2**(n + OFFSET) and scaled by SUB_SCALE =
 # 2**-OFFSET last, so that no operation before a result's last product sees a subnormal
 # operand (Intel microcodes those: a vector with one such lane runs 10-20x slower) and a
-# subnormal result rounds once.  el reaches ~2**-48·eh, so eh·2**(n + OFFSET) must stay above
-# 2**-78: with OFFSET = 90, n >= -181 (a >= -125) gives eh >= 2**-91 and el >= 2**-115;
-# n + OFFSET <= 33 at a = SUB_A.  Above SUB_A, e >= 2**-58 and el >= 2**-106: normal.
+# subnormal result rounds once.  el reaches ~2**-48·eh, so eh·2**(n + OFFSET) should stay
+# above 2**-78: with OFFSET = 90, A_MIN = -110 (n >= -159) gives eh >= 2**-69, and gelu_tanh's
+# arguments (down to -112.5, n >= -163) eh >= 2**-73; n + OFFSET <= 33 at a = SUB_A.  Above
+# SUB_A, e >= 2**-58 and el >= 2**-106: normal.
 SUB_A = F(-40.0)
 OFFSET = F(90.0)
 SUB_SCALE = F(2.0**-90)
@@ -271,7 +278,8 @@ def _logistic_lite(a):
 @_inline
 def _sigmoid(x):
     # sigmoid rounds to 1 beyond 17.33; clamped, the lanes that return y0 + rl form no
-    # underflowing e (a select of the factor would not do: LLVM moves the product past it)
+    # underflowing e (a select of the factor s2 would not do: LLVM may fold x·select(c, 1, s2)
+    # into select(c, x, x·s2) and form the product in every lane)
     x = SIG_BIG if x > SIG_BIG else x
     y0, rl, eh, el, s2 = _logistic(x)
     neg = _fma(eh, y0, _fma(el, y0, eh * rl)) * s2
@@ -306,7 +314,7 @@ def _d_silu(x):
     x = ZERO if (x > D_SILU_BIG or x < A_MIN) else x  # constant results: no underflowing lane
     y0, rl, q0, ql, s2 = _logistic_lite(-abs(x))
     # x >= 0: (1 + x·e/d)/d, with 1 + w = wh + wl exactly
-    w = x * (q0 * s2)
+    w = (max(x, ZERO) * q0) * s2  # s2 exact: the same bits; no subnormal q0·s2 below -87
     wh = ONE + w
     wl = (ONE - wh) + w
     pos = _fma(y0, wh, _fma(y0, wl, rl * wh))
@@ -460,9 +468,9 @@ def _d_gelu(x):
     return y
 
 
-# softsign: beyond 2**26 x/(1 + |x|) rounds to ±1 and 1/(1 + |x|)² (below 2**-52) is still
-# formed from a normal 1/(1 + |x|); beyond 2**76 the derivative rounds to 0.  The clamps keep
-# every operand normal and give ±inf its limits
+# softsign: beyond 2**26 x/(1 + |x|) rounds to ±1; beyond 2**76 the derivative rounds to 0.
+# The clamps keep 1/(1 + |x|) normal and give ±inf its limits (the derivative's correction
+# term 2·rh·rl is subnormal beyond 2**52, where the result is below 2**-104)
 SOFTSIGN_BIG = F(2.0**26)
 D_SOFTSIGN_BIG = F(2.0**76)
 

@@ -13,13 +13,13 @@ error carried) and keep each result within the float32 budgets (forward <= 1 ULP
   corrected by the fused residual), atanh(s)/s - 1 = w/3 + w²/5 + ... + w⁸/17, w = s² <= 1/9
   (the series' tail below 2**-29 of the sum); softplus = max(x, 0) + that and log_sigmoid =
   min(x, 0) - that with the outer sum a two-sum: both terms have the same sign, so nothing
-  cancels.  Where e is subnormal (|x| > 80) log1p(e) = e.
+  cancels.  Where exp's pair is scaled (|x| > 40, e < 2**-57) log1p(e) = e.
 - the derivatives are exp (elu, celu, selu) or ``_simd32``'s sigmoid (softplus,
   log_sigmoid).
 
-Parameters: any finite alpha for elu, alpha > 0 for celu (x/alpha as a pair), selu's alpha and
-scale as given; softplus at beta = 1.  Other values (celu's alpha <= 0, softplus's beta != 1)
-are computed by the ``simd`` variant's float64 loop: the same budgets, at its speed
+Parameters: elu's |alpha| <= 2**64, alpha > 0 for celu (x/alpha as a pair), selu's |scale| and
+|scale·alpha| <= 2**64; softplus at beta = 1.  Other values (larger ones, which exp's scaled
+pair could overflow, celu's alpha <= 0, softplus's beta != 1) are computed by the ``simd`` variant's float64 loop: the same budgets, at its speed
 (``constants`` returns None for them).  Measured on 2**22 random bit patterns and 2**22 uniform
 inputs in [-30, 30] against the float64 kernels when written: elu 0.79 ULP, elu' 0.74,
 softplus 0.74, log_sigmoid 0.77 (the exhaustive figures are in the README); special values
@@ -154,7 +154,7 @@ def _d_selu(x, sh, sl, ch, cl):
 
 @_inline
 def _log1p_exp(x):
-    """(lh, ll, tiny, far): log1p(exp(-|x|)) = lh + ll for |x| <= 80; beyond (far) it is
+    """(lh, ll, tiny, far): log1p(exp(-|x|)) = lh + ll for |x| <= 40; beyond (far) it is
     exp(-|x|) = tiny, rounded once into the subnormals."""
     a = -abs(x)
     eh, el, s2 = _exp_dd(A_MIN if a < A_MIN else a, ZERO)
@@ -216,19 +216,24 @@ def _pair(value: float) -> tuple:
     return hi, np.float32(value - float(hi))
 
 
+# elu' and selu' multiply the parameter by exp's pair, which is scaled up to 2**33 below
+# SUB_A: a parameter above 2**64 could overflow there, so it takes the simd loop
+_PARAM_MAX = 2.0**64
+
+
 def constants(name: str, params: dict):
     """The four float32 constants ``name``'s loop takes for these parameters (floats, the
     kernel's defaults filled in), or None where the float32 path does not cover them."""
     base = name.removeprefix("d_")
     zero = (np.float32(0.0), np.float32(0.0))
     if base == "elu":
-        return (*_pair(params["alpha"]), *zero) if np.isfinite(params["alpha"]) else None
+        return (*_pair(params["alpha"]), *zero) if abs(params["alpha"]) <= _PARAM_MAX else None
     if base == "celu":
         alpha = params["alpha"]
         return (*_pair(alpha), *_pair(1.0 / alpha)) if 0 < alpha < np.inf else None
     if base == "selu":
         scale, alpha = params["scale"], params["alpha"]
-        ok = np.isfinite(scale) and np.isfinite(alpha)
+        ok = abs(scale) <= _PARAM_MAX and abs(scale * alpha) <= _PARAM_MAX
         return (*_pair(scale), *_pair(scale * alpha)) if ok else None
     if base == "softplus":
         return zero * 2 if params["beta"] == 1.0 else None

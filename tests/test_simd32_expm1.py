@@ -87,10 +87,13 @@ def test_parameters_stay_within_the_budget(name, params):
 @pytest.mark.parametrize("name, params", [
     ("celu", {"alpha": -1.0}), ("d_celu", {"alpha": -0.5}),
     ("softplus", {"beta": 2.0}), ("d_softplus", {"beta": 0.5}),
+    # elu' and selu' multiply the parameter by exp's pair, scaled up to 2**33 below x = -40:
+    # above 2**64 that could overflow (alpha = 1e30 at x = -41 gave inf)
+    ("d_elu", {"alpha": 1e30}), ("d_selu", {"alpha": 1e20, "scale": 1e20}),
 ])
 def test_uncovered_parameters_take_the_simd_loop(name, params):
-    # the float32 path covers celu's alpha > 0 and softplus's beta = 1; other values give the
-    # simd variant's bits
+    # the float32 path covers celu's alpha > 0, softplus's beta = 1 and parameters up to 2**64;
+    # other values give the simd variant's bits
     assert _simd32_expm1.constants(name, params) is None
     x = np.random.default_rng(5).uniform(-30, 30, 4096).astype(np.float32)
     got = getattr(kernels, f"{name}_simd_f32")(x, **params)
