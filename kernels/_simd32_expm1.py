@@ -20,10 +20,11 @@ error carried) and keep each result within the float32 budgets (forward <= 1 ULP
 Parameters: elu's |alpha| <= 2**64, alpha > 0 for celu (x/alpha as a pair), selu's |scale| and
 |scale·alpha| <= 2**64; softplus at beta = 1.  Other values (larger ones, which exp's scaled
 pair could overflow, celu's alpha <= 0, softplus's beta != 1) are computed by the ``simd``
-variant's float64 loop: the same budgets, at its speed (``constants`` returns None for them).  Measured on 2**22 random bit patterns and 2**22 uniform
-inputs in [-30, 30] against the float64 kernels when written: elu 0.79 ULP, elu' 0.74,
-softplus 0.74, log_sigmoid 0.77 (the exhaustive figures are in the README); special values
-exact.  The audit measures them against mpmath like every kernel.
+variant's float64 loop: the same budgets, at its speed (``constants`` returns None for them).
+Measured on 2**22 random bit patterns and 2**22 uniform inputs in [-30, 30] against the
+float64 kernels when written: elu 0.79 ULP, elu' 0.74, softplus 0.74, log_sigmoid 0.77 (the
+exhaustive figures are in the README); special values exact.  The audit measures them
+against mpmath like every kernel.
 """
 
 import numba
