@@ -306,3 +306,8 @@ def test_every_audit_given_counts(tmp_path):
     assert (best["variant"], best["excluded"]) == ("accurate", "simd (1.25 ULP)")
     speed = pd.read_csv(tmp_path / "speed.csv").set_index("variant")["max_ulp"]
     assert speed["simd"] == 1.25  # the suite's max_ulp column takes both files too
+    # one file, as a path or a string (the gate passes a Path), or a list of them
+    from actbench.accuracy.table import worst_errors_from
+    key = ("ours", "relu", "simd", "forward", "float32")
+    assert worst_errors_from(sampled)[key] == worst_errors_from(str(sampled))[key] == 0.5
+    assert worst_errors_from([sampled, exhaustive])[key] == 1.25

@@ -78,7 +78,7 @@ def worst_errors_from(audit_csvs) -> dict:
     such file. The timing runs put it beside each benchmark (``max_ulp``)."""
     import os
 
-    paths = [audit_csvs] if isinstance(audit_csvs, str) else list(audit_csvs or ())
+    paths = [audit_csvs] if isinstance(audit_csvs, str | os.PathLike) else list(audit_csvs or ())
     paths = [p for p in paths if p and os.path.exists(p)]
     if not paths:
         return {}
