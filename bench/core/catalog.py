@@ -196,10 +196,12 @@ def _gated(name: str, gate: str) -> tuple:
     return (Variant("accurate", kinds(""), f"a·{gate}(b) with the accurate {gate}; the product "
                     "formed with a scaled gate where the gate alone would underflow"),
             Variant("fast", kinds("_fast"), f"a·{gate}(b) in one vectorized loop: float64 with "
-                    f"the simd {gate}; float32 with the float32-arithmetic gates where their error "
-                    "plus one rounding fits (glu as a pair product), else in float64 rounded "
-                    "once; threads for large arrays; the accurate kernel's value where the gate "
-                    "underflows or b is tiny", DTYPES))
+                    f"the simd {gate}; float32 in float32 arithmetic, the forward products as "
+                    "the gate's pair times a (or the exact pair a·b) rounded once, the partials "
+                    "with the float32-arithmetic gates; threads for large arrays; the accurate "
+                    "kernel's value where the "
+                    "gate underflows, b is tiny or a partial product would leave the normal "
+                    "range", DTYPES))
 
 
 _ROWWISE_FAST = ("SIMD passes within each row (max, exp by Cody-Waite and a polynomial, a "
