@@ -207,6 +207,7 @@ def test_best_within_target_holds_variants_to_the_standard_target():
     assert (fwd.target_ulp, fwd.peer, fwd.peer_ns_per_element, fwd.peer_noise) == (1.0, "jax", 2.5, 0.02)
     assert fwd.ratio_vs_peer == pytest.approx(2.0 / 2.5)
     assert fwd.excluded == "simd_f32_fast (1.5 ULP); simd_f32 (unaudited)"
+    assert fwd.max_over == "sampled"  # no exhaustive row: the max ULP is a lower bound
 
     der = rows[("sigmoid", "derivative", None)]
     assert (der.variant, der.target_ulp, der.peer, der.excluded) == ("simd_f32_fast", 2.0, "torch", "")
@@ -295,8 +296,9 @@ def test_every_audit_given_counts(tmp_path):
     sampled, exhaustive = tmp_path / "sampled.csv", tmp_path / "exhaustive.csv"
     pd.DataFrame([_audited("relu", "accurate", "forward", 0.0),
                   _audited("relu", "simd", "forward", 0.5)]).to_csv(sampled, index=False)
-    pd.DataFrame([_audited("relu", "simd", "forward", 1.25, domain="exhaustive")]).to_csv(
-        exhaustive, index=False)
+    pd.DataFrame([_audited("relu", "simd", "forward", 1.25, domain="exhaustive"),
+                  {**_audited("relu", "accurate", "forward", 0.0, domain="exhaustive"), "n": 2**32}]
+                 ).to_csv(exhaustive, index=False)
     code = cli.main(["bench", "--activation", "relu", "--direction", "forward", "--size", "1000",
                      "--dtype", "float32", "--impl", "ours", "--max-time", "0.001",
                      "--audit", str(sampled), "--audit", str(exhaustive), "--out", str(tmp_path)],
@@ -304,6 +306,7 @@ def test_every_audit_given_counts(tmp_path):
     assert code == 0
     best = pd.read_csv(tmp_path / "speed-best.csv", keep_default_na=False).iloc[0]
     assert (best["variant"], best["excluded"]) == ("accurate", "simd (1.25 ULP)")
+    assert best["max_over"] == "all inputs"  # a complete sweep (2**32 inputs) proves the maximum
     speed = pd.read_csv(tmp_path / "speed.csv").set_index("variant")["max_ulp"]
     assert speed["simd"] == 1.25  # the suite's max_ulp column takes both files too
     # one file, as a path or a string (the gate passes a Path), or a list of them

@@ -11,7 +11,7 @@ from actbench.report.document import Report
 
 __all__ = ["add_section"]
 
-_SHOWN = ["activation", "direction", "dtype", "size", "row_length", "variant", "max_ulp",
+_SHOWN = ["activation", "direction", "dtype", "size", "row_length", "variant", "max_ulp", "max_over",
           "ns_per_element", "noise", "peer", "peer_ns_per_element", "ratio_vs_peer", "excluded"]
 
 

@@ -81,7 +81,7 @@ def speed_table(bench_json: dict) -> pd.DataFrame:
 BEST_PEERS = ("torch", "jax")
 BEST_COLUMNS = [
     "activation", "kind", "direction", "dtype", "size", "row_length", "target_ulp",
-    "variant", "max_ulp", "ns_per_element", "noise",
+    "variant", "max_ulp", "max_over", "ns_per_element", "noise",
     "peer", "peer_ns_per_element", "peer_noise", "ratio_vs_peer", "excluded",
 ]
 # one table row per timed case: row-wise kernels are timed at one row length per run, kept
@@ -100,6 +100,16 @@ def _why_not(worst: float | None, limit: float) -> str | None:
     return f"{worst:.3g} ULP" if worst > limit else None
 
 
+def _swept(audit: pd.DataFrame) -> set:
+    """The kernels (``KERNEL_KEY``) whose audit holds a complete exhaustive sweep: every input
+    of the dtype, so their max ULP is proved rather than a sampled lower bound."""
+    if not len(audit) or "domain" not in audit or "n" not in audit:
+        return set()
+    done = audit[(audit["domain"] == "exhaustive") & (audit["status"] != "error")
+                 & (pd.to_numeric(audit["n"], errors="coerce") >= 2.0**32)]
+    return {tuple(r) for r in done[KERNEL_KEY].itertuples(index=False)}
+
+
 def best_within_target(speed: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     """One row per timed case of ours (activation × direction × dtype × size, and row length
     for row-wise kernels): the fastest of our variants whose audited worst error (the largest
@@ -107,12 +117,16 @@ def best_within_target(speed: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame
     is within the standard target (``budgets.target``: forward 1 ULP, every other direction 2,
     in float32), not merely within its own budget, which may be looser; its ns/element and
     noise; the faster of torch and jax in the same run, and ``ratio_vs_peer``, ours over the
-    peer's ns/element (below 1: ours is faster).  ``excluded`` names each variant left out,
+    peer's ns/element (below 1: ours is faster).  ``max_over`` says whether that max ULP
+    covers all inputs (a complete exhaustive sweep in the audit) or is sampled, a lower bound
+    (the sampled domains put the float32 fast derivatives under 2 ULP, all inputs at 2.4-3.9).
+    ``excluded`` names each variant left out,
     and why: over the target (its max ULP), a special-value mismatch, an error in the audit,
     or unaudited (no audit row for it at that dtype).  ``speed`` is ``speed_table``'s;
     ``audit`` the audit table (``audit.csv`` read by ``resultset.read_audit``)."""
     worst = worst_error(audit) if len(audit) else pd.Series(dtype=float)
     worst = {k: float(v) for k, v in worst.items()}
+    swept = _swept(audit)
     timed = speed[speed["impl"].isin(["ours", *BEST_PEERS])]
     rows = []
     for key, group in timed.groupby(_CASE, sort=False, dropna=False):
@@ -126,15 +140,16 @@ def best_within_target(speed: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame
             w = worst.get(tuple(getattr(r, k) for k in KERNEL_KEY))
             why = _why_not(w, limit)
             if why is None:
-                within.append((r.ns_per_element, r.variant, w, r.noise))
+                over = "all inputs" if tuple(getattr(r, k) for k in KERNEL_KEY) in swept else "sampled"
+                within.append((r.ns_per_element, r.variant, w, r.noise, over))
             else:
                 excluded.append(f"{r.variant} ({why})")
-        best = min(within, key=lambda t: t[0], default=(np.nan, "", np.nan, np.nan))
+        best = min(within, key=lambda t: t[0], default=(np.nan, "", np.nan, np.nan, ""))
         peers = group[group["impl"].isin(BEST_PEERS)]
         peer = peers.loc[peers["ns_per_element"].idxmin()] if len(peers) else None
         peer_ns = float(peer["ns_per_element"]) if peer is not None else np.nan
         rows.append({**case, "target_ulp": limit, "variant": best[1], "max_ulp": best[2],
-                     "ns_per_element": best[0], "noise": best[3],
+                     "max_over": best[4], "ns_per_element": best[0], "noise": best[3],
                      "peer": peer["impl"] if peer is not None else "",
                      "peer_ns_per_element": peer_ns,
                      "peer_noise": float(peer["noise"]) if peer is not None else np.nan,
