@@ -54,13 +54,19 @@ def _run(code, cwd, cache_dir, stderr=None, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_helper_changed_in_another_file_recompiles_its_caller(tmp_path):
+def _toy_package(tmp_path):
+    """The toy package (a kernel calling a helper in another file) and an empty cache
+    directory beside it: (the package's folder, the cache's)."""
     pkg = tmp_path / "toy"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "helper.py").write_text(HELPER)
     (pkg / "kernel.py").write_text(KERNEL)
-    cache_dir = tmp_path / "cache"
+    return pkg, tmp_path / "cache"
+
+
+def test_a_helper_changed_in_another_file_recompiles_its_caller(tmp_path):
+    pkg, cache_dir = _toy_package(tmp_path)
 
     cold = _run(RUN_TOY, tmp_path, cache_dir)
     warm = _run(RUN_TOY, tmp_path, cache_dir)
@@ -121,12 +127,7 @@ def test_the_key_covers_the_target_numba_compiles_for(tmp_path, monkeypatch):
 def test_code_compiled_for_another_target_is_never_loaded(tmp_path):
     """A process compiling for another CPU (tests/test_vector_width.py's AVX-512 run, say)
     writes its own directory: it loads nothing of the host's, and the host's code stays."""
-    pkg = tmp_path / "toy"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "helper.py").write_text(HELPER)
-    (pkg / "kernel.py").write_text(KERNEL)
-    cache_dir = tmp_path / "cache"
+    _, cache_dir = _toy_package(tmp_path)
     other = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}  # AVX2, no AVX-512
     host = _run(RUN_TOY, tmp_path, cache_dir)
     elsewhere = _run(RUN_TOY, tmp_path, cache_dir, env=other)
