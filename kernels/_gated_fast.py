@@ -18,6 +18,8 @@ construction; the common case pays a few instructions an element for the count.
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads when more than one is set.
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -100,8 +102,8 @@ def _below_10(a, b, y):
 _TINY_Y = np.float32(2.0**-100)
 _GEGLU_A_BIG = np.float32(256.0)
 _BIG_P = np.float32(2.0**64)
-_LOGISTIC_SCALED = np.float32(-40.0)  # _simd32.SUB_A
-_GELU_UNSCALED = np.float32(9.0)  # b² <= 80: -b²/2 >= SUB_A
+# gelu's tail is scaled where -b²/2 < SUB_A: |b| > sqrt(80), taken up to the next whole number
+_GELU_UNSCALED = np.float32(math.ceil(math.sqrt(-2.0 * float(_simd32.SUB_A))))
 
 
 @_inline
@@ -112,12 +114,12 @@ def _off(p, y, unscaled):
 
 @_inline
 def _glu32_edge(a, b, y):
-    return _off(a, y, b >= _LOGISTIC_SCALED) or b < -100.0  # the gate's exp clamps at -110
+    return _off(a, y, b >= _simd32.SUB_A) or b < -100.0  # the gate's exp clamps at -110
 
 
 @_inline
 def _swiglu32_edge(a, b, y):
-    return _off(a * b, y, b >= _LOGISTIC_SCALED) or b < -100.0
+    return _off(a * b, y, b >= _simd32.SUB_A) or b < -100.0
 
 
 @_inline
@@ -131,20 +133,13 @@ def _geglu32_edge(a, b, y):
 
 
 @_inline
-def _big_clamped(b):
-    """b, at most 30: sigmoid(b) rounds to 1 above 17.33, and the unused negative branch forms
-    no underflowing e (NaN passes)."""
-    return _simd32.SIG_BIG if b > _simd32.SIG_BIG else b
-
-
-@_inline
 def _swiglu32(a, b):
     """(a·b)·sigmoid(b) in float32 arithmetic, rounded once: a·b = ph + pl exactly (a fused
     multiply-add gives pl), then as ``_glu32`` with the pair in place of a (``_off`` says where
     the fix-up pass takes over)."""
     ph = a * b
     pl = _simd32._fma(a, b, -ph)
-    y0, rl, eh, el, s2 = _simd32._logistic(_big_clamped(b))
+    y0, rl, eh, el, s2 = _simd32._logistic(b)
     pos = _simd32._fma(ph, y0, _simd32._fma(ph, rl, pl * y0))
     qh = ph * eh
     ql = _simd32._fma(ph, eh, -qh) + _simd32._fma(ph, el, pl * eh)
@@ -205,7 +200,7 @@ def _glu32(a, b):
     """a·sigmoid(b) in float32 arithmetic, rounded once: sigmoid as the pair ``_logistic``
     gives (y0 + rl for b >= 0; (eh + el)·s2·(y0 + rl) below), multiplied in by fused
     multiply-adds, as ``_simd32._silu`` does with x for a."""
-    y0, rl, eh, el, s2 = _simd32._logistic(_big_clamped(b))
+    y0, rl, eh, el, s2 = _simd32._logistic(b)
     pos = _simd32._fma(a, y0, a * rl)
     ae = a * eh
     al = _simd32._fma(a, eh, -ae)
@@ -317,27 +312,24 @@ def _loops(name, plan64, plan32, accurate):
     # can wrap back to zero.  The loops index from 0 (a thread's block as slices): from a
     # variable start LLVM cannot rule out negative indices, and their wraparound made it
     # gather the operands.
-    @_inline
-    def block32(a, b, out):
-        flag = np.int32(0)
-        for i in range(out.size):
-            _simd._prefer_512_bit_vectors()  # 16 float32 lanes where the CPU has them
-            y = value32(a[i], b[i])
-            out[i] = y
-            flag = np.int32(flag | edge32(a[i], b[i], y))
-        if flag:
-            fix(a, b, out, edge32)
+    def block(value, edge):
+        @_inline
+        def loop(a, b, out):
+            flag = np.int32(0)
+            for i in range(out.size):
+                _simd._prefer_512_bit_vectors()  # 16 float32 (8 float64) lanes where the CPU has them
+                y = value(a[i], b[i])
+                out[i] = y
+                flag = np.int32(flag | edge(a[i], b[i], y))
+            if flag:
+                fix(a, b, out, edge)
+        return loop
 
     @_inline
-    def block64(a, b, out):
-        flag = np.int32(0)
-        for i in range(out.size):
-            _simd._prefer_512_bit_vectors()
-            y = value64(a[i], b[i], True)
-            out[i] = y
-            flag = np.int32(flag | edge64(a[i], b[i], y))
-        if flag:
-            fix(a, b, out, edge64)
+    def wide64(a, b):
+        return value64(a, b, True)
+
+    block32, block64 = block(value32, edge32), block(wide64, edge64)
 
     def f32(a, b, out):
         block32(a, b, out)

@@ -242,9 +242,12 @@ def _exp_pair_lite(a):
 @_inline
 def _logistic(x):
     """(y0, rl, eh, el, s2) with e = exp(-|x|) = (eh + el)·s2: 1/(1 + e) = y0 + rl (to first
-    order in the residual) for sigmoid(|x|), and e/(1 + e) from the same parts."""
-    a = -abs(x)
-    a = A_MIN if a < A_MIN else a  # the comparison keeps a NaN a
+    order in the residual) for sigmoid(|x|), and e/(1 + e) from the same parts.  x is taken at
+    most SIG_BIG: sigmoid rounds to 1 beyond 17.33, and so the lanes that use y0 + rl form no
+    underflowing e in the other branch (a select of the factor s2 would not do: LLVM may fold
+    x·select(c, 1, s2) into select(c, x, x·s2) and form the product in every lane)."""
+    a = -abs(SIG_BIG if x > SIG_BIG else x)
+    a = A_MIN if a < A_MIN else a  # the comparisons keep a NaN a
     eh, el, s2 = _exp_pair(a)
     ss = ZERO if a < SUB_A else ONE  # e < 2**-57 leaves 1/(1 + e) at 1 (and e·s2 may be subnormal)
     e = eh * ss
@@ -277,10 +280,6 @@ def _logistic_lite(a):
 
 @_inline
 def _sigmoid(x):
-    # sigmoid rounds to 1 beyond 17.33; clamped, the lanes that return y0 + rl form no
-    # underflowing e (a select of the factor s2 would not do: LLVM may fold x·select(c, 1, s2)
-    # into select(c, x, x·s2) and form the product in every lane)
-    x = SIG_BIG if x > SIG_BIG else x
     y0, rl, eh, el, s2 = _logistic(x)
     neg = _fma(eh, y0, _fma(el, y0, eh * rl)) * s2
     return y0 + rl if x >= ZERO else neg  # NaN: neg is NaN
@@ -288,8 +287,7 @@ def _sigmoid(x):
 
 @_inline
 def _silu(x):
-    xc = SIG_BIG if x > SIG_BIG else x  # silu(x) = x there: no underflowing e**-x
-    y0, rl, eh, el, s2 = _logistic(xc)
+    y0, rl, eh, el, s2 = _logistic(x)
     pos = _fma(x, y0, x * rl)
     xe = x * eh
     xl = _fma(x, eh, -xe)  # x·eh's rounding error, exact
@@ -310,30 +308,29 @@ def _d_sigmoid(x):
 
 @_inline
 def _d_silu(x):
-    x0 = x
-    x = ZERO if (x > D_SILU_BIG or x < A_MIN) else x  # constant results: no underflowing lane
-    y0, rl, q0, ql, s2 = _logistic_lite(-abs(x))
+    # the formula on xc: x, or 0 where the result is a constant (no underflowing lane)
+    xc = ZERO if (x > D_SILU_BIG or x < A_MIN) else x
+    y0, rl, q0, ql, s2 = _logistic_lite(-abs(xc))
     # x >= 0: (1 + x·e/d)/d, with 1 + w = wh + wl exactly
-    w = (max(x, ZERO) * q0) * s2  # s2 exact: the same bits; no subnormal q0·s2 below -87
+    w = (max(xc, ZERO) * q0) * s2  # s2 exact: the same bits; no subnormal q0·s2 below -87
     wh = ONE + w
     wl = (ONE - wh) + w
     pos = _fma(y0, wh, _fma(y0, wl, rl * wh))
     # x < 0: (e/d)·(1 + x/d), 1 + x/d = vh + vl (two-sum: it cancels at the root)
-    ph = x * y0
-    pl = _fma(x, y0, -ph) + x * rl
+    ph = xc * y0
+    pl = _fma(xc, y0, -ph) + xc * rl
     vh = ONE + ph
     bb = vh - ONE
     vl = ((ONE - (vh - bb)) + (ph - bb)) + pl
     neg = _fma(q0, vh, _fma(q0, vl, ql * vh)) * s2
-    y = pos if x >= ZERO else neg
+    y = pos if xc >= ZERO else neg
     # near the root: t·G(t), t = (x - X0H) - X0L with x - X0H exact there; G0·t as
     # G0·th + G0·(-X0L) inside the fused steps, so that only the last sum rounds visibly
-    th = x - X0H
+    th = xc - X0H
     t = th - X0L
     h = (((G5 * t + G4) * t + G3) * t + G2) * t + G1
     patch = _fma(th, G0, _fma(-X0L, G0, (t * t) * h))
     y = patch if abs(t) < D_SILU_PATCH else y
-    x = x0
     y = ONE if x > D_SILU_BIG else y
     y = NZERO if x < A_MIN else y
     return x if x != x else y
