@@ -113,7 +113,8 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
 
     budgets = load_budgets() if budget is None else _uniform_budgets(selection, dtypes, budget)
     rows = run_audit(selection, dtypes, domain_names, budgets, points, impls=[impl],
-                     cache=resolve_cache(cache), jobs=jobs, stride=sweep_stride)
+                     cache=resolve_cache(cache), jobs=jobs, stride=sweep_stride,
+                     search_swept=domains is not None or PROFILES[profile]["search_swept"])
     if not rows:
         raise ValueError(nothing_to_audit(selection))
     return to_frame(rows)

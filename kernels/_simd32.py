@@ -440,9 +440,10 @@ def _gelu(x):
 
 
 @_inline
-def _d_gelu(x):
-    # Phi(x) + x·phi(x): G - H below 0 and 1 + (H - G) above, H = a·phi(a) as a pair; near the
-    # root t·G(t), t = (x - x0h) - x0l with x - x0h exact there
+def _d_gelu_pair(x):
+    """(yh, yl, s) with gelu'(x) = (yh + yl)·s: Phi(x) + x·phi(x) as G - H below 0 and
+    1 + (H - G) above, H = a·phi(a) as a pair; near the root t·G(t), t = (x - x0h) - x0l with
+    x - x0h exact there.  A pair, so that a·gelu'(b) rounds once (``_gated_fast``)."""
     a = _tail_arg(x)
     gh, gl, eh, el, s2 = _phi_tail(a)
     ch = a * PHI0H
@@ -452,17 +453,31 @@ def _d_gelu(x):
     dh = gh - hh
     bb = dh - gh
     dl = ((gh - (dh - bb)) + (-hh - bb)) + (gl - hl)
-    neg = (dh + dl) * s2
-    pos = ONE + ((hh - gh) + (hl - gl))
-    y = neg if x < ZERO else pos
+    rest = (hh - gh) + (hl - gl)
+    ph = ONE + rest
+    pl = (ONE - ph) + rest
+    neg = x < ZERO
+    yh = dh if neg else ph
+    yl = dl if neg else pl
+    s = s2 if neg else ONE
     t1 = x - GELU_ROOT_H
     t = t1 - GELU_ROOT_L
     h = _horner(D_GELU_G_HI, t)
     patch = _fma(t1, GELU_G0H, _fma(t1, t * h, _fma(t1, GELU_G0L, -GELU_ROOT_L * GELU_G0H)))
-    y = patch if abs(t) < GELU_ROOT_R else y
-    y = ONE if x > GELU_POS_BIG else y
-    y = NZERO if x < -GELU_XMAX else y
-    return y
+    near_root = abs(t) < GELU_ROOT_R
+    yh = patch if near_root else yh
+    yl = NZERO if near_root else yl  # -0: yh + yl is yh, whatever yh's sign (+0 would make -0 +0)
+    s = ONE if near_root else s
+    yh = ONE if x > GELU_POS_BIG else yh
+    yh = NZERO if x < -GELU_XMAX else yh
+    flat = x > GELU_POS_BIG or x < -GELU_XMAX
+    return yh, NZERO if flat else yl, ONE if flat else s
+
+
+@_inline
+def _d_gelu(x):
+    yh, yl, s = _d_gelu_pair(x)
+    return (yh + yl) * s
 
 
 # softsign: beyond 2**26 x/(1 + |x|) rounds to ±1; beyond 2**76 the derivative rounds to 0.

@@ -26,7 +26,8 @@ from actbench.core.regressions import Regressions
 from actbench.kernels._narrow import BFLOAT16, round_once
 
 __all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "Batch", "Points", "audit", "batches", "call_kernel",
-           "evaluate_points", "format_value", "run_audit", "sweep_row"]
+           "elementwise_batch", "evaluate_points", "format_value", "gated_batch", "row_batch",
+           "run_audit", "sweep_row"]
 
 # Result-table columns, in order; the first block is the schema promised to users.
 COLUMNS = [
@@ -35,6 +36,7 @@ COLUMNS = [
     "worst_input", "worst_output", "worst_expected", "budget_max_ulp", "passed",
     "impl", "status", "worst_ulp", "worst_kind", "budget_reason", "error", "warnings",
     "worst_points", "over_half_ulp", "over_1_ulp", "over_2_ulp", "mpmath_checked", "sweep",
+    "max_is",
 ]
 THRESHOLD_COLUMNS = {f"{name}_ulp": t for name, t in oracle.THRESHOLDS.items()}
 
@@ -56,19 +58,19 @@ class Batch:
     replay: Callable[[int], dict]
 
 
-def _elementwise_batch(case, x):
+def elementwise_batch(case, x):
     act, ref = case.activation, case.reference
     return Batch((x,), dict(act.params), Task("elementwise", ref.name, (x,), dict(act.params)),
                  lambda i: hexf(x.flat[i]), lambda i: {"x": hexf(x.flat[i])})
 
 
-def _gated_batch(case, a, b):
+def gated_batch(case, a, b):
     return Batch((a, b), {}, Task("gated", case.reference.name, (a, b)),
                  lambda i: f"a={hexf(a[i])} b={hexf(b[i])}",
                  lambda i: {"a": hexf(a[i]), "b": hexf(b[i])})
 
 
-def _row_batch(case, rb):
+def row_batch(case, rb):
     vjp = case.direction == "vjp"
     n = rb.x.shape[1]
     return Batch(
@@ -83,23 +85,26 @@ def _row_batch(case, rb):
 def batches(case, dtype: str, domain: str, n: int | None = None,
             x: np.ndarray | None = None, regressions: Regressions | None = None) -> list[Batch]:
     """The batches of ``domain`` for ``case``; ``x`` overrides an elementwise domain's inputs
-    (e.g. to replay a worst input)."""
+    (e.g. to replay a worst input).  The search domain's are its starting points only: the
+    rest depends on the implementation (``search.search_row``)."""
     act = case.activation
+    if domain == "search" and x is None:
+        return _search().base_batches(case, dtype)
     if domain == "regressions":
         regs = regressions or Regressions()
         if act.kind == "elementwise":
             got = regs.elementwise(case, dtype)
-            return [_elementwise_batch(case, got)] if got.size else []
+            return [elementwise_batch(case, got)] if got.size else []
         if act.kind == "gated":
             a, b = regs.pairs(case, dtype)
-            return [_gated_batch(case, a, b)] if a.size else []
-        return [_row_batch(case, domains.RowBatch(xr, gr, tau, "regressions"))
+            return [gated_batch(case, a, b)] if a.size else []
+        return [row_batch(case, domains.RowBatch(xr, gr, tau, "regressions"))
                 for xr, gr, tau in regs.rows(case, dtype)]
     if act.kind == "elementwise":
-        return [_elementwise_batch(case, domains.points(act, dtype, domain, n) if x is None else x)]
+        return [elementwise_batch(case, domains.points(act, dtype, domain, n) if x is None else x)]
     if act.kind == "gated":
-        return [_gated_batch(case, *domains.pairs(act, dtype, domain, n))]
-    return [_row_batch(case, rb) for rb in domains.row_batches(act, dtype, domain, n)]
+        return [gated_batch(case, *domains.pairs(act, dtype, domain, n))]
+    return [row_batch(case, rb) for rb in domains.row_batches(act, dtype, domain, n)]
 
 
 def _converts_exactly(dtype: np.dtype) -> bool:
@@ -193,6 +198,13 @@ def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
                   wrong_dtype="; ".join(dict.fromkeys(rounded)))
 
 
+def _search():
+    # imported when called: the search builds on this module's batches and rows
+    from actbench.accuracy import search
+
+    return search
+
+
 def _row(case, dtype, domain, budgets, impl):
     """(row, budget): the fields every row has before anything is measured."""
     act = case.activation
@@ -203,6 +215,8 @@ def _row(case, dtype, domain, budgets, impl):
         "direction": case.direction, "dtype": dtype, "domain": domain,
         "budget_max_ulp": budget.max_ulp, "budget_reason": budget.reason, "error": "",
         "warnings": "", "status": "ok",
+        # only a sweep of every input proves its maximum; any other domain finds a lower bound
+        "max_is": "proved" if domain == "exhaustive" else "lower bound",
     }, budget
 
 
@@ -235,10 +249,14 @@ def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> di
 
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
           x: np.ndarray | None = None, impl: Impl | None = None, exact: dict | None = None,
-          work: list | None = None) -> dict | None:
+          work: list | None = None, cache: Cache | None = None) -> dict | None:
     """Audit one implementation of a case on one domain in one dtype against the exact
-    reference.  Returns None when the domain has nothing for this case (no regressions)."""
+    reference.  Returns None when the domain has nothing for this case (no regressions).
+    ``cache`` keeps the exact values it computes (none by default)."""
     impl = impl or Impl()
+    cache = cache or Cache(None)
+    if domain == "search" and work is None and x is None:
+        return _search().search_row(case, dtype, budgets, impl, cache)
     row, budget = _row(case, dtype, domain, budgets, impl)
     kernel = impl.kernel(case)
     if kernel is None:
@@ -250,7 +268,7 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     if size == 0:
         raise ValueError(f"{case.label} {dtype} {domain}: the domain has no points")
     if exact is None:
-        exact = resolve_exact([b.task for b in work], Cache(None))
+        exact = resolve_exact([b.task for b in work], cache)
     pts = evaluate_points(kernel, work, exact)
     if pts.error:
         row.update(n=size, error=pts.error, passed=False, status="error", special_mismatches=0,
@@ -289,14 +307,20 @@ def _swept(case, dtype, domain) -> bool:
     return domain == "exhaustive" and dtype == "float32" and case.activation.kind == "elementwise"
 
 
+def _sweepable(case, dtype) -> bool:
+    return case.activation.kind == "elementwise" and dtype in domains.EXHAUSTIVE_DTYPES
+
+
 def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None = None,
               progress=None, impls=None, cache: Cache | None = None, jobs: int = 1,
               regressions: Regressions | None = None, exact_progress=None, executor=None,
-              stride: int = 1, sweep_progress=None) -> list[dict]:
+              stride: int = 1, sweep_progress=None, search_swept: bool = True) -> list[dict]:
     """Audit every case in ``selection`` and every implementation on every dtype and domain;
     one row each.  Exact values come from ``cache`` or are computed first, for all rows at
     once, in ``executor`` (``actbench.core.executors``) or else ``jobs`` processes; the
-    exhaustive float32 sweeps (every ``stride``-th input) run there too."""
+    exhaustive float32 sweeps (every ``stride``-th input) run there too.  ``search_swept``:
+    whether to search where the exhaustive sweep covers every input (float32 and 16-bit
+    elementwise kernels)."""
     impls = impls or [Impl()]
     cache = cache or Cache(None)
     regressions = regressions or Regressions()
@@ -308,6 +332,8 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
                     continue  # e.g. 16-bit formats: elementwise accurate kernels only
                 if _swept(case, dtype, domain):
                     units.append((case, dtype, domain, None))
+                elif domain == "search" and not search_swept and _sweepable(case, dtype):
+                    continue
                 elif domain != "exhaustive" or dtype in domains.SIXTEEN_BIT:
                     units.append((case, dtype, domain,
                                   batches(case, dtype, domain, n, regressions=regressions)))
@@ -317,7 +343,7 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
     try:
         tasks = [b.task for *_, work in units if work for b in work]
         exact = resolve_exact(tasks, cache, jobs, exact_progress, executor=executor)
-        rows = []
+        rows, edges = [], {}
         for impl in impls:
             for case, dtype, domain, work in units:
                 if impl.name != "ours" and not runs_for_peers(case, selection):
@@ -325,6 +351,9 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
                 if work is None:
                     row = sweep_row(case, budgets, impl, stride=stride, cache=cache,
                                     executor=executor, progress=sweep_progress)
+                elif domain == "search":
+                    row = _search().search_row(case, dtype, budgets, impl, cache, executor, jobs,
+                                               exact=exact, base=work, edges=edges)
                 else:
                     row = audit(case, dtype, domain, budgets, n, impl=impl, exact=exact, work=work)
                 if row is not None:

@@ -127,7 +127,8 @@ def cmd_audit(args, out, err):
         rows = audit.run_audit(selection, dtypes, domains, budgets, points, progress, impls=impls,
                                cache=cache, jobs=args.jobs, regressions=regressions,
                                exact_progress=exact_progress, executor=executor,
-                               stride=args.sweep_stride, sweep_progress=sweep_progress)
+                               stride=args.sweep_stride, sweep_progress=sweep_progress,
+                               search_swept=bool(args.domain) or profile["search_swept"])
     except exhaustive.SweepInterrupted as exc:
         print(f"\ninterrupted: {exc}", file=err)
         return EXIT_INTERRUPTED

@@ -11,10 +11,14 @@
 - ``exhaustive``: every one of the 65,536 values of a 16-bit dtype (exact values for all), or
   of the 2**32 of float32 (``actbench.accuracy.exhaustive``: a fast oracle, checked by mpmath).
 - ``regressions``: the inputs in ``regressions.json``, package data (see ``regressions.py``).
+- ``search``: a search for the worst case (``actbench.accuracy.search``) that starts from
+  ``stratified`` points: every binade of both signs, subnormals included, with points drawn
+  bit-uniformly inside it.
 
 Profiles: ``quick`` (the default) is special, thresholds, core and wide with 2,000 random
-points, plus the regressions; ``full`` has 20,000 points and adds ``bits``; ``exhaustive`` is
-the exhaustive domain alone.
+points, the regressions and the search (float64, and the gated and row-wise kernels in float32:
+the exhaustive sweep is float32's elementwise search); ``full`` has 20,000 points and adds
+``bits``; ``exhaustive`` is the exhaustive domain alone.
 
 Random domains draw from a generator seeded by the domain's name, so a run is repeatable
 and a row's worst input can be replayed.
@@ -27,15 +31,19 @@ import numpy as np
 
 from actbench.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
-__all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "points"]
+__all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "from_keys",
+           "keys", "points", "stratified"]
 
-DOMAINS = ("special", "thresholds", "core", "wide", "bits", "exhaustive", "regressions")
+DOMAINS = ("special", "thresholds", "core", "wide", "bits", "exhaustive", "regressions", "search")
 DEFAULT_POINTS = {"core": 2000, "wide": 2000, "bits": 2000}
+# ``search_swept``: whether the profile searches where the exhaustive sweep already covers
+# every input (float32 and 16-bit elementwise); naming --domain search asks for it anyway.
 PROFILES = {
-    "quick": {"domains": ("special", "thresholds", "core", "wide", "regressions"), "points": 2000},
-    "full": {"domains": ("special", "thresholds", "core", "wide", "bits", "regressions"),
-             "points": 20000},
-    "exhaustive": {"domains": ("exhaustive",), "points": 2000},
+    "quick": {"domains": ("special", "thresholds", "core", "wide", "regressions", "search"),
+              "points": 2000, "search_swept": False},
+    "full": {"domains": ("special", "thresholds", "core", "wide", "bits", "regressions", "search"),
+             "points": 20000, "search_swept": False},
+    "exhaustive": {"domains": ("exhaustive",), "points": 2000, "search_swept": False},
 }
 EXHAUSTIVE_DTYPES = ("float32", *SIXTEEN_BIT)
 NEIGHBOURS = 2  # floats taken on each side of an edge
@@ -115,6 +123,49 @@ def _bits(key: tuple, dtype, n: int) -> np.ndarray:
         uniform |= rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63)
     pattern = np.where(rng.random(n) < 0.6, uniform, near | np.where(rng.random(n) < 0.5, sign, 0))
     return pattern.astype(ut).view(dtype)
+
+
+def keys(x: np.ndarray) -> np.ndarray:
+    """The floats' places in the order of the reals, as int64: -0 and +0 are neighbours
+    (-1 and 0), the next float up is one more; NaNs sit past the infinities."""
+    x = np.asarray(x)
+    width = x.dtype.itemsize * 8
+    bits = x.view(_UINT[x.dtype.itemsize]).astype(np.int64)
+    magnitude = bits & ((1 << (width - 1)) - 1)
+    return np.where(bits >> (width - 1) != 0, -magnitude - 1, magnitude)
+
+
+def from_keys(k: np.ndarray, dtype) -> np.ndarray:
+    """The floats of ``dtype`` at places ``k`` (the inverse of ``keys``)."""
+    dtype = np.dtype(dtype)
+    k = np.asarray(k, dtype=np.int64)
+    sign = np.int64(1) << (dtype.itemsize * 8 - 1)
+    bits = np.where(k < 0, (-k - 1) | sign, k)
+    return bits.astype(np.uint64).astype(_UINT[dtype.itemsize]).view(dtype)
+
+
+def binades(dtype) -> np.ndarray:
+    """[start, end) places of every positive binade of ``dtype``, smallest first: the
+    subnormals by their leading bit (1, 2-3, 4-7, ...), then one per exponent up to max."""
+    nmant = int(finfo(dtype).nmant)
+    inf = int(keys(np.array(np.inf, dtype)))
+    subnormal = [(1 << j, 1 << (j + 1)) for j in range(nmant)]
+    normal = [(e, min(e + (1 << nmant), inf)) for e in range(1 << nmant, inf, 1 << nmant)]
+    return np.array(subnormal + normal, dtype=np.int64)
+
+
+def stratified(key: tuple, dtype, per_binade: int, dense: tuple | None = None) -> np.ndarray:
+    """``per_binade`` points drawn bit-uniformly inside every binade of both signs; ``dense``
+    = (lo, hi, count) gives the binades [2**lo, 2**hi) ``count`` points each instead."""
+    spans = binades(dtype)
+    counts = np.full(len(spans), per_binade)
+    if dense is not None:
+        lo, hi, count = dense
+        _, exponent = np.frexp(from_keys(spans[:, 0], dtype).astype(np.float64))
+        counts[(exponent - 1 >= lo) & (exponent - 1 < hi)] = count
+    spans = np.repeat(spans, counts, axis=0)
+    k = _rng(*key, "stratified").integers(spans[:, 0], spans[:, 1])
+    return from_keys(np.concatenate([k, -k - 1]), dtype)
 
 
 def exhaustive(dtype) -> np.ndarray:

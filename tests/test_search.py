@@ -1,0 +1,122 @@
+"""The search domain finds what sampling misses: planted band bugs in float64, our own kernels'
+worst cases, and float32 maxima close to the exhaustive sweep's."""
+
+import numpy as np
+import pytest
+
+import actbench
+from actbench.accuracy import search
+from actbench.core import domains
+from actbench.core.exact import Cache
+from actbench.core.metrics import ulp_error
+from actbench.reference import REFERENCES, evaluate
+
+from .planted_bands import BANDS, CANCEL_LO, SERIES_SWITCH
+
+F64 = np.float64
+
+
+def _errors(fn, activation, x):
+    ex = evaluate(REFERENCES[activation], x)
+    return ulp_error(fn(x), ex.hi, ex.lo, x.dtype)
+
+
+def _true_maximum(name):
+    """Each planted bug's true maximum, or a lower bound within a few percent of it."""
+    fn, activation, _ = BANDS[name]
+    if name == "flushed_subnormal":
+        return 2.0**52  # a subnormal result just below 2**-1022 flushed: 2**52 subnormal ULPs
+    if name == "intermediate_overflow":
+        return 2.0**53  # a normal result just below a power of two returned as -0
+    # The truncation error grows to the switch point, the cancellation to the band's low end;
+    # on both, rounding noise sits on that envelope.  4,096 random points within 1e-3 of the
+    # peak (far enough apart that erf's and the series' roundings are independent draws; the
+    # envelope changes by < 1 % there) find the noise's top to a few percent.
+    u = np.random.default_rng(0).random(4096) * 1e-3
+    x = SERIES_SWITCH * (1 - u) if name == "late_series" else CANCEL_LO * (1 - u)
+    return float(np.nanmax(_errors(fn, activation, x)))
+
+
+def _in_band(name, worst):
+    lo, hi = BANDS[name][2]
+    x = float.fromhex(worst)
+    return lo <= (abs(x) if name == "late_series" else x) <= hi
+
+
+@pytest.mark.parametrize("name", sorted(BANDS))
+def test_default_profile_catches_a_planted_band_bug(name):
+    """Each bug errs in one band only: the default profile's search must fail it, with its worst
+    input inside the band and a maximum within 2x of the true one (a lower bound: never above)."""
+    fn, activation, _ = BANDS[name]
+    table = actbench.audit(fn, activation, dtype="float64")
+    row = table[table["domain"] == "search"].iloc[0]
+    assert not row["passed"]
+    assert _in_band(name, row["worst_input"]), row["worst_input"]
+    true = _true_maximum(name)
+    assert row["max_ulp"] >= true / 2, (row["max_ulp"], true)
+    assert row["max_is"] == "lower bound"
+
+
+def test_stratified_points_cover_every_binade_of_both_signs():
+    x = domains.stratified(("t",), F64, 1, (-2, 2, 3))
+    _, e = np.frexp(np.abs(x))
+    # 2,046 normal exponents and 52 subnormal leading bits a sign; 3 each in [2**-2, 2**2)
+    assert x.size == 2 * (2046 + 52 + 4 * 2)
+    assert np.unique(e[x > 0]).size == 2046 + 52
+    assert (np.signbit(x).sum(), (~np.signbit(x)).sum()) == (x.size // 2, x.size // 2)
+    assert np.isfinite(x).all() and (x != 0).all()
+
+
+def test_edges_are_found_by_bisection_on_the_reference():
+    """sigmoid's float64 regimes change where its result becomes subnormal (-708.39...), where
+    it underflows to 0 (-745.13...) and where it rounds to 1 (36.73...): the bisection finds
+    each to the float, checked against its neighbours."""
+    ref = REFERENCES["sigmoid"]
+    x = domains.stratified(("t",), F64, 1, search.DENSE)
+    want = evaluate(ref, x).want
+    found = domains.from_keys(search.edges_of(ref, {}, x, want), F64)
+    ex = evaluate(ref, np.concatenate([found, np.nextafter(found, np.inf)])).want
+    below, above = ex[:found.size], ex[found.size:]
+    tiny = np.finfo(F64).smallest_normal
+    subnormal_entry = (below < tiny) & (above >= tiny)
+    zero_exit = (below == 0) & (above > 0)
+    to_one = (below < 1) & (above == 1)
+    assert subnormal_entry.sum() == 1 and zero_exit.sum() == 1 and to_one.sum() == 1
+    assert -709 < found[subnormal_entry][0] < -708 and -746 < found[zero_exit][0] < -745
+    assert 36 < found[to_one][0] < 38
+
+
+def test_search_finds_the_gated_tiny_a_beside_an_ordinary_b(tmp_path):
+    """glu's float32 product near the smallest normal (a tiny, b ordinary) is in the search's
+    strata: at least one point of the search gives a result within 4x of 2**-126."""
+    case = next(c for c in actbench_cases("glu", "fast", "forward"))
+    base = search.base_batches(case, "float32")
+    a, b = base[0].args
+    with np.errstate(over="ignore"):
+        y = np.abs(a.astype(F64) / (1 + np.exp(-b.astype(F64))))
+    tiny = float(np.finfo(np.float32).smallest_normal)
+    ordinary = (np.abs(b) > 0.25) & (np.abs(b) < 8)
+    assert np.count_nonzero(ordinary & (y > tiny / 4) & (y < 4 * tiny)) >= 4
+
+
+def actbench_cases(act, variant, direction):
+    from actbench.core.catalog import cases
+
+    return cases([act], [variant], [direction])
+
+
+def test_search_is_repeatable_and_warm_reruns_compute_nothing(tmp_path):
+    case = next(actbench_cases("tanh", "accurate", "forward"))
+    from actbench.core.budgets import load_budgets
+    from actbench.core.impl import Impl
+
+    cache = Cache(tmp_path)
+    first = search.search_row(case, "float64", load_budgets(), Impl(), cache)
+    misses = cache.misses
+    again = Cache(tmp_path)
+    second = search.search_row(case, "float64", load_budgets(), Impl(), again)
+    assert (first["max_ulp"], first["worst_input"]) == (second["max_ulp"], second["worst_input"])
+    assert misses > 0 and again.misses == 0
+    assert first["sweep"]["rounds"] == search.ROUNDS
+    assert first["n"] == (first["sweep"]["stratified"] + first["sweep"]["edge_points"]
+                          + first["sweep"]["searched"])
