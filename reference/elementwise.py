@@ -28,7 +28,7 @@ __all__ = ["REFERENCES", "ElementwiseReference"]
 Special = float | Fraction | str | Callable[[dict], object]
 
 # Version of these definitions: bump when a formula or a special value changes.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,8 @@ _REFS = [
     _ref("d_celu", lambda x, alpha: mpf(1) if x > 0 else mpmath.exp(x / alpha), 1.0, 1.0, 0.0),
     _ref(
         "selu",
-        lambda x, alpha, scale: scale * x if x > 0 else scale * alpha * mpmath.expm1(x),
+        # scale·(alpha·…): scale * alpha would be a float64 product, rounded before mpmath sees it
+        lambda x, alpha, scale: scale * x if x > 0 else scale * (alpha * mpmath.expm1(x)),
         "odd",
         _INF,
         lambda p: -mpf(p["scale"]) * mpf(p["alpha"]),
@@ -203,7 +204,7 @@ _REFS = [
     # torch: the x <= 0 branch at x = 0, scale·alpha
     _ref(
         "d_selu",
-        lambda x, alpha, scale: mpf(scale) if x > 0 else scale * alpha * mpmath.exp(x),
+        lambda x, alpha, scale: mpf(scale) if x > 0 else scale * (alpha * mpmath.exp(x)),
         lambda p: mpf(p["scale"]) * mpf(p["alpha"]),
         lambda p: p["scale"],
         0.0,
