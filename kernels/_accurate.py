@@ -28,6 +28,18 @@ import math
 from numba import float64, njit
 
 from ._cache import cached
+from ._dd64 import (
+    div_dd,
+    exp_dd,
+    expm1_dd,
+    fast_two_sum,
+    finish,
+    log1p_dd,
+    mul_dd,
+    sigmoid_dd,
+    two_prod,
+    two_sum,
+)
 from ._ufunc import ufunc
 
 __all__ = [
@@ -92,34 +104,6 @@ SQRT_2_OVER_PI = (float.fromhex("0x1.9884533d43651p-1"), float.fromhex("-0x1.cbc
 GELU_TANH_K = (float.fromhex("0x1.6e4e26d4801f7p-5"), float.fromhex("0x1.441355475a31ap-59"))  # 0.044715
 INV_SQRT_2PI = (float.fromhex("0x1.9884533d43651p-2"), float.fromhex("-0x1.cbc0d30ebfd15p-56"))
 TWO_OVER_SQRTPI = (float.fromhex("0x1.20dd750429b6dp+0"), float.fromhex("0x1.1ae3a914fed80p-56"))
-
-_SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp split of a float64 into two 26-bit halves
-
-@_jit
-def two_sum(a, b):
-    """s + e == a + b exactly, s = RN(a + b) (Knuth)."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, e
-
-
-@_jit
-def _split(a):
-    t = _SPLITTER * a
-    hi = t - (t - a)
-    return hi, a - hi
-
-
-@_jit
-def two_prod(a, b):
-    """p + e == a * b exactly, p = RN(a * b) (Dekker); valid for |a|, |b| < 2**996."""
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return p, e
-
 
 # --- root-centred Taylor patches --------------------------------------------------------
 # f'(x) = t·(c1 + c2·t + ...), t = (x - r_hi) - r_lo, for |x - r| <= radius around the root r of
@@ -256,14 +240,25 @@ def _near_root(x, patch):
 
 
 @_jit
-def _root_taylor(x, patch):
-    """f'(x) on a root-centred Taylor patch; see the constants above."""
-    t = (x - patch[0]) - patch[1]
+def _root_taylor_dd(x, patch):
+    """f'(x) on a root-centred Taylor patch as a pair; see the constants above.  t = x - r and the last
+    two steps t·(c1 + t·q) are pairs: in plain float64 they cost up to 2 ULP, more than the
+    series' truncation."""
+    th, tl = two_sum(x, -patch[0])
+    th, tl = fast_two_sum(th, tl - patch[1])
     c = patch[3]
-    p = c[len(c) - 1]
-    for k in range(len(c) - 2, -1, -1):
-        p = p * t + c[k]
-    return t * p
+    q = c[len(c) - 1]
+    for k in range(len(c) - 2, 0, -1):
+        q = q * th + c[k]
+    ph, pl = two_prod(th, q)
+    sh, sl = two_sum(c[0], ph)
+    return mul_dd(th, tl, sh, sl + (pl + tl * q))
+
+
+@_jit
+def _root_taylor(x, patch):
+    rh, rl = _root_taylor_dd(x, patch)
+    return finish(rh, rl, 0)
 
 
 # --- scalar definitions ------------------------------------------------------------------
@@ -367,7 +362,12 @@ def _s_hardswish(x):
         return 0.0
     if x >= 3.0:
         return x
-    return x * (x + 3.0) / 6.0
+    if x == 0.0:
+        return x  # keeps -0
+    sh, sl = two_sum(x, 3.0)  # x·(x + 3)/6 as pairs: two roundings cost 1.6 ULP
+    ph, pl = mul_dd(x, 0.0, sh, sl)
+    qh, ql = div_dd(ph, pl, 6.0, 0.0)
+    return finish(qh, ql, 0)
 
 
 @_jit
@@ -384,71 +384,177 @@ def _s_d_hardswish(x):
 
 
 # --- exponential family -----------------------------------------------------------------
+# Every intermediate is a double-double (``_dd64``): the result's one visible rounding is the
+# last, so forward results are within 0.5 ULP plus a few hundredths and derivatives within 1.
+# Results that go subnormal are computed scaled by 2**-k and scaled back last (``finish``).
+
+
+_TINY_X = 2.0**-600
+
+
+@_jit
+def _times_x(x, h, lo, k):
+    """RN(x·(h + lo)·2**k), x scaled up first where x·(h + lo) may be subnormal (its error
+    term would be below the subnormals and lost)."""
+    if abs(x) < _TINY_X:
+        ph, pl = mul_dd(math.ldexp(x, 600), 0.0, h, lo)
+        return finish(ph, pl, k - 600)
+    ph, pl = mul_dd(x, 0.0, h, lo)
+    return finish(ph, pl, k)
+
+
+@_jit
+def _half_x_up(x):
+    """RN(x/2 + c·x²), c > 0, for |x| < 2**-600 (silu, gelu_tanh there): x/2 is a tie on the
+    subnormal grid for odd multiples of 2**-1074, which c·x² (below any float) breaks upward;
+    a stand-in of its sign, far below a step, tells ``finish`` so."""
+    # the stand-in: 2**-20 of a subnormal step at this scale (2**-474), within h's 53 bits
+    # wherever x/2 is subnormal, and below half an ULP of h wherever it is normal
+    return finish(math.ldexp(x, 599), 2.0**-494, -600)
 
 
 @_jit
 def _s_elu(x, alpha):
     if x > 0.0:
         return x
-    return alpha * math.expm1(x)
+    if x != x:
+        return x
+    if x == 0.0:
+        return alpha * x  # elu(-0) = -0 (alpha > 0)
+    mh, ml = expm1_dd(x)
+    return _times_x(alpha, mh, ml, 0)
 
 
 @_jit
 def _s_d_elu(x, alpha):
     if x > 0.0:
         return 1.0
-    return alpha * math.exp(x)  # torch: alpha at x = 0 (the x <= 0 branch)
+    if x != x:
+        return x
+    h, lo, k = exp_dd(x, 0.0)
+    ph, pl = mul_dd(alpha, 0.0, h, lo)
+    return finish(ph, pl, k)  # torch: alpha at x = 0 (the x <= 0 branch)
+
+
+@_jit
+def _over_alpha(x, alpha):
+    """x/alpha as a pair: the quotient's residual is exact."""
+    return div_dd(x, 0.0, alpha, 0.0)
 
 
 @_jit
 def _s_celu(x, alpha):
     if x > 0.0:
         return x
-    return alpha * math.expm1(x / alpha)
+    if x != x or x == 0.0:
+        return x
+    if x == -_INF:
+        return alpha * math.expm1(x / alpha)  # -alpha, or -inf for a negative alpha
+    if abs(x) < _TINY_X:
+        return x  # x + x²/(2·alpha): the square is below 2**-600 of x
+    qh, ql = _over_alpha(x, alpha)
+    if qh > 0.0:  # alpha < 0: expm1 of a positive argument, libm's (celu is not defined there)
+        return alpha * math.expm1(qh)
+    mh, ml = expm1_dd(qh)
+    ml += ql * (1.0 + mh)  # expm1(q + ql) = expm1(q) + ql·exp(q)
+    ph, pl = mul_dd(alpha, 0.0, mh, ml)
+    return finish(ph, pl, 0)
 
 
 @_jit
 def _s_d_celu(x, alpha):
     if x > 0.0:
         return 1.0
-    return math.exp(x / alpha)
+    if x != x:
+        return x
+    if x == -_INF:
+        return math.exp(x / alpha)  # 0, or inf for a negative alpha
+    qh, ql = _over_alpha(x, alpha)
+    h, lo, k = exp_dd(qh, ql)
+    return finish(h, lo, k)
 
 
 @_jit
 def _s_selu(x, alpha, scale):
     if x > 0.0:
         return scale * x
-    return scale * (alpha * math.expm1(x))
+    if x != x or x == 0.0:
+        return scale * x
+    mh, ml = expm1_dd(x)
+    sh, sl = two_prod(scale, alpha)  # scale·alpha exactly: its rounding alone cost 0.5 ULP
+    if abs(mh) < _TINY_X:  # expm1(x) = x to 2**-600: scaled, so that the product rounds once
+        ph, pl = mul_dd(sh, sl, math.ldexp(mh, 600), 0.0)
+        return finish(ph, pl, -600)
+    ph, pl = mul_dd(sh, sl, mh, ml)
+    return finish(ph, pl, 0)
 
 
 @_jit
 def _s_d_selu(x, alpha, scale):
     if x > 0.0:
         return scale
-    return scale * (alpha * math.exp(x))
+    if x != x:
+        return x
+    h, lo, k = exp_dd(x, 0.0)
+    sh, sl = two_prod(scale, alpha)
+    ph, pl = mul_dd(sh, sl, h, lo)
+    return finish(ph, pl, k)
 
 
 @_jit
 def _s_sigmoid(x):
+    if x != x:
+        return x
+    h, lo, k, _, _ = sigmoid_dd(x, 0.0)
+    return finish(h, lo, k)
+
+
+@_jit
+def _d_logistic(x, xl):
+    """sigmoid'(x + xl) = e/(1 + e)², e = exp(-|x + xl|), as (h, l, k): no 1 - sigmoid."""
     if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)  # exp(-x) would overflow below -709.78 while sigmoid is still e**x
-    return e / (1.0 + e)
+        eh, el, k = exp_dd(-x, -xl)
+    else:
+        eh, el, k = exp_dd(x, xl)
+    dh, dl = two_sum(1.0, math.ldexp(eh, k))
+    dl += math.ldexp(el, k)
+    d2h, d2l = mul_dd(dh, dl, dh, dl)
+    qh, ql = div_dd(eh, el, d2h, d2l)
+    return qh, ql, k
 
 
 @_jit
 def _s_d_sigmoid(x):
-    # _s_sigmoid(x)·_s_sigmoid(-x) = e/(1+e)² with e = exp(-|x|): no 1 - sigmoid cancellation
-    e = math.exp(-abs(x))
-    d = 1.0 + e
-    return e / (d * d)
+    if x != x:
+        return x
+    h, lo, k = _d_logistic(x, 0.0)
+    return finish(h, lo, k)
+
+
+@_jit
+def _softplus_dd(yh, yl):
+    """log(1 + exp(y)) for y = yh + yl as (h, l, k): y + log1p(e**-y) above 0, log1p(e**y)
+    below, where it is e**y·(1 - e**y/2 + ...) and may be subnormal (then scaled)."""
+    if yh >= 0.0:
+        eh, el, k = exp_dd(-yh, -yl)
+        lh, ll = log1p_dd(math.ldexp(eh, k), math.ldexp(el, k))
+        sh, sl = two_sum(yh, lh)
+        return sh, sl + (yl + ll), 0
+    eh, el, k = exp_dd(yh, yl)
+    if k < -60:  # e**y < 2**-60: log1p(e) = e·(1 - e/2) to 2**-120
+        return eh, el - eh * math.ldexp(eh, k - 1), k
+    lh, ll = log1p_dd(math.ldexp(eh, k), math.ldexp(el, k))
+    return lh, ll, 0
 
 
 @_jit
 def _s_log_sigmoid(x):
-    if x >= 0.0:
-        return -math.log1p(math.exp(-x))
-    return x - math.log1p(math.exp(x))
+    if x != x or x == -_INF:
+        return x
+    if x == _INF:
+        return -0.0
+    h, lo, k = _softplus_dd(-x, 0.0)
+    return -finish(h, lo, k)
 
 
 @_jit
@@ -458,111 +564,180 @@ def _s_d_log_sigmoid(x):
 
 @_jit
 def _s_tanh(x):
-    return math.tanh(x)
+    # tanh|x| = -expm1(-2|x|)/(2 + expm1(-2|x|)): no cancellation, -2|x| exact
+    if x != x or x == 0.0:
+        return x
+    mh, ml = expm1_dd(-2.0 * abs(x))
+    dh, dl = two_sum(2.0, mh)
+    qh, ql = div_dd(-mh, -ml, dh, dl + ml)
+    return math.copysign(finish(qh, ql, 0), x)
 
 
 @_jit
 def _s_d_tanh(x):
     # sech²(x) = 4e/(1+e)², e = exp(-2|x|); 1 - tanh² would lose everything for |x| > 9
-    e = math.exp(-2.0 * abs(x))
-    d = 1.0 + e
-    return 4.0 * e / (d * d)
+    if x != x:
+        return x
+    h, lo, k = _d_logistic(-2.0 * abs(x), 0.0)
+    return finish(h, lo, k + 2)
 
 
 @_jit
 def _s_softsign(x):
     if abs(x) == _INF:
         return math.copysign(1.0, x)
-    return x / (1.0 + abs(x))
+    if x == 0.0:
+        return x
+    dh, dl = two_sum(1.0, abs(x))
+    qh, ql = div_dd(x, 0.0, dh, dl)
+    return finish(qh, ql, 0)
 
 
 @_jit
 def _s_d_softsign(x):
-    t = 1.0 / (1.0 + abs(x))  # squared last: (1+|x|)² overflows long before 1/x² underflows
-    return t * t
+    if x != x:
+        return x
+    if abs(x) == _INF:
+        return 0.0
+    if abs(x) > 2.0**500:  # 1/(1 + |x|)² = 1/x² to 2**-500, scaled by 2**1000 as a pair
+        th, tl = div_dd(1.0, 0.0, math.ldexp(abs(x), -500), 0.0)
+        ph, pl = mul_dd(th, tl, th, tl)
+        return finish(ph, pl, -1000)
+    dh, dl = two_sum(1.0, abs(x))
+    d2h, d2l = mul_dd(dh, dl, dh, dl)
+    qh, ql = div_dd(1.0, 0.0, d2h, d2l)
+    return finish(qh, ql, 0)
 
 
 @_jit
 def _s_softplus(x, beta):
     # (1/beta)·log(1 + exp(beta·x)), exact formula: no threshold shortcut
-    y = beta * x
-    if y >= 0.0:
-        return (y + math.log1p(math.exp(-y))) / beta
-    return math.log1p(math.exp(y)) / beta
+    if x != x:
+        return x
+    yh, yl = two_prod(beta, x)
+    if abs(yh) == _INF:
+        return x if yh > 0.0 else 0.0
+    h, lo, k = _softplus_dd(yh, yl)
+    if beta == 1.0:
+        return finish(h, lo, k)
+    qh, ql = div_dd(h, lo, beta, 0.0)
+    return finish(qh, ql, k)
 
 
 @_jit
 def _s_d_softplus(x, beta):
-    return _s_sigmoid(beta * x)
+    if x != x:
+        return x
+    yh, yl = two_prod(beta, x)
+    if abs(yh) == _INF:
+        return 1.0 if yh > 0.0 else 0.0
+    h, lo, k, _, _ = sigmoid_dd(yh, yl)
+    return finish(h, lo, k)
 
 
 @_jit
 def _s_silu(x):
     if x == -_INF:
         return -0.0
+    if x != x or x == _INF or x == 0.0:
+        return x
+    if abs(x) < _TINY_X:
+        return _half_x_up(x)
+    h, lo, k, _, _ = sigmoid_dd(x, 0.0)
+    return _times_x(x, h, lo, k)
+
+
+@_jit
+def _d_silu_dd(x):
+    """silu'(x) = sigmoid(x)·(1 + x·sigmoid(-x)) as (h, l, k), x not NaN:
+    (1 + e + x·e)/(1+e)² (x >= 0, e = exp(-x)), e·(1 + e + x)/(1+e)² (x < 0, e = exp(x))."""
+    if x == _INF:
+        return 1.0, 0.0, 0
+    if x == -_INF:
+        return -0.0, 0.0, 0
+    if _near_root(x, _D_SILU_PATCH):
+        rh, rl = _root_taylor_dd(x, _D_SILU_PATCH)
+        return rh, rl, 0
+    eh, el, k = exp_dd(-abs(x), 0.0)
+    e_h, e_l = math.ldexp(eh, k), math.ldexp(el, k)
+    dh, dl = two_sum(1.0, e_h)
+    dl += e_l
+    d2h, d2l = mul_dd(dh, dl, dh, dl)
     if x >= 0.0:
-        return x / (1.0 + math.exp(-x))
-    if x < _SUBNORMAL_EXP_EDGE:
-        h = math.exp(0.5 * x)  # x·e**x = (x·h)·h, rounded into the subnormal range once
-        return (x * h) * h
-    e = math.exp(x)
-    return x * e / (1.0 + e)
+        xh, xl = mul_dd(x, 0.0, e_h, e_l)
+        nh, nl = two_sum(dh, xh)
+        qh, ql = div_dd(nh, nl + (dl + xl), d2h, d2l)
+        return qh, ql, 0
+    nh, nl = two_sum(1.0, x)  # 1 + x + e: cancels at the root, exactly here
+    nh, nl2 = two_sum(nh, e_h)
+    nh, nl = fast_two_sum(nh, (nl + nl2) + e_l)
+    ph, pl = mul_dd(eh, el, nh, nl)
+    qh, ql = div_dd(ph, pl, d2h, d2l)
+    return qh, ql, k
 
 
 @_jit
 def _s_d_silu(x):
-    # _s_sigmoid(x)·(1 + x·_s_sigmoid(-x)) = (1 + e + x·e)/(1+e)² (x > 0, e = exp(-x))
-    #                                 = e·(1 + e + x)/(1+e)²  (x < 0, e = exp(x))
-    if x >= 0.0:
-        if x == _INF:
-            return 1.0
-        e = math.exp(-x)
-        d = 1.0 + e
-        return (d + x * e) / (d * d)
-    if x == -_INF:
-        return -0.0
-    if x < _SUBNORMAL_EXP_EDGE:
-        h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
-        return ((1.0 + x) * h) * h
-    if _near_root(x, _D_SILU_PATCH):
-        return _root_taylor(x, _D_SILU_PATCH)
-    e = math.exp(x)
-    d = 1.0 + e
-    return e * (d + x) / (d * d)
+    if x != x:
+        return x
+    h, lo, k = _d_silu_dd(x)
+    return finish(h, lo, k)
+
+
+@_jit
+def _mish_ratio(x):
+    """tanh(softplus(x)) = n/(n + 2), n = e·(e + 2), e = exp(x), as a pair, for -700 <= x."""
+    eh, el, k = exp_dd(x, 0.0)
+    eh, el = math.ldexp(eh, k), math.ldexp(el, k)
+    e2h, e2l = two_sum(eh, 2.0)
+    nh, nl = mul_dd(eh, el, e2h, e2l + el)
+    dh, dl = two_sum(nh, 2.0)
+    th, tl = div_dd(nh, nl, dh, dl + nl)
+    return th, tl, eh, el, nh, nl, dh, dl + nl
 
 
 @_jit
 def _s_mish(x):
-    # _s_tanh(_s_softplus(x)) = n/(n + 2), n = e·(e + 2), e = exp(x): no cancellation anywhere
     if x > 20.0:
-        return x  # _s_tanh(_s_softplus(x)) = 1 - 2/(n+2) rounds to 1 beyond x = 18.7
+        return x  # tanh(softplus(x)) = 1 - 2/(n+2) rounds to 1 beyond x = 18.7
     if x == -_INF:
         return -0.0
-    if x < -50.0:
-        h = math.exp(0.5 * x)  # x·e**x·(1 - e**x/2 + ...): the correction is below 2**-72
-        return (x * h) * h
-    e = math.exp(x)
-    n = e * (e + 2.0)
-    return x * n / (n + 2.0)
+    if x != x or x == 0.0:
+        return x
+    if x < -700.0:  # x·e·(1 - e/2 + ...), e = e**x < 2**-1000: the correction is below 2**-1000
+        eh, el, k = exp_dd(x, 0.0)
+        ph, pl = mul_dd(x, 0.0, eh, el)
+        return finish(ph, pl, k)
+    th, tl, _, _, _, _, _, _ = _mish_ratio(x)
+    return _times_x(x, th, tl, 0)
 
 
 @_jit
 def _s_d_mish(x):
-    # _s_tanh(sp) + x·sech²(sp)·_s_sigmoid(x), sp = _s_softplus(x), with n = e·(e + 2):
-    # _s_tanh(sp) = n/(n+2), sech²(sp) = 4(n+1)/(n+2)², _s_sigmoid(x) = e/(1+e)
+    # tanh(sp) + x·sech²(sp)·sigmoid(x), sp = softplus(x), with n = e·(e + 2):
+    # tanh(sp) = n/(n+2), sech²(sp) = 4(n+1)/(n+2)², sigmoid(x) = e/(1+e)
     if x > 40.0:
         return 1.0  # the second term is < 4x·e**-2x < 2**-110 here
     if x == -_INF:
         return -0.0
-    if x < -50.0:
-        h = math.exp(0.5 * x)  # e**x·(1 + x) + O(x·e**2x)
-        return ((1.0 + x) * h) * h
+    if x != x:
+        return x
+    if x < -700.0:  # e**x·(1 + x) + O(x·e**2x)
+        eh, el, k = exp_dd(x, 0.0)
+        ph, pl = mul_dd(1.0 + x, 0.0, eh, el)  # 1 + x exact for |x| < 2**52
+        return finish(ph, pl, k)
     if _near_root(x, _D_MISH_PATCH):
         return _root_taylor(x, _D_MISH_PATCH)
-    e = math.exp(x)
-    n = e * (e + 2.0)
-    d = n + 2.0
-    return n / d + x * (e / (1.0 + e)) * (4.0 * (n + 1.0) / (d * d))
+    th, tl, eh, el, nh, nl, dh, dl = _mish_ratio(x)
+    n1h, n1l = two_sum(nh, 1.0)
+    d2h, d2l = mul_dd(dh, dl, dh, dl)
+    sh, sl = div_dd(4.0 * n1h, 4.0 * (n1l + nl), d2h, d2l)  # sech²(sp)
+    gh, gl, k, _, _ = sigmoid_dd(x, 0.0)
+    gh, gl = math.ldexp(gh, k), math.ldexp(gl, k)
+    ph, pl = mul_dd(sh, sl, gh, gl)
+    ph, pl = mul_dd(x, 0.0, ph, pl)
+    rh, rl = two_sum(th, ph)
+    return finish(rh, rl + (tl + pl), 0)
 
 
 # --- Gaussian family --------------------------------------------------------------------
@@ -675,32 +850,23 @@ def _gelu_tanh_arg(x):
 
 @_jit
 def _s_gelu_tanh(x):
-    # 0.5·x·(1 + _s_tanh(u)) = x·_s_sigmoid(2u): no 1 + tanh cancellation
+    # 0.5·x·(1 + tanh(u)) = x·sigmoid(2u): no 1 + tanh cancellation; v = 2u as a pair
     if x > 20.0:
-        return x  # 1 - _s_sigmoid(2u) < e**-2000
+        return x  # 1 - sigmoid(2u) < e**-2000
     if x < -25.0:
         return -0.0  # 2u < -1930: the result underflows
-    if x != x:
+    if x != x or x == 0.0:
         return x
+    if abs(x) < _TINY_X:
+        return _half_x_up(x)
     v, v_lo = _gelu_tanh_arg(x)
-    if v < _SUBNORMAL_EXP_EDGE:
-        h = math.exp(0.5 * v)  # x·e**v·(1 + v_lo), rounded into the subnormals once
-        return (x * (1.0 + v_lo) * h) * h
-    if v >= 0.0:
-        e = math.exp(-v)
-        sig = 1.0 / (1.0 + e)
-        sig_neg = e * sig
-    else:
-        e = math.exp(v)
-        sig_neg = 1.0 / (1.0 + e)
-        sig = e * sig_neg
-    # _s_sigmoid(v + v_lo) = _s_sigmoid(v)·(1 + _s_sigmoid(-v)·v_lo) to first order
-    return x * (sig * (1.0 + sig_neg * v_lo))
+    h, lo, k, _, _ = sigmoid_dd(v, v_lo)
+    return _times_x(x, h, lo, k)
 
 
 @_jit
 def _s_d_gelu_tanh(x):
-    # _s_sigmoid(v) + x·_s_sigmoid(v)·_s_sigmoid(-v)·v',  v' = 2·sqrt(2/pi)·(1 + 3·0.044715·x²)
+    # sigmoid(v) + x·sigmoid(v)·sigmoid(-v)·v',  v' = 2·sqrt(2/pi)·(1 + 3·0.044715·x²)
     if x > 20.0:
         return 1.0
     if x < -25.0:
@@ -710,20 +876,17 @@ def _s_d_gelu_tanh(x):
     if _near_root(x, _D_GELU_TANH_PATCH):
         return _root_taylor(x, _D_GELU_TANH_PATCH)
     v, v_lo = _gelu_tanh_arg(x)
-    dv = 2.0 * SQRT_2_OVER_PI[0] * (1.0 + 3.0 * GELU_TANH_K[0] * x * x)
-    if v < _SUBNORMAL_EXP_EDGE:
-        h = math.exp(0.5 * v)  # e**v·(1 + x·v')·(1 + v_lo)
-        return ((1.0 + x * dv) * (1.0 + v_lo) * h) * h
-    if v >= 0.0:
-        e = math.exp(-v)
-        sig = 1.0 / (1.0 + e)
-        sig_neg = e * sig
-    else:
-        e = math.exp(v)
-        sig_neg = 1.0 / (1.0 + e)
-        sig = e * sig_neg
-    sig = sig * (1.0 + sig_neg * v_lo)
-    return sig * (1.0 + x * dv * sig_neg)
+    x2h, x2l = two_prod(x, x)
+    kh, kl = mul_dd(3.0 * GELU_TANH_K[0], 3.0 * GELU_TANH_K[1], x2h, x2l)
+    wh, wl = two_sum(1.0, kh)
+    dvh, dvl = mul_dd(2.0 * SQRT_2_OVER_PI[0], 2.0 * SQRT_2_OVER_PI[1], wh, wl + kl)
+    xdh, xdl = mul_dd(x, 0.0, dvh, dvl)  # x·v'
+    sh, sl, k, nh, nl = sigmoid_dd(v, v_lo)
+    # sigmoid(v)·(1 + x·v'·sigmoid(-v)), scaled by 2**k with sigmoid(v)
+    th, tl = mul_dd(xdh, xdl, nh, nl)
+    uh, ul = two_sum(1.0, th)
+    ph, pl = mul_dd(sh, sl, uh, ul + tl)
+    return finish(ph, pl, k)
 
 
 # --- ufuncs ------------------------------------------------------------------------------
@@ -918,29 +1081,30 @@ def d_mish(x):
 # factors, except where gate(b) (or gate'(b)) is so small it is subnormal or underflows while
 # a·gate(b) need not be (a up to 2**1024): there the gate is carried as w·exp(t), exp(t) split
 # as m·2**k, and a·w·m scaled by 2**k last.
-_INV_LN2 = 1.4426950408889634  # RN(1/log 2); only picks k, any nearby value works
-
-
 @_jit
-def _exp_split(t, t_lo):
-    """exp(t + t_lo) = m·2**k, m in [0.7, 1.42]; Cody-Waite reduction with fdlibm's log 2
-    split (k·_LN2_HI is exact for |k| < 2**21, and t - k·_LN2_HI is exact by Sterbenz)."""
-    k = math.floor(t * _INV_LN2 + 0.5)
-    r = ((t - k * _LN2_HI) - k * _LN2_LO) + t_lo
-    return math.exp(r), int(k)
+def _times_pair(a, h, lo, k):
+    """RN(a·(h + lo)·2**k) for a gate's pair (h + lo > 0 or a zero): a's exponent joins the
+    scale, so that neither a huge a nor a subnormal product rounds early."""
+    if abs(a) == _INF or a != a:
+        return a * (h + lo)
+    am, ae = math.frexp(a)
+    ph, pl = mul_dd(am, 0.0, h, lo)
+    return finish(ph, pl, k + ae)
 
 
 @_jit
 def _times_tiny(a, w, t, t_lo):
-    """a·w·exp(t + t_lo) for t < -600: exp(t) may underflow, the product need not."""
+    """a·w·exp(t + t_lo) for t < -600: exp(t) may underflow, the product need not; exp as a
+    pair (``exp_dd``) with a's and w's exponents in its scale, one rounding."""
     if t < -1460.0:  # |a·w·exp(t)| < 2**1024·|w|·2**-2106 rounds to zero for finite a
         sign = math.copysign(1.0, w)
         if abs(a) == _INF and t > -_INF:
             return a * sign  # inf times a tiny but nonzero gate
         return a * (0.0 * sign)
-    m, k = _exp_split(t, t_lo)
-    am, ae = math.frexp(a)
-    return math.ldexp(am * (w * m), ae + k)
+    h, lo, k = exp_dd(t, t_lo)
+    wm, we = math.frexp(w)
+    ph, pl = mul_dd(wm, 0.0, h, lo)
+    return _times_pair(a, ph, pl, k + we)
 
 
 @_jit
@@ -960,14 +1124,20 @@ _HUGE_B = -1e150  # below, b²/2 overflows; any t < -1460 gives the same (zero) 
 def _glu(a, b):
     if b < -660.0:  # sigmoid(b) = e**b to 1e-287 relative
         return _times_tiny(a, 1.0, b, 0.0)
-    return a * _s_sigmoid(b)
+    if b != b:
+        return a + b
+    h, lo, k, _, _ = sigmoid_dd(b, 0.0)
+    return _times_pair(a, h, lo, k)
 
 
 @_jit
 def _d_glu_b(a, b):
     if abs(b) > 660.0:  # sigmoid'(b) = e**-|b| to 1e-287 relative
         return _times_tiny(a, 1.0, -abs(b), 0.0)
-    return a * _s_d_sigmoid(b)
+    if b != b:
+        return a + b
+    h, lo, k = _d_logistic(b, 0.0)
+    return _times_pair(a, h, lo, k)
 
 
 @_jit
@@ -978,7 +1148,14 @@ def _geglu(a, b):
         h, h_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
         w = -(INV_SQRT_2PI[0] * _mills_series(-b * INV_SQRT2[0]))
         return _times_tiny(a, w, -h, -h_lo)
-    return a * _s_gelu(b)
+    if b > 40.0 or b != b or abs(a) == _INF:
+        return a * _s_gelu(b)
+    # a·b/2·erfc(-b/√2) with a·b exact: one rounding on top of erfc's
+    ph, pl = two_prod(a, 0.5 * b)
+    if abs(ph) == _INF:  # a·b/2 overflows, a·gelu(b) need not
+        return a * _s_gelu(b)
+    z, z_lo = _neg_x_over_sqrt2(b)
+    return finish(*mul_dd(ph, pl, _erfc_dd(z, z_lo), 0.0), 0)
 
 
 @_jit
@@ -996,14 +1173,22 @@ def _swiglu(a, b):
         return _times_half_b(a, b)
     if b < -655.0:  # silu(b) = b·e**b
         return _times_tiny(a, b, b, 0.0) if b > -_INF else a * -0.0
-    return a * _s_silu(b)
+    if b != b or abs(b) == _INF:
+        return a * _s_silu(b)
+    h, lo, k, _, _ = sigmoid_dd(b, 0.0)
+    bh, bl = math.frexp(b)  # b·sigmoid(b) as a pair, b's exponent in the scale
+    sh, sl = mul_dd(bh, 0.0, h, lo)
+    return _times_pair(a, sh, sl, k + bl)
 
 
 @_jit
 def _d_swiglu_b(a, b):
     if b < -655.0:  # silu'(b) = e**b·(1 + b)
         return _times_tiny(a, 1.0 + b, b, 0.0) if b > -_INF else a * -0.0
-    return a * _s_d_silu(b)
+    if b != b:
+        return a + b
+    h, lo, k = _d_silu_dd(b)
+    return _times_pair(a, h, lo, k)
 
 
 @_jit

@@ -197,7 +197,11 @@ def _d_geglu_b32(a, b):
     the unscaled pair would overflow): exact, since gelu'(b) and its low part are normal for
     b > -10, the vector loop's range (``_below_10``)."""
     yh, yl, s = _simd32._d_gelu_pair(b)
-    return _simd32._fma(a, yh * s, a * (yl * s))
+    ys = yh * s
+    y = _simd32._fma(a, ys, a * (yl * s))
+    # a·ys where a is infinite (inf·0 in the low part would be NaN) or the product is zero
+    # (its sign is a·ys's: -0 + 0 is +0)
+    return a * ys if (y == _simd32.ZERO or abs(a) == _INF32) else y
 
 
 def _alone32(gate):
