@@ -36,6 +36,7 @@ from ._dd64 import (
     finish,
     log1p_dd,
     mul_dd,
+    scale,
     sigmoid_dd,
     two_prod,
     two_sum,
@@ -516,8 +517,8 @@ def _d_logistic(x, xl):
         eh, el, k = exp_dd(-x, -xl)
     else:
         eh, el, k = exp_dd(x, xl)
-    dh, dl = two_sum(1.0, math.ldexp(eh, k))
-    dl += math.ldexp(el, k)
+    dh, dl = two_sum(1.0, scale(eh, k))
+    dl += scale(el, k)
     d2h, d2l = mul_dd(dh, dl, dh, dl)
     qh, ql = div_dd(eh, el, d2h, d2l)
     return qh, ql, k
@@ -537,13 +538,13 @@ def _softplus_dd(yh, yl):
     below, where it is e**y·(1 - e**y/2 + ...) and may be subnormal (then scaled)."""
     if yh >= 0.0:
         eh, el, k = exp_dd(-yh, -yl)
-        lh, ll = log1p_dd(math.ldexp(eh, k), math.ldexp(el, k))
+        lh, ll = log1p_dd(scale(eh, k), scale(el, k))
         sh, sl = two_sum(yh, lh)
         return sh, sl + (yl + ll), 0
     eh, el, k = exp_dd(yh, yl)
     if k < -60:  # e**y < 2**-60: log1p(e) = e·(1 - e/2) to 2**-120
-        return eh, el - eh * math.ldexp(eh, k - 1), k
-    lh, ll = log1p_dd(math.ldexp(eh, k), math.ldexp(el, k))
+        return eh, el - eh * scale(eh, k - 1), k
+    lh, ll = log1p_dd(scale(eh, k), scale(el, k))
     return lh, ll, 0
 
 
@@ -659,7 +660,7 @@ def _d_silu_dd(x):
         rh, rl = _root_taylor_dd(x, _D_SILU_PATCH)
         return rh, rl, 0
     eh, el, k = exp_dd(-abs(x), 0.0)
-    e_h, e_l = math.ldexp(eh, k), math.ldexp(el, k)
+    e_h, e_l = scale(eh, k), scale(el, k)
     dh, dl = two_sum(1.0, e_h)
     dl += e_l
     d2h, d2l = mul_dd(dh, dl, dh, dl)
@@ -688,7 +689,7 @@ def _s_d_silu(x):
 def _mish_ratio(x):
     """tanh(softplus(x)) = n/(n + 2), n = e·(e + 2), e = exp(x), as a pair, for -700 <= x."""
     eh, el, k = exp_dd(x, 0.0)
-    eh, el = math.ldexp(eh, k), math.ldexp(el, k)
+    eh, el = scale(eh, k), scale(el, k)
     e2h, e2l = two_sum(eh, 2.0)
     nh, nl = mul_dd(eh, el, e2h, e2l + el)
     dh, dl = two_sum(nh, 2.0)
@@ -733,7 +734,7 @@ def _s_d_mish(x):
     d2h, d2l = mul_dd(dh, dl, dh, dl)
     sh, sl = div_dd(4.0 * n1h, 4.0 * (n1l + nl), d2h, d2l)  # sech²(sp)
     gh, gl, k, _, _ = sigmoid_dd(x, 0.0)
-    gh, gl = math.ldexp(gh, k), math.ldexp(gl, k)
+    gh, gl = scale(gh, k), scale(gl, k)
     ph, pl = mul_dd(sh, sl, gh, gl)
     ph, pl = mul_dd(x, 0.0, ph, pl)
     rh, rl = two_sum(th, ph)

@@ -82,6 +82,24 @@ def fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
+@intrinsic
+def _pow2(typingctx, k):
+    """2**k for -1022 <= k <= 1023, from its bits: ldexp is a libm call."""
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@_jit
+def scale(v, k):
+    """RN(v·2**k), as math.ldexp: one multiplication where 2**k is a normal float."""
+    if -1022 <= k <= 1023:
+        return v * _pow2(k)
+    return math.ldexp(v, k)
+
+
 @_jit
 def two_prod(a, b):
     """p + e == a * b exactly (unless e is below the subnormals), p = RN(a * b)."""
@@ -99,11 +117,12 @@ def mul_dd(ah, al, bh, bl):
 
 @_jit
 def div_dd(ah, al, bh, bl):
-    """(a_h + a_l)/(b_h + b_l) as a pair: the quotient's residual is exact (two_prod)."""
-    q = ah / bh
-    p, e = two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return fast_two_sum(q, r / bh)
+    """(a_h + a_l)/(b_h + b_l) as a pair: q = a_h·(1/b_h) within an ULP or two, its residual
+    exact (fma), the correction the residual times 1/b_h (one division, not two)."""
+    inv = 1.0 / bh
+    q = ah * inv
+    r = (fma(-q, bh, ah) + al) - q * bl
+    return fast_two_sum(q, r * inv)
 
 
 @_jit
@@ -148,12 +167,15 @@ def finish(h, lo, k):
     exactly; a subnormal one is h·2**k rounded to the subnormal grid, then moved one step
     where the remainder (h - r·2**-k) + lo passes half a step (rounding h + lo to 53 bits
     first would round twice: up to 0.75 ULP).  A zero takes h's sign (-0 + 0 is +0)."""
-    y = math.ldexp(h + lo, k)
+    if k == 0:
+        y = h + lo
+    else:
+        y = scale(h + lo, k)
     if abs(y) >= _NORMAL or y != y or lo == 0.0:
         return math.copysign(y, h)
-    r = math.ldexp(h, k)
+    r = scale(h, k)
     step = math.ldexp(_SMALLEST, -k)  # one subnormal ULP at h's scale
-    rest = (h - math.ldexp(r, -k)) + lo  # h - r·2**-k is exact: at most half a step
+    rest = (h - scale(r, -k)) + lo  # h - r·2**-k is exact: at most half a step
     steps = r / _SMALLEST  # an integer: r is on the grid
     odd = steps - 2.0 * math.floor(0.5 * steps) != 0.0
     if rest > 0.5 * step or (rest == 0.5 * step and odd):
@@ -169,8 +191,8 @@ def expm1_dd(x):
     if x > -0.34:
         return _exp_small(x, 0.0)
     h, lo, k = exp_dd(x, 0.0)
-    s, e = two_sum(-1.0, math.ldexp(h, k))  # the pair scaled exactly unless e**x < 2**-1022,
-    return fast_two_sum(s, e + math.ldexp(lo, k))  # where expm1 is -1 to 2**-1000
+    s, e = two_sum(-1.0, scale(h, k))  # the pair scaled exactly unless e**x < 2**-1022,
+    return fast_two_sum(s, e + scale(lo, k))  # where expm1 is -1 to 2**-1000
 
 
 @_jit
@@ -189,15 +211,15 @@ def sigmoid_dd(x, xl):
     (the latter unscaled, for the derivatives' products), x not NaN."""
     if x >= 0.0:
         eh, el, k = exp_dd(-x, -xl)
-        eh, el = math.ldexp(eh, k), math.ldexp(el, k)
+        eh, el = scale(eh, k), scale(el, k)
         dh, dl = two_sum(1.0, eh)
         dl += el
         qh, ql = div_dd(1.0, 0.0, dh, dl)
         nh, nl = mul_dd(eh, el, qh, ql)
         return qh, ql, 0, nh, nl
     eh, el, k = exp_dd(x, xl)
-    dh, dl = two_sum(1.0, math.ldexp(eh, k))
-    dl += math.ldexp(el, k)
+    dh, dl = two_sum(1.0, scale(eh, k))
+    dl += scale(el, k)
     qh, ql = div_dd(eh, el, dh, dl)
     nh, nl = div_dd(1.0, 0.0, dh, dl)
     return qh, ql, k, nh, nl
