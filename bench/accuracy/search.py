@@ -214,11 +214,29 @@ class Searched:
     searched: int = 0
     rounds: int = 0
 
+    binades: list = field(default_factory=list)
+
     def as_dict(self, dtype) -> dict:
         return {"kind": "search", "stratified": self.stratified, "edge_points": self.edge_points,
                 "searched": self.searched, "rounds": self.rounds,
                 "edges": [domains.hexf(v) for v in domains.from_keys(
-                    np.array(self.edges, np.int64), dtype)]}
+                    np.array(self.edges, np.int64), dtype)],
+                "binade_max_ulp": self.binades}
+
+
+def binade_maxima(x: np.ndarray, ulps: np.ndarray) -> list:
+    """[[sign, e, max ULP]] for every binade 2**e <= |x| < 2**(e + 1) holding a finite,
+    nonzero x with a measured error (subnormals by their own e)."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x) & (x != 0) & np.isfinite(ulps)
+    if not ok.any():
+        return []
+    _, e = np.frexp(np.abs(x[ok]))
+    sign = np.where(x[ok] < 0, -1, 1)
+    frame = {}
+    for s_, e_, u in zip(sign.tolist(), (e - 1).tolist(), ulps[ok].tolist(), strict=True):
+        frame[(s_, e_)] = max(frame.get((s_, e_), 0.0), u)
+    return [[s_, e_, m] for (s_, e_), m in sorted(frame.items())]
 
 
 def _edge_batch(case, dtype, base: Batch, exact: dict, cache: Cache, gate_of=None):
@@ -331,6 +349,10 @@ def search_row(case, dtype: str, budgets, impl, cache: Cache, executor=None, job
     if case.activation.kind != "rowwise":
         work = _local_search(case, dtype, kernel, work, exact, cache, executor, done)
     row = audit(case, dtype, "search", budgets, impl=impl, work=work, exact=exact)
+    if case.activation.kind != "rowwise":
+        pts = evaluate_points(kernel, work, exact)
+        if not pts.error:  # per binade of x, or of b for a gated activation (the gate's input)
+            done.binades = binade_maxima(_inputs(work)[:, -1], pts.ulps)
     row["sweep"] = done.as_dict(np.dtype(dtype))
     return row
 

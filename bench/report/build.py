@@ -387,6 +387,7 @@ def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
         _staleness(rep, rs)
         _accuracy_figures(rep, rs, cache, jobs, exact_progress)
         sweeps.add_section(rep, rs.audit)
+        sweeps.add_search_section(rep, rs.audit)
     if speed is not None and len(speed):
         _speed_figures(rep, rs, speed)
         speed_best.add_section(rep, rs, speed)

@@ -1,7 +1,8 @@
-"""The report's section on exhaustive float32 sweeps: for each swept kernel, the largest ULP
-error in every binade of |x|, both signs, so a reader sees where in the float32 range the
-error lives; and a table of each sweep (max ULP, worst input, inputs above 0.5, 1 and 2 ULP,
-special-value mismatches, how many points mpmath checked)."""
+"""The report's sections on exhaustive float32 sweeps and on the search domain: for each swept
+or searched kernel, the largest ULP error in every binade of |x|, both signs, so a reader sees
+where in the range the error lives; a table of each sweep (max ULP, worst input, inputs above
+0.5, 1 and 2 ULP, special-value mismatches, how many points mpmath checked), and one of the
+search's maxima per implementation."""
 
 import json
 
@@ -13,7 +14,8 @@ from actbench.gate.compare import fmt
 from actbench.report.document import Figure, Report
 from actbench.report.figures import impl_colour
 
-__all__ = ["SWEEP_COLUMNS", "add_section", "binade_figure", "binade_maxima", "sweep_rows"]
+__all__ = ["SWEEP_COLUMNS", "add_search_section", "add_section", "binade_figure", "binade_maxima",
+           "search_figure", "search_rows", "search_table", "sweep_rows"]
 
 SWEEP_COLUMNS = ["impl", "variant", "max_ulp", "worst_input", "over_half_ulp", "over_1_ulp",
                  "over_2_ulp", "special_mismatches", "mpmath_checked", "n"]
@@ -120,3 +122,89 @@ def _cell(v) -> str:
 def _undecided(sweep_json: str) -> str:
     und = json.loads(sweep_json).get("undecided") or {}
     return ", ".join(f"{v} at {k}" for k, v in und.items() if v) or "0"
+
+
+def search_rows(audit: pd.DataFrame) -> pd.DataFrame:
+    """The audit's search rows of elementwise kernels with their per-binade maxima."""
+    if "sweep" not in audit:
+        return audit.iloc[0:0]
+    rows = audit[(audit["domain"] == "search") & (audit["status"] != "absent")]
+    return rows[rows["sweep"].fillna("").astype(str).str.contains('"binade_max_ulp": [[', regex=False)
+                & ~rows["worst_input"].astype(str).str.startswith(("a=", "tau="))]
+
+
+def search_table(audit: pd.DataFrame, dtype: str = "float64") -> pd.DataFrame:
+    """Max ULP the search found, activation · direction × implementation (ours: its accurate
+    variant), in ``dtype``: lower bounds on each kernel's true maximum."""
+    rows = search_rows(audit)
+    rows = rows[(rows["dtype"] == dtype) & ((rows["impl"] != "ours") | (rows["variant"] == "accurate"))]
+    table = rows.pivot_table(index=["activation", "direction"], columns="impl", values="max_ulp",
+                             aggfunc="max", sort=False)
+    order = [c for c in ("ours", "numpy-seed", "scipy", "torch", "jax") if c in table.columns]
+    return table[order + [c for c in table.columns if c not in order]]
+
+
+def _search_binades(sweep_json: str) -> dict:
+    """{sign: (exponents, max ULP)} of a search row."""
+    triples = json.loads(sweep_json).get("binade_max_ulp", [])
+    return {sign: (np.array([e for s, e, _ in triples if s == sign], float),
+                   np.array([m for s, _, m in triples if s == sign], float)) for sign in (1, -1)}
+
+
+def search_figure(title: str, lines: list, budget: float, dtype: str) -> MplFigure:
+    """Max ULP found per binade of |x| by the search: ``lines`` = [(label, colour, sweep JSON)]."""
+    fig = MplFigure(figsize=(10, 4.2), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    top = budget
+    for label, colour, sweep_json in lines:
+        for sign, (exps, maxima) in _search_binades(sweep_json).items():
+            if exps.size:
+                shown = np.maximum(maxima, 1e-12)
+                ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.0,
+                        marker="." if sign > 0 else "", ms=2,
+                        label=f"{label}, x {'>' if sign > 0 else '<'} 0")
+                top = max(top, float(shown.max()))
+    ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-12, top * 3)
+    fi = np.finfo(dtype)
+    ax.set_xlim(int(fi.minexp) - int(fi.nmant) - 2, int(fi.maxexp) + 2)
+    ax.set_xlabel("binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (points the search drew)",
+                  fontsize=8)
+    ax.set_ylabel("max error found in the binade (ULP)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=6, ncols=3, loc="upper left")
+    return fig
+
+
+def add_search_section(rep: Report, audit: pd.DataFrame) -> None:
+    """The search rows' maxima per implementation and per binade, when the audit has them."""
+    found = search_rows(audit)
+    if not len(found):
+        return
+    rep.add("heading", "The search: worst cases found", anchor="search")
+    rep.add("text", "The search domain (actbench.accuracy.search) stratifies every binade, "
+            "samples the reference's regime edges densely and searches from the worst points; "
+            "its maxima are mpmath-exact lower bounds on each kernel's true maximum.")
+    for dtype in dict.fromkeys(found["dtype"]):
+        table = search_table(audit, dtype)
+        if len(table):
+            rep.add("table", header=["activation", "direction", *table.columns],
+                    rows=[[a, d, *(_cell(v) if v == v else "—" for v in vals)]
+                          for (a, d), vals in zip(table.index, table.to_numpy(), strict=True)],
+                    failing=[False] * len(table))
+    for (act, direction, dtype), group in found.groupby(["activation", "direction", "dtype"],
+                                                        sort=False):
+        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
+                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
+                 for r in group.itertuples()]
+        budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
+        title = f"{act} {direction}, {dtype}: max ULP error found per binade of |x|"
+        caption = " | ".join(f"{name}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
+                             for (name, _, _), r in zip(lines, group.itertuples(), strict=True))
+
+        def draw(title=title, lines=lines, budget=budget, dtype=dtype):
+            return search_figure(title, lines, budget, dtype)
+
+        rep.blocks.append(Figure(f"search-{act}-{direction}-{dtype}", title, caption, draw))
