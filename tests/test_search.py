@@ -1,6 +1,8 @@
 """The search domain finds what sampling misses: planted band bugs in float64, our own kernels'
 worst cases, and float32 maxima close to the exhaustive sweep's."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,36 @@ def test_search_is_repeatable_and_warm_reruns_compute_nothing(tmp_path):
     assert first["sweep"]["rounds"] == search.ROUNDS
     assert first["n"] == (first["sweep"]["stratified"] + first["sweep"]["edge_points"]
                           + first["sweep"]["searched"])
+
+
+# float32 kernels whose proved maximum is an isolated coincidence of roundings: a few inputs
+# reach it while the rest of the binade stays below ~80 % of it, and a search of 4,096 steps
+# finds the envelope, not the needle (ratio found / proved, with its seeds: 0.66 to 0.90)
+NEEDLES = {("celu", "simd_f32", "forward"), ("tanh", "simd_f32", "forward"),
+           ("log_sigmoid", "simd_f32", "derivative"),
+           ("silu", "simd_f32", "derivative"), ("sigmoid", "simd_f32_fast", "forward"),
+           ("sigmoid", "simd_f32_fast", "derivative"), ("tanh", "simd_f32_fast", "forward"),
+           ("silu", "simd_f32_fast", "forward"), ("silu", "simd_f32_fast", "derivative")}
+
+
+def test_float32_search_comes_near_the_exhaustive_maximum(tmp_path):
+    """On every kernel with a committed exhaustive float32 sweep (results/exhaustive/), the
+    search's maximum is within 10 % of the proved one, or, for the named needles, 60 %; never
+    above it (the search's points are inputs the sweep ran)."""
+    import pandas as pd
+
+    from actbench.core.budgets import load_budgets
+    from actbench.core.catalog import cases
+    from actbench.core.impl import Impl
+
+    swept = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "exhaustive" / "audit.csv")
+    cache, budgets, ratios = Cache(tmp_path), load_budgets(), {}
+    for r in swept.itertuples():
+        case = next(iter(cases([r.activation], [r.variant], [r.direction])))
+        row = search.search_row(case, "float32", budgets, Impl(), cache)
+        ratios[(r.activation, r.variant, r.direction)] = row["max_ulp"] / r.max_ulp
+    assert len(ratios) == 28
+    assert all(v <= 1 + 1e-9 for v in ratios.values()), ratios
+    short = {k: round(v, 2) for k, v in ratios.items() if v < 0.9}
+    assert set(short) <= NEEDLES, short
+    assert all(ratios[k] >= 0.6 for k in NEEDLES), {k: ratios[k] for k in NEEDLES}
