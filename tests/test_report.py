@@ -365,3 +365,24 @@ def test_the_browser_check_sees_a_broken_image_and_a_console_error(tmp_path):
     images, console = _open_in_chromium(page, tmp_path)
     assert images == [["bad", True, 0]]
     assert any("undefinedFunction" in m["message"] for m in console)
+
+
+def test_the_search_section_tables_and_draws_the_maxima_found(results, full_report):
+    """The default audit searched sigmoid and gelu in float64 (ours, numpy-seed): the report
+    tables each implementation's maximum found and draws each searched kernel per binade, and
+    the figure's worst binade holds the row's maximum."""
+    from actbench.report import sweeps
+
+    out_dir, _ = full_report
+    md = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert "The search: worst cases found" in md
+    audit = pd.read_csv(results / "audit.csv", keep_default_na=False)
+    table = sweeps.search_table(audit)
+    assert list(table.columns) == ["ours", "numpy-seed"]
+    assert float(table.loc[("sigmoid", "forward"), "ours"]) <= 1  # the accurate float64 target
+    assert float(table.loc[("sigmoid", "forward"), "numpy-seed"]) > 1e15  # its flushed tail
+    figures = {p.name for p in (out_dir / "figures").glob("search-*.png")}
+    assert {"search-sigmoid-forward-float64.png", "search-gelu-derivative-float64.png"} <= figures
+    row = sweeps.search_rows(audit).query("activation == 'sigmoid' and impl == 'ours'").iloc[0]
+    maxima = json.loads(row["sweep"])["binade_max_ulp"]
+    assert max(m for _, _, m in maxima) == pytest.approx(float(row["max_ulp"]))
