@@ -20,6 +20,8 @@ __all__ = ["SWEEP_COLUMNS", "add_search_section", "add_section", "binade_figure"
 SWEEP_COLUMNS = ["impl", "variant", "max_ulp", "worst_input", "over_half_ulp", "over_1_ulp",
                  "over_2_ulp", "special_mismatches", "mpmath_checked", "n"]
 _SUBNORMAL = -127  # where the figure puts the binade of subnormals (exponent field 0)
+# the axes' ceiling: a kernel 1e306 ULP off (a flushed result) would overflow the log axis' ticks
+_TOP = 1e200
 
 
 def sweep_rows(audit: pd.DataFrame) -> pd.DataFrame:
@@ -52,14 +54,14 @@ def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
         for sign, (exps, maxima) in binade_maxima(sweep_json).items():
             if not exps.size:
                 continue
-            shown = np.maximum(maxima, 1e-12)  # exact binades drawn at the axis' floor
+            shown = np.clip(maxima, 1e-12, _TOP)  # exact binades drawn at the axis' floor
             ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.2,
                     marker="." if sign > 0 else "", ms=3,
                     label=f"{label}, x {'>' if sign > 0 else '<'} 0")
             top = max(top, float(shown.max()))
     ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
     ax.set_yscale("log")
-    ax.set_ylim(1e-12, top * 3)
+    ax.set_ylim(1e-12, min(top * 3, _TOP))
     ax.set_xlim(_SUBNORMAL - 2, 130)
     ticks = [_SUBNORMAL, -100, -75, -50, -25, 0, 25, 50, 75, 100, 127]
     ax.set_xticks(ticks, ["subn." if t == _SUBNORMAL else str(t) for t in ticks], fontsize=7)
@@ -116,6 +118,8 @@ def _cell(v) -> str:
         f = float(v)
     except (TypeError, ValueError):
         return str(v)
+    if abs(f) >= 1e6:
+        return f"{f:.3g}"  # 4.5e+15, not 4503599627370495: the size is what matters there
     return str(int(f)) if f.is_integer() and abs(f) >= 1 else fmt(f)
 
 
@@ -159,14 +163,14 @@ def search_figure(title: str, lines: list, budget: float, dtype: str) -> MplFigu
     for label, colour, sweep_json in lines:
         for sign, (exps, maxima) in _search_binades(sweep_json).items():
             if exps.size:
-                shown = np.maximum(maxima, 1e-12)
+                shown = np.clip(maxima, 1e-12, _TOP)
                 ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.0,
                         marker="." if sign > 0 else "", ms=2,
                         label=f"{label}, x {'>' if sign > 0 else '<'} 0")
                 top = max(top, float(shown.max()))
     ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
     ax.set_yscale("log")
-    ax.set_ylim(1e-12, top * 3)
+    ax.set_ylim(1e-12, min(top * 3, _TOP))
     fi = np.finfo(dtype)
     ax.set_xlim(int(fi.minexp) - int(fi.nmant) - 2, int(fi.maxexp) + 2)
     ax.set_xlabel("binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (points the search drew)",
