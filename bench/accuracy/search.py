@@ -65,10 +65,6 @@ STEP_SHARE = 0.75
 STEP_BIAS = 2.0
 
 
-def _elementwise_ref(activation, direction="forward"):
-    return activation.reference(direction)
-
-
 def _regime(x: np.ndarray, want: np.ndarray, limits: np.ndarray) -> np.ndarray:
     """A small integer per point saying which regime its rounded result is in."""
     fi = domains.finfo(want.dtype)
@@ -153,14 +149,14 @@ def _key(case, dtype, *parts):
 
 def _core_values(act, dtype, n, key):
     lo, hi = act.core
-    return domains._rng(*key).uniform(lo, hi, n).astype(dtype)
+    return domains.seeded(*key).uniform(lo, hi, n).astype(dtype)
 
 
 def _row_values(act, dtype, key):
     """Rows of four: the first entry stratified over the binades, the others near it (within
     2**-30 to 2**7 of it) or anywhere in the working range."""
     lead = domains.stratified((*key, "lead"), dtype, PER_BINADE["rowwise"])
-    rng = domains._rng(*key, "rest")
+    rng = domains.seeded(*key, "rest")
     n = lead.size
     span = np.exp2(rng.uniform(-30, 7, (n, 2))) * np.where(rng.random((n, 2)) < 0.5, -1, 1)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -180,7 +176,7 @@ def base_batches(case, dtype) -> list[Batch]:
     act, dtype = case.activation, np.dtype(dtype)
     if act.kind == "elementwise":
         x = domains.stratified(_key(case, dtype), dtype, PER_BINADE["elementwise"], DENSE)
-        near = _around(_catalog_places(act, dtype), dtype, domains._rng(*_key(case, dtype, "near")))
+        near = _around(_catalog_places(act, dtype), dtype, domains.seeded(*_key(case, dtype, "near")))
         x = np.concatenate([x, domains.from_keys(near, dtype)])
         return [elementwise_batch(case, x)]
     if act.kind == "gated":
@@ -188,11 +184,11 @@ def base_batches(case, dtype) -> list[Batch]:
         s = domains.stratified((*k, "a"), dtype, PER_BINADE["gated"], DENSE)
         t = domains.stratified((*k, "b"), dtype, PER_BINADE["gated"], DENSE)
         a = np.concatenate([s, _core_values(act, dtype, s.size, (*k, "core a")),
-                            s[domains._rng(*k, "pair").permutation(s.size)]])
+                            s[domains.seeded(*k, "pair").permutation(s.size)]])
         b = np.concatenate([_core_values(act, dtype, t.size, (*k, "core b")), t, t])
         gate = CATALOG[act.gate]
         near = domains.from_keys(_around(_catalog_places(gate, dtype), dtype,
-                                         domains._rng(*k, "near")), dtype)
+                                         domains.seeded(*k, "near")), dtype)
         a = np.concatenate([a, _core_values(act, dtype, near.size, (*k, "near a"))])
         return [gated_batch(case, a, np.concatenate([b, near]))]
     x, g, taus = _row_values(act, dtype, _key(case, dtype))
@@ -242,7 +238,7 @@ def binade_maxima(x: np.ndarray, ulps: np.ndarray) -> list:
 def _edge_batch(case, dtype, base: Batch, exact: dict, cache: Cache, gate_of=None):
     """The reference's own edges, found from the base points' exact values, densely sampled."""
     act = case.activation
-    rng = domains._rng(*_key(case, dtype, "edges"))
+    rng = domains.seeded(*_key(case, dtype, "edges"))
     if act.kind == "elementwise":
         ex = exact[base.task.key]
         x = np.ravel(base.args[0])
@@ -358,7 +354,7 @@ def search_row(case, dtype: str, budgets, impl, cache: Cache, executor=None, job
 
 
 def _local_search(case, dtype, kernel, work, exact, cache, executor, done):
-    rng = domains._rng(*_key(case, dtype, "local"))
+    rng = domains.seeded(*_key(case, dtype, "local"))
     pts = evaluate_points(kernel, work, exact)
     if pts.error:
         return work

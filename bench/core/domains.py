@@ -31,8 +31,8 @@ import numpy as np
 
 from actbench.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
-__all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "from_keys",
-           "keys", "points", "stratified"]
+__all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "binades",
+           "from_keys", "keys", "points", "seeded", "stratified"]
 
 DOMAINS = ("special", "thresholds", "core", "wide", "bits", "exhaustive", "regressions", "search")
 DEFAULT_POINTS = {"core": 2000, "wide": 2000, "bits": 2000}
@@ -56,6 +56,11 @@ def finfo(dtype):
 
 def _rng(*key) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32("/".join(map(str, key)).encode()))
+
+
+def seeded(*key) -> np.random.Generator:
+    """A generator seeded by ``key``'s parts: the same draws for the same key, every run."""
+    return _rng(*key)
 
 
 def special(dtype) -> np.ndarray:
