@@ -14,7 +14,7 @@ from actbench.accuracy import audit, table
 from actbench.core import domains
 from actbench.core.budgets import load_budgets
 from actbench.core.catalog import CATALOG, DTYPES, Case, Variant, cases
-from actbench.core.exact import Cache
+from actbench.core.exact import Cache, default_cache_dir
 
 BUDGETS = load_budgets()
 CASES = list(cases())
@@ -24,9 +24,12 @@ QUICK = domains.PROFILES["quick"]["domains"]  # what `actbench audit` runs by de
 
 
 @pytest.fixture(scope="module")
-def exact_cache(tmp_path_factory):
-    """One cache for the module: variants of an activation share its exact values."""
-    return Cache(tmp_path_factory.mktemp("exact"))
+def exact_cache():
+    """The command line's exact-value cache ($ACTBENCH_CACHE or ~/.cache/actbench, read
+    before the per-test private one is set): entries are keyed by the reference's source and
+    the inputs' bytes, so sharing them is safe, and after `actbench audit` (as .ci/run runs it
+    first) this module's search computes no exact value again."""
+    return Cache(default_cache_dir())
 
 
 @pytest.mark.parametrize(("case", "dtype"), [(c, dt) for c in CASES for dt in DTYPES if c.takes(dt)],
