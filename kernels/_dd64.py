@@ -110,8 +110,8 @@ def two_prod(a, b):
 @_jit
 def mul_dd(ah, al, bh, bl):
     p, e = two_prod(ah, bh)
-    if p == 0.0:
-        return p, 0.0  # keeps the zero's sign (-0 + 0 would be +0)
+    if p == 0.0 or abs(p) == math.inf:
+        return p, 0.0  # a zero keeps its sign (-0 + 0 would be +0), an overflow is not NaN
     return fast_two_sum(p, e + (ah * bl + al * bh))
 
 
@@ -121,6 +121,8 @@ def div_dd(ah, al, bh, bl):
     exact (fma), the correction the residual times 1/b_h (one division, not two)."""
     inv = 1.0 / bh
     q = ah * inv
+    if abs(q) == math.inf:
+        return ah / bh, 0.0  # an overflowing quotient (its residual would be NaN)
     r = (fma(-q, bh, ah) + al) - q * bl
     return fast_two_sum(q, r * inv)
 

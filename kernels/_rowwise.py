@@ -33,6 +33,7 @@ from numba import njit
 
 from ._accurate import _LN2_HI, _LN2_LO, two_prod, two_sum
 from ._cache import cached
+from ._dd64 import div_dd, fast_two_sum, finish, log1p_dd, mul_dd
 
 __all__ = ["log_softmax_rows", "log_softmax_vjp_rows", "softmax_rows", "softmax_vjp_rows"]
 
@@ -97,20 +98,26 @@ def exp_dd_scaled(t, t_lo):
 
 
 @_jit
-def _shifted(x, m, tau):
-    """(x - m)/tau as a double-double (t, t_lo).  The low part is dropped only below
-    t = -1500, where exp(t) times any float is zero (see _vjp_max_of_dominated_row); between
-    -1500 and the exp underflow edge the softmax VJP still evaluates exp(t + t_lo) scaled."""
+def _shift_pair(x, m, tau):
+    """(x - m)/tau as a double-double (t, t_lo), at every magnitude."""
     if x == -_INF:
         return -_INF, 0.0
     d, d_lo = two_sum(x, -m)
     if d == -_INF:  # x - m overflowed (x near -max, m near max): t is far below -1500
         return 2.0 * ((0.5 * x - 0.5 * m) / tau), 0.0
     q = d / tau
-    if q < _FAR:
-        return q, 0.0
     p, e = two_prod(q, tau)
     return q, ((d - p) - e + d_lo) / tau
+
+
+@_jit
+def _shifted(x, m, tau):
+    """``_shift_pair`` with the low part dropped below t = -1500, where exp(t) times any
+    float is zero (see _vjp_max_of_dominated_row); between -1500 and the exp underflow edge
+    the softmax VJP still evaluates exp(t + t_lo) scaled.  log_softmax, whose result is t
+    itself there, takes the full pair."""
+    t, t_lo = _shift_pair(x, m, tau)
+    return (t, 0.0) if t < _FAR else (t, t_lo)
 
 
 @_jit
@@ -195,6 +202,20 @@ def softmax_rows(x, tau, out):
 
 
 @_jit
+def _log1p_pair(rest, rest_lo):
+    """log(1 + R), R = rest + rest_lo >= 0, as a pair: 2·atanh(R/(2 + R)) up to R = 1;
+    above, libm's log1p corrected by one Newton step, (1 + R)·exp(-L) - 1, in double-double."""
+    if rest <= 1.0:
+        return log1p_dd(rest, rest_lo)
+    lh = math.log1p(rest)
+    eh, el = exp_dd(-lh, 0.0)
+    ph, pl = two_sum(1.0, rest)
+    qh, ql = _dd_mul(ph, pl + rest_lo, eh, el)
+    dh, dl = two_sum(qh, -1.0)
+    return two_sum(lh, dh + (dl + ql))
+
+
+@_jit
 def log_softmax_rows(x, tau, out):
     n = x.shape[1]
     t = np.empty(n)
@@ -203,8 +224,8 @@ def log_softmax_rows(x, tau, out):
     e_lo = np.empty(n)
     for r in range(x.shape[0]):
         row = x[r]
-        kind, rest, rest_lo, _ = _row_state(row, tau, t, t_lo, e, e_lo)
-        lse = math.log1p(rest + rest_lo)
+        kind, rest, rest_lo, imax = _row_state(row, tau, t, t_lo, e, e_lo)
+        lse, lse_lo = _log1p_pair(rest, rest_lo) if kind == 0 else (0.0, 0.0)
         others = 0  # finite entries besides one maximum: then lse > 0 even if it rounds to 0
         for v in row:
             others += v > -_INF
@@ -212,8 +233,12 @@ def log_softmax_rows(x, tau, out):
             if kind == 0:
                 if t[i] == 0.0 and lse == 0.0:
                     out[r, i] = -0.0 if others > 1 else 0.0
-                else:
-                    out[r, i] = (t[i] - lse) + t_lo[i]
+                elif t[i] == -_INF:
+                    out[r, i] = -_INF
+                else:  # t - lse with both pairs: libm's log1p and two roundings cost 1.5 ULP
+                    th, tl = (t[i], t_lo[i]) if t[i] >= _FAR else _shift_pair(row[i], row[imax], tau)
+                    d, d_lo = two_sum(th, -lse)
+                    out[r, i] = d + ((d_lo - lse_lo) + tl)
             elif kind == 1:
                 out[r, i] = math.nan
             elif kind == 2:
@@ -297,13 +322,27 @@ def softmax_vjp_rows(x, g, tau, out):
             q, q_lo = two_sum(p, -a_hi)
             q_lo += p_lo - a_lo
             b, b_lo = two_sum(d, q)
-            b = b + (b_lo + d_lo + q_lo)
+            b, b_lo = fast_two_sum(b, b_lo + d_lo + q_lo)
             if b == 0.0:
                 b = math.copysign(0.0, _underflowed_sign(row, e, g[r], m, i, tau))
-            if e[i] >= 2.0**-900:
+            if t[i] < _FAR and e[i] < 2.0**-900:  # e_i < 2**-2164: v rounds to zero even
+                out[r, i] = math.copysign(0.0, b)  # for |B| near 2**1026
+            elif b != 0.0 and abs(b) < 2.0**1000:
+                # e_i·B_i/(E²·tau) with every factor a pair and one rounding, last: rounded
+                # one by one, the quotient, the products and the divisions cost 3 ULP.  e_i
+                # near the subnormals keeps its exponent apart until that rounding.
+                if e[i] >= 2.0**-900:
+                    mant, mant_lo, k = e[i], e_lo[i], 0
+                else:
+                    mant, mant_lo, k = exp_dd_scaled(t[i], t_lo[i])
+                sh, sl = _quotient(mant, mant_lo, rest, rest_lo)
+                ph, pl = mul_dd(sh, sl, b, b_lo)
+                eh, el = two_sum(1.0, rest)
+                ph, pl = div_dd(ph, pl, eh, el + rest_lo)
+                ph, pl = div_dd(ph, pl, tau, 0.0)
+                out[r, i] = finish(ph, pl, k - int(math.log2(scale)))
+            elif e[i] >= 2.0**-900:
                 out[r, i] = (_div_dd(e[i], e_lo[i], rest, rest_lo) * (b / big_e) / tau) / scale
-            elif t[i] < _FAR:  # e_i < 2**-2164: v rounds to zero even for |B| near 2**1026
-                out[r, i] = math.copysign(0.0, b)
             else:  # e_i is (nearly) subnormal: keep its exponent apart until the last rounding
                 mant, mant_lo, k = exp_dd_scaled(t[i], t_lo[i])
                 w = _div_dd(mant, mant_lo, rest, rest_lo) * (b / big_e) / tau
@@ -373,6 +412,16 @@ def _vjp_at_limit(row, g, scale, n_inf, tau, out):
 
 
 @_jit
+def _over_e_tau(d, d_lo, rest, rest_lo, tau, k):
+    """RN((d + d_lo)/((1 + R)·tau)·2**k): the divisions as pairs, one rounding (rounded one
+    by one they cost 2 ULP)."""
+    eh, el = two_sum(1.0, rest)
+    qh, ql = div_dd(d, d_lo, eh, el + rest_lo)
+    qh, ql = div_dd(qh, ql, tau, 0.0)
+    return finish(qh, ql, k)
+
+
+@_jit
 def log_softmax_vjp_rows(x, g, tau, out):
     # v_i = (g_i - s_i·G)/tau with G = sum g; for the maximum, g_m - G/E = (g_m·R - G')/E
     # with G' = G - g_m, so that s_m ~ 1 does not cancel against g_m in rounded arithmetic.
@@ -404,7 +453,6 @@ def log_softmax_vjp_rows(x, g, tau, out):
         gm = g[r, m] * scale
         total, total_lo = two_sum(gm, other)
         total_lo += other_lo
-        big_e = 1.0 + (rest + rest_lo)
         for i in range(n):
             if kind == 2:
                 s = _limit_mass(row, rest, i)
@@ -416,18 +464,21 @@ def log_softmax_vjp_rows(x, g, tau, out):
                     # scaled down for a huge g_m, but G' itself is moderate or tiny: scaling it
                     # would lose it, so meet it unscaled (g_m·R grows exactly when unscaled)
                     d, d_lo = two_sum(p / scale, -other_u)
-                    d_lo += p_lo / scale - other_u_lo
-                    out[r, i] = ((d + d_lo) / big_e) / tau
+                    out[r, i] = _over_e_tau(d, d_lo + (p_lo / scale - other_u_lo), rest,
+                                            rest_lo, tau, 0)
                 else:
                     d, d_lo = two_sum(p, -other)
-                    out[r, i] = (((d + (d_lo + p_lo - other_lo)) / big_e) / tau) / scale
+                    out[r, i] = _over_e_tau(d, d_lo + (p_lo - other_lo), rest, rest_lo, tau,
+                                            -int(math.log2(scale)))
             else:
                 s, s_lo = _quotient(e[i], e_lo[i], rest, rest_lo)
                 p, p_lo = two_prod(s, total)
                 p_lo += s * total_lo + s_lo * total
                 if scale >= 1.0:  # scaled up (tiny gradients): exact; unscale last
                     d, d_lo = two_sum(g[r, i] * scale, -p)
-                    out[r, i] = ((d + (d_lo - p_lo)) / tau) / scale
+                    qh, ql = div_dd(d, d_lo - p_lo, tau, 0.0)
+                    out[r, i] = finish(qh, ql, -int(math.log2(scale)))
                 else:  # scaled down: unscale s_i·G (exact, it grows) so tiny g_i keep their bits
                     d, d_lo = two_sum(g[r, i], -(p / scale))
-                    out[r, i] = (d + (d_lo - p_lo / scale)) / tau
+                    qh, ql = div_dd(d, d_lo - p_lo / scale, tau, 0.0)
+                    out[r, i] = finish(qh, ql, 0)
