@@ -42,7 +42,9 @@ def parser():
     a.add_argument("--domain", action="append", metavar="NAME",
                    help=", ".join(DOMAINS) + " (default: the profile's)")
     a.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="quick: special, thresholds, core, wide (2,000 points), regressions; "
+                   help="quick: special, thresholds, core, wide (2,000 points), regressions, and "
+                   "search (float64, and gated and row-wise float32; --domain search asks for "
+                   "it in float32 elementwise too); "
                    "full: 20,000 points and bits as well; exhaustive: every input of float32 "
                    "and the 16-bit dtypes (2**32 per float32 kernel: about a minute each here)")
     a.add_argument("--points", type=int, default=None, metavar="N",
