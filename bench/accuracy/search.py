@@ -284,7 +284,9 @@ def _candidates(case, dtype, seeds: list, rng, n: int):
             which = rng.integers(0, 3, steps)
             step[which == 0, 1] = 0
             step[which == 1, 0] = 0
-        moved = k[None, :] + step
+        # kept inside the finite floats before adding: k + step could pass int64's range
+        top = int(domains.keys(np.array(domains.finfo(dtype).max, dtype)))
+        moved = k[None, :] + np.clip(step, -top - 1 - k[None, :], top - k[None, :])
         restarts = per - steps
         mag = np.where(k < 0, -k - 1, k)
         lo = spans[np.clip(np.searchsorted(spans[:, 1], mag, side="right"), 0, len(spans) - 1)]
@@ -318,7 +320,7 @@ def search_row(case, dtype: str, budgets, impl, cache: Cache, executor=None, job
                exact: dict | None = None, base: list | None = None,
                edges: dict | None = None) -> dict:
     """The search row of one implementation.  ``base`` and ``exact`` are its base batches and
-    their exact values when the caller resolved them with others (``run.run_audit``);
+    their exact values when the caller resolved them with others (``audit.run_audit``);
     ``edges`` a dict shared between calls, so that each reference's edges are found once."""
     kernel = impl.kernel(case)
     base = base_batches(case, dtype) if base is None else base
