@@ -33,12 +33,12 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import _accurate
 from ._accurate import _D_GELU_PATCH, _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 from ._cache import cached
+from ._dd64 import fma as _fma64  # a·b + c rounded once, where a step relies on it
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
 
@@ -133,17 +133,6 @@ def _prefer_512_bit_vectors(typingctx):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
         return context.get_dummy_value()
     return types.none(), codegen
-
-
-@intrinsic
-def _fma64(typingctx, a, b, c):
-    """a·b + c rounded once (llvm.fma.f64), where a step relies on it rather than on contraction."""
-    def codegen(context, builder, signature, args):
-        f64 = ir.DoubleType()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f64, [f64] * 3),
-                                            "llvm.fma.f64")
-        return builder.call(fn, args)
-    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
