@@ -132,8 +132,13 @@ def _around(places: np.ndarray, dtype, rng) -> np.ndarray:
     return np.unique(_finite(near, dtype))
 
 
+def _top(dtype) -> int:
+    """The place of the largest finite float of ``dtype``."""
+    return int(domains.keys(np.array(domains.finfo(dtype).max, dtype)))
+
+
 def _finite(k: np.ndarray, dtype) -> np.ndarray:
-    top = int(domains.keys(np.array(domains.finfo(dtype).max, dtype)))
+    top = _top(dtype)
     return np.clip(k, -top - 1, top)
 
 
@@ -270,6 +275,7 @@ def _candidates(case, dtype, seeds: list, rng, n: int):
     width = int(domains.finfo(dtype).bits) - 1
     spans = domains.binades(dtype)
     per = max(1, n // len(seeds))
+    top = _top(dtype)
     out = []
     for seed in seeds:
         k = domains.keys(np.asarray(seed, dtype=dtype))  # one place per operand
@@ -285,7 +291,6 @@ def _candidates(case, dtype, seeds: list, rng, n: int):
             step[which == 0, 1] = 0
             step[which == 1, 0] = 0
         # kept inside the finite floats before adding: k + step could pass int64's range
-        top = int(domains.keys(np.array(domains.finfo(dtype).max, dtype)))
         moved = k[None, :] + np.clip(step, -top - 1 - k[None, :], top - k[None, :])
         restarts = per - steps
         mag = np.where(k < 0, -k - 1, k)
@@ -345,21 +350,21 @@ def search_row(case, dtype: str, budgets, impl, cache: Cache, executor=None, job
     done.edges = list(places)
     done.edge_points = sum(b.task.size for b in edge_work)
     if case.activation.kind != "rowwise":
-        work = _local_search(case, dtype, kernel, work, exact, cache, executor, done)
+        work, inputs, ulps = _local_search(case, dtype, kernel, work, exact, cache, executor, done)
+        if ulps is not None:  # per binade of x, or of b for a gated activation (the gate's input)
+            done.binades = binade_maxima(inputs[:, -1], ulps)
     row = audit(case, dtype, "search", budgets, impl=impl, work=work, exact=exact)
-    if case.activation.kind != "rowwise":
-        pts = evaluate_points(kernel, work, exact)
-        if not pts.error:  # per binade of x, or of b for a gated activation (the gate's input)
-            done.binades = binade_maxima(_inputs(work)[:, -1], pts.ulps)
     row["sweep"] = done.as_dict(np.dtype(dtype))
     return row
 
 
 def _local_search(case, dtype, kernel, work, exact, cache, executor, done):
+    """(work, inputs, ULP errors): the work with the search's batches added, every point's
+    operands and error (None where the kernel failed: the audit row reports it)."""
     rng = domains.seeded(*_key(case, dtype, "local"))
     pts = evaluate_points(kernel, work, exact)
     if pts.error:
-        return work
+        return work, None, None
     inputs = _inputs(work)
     make = gated_batch if case.activation.kind == "gated" else elementwise_batch
     for _ in range(ROUNDS):
@@ -376,4 +381,4 @@ def _local_search(case, dtype, kernel, work, exact, cache, executor, done):
         pts.ulps = np.concatenate([pts.ulps, got.ulps])
         done.searched += fresh.shape[0]
         done.rounds += 1
-    return work
+    return work, inputs, pts.ulps
