@@ -45,33 +45,62 @@ def binade_maxima(sweep_json: str) -> dict:
     return out
 
 
-def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
-    """Max ULP per binade: ``lines`` = [(label, colour, sweep JSON)]; x > 0 solid, x < 0 dashed."""
+def _binade_axes(title: str, lines: list, budget: float, maxima_of, lw: float, ms: float,
+                 xlabel: str, ylabel: str):
+    """(figure, axes) with each line's max ULP per binade (``maxima_of(sweep JSON)`` gives
+    {sign: (exponents, maxima)}; x > 0 solid, x < 0 dashed), the budget, a log y axis and the
+    labels; the caller sets the x range."""
     fig = MplFigure(figsize=(10, 4.2), dpi=100, layout="constrained")
     ax = fig.subplots()
     top = budget
     for label, colour, sweep_json in lines:
-        for sign, (exps, maxima) in binade_maxima(sweep_json).items():
+        for sign, (exps, maxima) in maxima_of(sweep_json).items():
             if not exps.size:
                 continue
             shown = np.clip(maxima, 1e-12, _TOP)  # exact binades drawn at the axis' floor
-            ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.2,
-                    marker="." if sign > 0 else "", ms=3,
+            ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=lw,
+                    marker="." if sign > 0 else "", ms=ms,
                     label=f"{label}, x {'>' if sign > 0 else '<'} 0")
             top = max(top, float(shown.max()))
     ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
     ax.set_yscale("log")
     ax.set_ylim(1e-12, min(top * 3, _TOP))
-    ax.set_xlim(_SUBNORMAL - 2, 130)
-    ticks = [_SUBNORMAL, -100, -75, -50, -25, 0, 25, 50, 75, 100, 127]
-    ax.set_xticks(ticks, ["subn." if t == _SUBNORMAL else str(t) for t in ticks], fontsize=7)
-    ax.set_xlabel("binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (all 2^23 inputs of each)",
-                  fontsize=8)
-    ax.set_ylabel("max error in the binade (ULP)")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=6, ncols=3, loc="upper left")
+    return fig, ax
+
+
+def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
+    """Max ULP per binade: ``lines`` = [(label, colour, sweep JSON)]; x > 0 solid, x < 0 dashed."""
+    fig, ax = _binade_axes(
+        title, lines, budget, binade_maxima, 1.2, 3,
+        "binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (all 2^23 inputs of each)",
+        "max error in the binade (ULP)")
+    ax.set_xlim(_SUBNORMAL - 2, 130)
+    ticks = [_SUBNORMAL, -100, -75, -50, -25, 0, 25, 50, 75, 100, 127]
+    ax.set_xticks(ticks, ["subn." if t == _SUBNORMAL else str(t) for t in ticks], fontsize=7)
     return fig
+
+
+def _kernel_figures(rep: Report, rows: pd.DataFrame, keys: list, slug: str, title, draw) -> None:
+    """One figure per group of ``rows`` by ``keys``, a line per implementation (ours: per
+    variant): ``title(*key)`` names it, ``draw(title, lines, budget, *key)`` draws it."""
+    for key, group in rows.groupby(keys, sort=False):
+        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
+                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
+                 for r in group.itertuples()]
+        budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
+        name = title(*key)
+        caption = " | ".join(f"{label}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
+                             for (label, _, _), r in zip(lines, group.itertuples(), strict=True))
+
+        def drawn(name=name, lines=lines, budget=budget, key=key):
+            return draw(name, lines, budget, *key)
+
+        rep.blocks.append(Figure(f"{slug}-{'-'.join(key)}", name, caption, drawn))
 
 
 def add_section(rep: Report, audit: pd.DataFrame) -> None:
@@ -90,19 +119,9 @@ def add_section(rep: Report, audit: pd.DataFrame) -> None:
                    str(json.loads(r.sweep).get("stride", "?")), _undecided(r.sweep)]
                   for r in table.itertuples()],
             failing=[str(p) not in ("True", "true") for p in table["passed"]])
-    for (act, direction), group in swept.groupby(["activation", "direction"], sort=False):
-        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
-                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
-                 for r in group.itertuples()]
-        budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
-        title = f"{act} {direction}, float32: max ULP error per binade of |x|"
-        caption = " | ".join(f"{name}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
-                             for (name, _, _), r in zip(lines, group.itertuples(), strict=True))
-
-        def draw(title=title, lines=lines, budget=budget):
-            return binade_figure(title, lines, budget)
-
-        rep.blocks.append(Figure(f"binades-{act}-{direction}", title, caption, draw))
+    _kernel_figures(rep, swept, ["activation", "direction"], "binades",
+                    lambda act, direction: f"{act} {direction}, float32: max ULP error per binade of |x|",
+                    lambda name, lines, budget, *_: binade_figure(name, lines, budget))
 
 
 _VARIANT_COLOURS = {"accurate": "#1f77b4", "simd": "#17becf", "simd_f32": "#2ca02c",
@@ -157,28 +176,12 @@ def _search_binades(sweep_json: str) -> dict:
 
 def search_figure(title: str, lines: list, budget: float, dtype: str) -> MplFigure:
     """Max ULP found per binade of |x| by the search: ``lines`` = [(label, colour, sweep JSON)]."""
-    fig = MplFigure(figsize=(10, 4.2), dpi=100, layout="constrained")
-    ax = fig.subplots()
-    top = budget
-    for label, colour, sweep_json in lines:
-        for sign, (exps, maxima) in _search_binades(sweep_json).items():
-            if exps.size:
-                shown = np.clip(maxima, 1e-12, _TOP)
-                ax.plot(exps, shown, color=colour, ls="-" if sign > 0 else "--", lw=1.0,
-                        marker="." if sign > 0 else "", ms=2,
-                        label=f"{label}, x {'>' if sign > 0 else '<'} 0")
-                top = max(top, float(shown.max()))
-    ax.axhline(budget, color="black", ls=":", lw=1, label=f"budget {budget:g} ULP")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-12, min(top * 3, _TOP))
+    fig, ax = _binade_axes(
+        title, lines, budget, _search_binades, 1.0, 2,
+        "binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (points the search drew)",
+        "max error found in the binade (ULP)")
     fi = np.finfo(dtype)
     ax.set_xlim(int(fi.minexp) - int(fi.nmant) - 2, int(fi.maxexp) + 2)
-    ax.set_xlabel("binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (points the search drew)",
-                  fontsize=8)
-    ax.set_ylabel("max error found in the binade (ULP)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=6, ncols=3, loc="upper left")
     return fig
 
 
@@ -198,17 +201,7 @@ def add_search_section(rep: Report, audit: pd.DataFrame) -> None:
                     rows=[[a, d, *(_cell(v) if v == v else "—" for v in vals)]
                           for (a, d), vals in zip(table.index, table.to_numpy(), strict=True)],
                     failing=[False] * len(table))
-    for (act, direction, dtype), group in found.groupby(["activation", "direction", "dtype"],
-                                                        sort=False):
-        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
-                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
-                 for r in group.itertuples()]
-        budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
-        title = f"{act} {direction}, {dtype}: max ULP error found per binade of |x|"
-        caption = " | ".join(f"{name}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
-                             for (name, _, _), r in zip(lines, group.itertuples(), strict=True))
-
-        def draw(title=title, lines=lines, budget=budget, dtype=dtype):
-            return search_figure(title, lines, budget, dtype)
-
-        rep.blocks.append(Figure(f"search-{act}-{direction}-{dtype}", title, caption, draw))
+    _kernel_figures(
+        rep, found, ["activation", "direction", "dtype"], "search",
+        lambda act, direction, dtype: f"{act} {direction}, {dtype}: max ULP error found per binade of |x|",
+        lambda name, lines, budget, act, direction, dtype: search_figure(name, lines, budget, dtype))
