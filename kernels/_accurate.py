@@ -41,6 +41,7 @@ from ._dd64 import (
     two_prod,
     two_sum,
 )
+from ._erfcx64 import normal_tail
 from ._ufunc import ufunc
 
 __all__ = [
@@ -105,6 +106,10 @@ SQRT_2_OVER_PI = (float.fromhex("0x1.9884533d43651p-1"), float.fromhex("-0x1.cbc
 GELU_TANH_K = (float.fromhex("0x1.6e4e26d4801f7p-5"), float.fromhex("0x1.441355475a31ap-59"))  # 0.044715
 INV_SQRT_2PI = (float.fromhex("0x1.9884533d43651p-2"), float.fromhex("-0x1.cbc0d30ebfd15p-56"))
 TWO_OVER_SQRTPI = (float.fromhex("0x1.20dd750429b6dp+0"), float.fromhex("0x1.1ae3a914fed80p-56"))
+
+# fdlibm's split of log(2): _LN2_HI has 32 significant bits, so k·_LN2_HI is exact.
+_LN2_HI = float.fromhex("0x1.62e42feep-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
 
 # --- root-centred Taylor patches --------------------------------------------------------
 # f'(x) = t·(c1 + c2·t + ...), t = (x - r_hi) - r_lo, for |x - r| <= radius around the root r of
@@ -745,24 +750,12 @@ def _s_d_mish(x):
 
 
 @_jit
-def _erfc_dd(z, z_lo):
-    """erfc(z + z_lo) to first order in z_lo: erfc'(z) = -2/sqrt(pi)·exp(-z²)."""
-    return math.erfc(z) - TWO_OVER_SQRTPI[0] * math.exp(-z * z) * z_lo
-
-
-@_jit
-def _neg_x_over_sqrt2(x):
-    """z = -x/sqrt(2) as a double-double."""
-    z, z_lo = two_prod(-x, INV_SQRT2[0])
-    return z, z_lo - x * INV_SQRT2[1]
-
-
-@_jit
 def _mills_series(z):
-    """S(z) with erfc(z) = exp(-z²)/(z·sqrt(pi))·S(z), asymptotic; for z > 25 the 8 terms kept
-    leave a relative error below 1e-25."""
+    """S(z) - 1 with erfc(z) = exp(-z²)/(z·sqrt(pi))·S(z), asymptotic: for z > 28 the 8 terms
+    kept leave a relative error below 2**-70, and S - 1 < 1/1568 keeps its rounding below 2**-63
+    of S = 1 + (S - 1)."""
     w = 1.0 / (2.0 * z * z)
-    s = 1.0
+    s = 0.0
     t = 1.0
     for k in range(1, 9):
         t = -t * (2 * k - 1) * w
@@ -777,61 +770,71 @@ def _half_x_squared(x):
     return 0.5 * p, 0.5 * e
 
 
-@_jit
-def _phi(x):
-    """Standard normal density exp(-x²/2)/sqrt(2pi) with x² carried exactly."""
-    a, a_lo = _half_x_squared(x)
-    return math.exp(-a) * (1.0 - a_lo) * INV_SQRT_2PI[0]
-
-
-# fdlibm's split of log(2): _LN2_HI has 32 significant bits, so k·_LN2_HI is exact.
-_LN2_HI = float.fromhex("0x1.62e42feep-1")
-_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
-_TWO_M64 = 2.0**-64
+# gelu(x) = x·Phi(x) and gelu'(x) = Phi(x) + x·phi(x), from Phi(-|x|) = exp(-x²/2)·erfcx(z)/2,
+# z = |x|/sqrt(2), as pairs (``_erfcx64``): no 1 + erf cancellation, and one rounding, the last.
+# Beyond these bounds gelu rounds to x or -0 and gelu' to 1 or -0 (|gelu(-39)| < 2**-1097).
+_GELU_LOW, _GELU_HIGH = -39.0, 40.0
 
 
 @_jit
-def _gauss_scaled(x):
-    """exp(-x²/2)·2**64 with x² carried exactly, for |x| <= 40: the scaling keeps it a normal
-    number, so a result formed from it and multiplied by 2**-64 last is rounded into the
-    subnormal range once."""
-    a, a_lo = _half_x_squared(x)
-    t, t_lo = two_sum(-a, 64.0 * _LN2_HI)
-    t_lo += 64.0 * _LN2_LO - a_lo
-    return math.exp(t) * (1.0 + t_lo)
+def _gelu_pair(x):
+    """gelu(x) = (h + l)·2**k for finite nonzero x in [-40, 40]."""
+    qh, ql, k, _, _, _, _ = normal_tail(x)
+    xm, xe = math.frexp(x)  # x's exponent joins the scale: x·Phi(x) may be subnormal
+    if x < 0.0:
+        ph, pl = mul_dd(xm, 0.0, qh, ql)
+        return ph, pl, k + xe
+    qh, ql = scale(qh, k), scale(ql, k)  # Phi(-x) <= 1/2 beside 1: its underflow is harmless
+    oh, ol = two_sum(1.0, -qh)
+    ph, pl = mul_dd(xm, 0.0, oh, ol - ql)
+    return ph, pl, xe
+
+
+@_jit
+def _d_gelu_pair(x):
+    """gelu'(x) = (h + l)·2**k for finite x in [-40, 40]: exp(-x²/2)·(S/2 + x/sqrt(2pi)) for
+    x < 0 (S = erfcx(z)), 1 + exp(-x²/2)·(x/sqrt(2pi) - S/2) for x >= 0; the root patch where
+    the bracket cancels (outside it the bracket loses at most a factor 3)."""
+    if _near_root(x, _D_GELU_PATCH):
+        rh, rl = _root_taylor_dd(x, _D_GELU_PATCH)
+        return rh, rl, 0
+    _, _, k, gh, gl, sh, sl = normal_tail(x)
+    ch, cl = mul_dd(x, 0.0, INV_SQRT_2PI[0], INV_SQRT_2PI[1])
+    half_s = 0.5 * sh if x < 0.0 else -0.5 * sh
+    bh, bl = two_sum(half_s, ch)
+    bh, bl = fast_two_sum(bh, bl + cl + (0.5 * sl if x < 0.0 else -0.5 * sl))
+    th, tl = mul_dd(gh, gl, bh, bl)
+    if x < 0.0:
+        return th, tl, k
+    th, tl = scale(th, k), scale(tl, k)
+    oh, ol = two_sum(1.0, th)
+    return oh, ol + tl, 0
 
 
 @_jit
 def _s_gelu(x):
-    # x·Phi(x) = x/2·erfc(-x/sqrt(2)): the erfc form has no 1 + erf cancellation
-    if x > 40.0:
-        return x  # Phi(40) = 1 - 1e-350
-    if x < -39.0:
-        return -0.0  # |gelu| < 2**-1100: rounds to -0
-    if x < -37.0:
-        # -phi(x)·S(z): erfc(z) would be subnormal here and x/2 would amplify its rounding
-        return -((INV_SQRT_2PI[0] * _mills_series(-x * INV_SQRT2[0])) * _gauss_scaled(x)) * _TWO_M64
-    z, z_lo = _neg_x_over_sqrt2(x)
-    return 0.5 * x * _erfc_dd(z, z_lo)
+    if x > _GELU_HIGH:
+        return x
+    if x < _GELU_LOW:
+        return -0.0
+    if x != x or x == 0.0:
+        return x
+    if abs(x) < _TINY_X:
+        return _half_x_up(x)  # x/2 + x²/sqrt(2pi)
+    h, lo, k = _gelu_pair(x)
+    return finish(h, lo, k)
 
 
 @_jit
 def _s_d_gelu(x):
-    # Phi(x) + x·phi(x)
-    if x > 40.0:
+    if x > _GELU_HIGH:
         return 1.0
-    if x < -40.0:
+    if x < -_GELU_HIGH:
         return -0.0  # phi(x)·(x + S/|x|) < 2**-1150 in magnitude, negative
-    if x < -37.0:
-        # phi(x)·(x + S(z)/|x|)
-        m = -x - _mills_series(-x * INV_SQRT2[0]) / (-x)
-        return -((INV_SQRT_2PI[0] * m) * _gauss_scaled(x)) * _TWO_M64
     if x != x:
         return x
-    if _near_root(x, _D_GELU_PATCH):
-        return _root_taylor(x, _D_GELU_PATCH)
-    z, z_lo = _neg_x_over_sqrt2(x)
-    return 0.5 * _erfc_dd(z, z_lo) + x * _phi(x)
+    h, lo, k = _d_gelu_pair(x)
+    return finish(h, lo, k)
 
 
 @_jit
@@ -1094,9 +1097,9 @@ def _times_pair(a, h, lo, k):
 
 
 @_jit
-def _times_tiny(a, w, t, t_lo):
-    """a·w·exp(t + t_lo) for t < -600: exp(t) may underflow, the product need not; exp as a
-    pair (``exp_dd``) with a's and w's exponents in its scale, one rounding."""
+def _times_tiny(a, w, w_lo, t, t_lo):
+    """a·(w + w_lo)·exp(t + t_lo) for t < -600: exp(t) may underflow, the product need not; exp
+    as a pair (``exp_dd``) with a's and w's exponents in its scale, one rounding."""
     if t < -1460.0:  # |a·w·exp(t)| < 2**1024·|w|·2**-2106 rounds to zero for finite a
         sign = math.copysign(1.0, w)
         if abs(a) == _INF and t > -_INF:
@@ -1104,27 +1107,34 @@ def _times_tiny(a, w, t, t_lo):
         return a * (0.0 * sign)
     h, lo, k = exp_dd(t, t_lo)
     wm, we = math.frexp(w)
-    ph, pl = mul_dd(wm, 0.0, h, lo)
+    ph, pl = mul_dd(wm, math.ldexp(w_lo, -we), h, lo)
     return _times_pair(a, ph, pl, k + we)
 
 
 @_jit
-def _times_half_b(a, b):
-    """a·b/2 for |b| < 2**-900, where gelu(b) and silu(b) = b/2·(1 + O(b)) would be subnormal
-    or zero on their own while a·b/2 need not be (a up to 2**1024)."""
+def _times_half_b_up(a, b):
+    """RN(a·b/2 + c·a·b²), c > 0, for finite nonzero a and 0 < |b| < 2**-600 (geglu, swiglu
+    there), where gelu(b) and silu(b) would be subnormal or zero on their own while a·b/2 need
+    not be.  a·b is exact as a pair; where it is one float, a·b/2 may be a tie on the subnormal
+    grid, which c·a·b² (far below any float, of a's sign) breaks: a stand-in of that sign at
+    2**-40 of a subnormal step tells ``finish`` so (within h's 53 bits where the result is
+    subnormal, below half an ULP of h where it is normal)."""
     am, ae = math.frexp(a)
     bm, be = math.frexp(b)
-    return math.ldexp(am * bm * 0.5, ae + be)
+    ph, pl = two_prod(am, bm)
+    k = ae + be - 1
+    if pl == 0.0 and k >= -1080:  # below, |a·b/2| < 2**-1080: no tie, it rounds to zero
+        pl = math.copysign(math.ldexp(1.0, -1114 - k), a)
+    return finish(ph, pl, k)
 
 
-_TINY_B = 2.0**-900
 _HUGE_B = -1e150  # below, b²/2 overflows; any t < -1460 gives the same (zero) product
 
 
 @_jit
 def _glu(a, b):
     if b < -660.0:  # sigmoid(b) = e**b to 1e-287 relative
-        return _times_tiny(a, 1.0, b, 0.0)
+        return _times_tiny(a, 1.0, 0.0, b, 0.0)
     if b != b:
         return a + b
     h, lo, k, _, _ = sigmoid_dd(b, 0.0)
@@ -1134,7 +1144,7 @@ def _glu(a, b):
 @_jit
 def _d_glu_b(a, b):
     if abs(b) > 660.0:  # sigmoid'(b) = e**-|b| to 1e-287 relative
-        return _times_tiny(a, 1.0, -abs(b), 0.0)
+        return _times_tiny(a, 1.0, 0.0, -abs(b), 0.0)
     if b != b:
         return a + b
     h, lo, k = _d_logistic(b, 0.0)
@@ -1142,38 +1152,49 @@ def _d_glu_b(a, b):
 
 
 @_jit
+def _gelu_tail(b):
+    """(sh, sl, t, t_lo) for b < -40, where gelu(b) is below the subnormals but a·gelu(b) need
+    not be: gelu(b) = -phi(b)·S(z), phi(b) = exp(t + t_lo)/sqrt(2pi), S = sh + sl."""
+    t, t_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
+    sh, sl = fast_two_sum(1.0, _mills_series(-b * INV_SQRT2[0]))
+    return sh, sl, -t, -t_lo
+
+
+@_jit
 def _geglu(a, b):
-    if abs(b) < _TINY_B:
-        return _times_half_b(a, b)
-    if b < -36.4:  # gelu(b) = -phi(b)·S(z) < 1e-288
-        h, h_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
-        w = -(INV_SQRT_2PI[0] * _mills_series(-b * INV_SQRT2[0]))
-        return _times_tiny(a, w, -h, -h_lo)
-    if b > 40.0 or b != b or abs(a) == _INF:
+    if b < -_GELU_HIGH:
+        sh, sl, t, t_lo = _gelu_tail(b)
+        wh, wl = mul_dd(INV_SQRT_2PI[0], INV_SQRT_2PI[1], sh, sl)
+        return _times_tiny(a, -wh, -wl, t, t_lo)
+    if b > _GELU_HIGH or b != b or b == 0.0:
         return a * _s_gelu(b)
-    # a·b/2·erfc(-b/√2) with a·b exact: one rounding on top of erfc's
-    ph, pl = two_prod(a, 0.5 * b)
-    if abs(ph) == _INF:  # a·b/2 overflows, a·gelu(b) need not
-        return a * _s_gelu(b)
-    z, z_lo = _neg_x_over_sqrt2(b)
-    return finish(*mul_dd(ph, pl, _erfc_dd(z, z_lo), 0.0), 0)
+    if abs(b) < _TINY_X and 0.0 < abs(a) < _INF:
+        return _times_half_b_up(a, b)
+    h, lo, k = _gelu_pair(b)
+    return _times_pair(a, h, lo, k)
 
 
 @_jit
 def _d_geglu_b(a, b):
-    if b < -36.4:  # gelu'(b) = -phi(b)·(|b| - S(z)/|b|)
-        h, h_lo = _half_x_squared(b) if b > _HUGE_B else (2000.0 if b > -_INF else _INF, 0.0)
-        w = -(INV_SQRT_2PI[0] * (-b - _mills_series(-b * INV_SQRT2[0]) / (-b)))
-        return _times_tiny(a, w, -h, -h_lo)
-    return a * _s_d_gelu(b)
+    if b == -_INF:
+        return a * -0.0
+    if b < -_GELU_HIGH:  # gelu'(b) = -phi(b)·(|b| - S(z)/|b|)
+        sh, _, t, t_lo = _gelu_tail(b)
+        mh, ml = two_sum(-b, sh / b)
+        wh, wl = mul_dd(INV_SQRT_2PI[0], INV_SQRT_2PI[1], mh, ml)
+        return _times_tiny(a, -wh, -wl, t, t_lo)
+    if b > _GELU_HIGH or b != b:
+        return a * _s_d_gelu(b)
+    h, lo, k = _d_gelu_pair(b)
+    return _times_pair(a, h, lo, k)
 
 
 @_jit
 def _swiglu(a, b):
-    if abs(b) < _TINY_B:
-        return _times_half_b(a, b)
+    if 0.0 < abs(b) < _TINY_X and 0.0 < abs(a) < _INF:
+        return _times_half_b_up(a, b)
     if b < -655.0:  # silu(b) = b·e**b
-        return _times_tiny(a, b, b, 0.0) if b > -_INF else a * -0.0
+        return _times_tiny(a, b, 0.0, b, 0.0) if b > -_INF else a * -0.0
     if b != b or abs(b) == _INF:
         return a * _s_silu(b)
     h, lo, k, _, _ = sigmoid_dd(b, 0.0)
@@ -1185,7 +1206,7 @@ def _swiglu(a, b):
 @_jit
 def _d_swiglu_b(a, b):
     if b < -655.0:  # silu'(b) = e**b·(1 + b)
-        return _times_tiny(a, 1.0 + b, b, 0.0) if b > -_INF else a * -0.0
+        return _times_tiny(a, 1.0 + b, 0.0, b, 0.0) if b > -_INF else a * -0.0
     if b != b:
         return a + b
     h, lo, k = _d_silu_dd(b)

@@ -5,7 +5,8 @@ inlines a helper from another file (``_simd32`` uses ``_simd``'s, ``_rowwise`` u
 ``_accurate``'s) would be served stale after that helper changed.  Here every cached function
 of a package lives in one directory named by a hash of
 
-- the bytes of every ``*.py`` file of the package (the kernels' sources and constants),
+- the bytes of every ``*.py`` and ``*.npy`` file of the package (the kernels' sources and
+  constants, and their tables),
 - the versions of Python, Numba, llvmlite, NumPy and mpmath (constants are computed with it),
 - the CPU name and features Numba compiles for (``_target.target()``: the host's, or those
   ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` set),
@@ -68,7 +69,7 @@ def cache_root() -> Path:
 def source_key(package_dir: str) -> str:
     """The hash naming a package's cache directory (see the module docstring)."""
     h = hashlib.sha256()
-    for path in sorted(Path(package_dir).glob("*.py")):
+    for path in sorted([*Path(package_dir).glob("*.py"), *Path(package_dir).glob("*.npy")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     versions = (sys.version, numba.__version__, llvmlite.__version__, np.__version__,
                 mpmath.__version__, *_target.target())

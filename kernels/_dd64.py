@@ -166,23 +166,29 @@ _NORMAL = 2.0**-1022
 @_jit
 def finish(h, lo, k):
     """RN((h + lo)·2**k), one rounding.  A normal result is h + lo rounded, then scaled
-    exactly; a subnormal one is h·2**k rounded to the subnormal grid, then moved one step
-    where the remainder (h - r·2**-k) + lo passes half a step (rounding h + lo to 53 bits
-    first would round twice: up to 0.75 ULP).  A zero takes h's sign (-0 + 0 is +0)."""
+    exactly; a result below the smallest normal (before rounding: also one that rounds up to
+    it) is h·2**k rounded to the subnormal grid, then moved one step where the remainder
+    (h - r·2**-k) + lo passes half a step (rounding h + lo to 53 bits first would round twice:
+    up to 0.75 ULP); where that remainder is exactly half a step and lo was too small to
+    change it, lo's sign decides the tie.  A zero takes h's sign (-0 + 0 is +0)."""
     if k == 0:
         y = h + lo
     else:
         y = scale(h + lo, k)
-    if abs(y) >= _NORMAL or y != y or lo == 0.0:
+    if abs(y) > _NORMAL or y != y or lo == 0.0:
         return math.copysign(y, h)
     r = scale(h, k)
     step = math.ldexp(_SMALLEST, -k)  # one subnormal ULP at h's scale
-    rest = (h - scale(r, -k)) + lo  # h - r·2**-k is exact: at most half a step
+    half = 0.5 * step
+    d = h - scale(r, -k)  # exact: at most half a step
+    rest = d + lo
     steps = r / _SMALLEST  # an integer: r is on the grid
     odd = steps - 2.0 * math.floor(0.5 * steps) != 0.0
-    if rest > 0.5 * step or (rest == 0.5 * step and odd):
+    if rest == d and abs(d) == half:  # lo absorbed into a tie: below it, it still decides
+        odd = lo * d > 0.0
+    if rest > half or (rest == half and odd):
         r += _SMALLEST
-    elif rest < -0.5 * step or (rest == -0.5 * step and odd):
+    elif rest < -half or (rest == -half and odd):
         r -= _SMALLEST
     return math.copysign(r, h)
 

@@ -15,7 +15,7 @@ def load(tmp_path, text):
 
 def test_packaged_budgets_load_and_keep_reasons(tmp_path):
     b = load_budgets()
-    d_gelu = b.get("gelu", "accurate", "derivative", "float64", "core")
+    d_gelu = b.get("gelu", "simd", "derivative", "float64", "core")
     assert d_gelu.max_ulp > TARGETS[("float64", "derivative")] and "root" in d_gelu.reason
     assert b.get("gelu", "accurate", "derivative", "float32", "core").reason == ""
 

@@ -11,7 +11,7 @@ from actbench.core.catalog import CATALOG, cases
 from actbench.core.metrics import ulp_error
 from actbench.kernels import _accurate
 from actbench.kernels._narrow import round_once
-from actbench.reference import REFERENCES, evaluate
+from actbench.reference import REFERENCES, erfcx_table, evaluate
 from actbench.reference.taylor import PATCHES, patch
 
 ELEMENTWISE = [c for c in cases() if c.activation.kind == "elementwise"]
@@ -123,6 +123,35 @@ def test_root_patches_are_what_reference_taylor_derives(name):
     r_hi, r_lo, coeffs = patch(name)
     r_hi_k, r_lo_k, radius, coeffs_k = getattr(_accurate, f"_{name.upper()}_PATCH")
     assert (r_hi_k, r_lo_k, radius, coeffs_k) == (r_hi, r_lo, PATCHES[name][1], coeffs)
+
+
+def test_erfcx_table_is_what_reference_derives_at_two_precisions():
+    """kernels/erfcx_taylor.npy (gelu's erfc in float64) holds, bit for bit, what
+    reference/erfcx_table.py derives at its precision and 80 bits above it, and its series
+    are truncated far below the kernels' 2**-56: a stale or hand-edited table fails here."""
+    from actbench.kernels import _erfcx64
+
+    shipped = _erfcx64.TABLE.view(np.uint64)
+    assert np.array_equal(erfcx_table.table().view(np.uint64), shipped)
+    assert np.array_equal(erfcx_table.table(erfcx_table.PREC + 80).view(np.uint64), shipped)
+    assert erfcx_table.truncation_bits() < -70
+
+
+def test_erfcx_pair_is_within_2_to_the_minus_56_of_mpmath():
+    """The pair the float64 gelu, gelu' and geglu build on, at the nodes' midpoints (the
+    series' worst truncation) and at random points, to 2**-56 relative: what keeps the
+    kernels' results within 0.5 ULP plus a few hundredths."""
+    from actbench.kernels import _erfcx64
+
+    rng = np.random.default_rng(7)
+    zs = np.concatenate([(np.arange(912) + 0.5) / 32, rng.uniform(0, _erfcx64.Z_MAX, 300), [0.0]])
+    with mpmath.workprec(200):
+        worst = 0.0
+        for z in zs:
+            h, lo = _erfcx64.erfcx_pair(float(z), 0.0)
+            exact = mpmath.erfc(z) * mpmath.exp(mpmath.mpf(z) ** 2)
+            worst = max(worst, float(abs((mpmath.mpf(h) + lo) / exact - 1)))
+    assert worst < 2.0**-56, math.log2(worst)
 
 
 @pytest.mark.parametrize("name", list(PATCHES))

@@ -17,7 +17,7 @@ import numpy as np
 from actbench.core.catalog import CATALOG
 
 NAMES = ["elu", "celu", "selu", "sigmoid", "log_sigmoid", "tanh", "softsign", "softplus", "silu",
-         "mish", "gelu_tanh", "hardswish", "glu", "swiglu"]
+         "mish", "gelu", "gelu_tanh", "hardswish", "glu", "swiglu", "geglu"]
 rng = np.random.default_rng(0)
 x = rng.uniform(-10, 10, 1 << 20)
 a = rng.uniform(-3, 3, 1 << 20)
