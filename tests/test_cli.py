@@ -56,8 +56,7 @@ def test_audit_passes_and_writes_table_and_metadata(tmp_path):
 
 
 def test_audit_exits_1_when_a_row_leaves_its_budget(tmp_path):
-    tight = DEFAULT_BUDGETS.read_text().replace(
-        "[sigmoid.accurate.forward]\nfloat32 = 1\n", "[sigmoid.accurate.forward]\nfloat32 = 0.1\n")
+    tight = DEFAULT_BUDGETS.read_text() + "\n[sigmoid.accurate.forward]\nfloat32 = 0.1\n"
     (tmp_path / "b.toml").write_text(tight)
     code, out, _ = run("audit", "--activation", "sigmoid", "--dtype", "float32", "--direction",
                        "forward", "--domain", "core", "--budgets", str(tmp_path / "b.toml"),

@@ -8,17 +8,17 @@ optional per-domain numbers::
     float32 = 2
     float64 = { max_ulp = 4, core = 60, reason = "cancellation at the root of gelu'" }
 
-A number above the project's target for that dtype and direction (``TARGETS``) must carry a
+A row the file does not list is held to the project's target for its dtype and direction
+(``TARGETS``), so the file lists only what differs.  A number above the target must carry a
 reason: budgets are never loosened silently, and the reason travels into the results table.
-Every catalog row must have a budget; unknown entries are errors too (a typo must not leave
-a row unguarded).
+Unknown entries are errors (a typo must not leave a row held to the wrong number).
 """
 
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbench.core.catalog import CATALOG, DTYPES, cases
+from actbench.core.catalog import CATALOG, DTYPES
 from actbench.core.domains import DOMAINS, SIXTEEN_BIT
 
 __all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets", "target"]
@@ -60,13 +60,15 @@ class Budgets:
         self.source = source
 
     def get(self, activation: str, variant: str, direction: str, dtype: str, domain: str) -> Budget:
-        try:
-            entry = self._table[(activation, variant, direction, dtype)]
-        except KeyError:
-            raise BudgetError(
-                f"{self.source}: no budget for {activation}.{variant}.{direction}.{dtype}"
-            ) from None
+        """The row's budget: its entry, or the target where the file lists none."""
+        entry = self._table.get((activation, variant, direction, dtype))
+        if entry is None:
+            return Budget(target(dtype, direction))
         return entry.get(domain, entry[None])
+
+    def listed(self) -> list:
+        """The (activation, variant, direction, dtype) keys the file lists."""
+        return list(self._table)
 
     def get_any(self, activation, variant, direction, dtype, domain) -> Budget:
         """As ``get``; a 16-bit dtype without its own entry uses float32's numbers (the same
@@ -146,14 +148,6 @@ def load_budgets(path=DEFAULT_BUDGETS) -> Budgets:
                     table[(act_name, var_name, direction, dtype)] = _parse_entry(
                         value, where, target(dtype, direction)
                     )
-    missing = [
-        f"{c.activation.name}.{c.variant.name}.{c.direction}.{dt}"
-        for c in cases()
-        for dt in DTYPES
-        if c.takes(dt) and (c.activation.name, c.variant.name, c.direction, dt) not in table
-    ]
-    if missing:
-        raise BudgetError(f"{path}: no budget for {', '.join(missing)}")
     return Budgets(table, str(path))
 
 
