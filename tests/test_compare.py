@@ -198,12 +198,14 @@ def test_the_runs_drift_divides_out_and_is_judged_on_its_own():
     assert c.loc["k04", "normalized_by"] == "compute drift"
     assert c.loc["k04", "ratio"] == pytest.approx(1.25, rel=0.03)  # raw: 1.25 × 0.9
     assert list(c.index[c["failing"]]) == ["k04"]
-    everything = c.loc["(every compute-bound kernel)"]
+    everything = c[c["drift"] & (c["bound"] == "compute")].iloc[0]
     assert everything["ratio"] == pytest.approx(0.9, rel=0.02) and everything["verdict"] == "faster"
     # every kernel 25 % slower at once: no single kernel stands out, the drift row fails
-    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25)).set_index("activation")
-    assert list(c.index[c["failing"]]) == ["(every compute-bound kernel)"]
-    assert c.loc["(every compute-bound kernel)", "ratio"] == pytest.approx(1.25, rel=0.02)
+    c = compare_speed(_speed(rng), _speed(rng, cpu=1.25))
+    failing = c[c["failing"]]
+    assert failing["drift"].tolist() == [True] and failing["bound"].tolist() == ["compute"]
+    assert failing["activation"].tolist() == ["*"]  # a class of kernels, marked by its column
+    assert failing["ratio"].iloc[0] == pytest.approx(1.25, rel=0.02)
 
 
 def _baseline(rng, factors=(0.93, 0.97, 1.0, 1.03, 1.07), **kw):
@@ -228,7 +230,7 @@ def test_a_rerun_of_a_few_benchmarks_uses_the_full_comparisons_drift():
     first_threshold = full.set_index("activation").loc["k04", "threshold"]
     assert again.loc["k04", "threshold"] == pytest.approx(first_threshold)
     assert again.loc["k04", "verdict"] == "slower"
-    assert not again.index.str.startswith("(every").any()  # the rerun does not judge the drift
+    assert not again["drift"].any()  # the rerun does not judge the drift
 
 
 def test_a_a_with_a_repeated_baseline_and_the_default_drift():
@@ -246,7 +248,7 @@ def test_peers_do_not_move_the_drift():
     base = _speed(rng).assign(impl="numpy-seed")
     new = _speed(rng, cpu=1.3, mem=1.3).assign(impl="numpy-seed")
     c = compare_speed(base, new)
-    assert not c["failing"].any() and not c["activation"].str.startswith("(every").any()
+    assert not c["failing"].any() and not c["drift"].any()
 
 
 def test_the_gate_reruns_single_benchmarks_not_the_drift_row(tmp_path):
@@ -254,7 +256,7 @@ def test_the_gate_reruns_single_benchmarks_not_the_drift_row(tmp_path):
 
     rng = np.random.default_rng(20)
     c = SimpleNamespace(speed=compare_speed(_speed(rng), _speed(rng, cpu=1.3)))
-    assert c.speed.set_index("activation").loc["(every compute-bound kernel)", "verdict"] == "slower"
+    assert c.speed[c.speed["drift"]].set_index("bound").loc["compute", "verdict"] == "slower"
     args = SimpleNamespace(alpha=0.05, min_effect=0.1, min_effect_memory=0.5, normalize="drift")
     # nothing but the drift row is slower: no rerun (it would name no real activation)
     assert gating._gate_confirm(c, None, ["bench"], tmp_path, args, io.StringIO()) is None

@@ -88,8 +88,7 @@ def _confirm(c, selection, dirs, sites, work: Path, args, err) -> int | None:
     from actbench.gate import alternate
     from actbench.gate.compare import compare_speed, confirm
 
-    flagged = c.speed[(c.speed["verdict"] == "slower")
-                      & ~c.speed["activation"].str.startswith("(every")]
+    flagged = c.speed[(c.speed["verdict"] == "slower") & ~c.speed["drift"]]
     if flagged.empty:
         return None
     again = {side: work / f"confirm-{side}" for side in dirs}

@@ -144,8 +144,7 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     from actbench.gate.runs import confirm_argv
 
     # the drift rows judge the whole run; only single benchmarks are rerun
-    flagged = c.speed[(c.speed["verdict"] == "slower")
-                      & ~c.speed["activation"].str.startswith("(every")]
+    flagged = c.speed[(c.speed["verdict"] == "slower") & ~c.speed["drift"]]
     if flagged.empty:
         return None
     again_dir = run_dir / "confirm"

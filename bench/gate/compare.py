@@ -12,7 +12,7 @@ baseline — so that a machine running 7 % faster this hour divides out, and the
 is judged as a row of its own (every kernel slower at once). Yardsticks of the same run
 (``np.copyto`` of the same bytes, a scalar libm loop) are the alternatives; measured on this
 project's machine they moved independently of the kernels and added noise. The rounds then
-go through ``bench.stats``,
+go through ``actbench.gate.stats``,
 and a benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U
 test says so and the ratio of medians passes a threshold: the minimum effect beyond the
 slowest of the base's own repeated runs. The gate then reruns what it flagged (``confirm``).
@@ -256,7 +256,7 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
                    threshold=(1 + effect) * max(1.0, medians.max()),
                    faster_at=min(1.0, medians.min()) / (1 + effect))
         rows.append(row)
-    cols = [*SPEED_KEY, "bound", "base_ns", "new_ns", "raw_ratio", "normalized_by", "ratio",
+    cols = [*SPEED_KEY, "drift", "bound", "base_ns", "new_ns", "raw_ratio", "normalized_by", "ratio",
             "base_spread", "threshold", "faster_at", "p_slower", "q_slower", "p_faster", "q_faster",
             "base_runs", "new_runs", "n_base", "n_new", "verdict", "failing", "max_ulp"]
     out = pd.DataFrame(rows).reindex(columns=cols)
@@ -272,6 +272,8 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
     if drift is not None and given is None:
         out = pd.concat([out, _drift_rows(drift, keys, min_effect, min_effect_memory)],
                         ignore_index=True)
+    # a drift row (``_drift_rows``) judges a whole class of kernels, not one benchmark
+    out["drift"] = out["drift"].eq(True) if "drift" in out else False
     gated = ~out["impl"].isin(PEERS)
     out["failing"] = gated & ((out["verdict"] == "slower")
                               | ((out["verdict"] == "missing") & (out["impl"] == "ours")))
@@ -334,7 +336,7 @@ def _drift_rows(drift: dict, keys, min_effect: float, min_effect_memory: float) 
         threshold = (1 + effect) * max(1.0, max(base))
         faster_at = min(1.0, min(base)) / (1 + effect)
         verdict = "slower" if ratio >= threshold else "faster" if ratio <= faster_at else "same"
-        rows.append({"impl": "ours", "activation": f"(every {c}-bound kernel)", "variant": "*",
+        rows.append({"impl": "ours", "activation": "*", "variant": "*", "drift": True,
                      "direction": "*", "dtype": "*", "size": size, "threads": threads,
                      "bound": c, "normalized_by": "—", "ratio": ratio, "raw_ratio": ratio,
                      "threshold": threshold, "faster_at": faster_at,

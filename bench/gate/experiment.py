@@ -179,7 +179,8 @@ def _paired_verdicts(spd: pd.DataFrame, target: pd.Series) -> dict:
         return {}
     from actbench.gate import stats
 
-    ours = spd["impl"].eq("ours") & ~spd["activation"].astype(str).str.startswith("(every")
+    drift = spd["drift"].eq(True) if "drift" in spd else False
+    ours = spd["impl"].eq("ours") & ~drift
     p = pd.to_numeric(spd["paired_p_slower"], errors="coerce").where(ours)
     q = pd.Series(stats.bh_adjust(p), index=spd.index)
     ratio = pd.to_numeric(spd["paired_ratio"], errors="coerce")

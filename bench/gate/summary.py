@@ -14,6 +14,8 @@ __all__ = ["markdown", "markdown_table"]
 
 
 def _kernel(r) -> str:
+    if bool(getattr(r, "drift", False)):
+        return f"(every {r.bound}-bound kernel: the run's drift)"
     who = "" if r.impl == "ours" else f"[{r.impl}] "
     return f"{who}{r.activation}.{r.variant}.{r.direction}"
 
