@@ -20,10 +20,16 @@ From a project's own code and tests::
     actbench.testing.assert_accurate(fn, "gelu", dtype="float32")   # AssertionError if not
 
 and, with pytest, the ``actbench`` fixture of the plugin (``actbench.pytest_plugin``).
+An activation actbench does not ship is declared with its mpmath reference::
+
+    actbench.register(actbench.Declaration("squareplus", squareplus_exact, params={"b": 4.0}))
+
+or by an installed package's entry point in the group ``actbench.activations``
+(``actbench.core.declared``).
 """
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "audit", "testing"]
+__all__ = ["Declaration", "__version__", "audit", "register", "testing"]
 
 
 def __getattr__(name):
@@ -33,6 +39,10 @@ def __getattr__(name):
         from actbench.api import audit
 
         return audit
+    if name in ("Declaration", "register"):
+        from actbench.core import declared
+
+        return getattr(declared, name)
     if name == "testing":
         import importlib
 

@@ -48,7 +48,8 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
         (the activation's parameters, e.g. ``negative_slope=`` for leaky_relu, see
         ``actbench list``), gated ``fn(a, b)``, row-wise ``fn(x, temperature=tau)`` along the
         last axis.  It takes and returns arrays of ``dtype``: NumPy, or those of ``library``.
-    activation: a catalog name (``actbench list``).
+    activation: a catalog name (``actbench list``), or a ``Declaration`` of an activation
+        actbench does not ship (registered on first use; see ``actbench.register``).
     dtype: "float32", "float64", "float16", "bfloat16" (16-bit for elementwise only), as a name
         or a NumPy dtype (np.float32), or a list.
     direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
@@ -73,8 +74,11 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
     """
     from actbench.accuracy.audit import run_audit
     from actbench.accuracy.table import to_frame
+    from actbench.core.declared import check_entry_points
     from actbench.core.peers import UserImpl
 
+    check_entry_points()
+    activation = _declared_name(activation)
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     if activation not in catalog.CATALOG:
@@ -118,6 +122,18 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
     if not rows:
         raise ValueError(nothing_to_audit(selection))
     return to_frame(rows)
+
+
+def _declared_name(activation) -> str:
+    """A Declaration's name, registering it unless this very declaration already is."""
+    from actbench.core.declared import Declaration, register
+
+    if not isinstance(activation, Declaration):
+        return activation
+    known = catalog.CATALOG.get(activation.name)
+    if known is None or known.declaration is not activation:
+        register(activation)  # a different one of the same name: the clash is the error
+    return activation.name
 
 
 _DERIVATIVE_HELP = {

@@ -44,6 +44,9 @@ def _collect(obj, seen, parts):
     values), its data fields (special values), the names of callables from elsewhere (e.g.
     mpmath.tanh), and nested references (a gated reference's gate) in the same way."""
     parts.append(f"<{type(obj).__qualname__}>")
+    own = getattr(obj, "fingerprint_text", None)
+    if callable(own):  # a reference written outside this package (a user's declaration)
+        parts.append(own())
     for f in vars(type(obj)).values():
         if _is_source_function(f):
             _helpers(f, seen, parts)

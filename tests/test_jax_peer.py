@@ -166,7 +166,9 @@ def test_speedup_vs_jax_is_taken_within_the_run():
 def test_bench_pins_xla_threads(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_run(cmd, env, **kwargs):
+    def fake_run(cmd, env=None, **kwargs):
+        if cmd[0] == "git":  # the run's metadata reads the checkout's state
+            return subprocess.CompletedProcess(cmd, 1, "", "")
         seen.update(env)
         return subprocess.CompletedProcess(cmd, 1, "", "")
 

@@ -60,7 +60,7 @@ class Batch:
 
 def elementwise_batch(case, x):
     act, ref = case.activation, case.reference
-    return Batch((x,), dict(act.params), Task("elementwise", ref.name, (x,), dict(act.params)),
+    return Batch((x,), dict(act.params), Task("elementwise", ref.name, (x,), dict(act.params), ref=ref),
                  lambda i: hexf(x.flat[i]), lambda i: {"x": hexf(x.flat[i])})
 
 

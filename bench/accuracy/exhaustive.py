@@ -29,6 +29,7 @@ import numpy as np
 from actbench.accuracy import oracle, sweep_chunk
 from actbench.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
 from actbench.core import metrics
+from actbench.core.declared import oracle as catalog_oracle
 from actbench.core.domains import DOMAINS, hexf
 from actbench.core.exact import Task, resolve_exact
 from actbench.core.executors import completed
@@ -181,7 +182,8 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
     start = time.perf_counter()
     act = case.activation
     spec = impl_spec(impl)
-    bound = oracle_bound(act.name, case.direction)
+    own_bound = catalog_oracle(act, case.direction)[1]  # raises where a declared one has none
+    bound = oracle_bound(act.name, case.direction) if own_bound is None else own_bound
     layout = chunks(stride)
     # a replaced oracle (the tests plant a wrong one) must not leave chunks under the real key
     root = cache.directory if cache and oracle_kernel is None else None
@@ -193,7 +195,8 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
     if progress:
         bar = progress(sum(c.size for c in layout), sum(layout[i].size for i in results),
                        f"{impl.name} {case.label} float32 exhaustive")
-    jobs = [Job(spec, act.name, case.variant.name, case.direction, c, bound) for c in todo]
+    jobs = [Job(spec, act.name, case.variant.name, case.direction, c, bound, act.declaration)
+            for c in todo]
     if isinstance(executor, ProcessPoolExecutor) and not _picklable(spec):
         executor = None  # a lambda or a local function cannot reach a pool: run it here
     try:
@@ -281,7 +284,8 @@ def confirm(case, results, bound, cache=None, executor=None) -> dict:
     x = bits.astype(np.uint32).view(np.float32)
     got = np.array([points[b]["got"] for b in sorted(points)], np.float32)
     ref = np.array([points[b]["oracle"] for b in sorted(points)], np.float64)
-    task = Task("elementwise", case.reference.name, (x,), dict(case.activation.params))
+    task = Task("elementwise", case.reference.name, (x,), dict(case.activation.params),
+                ref=case.reference)
     ex = resolve_exact([task], cache or Cache(None), executor=executor)[task.key]
     with np.errstate(all="ignore"):
         e = metrics.ulp_error(got, ex.hi, ex.lo, np.float32)
@@ -330,8 +334,9 @@ def confirm(case, results, bound, cache=None, executor=None) -> dict:
         "error": "; ".join(notes), "status": "wrong_dtype" if notes else "ok",
         "sweep": {"nan_inputs": counts["nan_inputs"], "mismatch_kinds":
                   {k: counts[k] for k in metrics.MISMATCH_KINDS},
-                  "oracle": f"{case.activation.name}.{oracle.ORACLE_VARIANT}.{case.direction} "
-                            "float64 kernel",
+                  "oracle": (f"{case.activation.name}.{oracle.ORACLE_VARIANT}.{case.direction} "
+                             "float64 kernel" if case.activation.oracles is None else
+                             f"{case.activation.name} {case.direction}: the declared float64 oracle"),
                   "oracle_bound_f64_ulp": bound, "oracle_delta_f32_ulp": oracle.delta_for(bound),
                   "max_ulp_bound": max(max_ulp, unchecked),
                   # points the oracle could not place and mpmath did not settle (over the

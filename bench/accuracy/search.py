@@ -102,7 +102,7 @@ def edges_of(ref, params: dict, x: np.ndarray, want: np.ndarray, cache: Cache | 
     dtype = x.dtype
     key = None
     if cache is not None:
-        probe = Task("elementwise", ref.name, (x,), dict(params))
+        probe = Task("elementwise", ref.name, (x,), dict(params), ref=ref)
         key = f"edges-{probe.key}"
         hit = cache.load_array(key)  # the edges as floats: a float64 holds any key's float
         if hit is not None:
@@ -265,7 +265,7 @@ def _gate_edges(case, dtype, cache):
     x = domains.stratified(("gate", gate.name, np.dtype(dtype).name, "search"), dtype,
                            PER_BINADE["elementwise"], DENSE)
     ref = gate.reference("forward")
-    task = Task("elementwise", ref.name, (x,), dict(gate.params))
+    task = Task("elementwise", ref.name, (x,), dict(gate.params), ref=ref)
     want = resolve_exact([task], cache)[task.key].want
     return edges_of(ref, dict(gate.params), x, want, cache)
 

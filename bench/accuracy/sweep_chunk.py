@@ -100,12 +100,14 @@ class Job:
     direction: str
     chunk: Chunk
     bound: float  # the oracle's bound, float64 ULP
+    declaration: object = None  # a declared activation's Declaration: a pool process registers it
 
 
 def _case(job: Job):
-    from actbench.core.catalog import CATALOG, Case
+    from actbench.core.catalog import Case
+    from actbench.core.declared import ensure
 
-    act = CATALOG[job.activation]
+    act = ensure(job.activation, job.declaration)
     return Case(act, act.variant(job.variant), job.direction)
 
 
@@ -120,7 +122,9 @@ def run_chunk(job: Job, oracle_kernel=None) -> dict:
     act = case.activation
     kernel = _resolve_cached(job.impl).kernel(case)
     if oracle_kernel is None:
-        oracle_kernel = act.variant(oracle.ORACLE_VARIANT).kernel(job.direction)
+        from actbench.core.declared import oracle as catalog_oracle
+
+        oracle_kernel = catalog_oracle(act, job.direction)[0]
     delta = oracle.delta_for(job.bound)
     bound_mant = int(np.ceil(job.bound))
     chunk = job.chunk

@@ -16,7 +16,9 @@ from actbench.cli.gating import cmd_compare, cmd_gate, cmd_report
 from actbench.cli.measure import cmd_audit, cmd_bench, cmd_list
 from actbench.cli.parser import parser
 from actbench.core.budgets import BudgetError
+from actbench.core.declared import DeclarationError, check_entry_points
 from actbench.core.errors import ResultsError
+from actbench.core.results import checkout_state_at_start
 
 __all__ = ["main"]
 
@@ -25,7 +27,13 @@ def main(argv=None, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     args = parser().parse_args(argv)
+    with checkout_state_at_start():
+        return _dispatch(args, out, err)
+
+
+def _dispatch(args, out, err) -> int:
     try:
+        check_entry_points()  # an installed package's broken declaration: said once, by name
         if args.command == "list":
             return cmd_list(out)
         if args.command == "bench":
@@ -37,7 +45,7 @@ def main(argv=None, out=None, err=None) -> int:
         if args.command == "report":
             return cmd_report(args, out, err)
         return cmd_audit(args, out, err)
-    except (UsageError, BudgetError, ResultsError) as exc:
+    except (UsageError, BudgetError, ResultsError, DeclarationError) as exc:
         print(f"actbench: error: {exc}", file=err)
         return EXIT_USAGE
     except BrokenPipeError:  # `actbench list | head`: the reader left, nothing is wrong

@@ -41,6 +41,8 @@ def cmd_list(out):
               f"{params or '-'}", file=out)
         if act.kinks:
             print(f"{'':<12} conventions: {act.kinks}", file=out)
+        if act.declared_by:
+            print(f"{'':<12} declared by {act.declared_by}", file=out)
     print(f"\ndtypes:  {', '.join(catalog.DTYPES)} (elementwise also {', '.join(SIXTEEN_BIT)})",
           file=out)
     print(f"domains: {', '.join(DOMAINS)}", file=out)

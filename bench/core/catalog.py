@@ -69,8 +69,10 @@ class Variant:
     method: str
     dtypes: tuple | None = None  # the dtypes its kernels take; None: every dtype of its kind
 
-    def kernel(self, direction: str) -> Callable:
-        return self.kernels[direction]
+    def kernel(self, direction: str) -> Callable | None:
+        """The kernel for ``direction``; None where this variant has none (a declared
+        activation's ``declared`` variant: no kernel of ours, only references)."""
+        return self.kernels.get(direction)
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,20 @@ class Activation:
     kinks: str = ""  # derivative convention at non-differentiable points (PyTorch's)
     kind: str = "elementwise"
     gate: str | None = None  # gated: the elementwise activation applied to b
+    # declared outside actbench (``register``): its references, where it was declared, and
+    # its float64 oracle for exhaustive sweeps ((forward, derivative), bound in float64 ULP)
+    references: tuple | None = None
+    declared_by: str = ""
+    oracles: tuple | None = None
+    declaration: object = None  # the declared.Declaration itself: a pool process re-registers it
 
     @property
     def directions(self) -> tuple:
         return KIND_DIRECTIONS[self.kind]
 
     def reference(self, direction: str):
+        if self.references is not None:
+            return self.references[self.directions.index(direction)]
         if self.kind == "gated":
             return GATED[self.name if direction == "forward" else f"d_{self.name}_{direction[-1]}"]
         if self.kind == "rowwise":
@@ -132,7 +142,8 @@ class Case:
 
 # The default, accurate variant: float64 formulas written for float64 accuracy (see
 # kernels/_accurate.py); float32 widens, evaluates them and rounds once.
-_ACCURATE = "float64 cancellation-free formulas, libm exp/expm1/log1p/tanh/erfc; float32 rounded once"
+_ACCURATE = ("float64 cancellation-free formulas, exp/expm1/log1p/erfc and quotients as "
+             "double-doubles (kernels/_dd64.py), rounded once; float32: that result rounded")
 _ACCURATE_DD = _ACCURATE + "; double-double argument for the ill-conditioned tail"
 
 
@@ -312,8 +323,8 @@ CATALOG = {a.name: a for a in [
     ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
     Activation("gelu", _elementwise("gelu", _ACCURATE_DD, simd=True, simd_f32=True), (-10.0, 10.0), (
         _ZERO,
-        Edge("-0x1.28p+5", "x = -37: kernel switches to the asymptotic tail"),
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
+        Edge("-0x1.4p+5", "x = -40: gelu' returns -0 below; geglu's gate takes the asymptotic series"),
         Edge("0x1.4p+5", "x = 40: kernel returns x above"),
         Edge({"float32": "-0x1.cb64eap+3", "float64": "-0x1.34a4208ec1ea4p+5"},
              "largest x where gelu(x) rounds to -0", _is_zero),
@@ -386,3 +397,13 @@ def cases(activations=None, variants=None, directions=None):
                 if directions and direction not in directions:
                     continue
                 yield Case(act, variant, direction)
+
+
+def _load_declared() -> None:
+    # after CATALOG exists: installed packages' declarations register into it
+    from actbench.core import declared
+
+    declared.load_installed()
+
+
+_load_declared()

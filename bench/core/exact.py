@@ -53,6 +53,17 @@ class Task:
     arrays: tuple
     params: dict = field(default_factory=dict)
     tau: float | None = None
+    # the reference itself, for one declared outside actbench (``core.declared``): a pool
+    # process that never saw its registration computes from this; shipped ones go by name
+    ref: object = None
+
+    def __post_init__(self):
+        if self.ref is not None and _registry(self.kind).get(self.ref_name) is self.ref:
+            object.__setattr__(self, "ref", None)  # shipped: a pool process finds it by name
+
+    def function(self):
+        """The reference: ``ref``, or the shipped one named ``ref_name``."""
+        return self.ref if self.ref is not None else _registry(self.kind)[self.ref_name]
 
     @property
     def size(self) -> int:
@@ -61,7 +72,7 @@ class Task:
     @cached_property
     def key(self) -> str:
         """Computed once per task: the audit looks each batch up after resolve_exact keyed it."""
-        ref = _registry(self.kind)[self.ref_name]
+        ref = self.function()
         h = hashlib.sha256()
         h.update(f"schema={CACHE_SCHEMA} {self.kind} {self.ref_name} {fingerprint(ref)}".encode())
         h.update(f" {self.arrays[0].dtype.name} {reference.working_precisions(self.arrays[0].dtype)}"
@@ -73,7 +84,7 @@ class Task:
         return h.hexdigest()
 
     def compute(self) -> reference.Exact:
-        ref = _registry(self.kind)[self.ref_name]
+        ref = self.function()
         if self.kind == "rowwise":
             x, *g = self.arrays
             return reference.evaluate_rows(ref, x, g[0] if g else None, self.tau)
@@ -85,7 +96,7 @@ class Task:
             return [self]
         flat = [a.ravel() for a in self.arrays]
         return [Task(self.kind, self.ref_name, tuple(a[i:i + CHUNK] for a in flat), self.params,
-                     self.tau) for i in range(0, self.size, CHUNK)]
+                     self.tau, self.ref) for i in range(0, self.size, CHUNK)]
 
 
 def _compute_arrays(task: Task):

@@ -4,6 +4,7 @@ Each file is written to a temporary name in the same directory and renamed over 
 so an interrupted run never leaves a truncated file and never destroys the previous result.
 """
 
+import contextlib
 import importlib
 import json
 import os
@@ -132,7 +133,27 @@ def source_checkout() -> Path | None:
     return top
 
 
+# the checkout's state when the running command started (``checkout_state_at_start``): a
+# sweep of half an hour must not be recorded as the tree its author left an hour later
+_STARTED: dict | None = None
+
+
+@contextlib.contextmanager
+def checkout_state_at_start():
+    """Within this block, result files record the commit and clean-tree flag read on entry."""
+    global _STARTED
+    _STARTED = _read_commit()
+    try:
+        yield
+    finally:
+        _STARTED = None
+
+
 def _commit() -> dict:
+    return dict(_STARTED) if _STARTED is not None else _read_commit()
+
+
+def _read_commit() -> dict:
     top = source_checkout()
     if top is None:
         return {"commit": None, "dirty": None}

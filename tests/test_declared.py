@@ -1,0 +1,207 @@
+"""Activations declared outside actbench: the checks of a declaration, the values derived from its
+reference, and the README's squareplus package built, installed and audited as a user would."""
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+
+from actbench.core import declared
+from actbench.core.declared import Declaration, DeclarationError, check
+from actbench.reference import evaluate
+from actbench.reference.fingerprint import fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _squareplus(x, b):
+    r = mpmath.sqrt(x * x + b)
+    return (x + r) / 2 if x >= 0 else (b / 2) / (r - x)
+
+
+def _d_squareplus(x, b):
+    return _squareplus(x, b) / mpmath.sqrt(x * x + b)
+
+
+def test_values_at_zero_and_infinity_come_from_the_reference_far_out():
+    forward, derivative = check(Declaration("sq", _squareplus, params={"b": 4.0}), {})
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], np.float32)
+    got = evaluate(forward, x, params={"b": 4.0}).want
+    # squareplus(±0) = sqrt(4)/2 = 1; +inf grows; at -inf it is b/(4|x|) -> +0
+    assert got[:4].tolist() == [1.0, 1.0, np.inf, 0.0] and not np.signbit(got[3])
+    assert np.isnan(got[4])
+    # without derivative=, mpmath differentiates the reference: d/dx at 0 is 1/2, at -inf +0
+    d = evaluate(derivative, np.array([0.0, -np.inf, np.inf, -3.0]), params={"b": 4.0}).want
+    assert d[:3].tolist() == [0.5, 0.0, 1.0]
+    assert d[3] == float(_d_squareplus(mpmath.mpf(-3), 4))  # correctly rounded, as the formula
+
+
+def test_a_declared_zero_override_wins():
+    forward, _ = check(Declaration("sq", _squareplus, params={"b": 4.0}, at_neg_inf=-0.0), {})
+    assert math.copysign(1.0, forward(-math.inf, b=4.0)) == -1.0
+
+
+@pytest.mark.parametrize(("decl", "message"), [
+    (Declaration("gelu", _squareplus, params={"b": 4.0}),
+     "activation 'gelu' (actbench.register) is already declared (shipped with actbench)"),
+    (Declaration("Bad-Name", _squareplus), "lower-case letters, digits and _"),
+    (Declaration("sq", lambda x, b: 1 / (x - x), params={"b": 4.0}),
+     "its reference raised ZeroDivisionError"),
+    (Declaration("sq", lambda x, b: mpmath.log(x), params={"b": 4.0}),
+     "returned mpc at x = -10.0, not an mpmath real number"),
+    (Declaration("sq", lambda x, b: math.sqrt(float(x * x) + b) / 2, params={"b": 4.0}),
+     "returned a float at x = -10.0; use mpmath's functions"),
+    (Declaration("sq", lambda x, b: "1", params={"b": 4.0}), "returned str at x = -10.0"),
+    (Declaration("sq", lambda x, b: -_squareplus(x, b), params={"b": 4.0}, monotone="increasing"),
+     "is declared increasing, but its reference gives"),
+    (Declaration("sq", _squareplus), "its reference raised TypeError"),  # b not declared
+    (Declaration("sq", _squareplus, params={"b": 4.0}, core=(3.0, -3.0)), "is not a finite range"),
+    ("squareplus", "expected an actbench Declaration, got str"),
+])
+def test_a_bad_declaration_is_one_error_naming_it(decl, message):
+    with pytest.raises(DeclarationError, match=re.escape(message)):
+        check(decl, {"gelu": "shipped with actbench"})
+
+
+def test_the_exact_value_cache_keys_on_the_declared_formula():
+    # two references of one name: a cache keyed on the name alone would serve the old values
+    def formula(x, b):
+        return _squareplus(x, b)
+
+    first = check(Declaration("sq", formula, params={"b": 4.0}), {})[0]
+    exec_ns = {"_squareplus": _squareplus, "mpmath": mpmath}
+    exec("def formula(x, b):\n    return 2 * _squareplus(x, b)\n", exec_ns)
+    second = check(Declaration("sq", exec_ns["formula"], params={"b": 4.0}), {})[0]
+    assert fingerprint(first) != fingerprint(second)
+
+
+def test_an_activation_without_oracle_says_so_before_sweeping():
+    from actbench.core.catalog import CATALOG
+
+    act = declared.register(Declaration("sq_no_oracle", _squareplus, params={"b": 4.0}))
+    try:
+        with pytest.raises(ValueError, match="declares no float64 oracle for its forward"):
+            declared.oracle(act, "forward")
+    finally:
+        del CATALOG["sq_no_oracle"]
+
+
+def _readme_blocks() -> dict:
+    text = (ROOT / "README.md").read_text()
+    return dict(re.findall(r"<!-- declared-example: (\S+) -->\n```\w*\n(.*?)```", text, re.S))
+
+
+def _commands(block: str) -> list:
+    return [line.split() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def squareplus_project(tmp_path_factory):
+    """The README's package, installed (pip --target) beside a user's working directory."""
+    blocks = _readme_blocks()
+    tmp = tmp_path_factory.mktemp("declared")
+    package = tmp / "squareplus-act"
+    (package / "squareplus_act").mkdir(parents=True)
+    (package / "squareplus_act" / "__init__.py").write_text(blocks["squareplus_act/__init__.py"])
+    (package / "pyproject.toml").write_text(blocks["pyproject.toml"])
+    work = tmp / "work"
+    work.mkdir()
+    (work / "mysquareplus.py").write_text(blocks["mysquareplus.py"])
+    site = tmp / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(package)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return work, env, _commands(blocks["commands"])
+
+
+def _run(args, work, env):
+    exe = shutil.which(args[0], path=str(BIN)) or args[0]
+    return subprocess.run([exe, *args[1:]], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_readme_package_is_listed_and_audited_from_the_command_line(squareplus_project):
+    work, env, commands = squareplus_project
+    assert [c[:2] for c in commands] == [["actbench", "list"]] + [["actbench", "audit"]] * 4
+    listing, good, swept, textbook, wider = (_run(c, work, env) for c in commands)
+    assert listing.returncode == 0, listing.stderr
+    assert ("declared by entry point squareplus = squareplus_act:DECLARATION of squareplus-act"
+            in listing.stdout)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "8 rows, 0 failed" in good.stdout  # forward and derivative, four domains each
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "1 rows, 0 failed" in swept.stdout
+    # the textbook formula: x·x overflows beyond 2**64, and -inf gives inf - inf = NaN
+    assert textbook.returncode == 1, textbook.stdout + textbook.stderr
+    assert "FAIL [mysquareplus:textbook] squareplus.-.forward float32" in textbook.stdout
+    assert re.search(r"x=-0x1\.[0-9a-f]+p\+6[4-9] got inf want [0-9.e+-]+ \(infinity\)", textbook.stdout)
+    assert "x=-inf got nan want 0.0 (nan)" in textbook.stdout
+    # float64: the default profile's search finds where the float64 evaluation's x·x overflows
+    assert wider.returncode == 1, wider.stdout + wider.stderr
+    assert re.search(r"squareplus\.-\.forward float64 search: \d+ special-value mismatch\(es\); "
+                     r"max 9\.007e\+15 ULP > budget 1\n    x=0x1\.[0-9a-f]+p\+51[2-9] got inf", wider.stdout)
+
+
+def test_the_pytest_fixture_audits_the_declared_activation(squareplus_project):
+    work, env, _ = squareplus_project
+    (work / "test_sq.py").write_text(
+        "import pytest\n"
+        "from mysquareplus import rounded_once, textbook\n\n\n"
+        "@pytest.mark.parametrize('fn', [rounded_once, textbook])\n"
+        "def test_squareplus(actbench, fn):\n"
+        "    actbench.assert_accurate(fn, 'squareplus', dtype='float32', domains=['special', 'core'])\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "test_sq.py"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert "1 failed, 1 passed" in run.stdout, run.stdout + run.stderr
+    assert "mysquareplus:textbook fails" in run.stdout and "x=-inf got nan want 0.0" in run.stdout
+
+
+def test_a_broken_installed_declaration_is_one_error_for_every_command(tmp_path):
+    package = tmp_path / "bad-act"
+    (package / "bad_act").mkdir(parents=True)
+    (package / "bad_act" / "__init__.py").write_text(
+        "import math\nfrom actbench import Declaration\n\n"
+        "DECLARATION = Declaration('softcap', lambda x: math.tanh(float(x)))\n")
+    (package / "pyproject.toml").write_text(
+        '[project]\nname = "bad-act"\nversion = "0.1"\n\n'
+        '[project.entry-points."actbench.activations"]\nsoftcap = "bad_act:DECLARATION"\n')
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(package)], check=True, capture_output=True)
+    run = _run(["actbench", "list"], tmp_path, {**os.environ, "PYTHONPATH": str(site)})
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "actbench: error: entry point softcap = bad_act:DECLARATION of bad-act: activation "
+        "'softcap' (entry point softcap = bad_act:DECLARATION of bad-act): its reference returned "
+        "a float at x = -10.0; use mpmath's functions (mpmath.exp, not math.exp) so the value "
+        "keeps the working precision"]
+
+
+def test_a_declaration_passed_to_the_api_is_registered_once_and_audited():
+    from actbench import audit
+    from actbench.core.catalog import CATALOG
+
+    decl = Declaration("sq_api", _squareplus, derivative=_d_squareplus, params={"b": 4.0})
+
+    def textbook(x, b=4.0):
+        return (x + np.sqrt(x * x + b)) / 2
+
+    try:
+        first = audit(textbook, decl, dtype="float32", domains=["core"], points=200, cache=None)
+        again = audit(textbook, decl, dtype="float32", domains=["core"], points=200, cache=None)
+        # x + sqrt(x² + 4) cancels for x << 0: hundreds of ULP, the same both times
+        assert first.loc[0, "max_ulp"] > 10 and not first.loc[0, "passed"]
+        assert again.loc[0, "max_ulp"] == first.loc[0, "max_ulp"]
+        other = Declaration("sq_api", _d_squareplus, params={"b": 4.0})
+        with pytest.raises(DeclarationError, match=r"'sq_api' .* is already declared"):
+            audit(textbook, other, dtype="float32", domains=["core"], points=200, cache=None)
+    finally:
+        CATALOG.pop("sq_api", None)
