@@ -328,71 +328,54 @@ def _pair(name, **defaults):
     )
 
 
-relu, d_relu = _pair("relu")
-relu6, d_relu6 = _pair("relu6")
-hardtanh, d_hardtanh = _pair("hardtanh", min_val=-1.0, max_val=1.0)
-leaky_relu, d_leaky_relu = _pair("leaky_relu", negative_slope=0.01)
-elu, d_elu = _pair("elu", alpha=1.0)
-celu, d_celu = _pair("celu", alpha=1.0)
-selu, d_selu = _pair("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
-sigmoid, d_sigmoid = _pair("sigmoid")
-log_sigmoid, d_log_sigmoid = _pair("log_sigmoid")
-tanh, d_tanh = _pair("tanh")
-softsign, d_softsign = _pair("softsign")
-softplus, d_softplus = _pair("softplus", beta=1.0)
-hardsigmoid, d_hardsigmoid = _pair("hardsigmoid")
-hardswish, d_hardswish = _pair("hardswish")
-gelu, d_gelu = _pair("gelu")
-gelu_tanh, d_gelu_tanh = _pair("gelu_tanh")
-silu, d_silu = _pair("silu")
-mish, d_mish = _pair("mish")
+# Every elementwise activation once: its parameters with PyTorch's defaults (the catalog reads
+# them from here) and the variants it has beyond ``accurate``.  Each becomes module attributes
+# ``<name>``, ``d_<name>``, ``<name>_<variant>`` and ``d_<name>_<variant>``.
+PARAMS = {
+    "hardtanh": {"min_val": -1.0, "max_val": 1.0},
+    "leaky_relu": {"negative_slope": 0.01},
+    "elu": {"alpha": 1.0},
+    "celu": {"alpha": 1.0},
+    "selu": {"alpha": SELU_ALPHA, "scale": SELU_SCALE},
+    "softplus": {"beta": 1.0},
+}
+_SIMD, _F32, _FAST = "simd", "simd_f32", "simd_f32_fast"
+ELEMENTWISE = {
+    "relu": (_SIMD,),
+    "relu6": (_SIMD,),
+    "hardtanh": (_SIMD,),
+    "leaky_relu": (_SIMD,),
+    "elu": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_expm1.py
+    "celu": (_SIMD, _F32),
+    "selu": (_SIMD, _F32),
+    "sigmoid": (_SIMD, _F32, _FAST),
+    "log_sigmoid": (_SIMD, _F32),
+    "tanh": (_SIMD, _F32, _FAST),
+    "softsign": (_SIMD, _F32),
+    "softplus": (_SIMD, _F32),
+    "hardsigmoid": (_SIMD,),
+    "hardswish": (_SIMD,),
+    "gelu": (_SIMD, _F32),
+    "gelu_tanh": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_gelu_tanh.py
+    "silu": (_SIMD, _F32, _FAST),
+    "mish": (_SIMD,),
+}
+_VARIANT_KERNELS = {_SIMD: SimdKernel, _F32: Simd32Kernel, _FAST: Simd32FastKernel}
 
-# SIMD variants (kernels/_simd.py): the same formulas with exp in plain arithmetic
-sigmoid_simd, d_sigmoid_simd = SimdKernel("sigmoid"), SimdKernel("d_sigmoid")
-silu_simd, d_silu_simd = SimdKernel("silu"), SimdKernel("d_silu")
-tanh_simd, d_tanh_simd = SimdKernel("tanh"), SimdKernel("d_tanh")
-elu_simd, d_elu_simd = SimdKernel("elu", alpha=1.0), SimdKernel("d_elu", alpha=1.0)
-celu_simd, d_celu_simd = SimdKernel("celu", alpha=1.0), SimdKernel("d_celu", alpha=1.0)
-selu_simd = SimdKernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
-d_selu_simd = SimdKernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
-mish_simd, d_mish_simd = SimdKernel("mish"), SimdKernel("d_mish")
-relu_simd, d_relu_simd = SimdKernel("relu"), SimdKernel("d_relu")
-relu6_simd, d_relu6_simd = SimdKernel("relu6"), SimdKernel("d_relu6")
-hardtanh_simd = SimdKernel("hardtanh", min_val=-1.0, max_val=1.0)
-d_hardtanh_simd = SimdKernel("d_hardtanh", min_val=-1.0, max_val=1.0)
-leaky_relu_simd = SimdKernel("leaky_relu", negative_slope=0.01)
-d_leaky_relu_simd = SimdKernel("d_leaky_relu", negative_slope=0.01)
-hardsigmoid_simd, d_hardsigmoid_simd = SimdKernel("hardsigmoid"), SimdKernel("d_hardsigmoid")
-hardswish_simd, d_hardswish_simd = SimdKernel("hardswish"), SimdKernel("d_hardswish")
-softsign_simd, d_softsign_simd = SimdKernel("softsign"), SimdKernel("d_softsign")
-softplus_simd, d_softplus_simd = SimdKernel("softplus", beta=1.0), SimdKernel("d_softplus", beta=1.0)
-log_sigmoid_simd, d_log_sigmoid_simd = SimdKernel("log_sigmoid"), SimdKernel("d_log_sigmoid")
-gelu_simd, d_gelu_simd = SimdKernel("gelu"), SimdKernel("d_gelu")
-# float32-arithmetic SIMD variants (kernels/_simd32.py): float32 input only
-sigmoid_simd_f32, d_sigmoid_simd_f32 = Simd32Kernel("sigmoid"), Simd32Kernel("d_sigmoid")
-silu_simd_f32, d_silu_simd_f32 = Simd32Kernel("silu"), Simd32Kernel("d_silu")
-tanh_simd_f32, d_tanh_simd_f32 = Simd32Kernel("tanh"), Simd32Kernel("d_tanh")
-gelu_simd_f32, d_gelu_simd_f32 = Simd32Kernel("gelu"), Simd32Kernel("d_gelu")
-softsign_simd_f32, d_softsign_simd_f32 = Simd32Kernel("softsign"), Simd32Kernel("d_softsign")
-# (kernels/_simd32_expm1.py; parameters it does not cover go to the simd variant's loop)
-elu_simd_f32 = Simd32Kernel("elu", alpha=1.0)
-d_elu_simd_f32 = Simd32Kernel("d_elu", alpha=1.0)
-celu_simd_f32 = Simd32Kernel("celu", alpha=1.0)
-d_celu_simd_f32 = Simd32Kernel("d_celu", alpha=1.0)
-selu_simd_f32 = Simd32Kernel("selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
-d_selu_simd_f32 = Simd32Kernel("d_selu", alpha=SELU_ALPHA, scale=SELU_SCALE)
-softplus_simd_f32 = Simd32Kernel("softplus", beta=1.0)
-d_softplus_simd_f32 = Simd32Kernel("d_softplus", beta=1.0)
-log_sigmoid_simd_f32 = Simd32Kernel("log_sigmoid")
-d_log_sigmoid_simd_f32 = Simd32Kernel("d_log_sigmoid")
-# (kernels/_simd32_gelu_tanh.py)
-gelu_tanh_simd_f32, d_gelu_tanh_simd_f32 = Simd32Kernel("gelu_tanh"), Simd32Kernel("d_gelu_tanh")
-# ... and their fast variant, speed first (looser budgets)
-sigmoid_simd_f32_fast = Simd32FastKernel("sigmoid")
-d_sigmoid_simd_f32_fast = Simd32FastKernel("d_sigmoid")
-silu_simd_f32_fast, d_silu_simd_f32_fast = Simd32FastKernel("silu"), Simd32FastKernel("d_silu")
-tanh_simd_f32_fast, d_tanh_simd_f32_fast = Simd32FastKernel("tanh"), Simd32FastKernel("d_tanh")
-gelu_tanh_simd, d_gelu_tanh_simd = SimdKernel("gelu_tanh"), SimdKernel("d_gelu_tanh")
+
+def _elementwise_kernels() -> dict:
+    made = {}
+    for name, variants in ELEMENTWISE.items():
+        params = PARAMS.get(name, {})
+        made[name], made[f"d_{name}"] = _pair(name, **params)
+        for variant in variants:
+            for fn in (name, f"d_{name}"):
+                made[f"{fn}_{variant}"] = _VARIANT_KERNELS[variant](fn, **params)
+    return made
+
+
+_ELEMENTWISE_KERNELS = _elementwise_kernels()
+globals().update(_ELEMENTWISE_KERNELS)
 
 glu, d_glu_a, d_glu_b = _gated("glu")
 geglu, d_geglu_a, d_geglu_b = _gated("geglu")
@@ -416,80 +399,24 @@ log_softmax_fast = RowwiseFastKernel("log_softmax_fast", log_softmax)
 log_softmax_vjp_fast = RowwiseFastKernel("log_softmax_vjp_fast", log_softmax_vjp)
 
 __all__ = [
-    "GatedKernel",
-    "Kernel",
-    "RowwiseKernel",
-    "SimdKernel",
+    "ELEMENTWISE",
+    "NARROW_DTYPES",
+    "PARAMS",
     "SELU_ALPHA",
     "SELU_SCALE",
     "SUPPORTED_DTYPES",
-    "NARROW_DTYPES",
-    "compile_stats",
-    *_accurate.__all__,
-    "softmax",
-    "softmax_vjp",
-    "log_softmax",
-    "log_softmax_vjp",
-    "RowwiseFastKernel",
     "GatedFastKernel",
-    *(f"{d}{n}{p}_fast" for n in ("glu", "geglu", "swiglu", "reglu")
-      for d, p in (("", ""), ("d_", "_a"), ("d_", "_b"))),
-    "softmax_fast",
-    "softmax_vjp_fast",
-    "log_softmax_fast",
-    "log_softmax_vjp_fast",
-    "sigmoid_simd",
-    "d_sigmoid_simd",
-    "silu_simd",
-    "d_silu_simd",
-    "tanh_simd",
-    "d_tanh_simd",
-    "elu_simd",
-    "d_elu_simd",
-    "celu_simd",
-    "d_celu_simd",
-    "selu_simd",
-    "d_selu_simd",
-    "mish_simd",
-    "d_mish_simd",
-    "relu_simd",
-    "d_relu_simd",
-    "relu6_simd",
-    "d_relu6_simd",
-    "hardtanh_simd",
-    "d_hardtanh_simd",
-    "leaky_relu_simd",
-    "d_leaky_relu_simd",
-    "hardsigmoid_simd",
-    "d_hardsigmoid_simd",
-    "hardswish_simd",
-    "d_hardswish_simd",
-    "softsign_simd",
-    "d_softsign_simd",
-    "softplus_simd",
-    "d_softplus_simd",
-    "log_sigmoid_simd",
-    "d_log_sigmoid_simd",
-    "gelu_simd",
-    "d_gelu_simd",
-    "gelu_tanh_simd",
-    "d_gelu_tanh_simd",
-    "sigmoid_simd_f32",
-    "d_sigmoid_simd_f32",
-    "silu_simd_f32",
-    "d_silu_simd_f32",
-    "tanh_simd_f32",
-    "d_tanh_simd_f32",
-    "gelu_simd_f32",
-    "d_gelu_simd_f32",
-    "softsign_simd_f32",
-    "d_softsign_simd_f32",
-    *(f"{d}{n}_simd_f32" for n in ("elu", "celu", "selu", "softplus", "log_sigmoid", "gelu_tanh")
-      for d in ("", "d_")),
-    "sigmoid_simd_f32_fast",
-    "d_sigmoid_simd_f32_fast",
-    "silu_simd_f32_fast",
-    "d_silu_simd_f32_fast",
-    "tanh_simd_f32_fast",
-    "d_tanh_simd_f32_fast",
+    "GatedKernel",
+    "Kernel",
+    "RowwiseFastKernel",
+    "RowwiseKernel",
+    "Simd32FastKernel",
+    "Simd32Kernel",
+    "SimdKernel",
+    "compile_stats",
+    *_ELEMENTWISE_KERNELS,
+    *(f"{d}{n}{p}{v}" for n in ("glu", "geglu", "swiglu", "reglu")
+      for d, p in (("", ""), ("d_", "_a"), ("d_", "_b")) for v in ("", "_fast")),
+    *(f"{n}{v}" for n in ("softmax", "softmax_vjp", "log_softmax", "log_softmax_vjp")
+      for v in ("", "_fast")),
 ]

@@ -1,8 +1,11 @@
 """The catalog: every activation, once, with its kernels, reference, parameters and domains.
 
 Tests, the audit, timing and the report iterate over ``CATALOG``; nothing else lists
-kernels.  Adding an activation is: its kernel in ``kernels/``, its reference in
-``reference/``, one ``Activation`` row here and its lines in ``budgets.toml``.
+kernels.  Adding a shipped elementwise activation is: its scalar kernels in
+``kernels/_accurate.py`` and its line in ``kernels.ELEMENTWISE`` (and ``PARAMS``), its
+reference in ``reference/elementwise.py``, one ``Activation`` row here; ``budgets.toml`` only
+where a variant misses the targets, the peers' modules where they have it.  An activation we
+do not ship is declared instead (``declared.Declaration``).
 
 Budgets are *not* here (they are data, in ``budgets.toml``), nor are the domains' point
 generators (``domains.py``): a row only says what is specific to the activation — its
@@ -10,7 +13,7 @@ working range for the ``core`` domain and its edges for the ``thresholds`` domai
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from actbench import kernels
 from actbench.reference import GATED, REFERENCES, ROWWISE
@@ -180,23 +183,16 @@ _SIMD_F32_SOFTSIGN = ("float32 arithmetic, 16 lanes a vector: 1 + |x| as an exac
                       "and its square corrected likewise; no wider arithmetic")
 
 
-def _elementwise(name: str, method: str = _ACCURATE, simd: bool = False,
-                 simd_f32: bool | str = False, fast: bool = False) -> tuple:
-    """An elementwise activation's variants: accurate (``method``), then those asked for
-    (``simd_f32`` may be the variant's own description)."""
+def _elementwise(name: str, method: str = _ACCURATE, simd_f32: str = _SIMD_F32) -> tuple:
+    """An elementwise activation's variants: accurate (``method``), then those its kernels have
+    (``kernels.ELEMENTWISE``; ``simd_f32``: that variant's description for this activation)."""
     def pair(suffix):
         return {"forward": getattr(kernels, f"{name}{suffix}"),
                 "derivative": getattr(kernels, f"d_{name}{suffix}")}
-    variants = [Variant("accurate", pair(""), method)]
-    if simd:
-        variants.append(Variant("simd", pair("_simd"), _SIMD, DTYPES))
-    if simd_f32:
-        how = simd_f32 if isinstance(simd_f32, str) else _SIMD_F32
-        variants.append(Variant("simd_f32", pair("_simd_f32"), how, ("float32",)))
-    if fast:
-        variants.append(Variant("simd_f32_fast", pair("_simd_f32_fast"), _SIMD_F32_FAST,
-                                ("float32",)))
-    return tuple(variants)
+    how = {"simd": (_SIMD, DTYPES), "simd_f32": (simd_f32, ("float32",)),
+           "simd_f32_fast": (_SIMD_F32_FAST, ("float32",))}
+    return (Variant("accurate", pair(""), method),
+            *(Variant(v, pair(f"_{v}"), *how[v]) for v in kernels.ELEMENTWISE[name]))
 
 
 def _gated(name: str, gate: str) -> tuple:
@@ -265,63 +261,60 @@ DTYPE_EDGES = (
 
 _ZERO = Edge("0x0p+0", "branch on the sign of x")
 
-CATALOG = {a.name: a for a in [
-    Activation("relu", _elementwise("relu", simd=True), (-10.0, 10.0), (_ZERO,),
+_ROWS = [
+    Activation("relu", _elementwise("relu"), (-10.0, 10.0), (_ZERO,),
                kinks="relu'(0) = 0; relu(-0) = +0"),
-    Activation("relu6", _elementwise("relu6", simd=True), (-10.0, 10.0),
+    Activation("relu6", _elementwise("relu6"), (-10.0, 10.0),
                (_ZERO, Edge("0x1.8p+2", "x = 6: upper clamp")),
                kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0"),
-    Activation("hardtanh", _elementwise("hardtanh", simd=True), (-4.0, 4.0),
+    Activation("hardtanh", _elementwise("hardtanh"), (-4.0, 4.0),
                (Edge("-0x1p+0", "x = min_val"), Edge("0x1p+0", "x = max_val")),
-               params={"min_val": -1.0, "max_val": 1.0},
                kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0"),
-    Activation("leaky_relu", _elementwise("leaky_relu", simd=True), (-10.0, 10.0), (_ZERO,),
-               params={"negative_slope": 0.01},
+    Activation("leaky_relu", _elementwise("leaky_relu"), (-10.0, 10.0), (_ZERO,),
                kinks="leaky_relu'(0) = negative_slope"),
-    Activation("elu", _elementwise("elu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (
+    Activation("elu", _elementwise("elu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (
         _ZERO,
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
-    ), params={"alpha": 1.0}, kinks="elu'(0) = alpha (the x <= 0 branch)"),
-    Activation("celu", _elementwise("celu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0),
-               (_ZERO,), params={"alpha": 1.0}, kinks="celu'(0) = 1"),
-    Activation("selu", _elementwise("selu", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,),
-               params={"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE},
+    ), kinks="elu'(0) = alpha (the x <= 0 branch)"),
+    Activation("celu", _elementwise("celu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0),
+               (_ZERO,), kinks="celu'(0) = 1"),
+    Activation("selu", _elementwise("selu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,),
                kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
-    Activation("sigmoid", _elementwise("sigmoid", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
+    Activation("sigmoid", _elementwise("sigmoid"), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
              "largest x where sigmoid(x) != 1", _below(1)),
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
     )),
-    Activation("log_sigmoid", _elementwise("log_sigmoid", simd=True, simd_f32=_SIMD_F32_EXPM1),
+    Activation("log_sigmoid", _elementwise("log_sigmoid", simd_f32=_SIMD_F32_EXPM1),
                (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
     )),
-    Activation("tanh", _elementwise("tanh", simd=True, simd_f32=True, fast=True), (-10.0, 10.0), (
+    Activation("tanh", _elementwise("tanh"), (-10.0, 10.0), (
         _ZERO,
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
     )),
-    Activation("softsign", _elementwise("softsign", simd=True, simd_f32=_SIMD_F32_SOFTSIGN),
+    Activation("softsign", _elementwise("softsign", simd_f32=_SIMD_F32_SOFTSIGN),
                (-10.0, 10.0), (_ZERO,)),
-    Activation("softplus", _elementwise("softplus", simd=True, simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
+    Activation("softplus", _elementwise("softplus", simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),
-    ), params={"beta": 1.0}),
-    Activation("hardsigmoid", _elementwise("hardsigmoid", simd=True), (-6.0, 6.0),
+    )),
+    Activation("hardsigmoid", _elementwise("hardsigmoid"), (-6.0, 6.0),
                (Edge("-0x1.8p+1", "x = -3: lower clamp"), Edge("0x1.8p+1", "x = 3: upper clamp")),
                kinks="hardsigmoid'(±3) = 0"),
-    Activation("hardswish", _elementwise("hardswish", simd=True), (-6.0, 6.0), (
+    Activation("hardswish", _elementwise("hardswish"), (-6.0, 6.0), (
         Edge("-0x1.8p+1", "x = -3: lower branch"),
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),
     ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
-    Activation("gelu", _elementwise("gelu", _ACCURATE_DD, simd=True, simd_f32=True), (-10.0, 10.0), (
+    Activation("gelu", _elementwise("gelu", _ACCURATE_DD), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
         Edge("-0x1.4p+5", "x = -40: gelu' returns -0 below; geglu's gate takes the asymptotic series"),
@@ -331,7 +324,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.563db0p+2", "float64": "0x1.06ce5350d65d9p+3"},
              "largest x where gelu(x) != x", _is_not_x),
     )),
-    Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD, simd=True,
+    Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD,
                                          simd_f32=_SIMD_F32_GELU_TANH), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.9p+4", "x = -25: kernel returns -0 below"),
@@ -341,7 +334,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
              "largest x where gelu_tanh(x) != x", _is_not_x),
     )),
-    Activation("silu", _elementwise("silu", simd=True, simd_f32=True, fast=True), (-20.0, 20.0), (
+    Activation("silu", _elementwise("silu"), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
         Edge({"float32": "-0x1.b2a428p+6", "float64": "-0x1.77e0b87f54f95p+9"},
@@ -349,7 +342,7 @@ CATALOG = {a.name: a for a in [
         Edge({"float32": "0x1.0ad4e0p+4", "float64": "0x1.2707933a2e082p+5"},
              "largest x where silu(x) != x", _is_not_x),
     )),
-    Activation("mish", _elementwise("mish", simd=True), (-20.0, 20.0), (
+    Activation("mish", _elementwise("mish"), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.9p+5", "x = -50: kernel switches to x·exp(x)"),
         Edge("0x1.4p+4", "x = 20: kernel returns x above"),
@@ -374,7 +367,11 @@ CATALOG = {a.name: a for a in [
     Activation("log_softmax", _rowwise("log_softmax"), (-10.0, 10.0), kind="rowwise",
                kinks="NaN row -> NaN; +inf entries -> -log k, others -inf; all -inf row -> -inf, "
                "zero gradient"),
-]}
+]
+# an elementwise activation's parameters and defaults are its kernels' (``kernels.PARAMS``),
+# written once there
+CATALOG = {a.name: replace(a, params=dict(kernels.PARAMS.get(a.name, {})))
+           if a.kind == "elementwise" else a for a in _ROWS}
 
 
 def runs_for_peers(case, selection) -> bool:
