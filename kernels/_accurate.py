@@ -107,10 +107,6 @@ GELU_TANH_K = (float.fromhex("0x1.6e4e26d4801f7p-5"), float.fromhex("0x1.4413554
 INV_SQRT_2PI = (float.fromhex("0x1.9884533d43651p-2"), float.fromhex("-0x1.cbc0d30ebfd15p-56"))
 TWO_OVER_SQRTPI = (float.fromhex("0x1.20dd750429b6dp+0"), float.fromhex("0x1.1ae3a914fed80p-56"))
 
-# fdlibm's split of log(2): _LN2_HI has 32 significant bits, so k·_LN2_HI is exact.
-_LN2_HI = float.fromhex("0x1.62e42feep-1")
-_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
-
 # --- root-centred Taylor patches --------------------------------------------------------
 # f'(x) = t·(c1 + c2·t + ...), t = (x - r_hi) - r_lo, for |x - r| <= radius around the root r of
 # gelu', gelu_tanh', silu' and mish', where the plain formulas cancel (hundreds of ULP in

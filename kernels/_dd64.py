@@ -25,6 +25,9 @@ from numba.extending import intrinsic
 from ._cache import cached
 
 __all__ = [
+    "FDLIBM_LN2_HI",
+    "FDLIBM_LN2_LO",
+    "INV_LN2",
     "div_dd",
     "exp_dd",
     "expm1_dd",
@@ -46,6 +49,10 @@ def _jit(func):
 LN2_H = float.fromhex("0x1.62e42fefa39efp-1")  # RN(ln 2)
 LN2_L = float.fromhex("0x1.abc9e3b39803fp-56")  # RN(ln 2 - LN2_H)
 INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+# fdlibm's split of ln 2: FDLIBM_LN2_HI has 32 significant bits, so k·FDLIBM_LN2_HI is exact
+# for every |k| < 2**21 (a one-step Cody-Waite reduction keeps r's low bits)
+FDLIBM_LN2_HI = float.fromhex("0x1.62e42feep-1")
+FDLIBM_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
 # 1/n! for n = 3..16 and 1/(2j + 1) for j = 1..19, each correctly rounded (an int below 2**53
 # divides 1.0 in one rounding)
 _EXP_TAIL = tuple(1.0 / math.factorial(n) for n in range(3, 17))

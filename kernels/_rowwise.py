@@ -31,9 +31,19 @@ from math import factorial
 import numpy as np
 from numba import njit
 
-from ._accurate import _LN2_HI, _LN2_LO, two_prod, two_sum
 from ._cache import cached
-from ._dd64 import div_dd, fast_two_sum, finish, log1p_dd, mul_dd
+from ._dd64 import (
+    FDLIBM_LN2_HI,
+    FDLIBM_LN2_LO,
+    INV_LN2,
+    div_dd,
+    fast_two_sum,
+    finish,
+    log1p_dd,
+    mul_dd,
+    two_prod,
+    two_sum,
+)
 
 __all__ = ["log_softmax_rows", "log_softmax_vjp_rows", "softmax_rows", "softmax_vjp_rows"]
 
@@ -57,13 +67,6 @@ def _inverse_factorials(n):
 
 # exp(r) for |r| <= log(2)/2 + 2**-50: the Taylor term r**23/23! < 2**-110
 _INV_FACT = _inverse_factorials(22)
-_INV_LN2 = 1.4426950408889634
-
-
-@_jit
-def _dd_mul(a, a_lo, b, b_lo):
-    p, e = two_prod(a, b)
-    return two_sum(p, e + (a * b_lo + a_lo * b))
 
 
 @_jit
@@ -78,17 +81,17 @@ def exp_dd_scaled(t, t_lo):
     """exp(t + t_lo) = (s + s_lo)·2**k, s in [0.7, 1.42], a double-double (~2**-75 relative
     at t = -746, limited by the log 2 split) for -1500 < t <= 0: the softmax VJPs subtract
     nearly equal multiples of these, so libm's 0.5 ULP would be amplified.
-    Cody-Waite reduction with fdlibm's split log 2 (k·_LN2_HI exact), Taylor series of the
+    Cody-Waite reduction with fdlibm's split log 2 (k·FDLIBM_LN2_HI exact), Taylor series of the
     reduced argument in double-double, then scaling by 2**k."""
-    k = math.floor(t * _INV_LN2 + 0.5)
-    r = t - k * _LN2_HI  # exact (Sterbenz)
-    p, p_lo = two_prod(k, _LN2_LO)
+    k = math.floor(t * INV_LN2 + 0.5)
+    r = t - k * FDLIBM_LN2_HI  # exact (Sterbenz)
+    p, p_lo = two_prod(k, FDLIBM_LN2_LO)
     r, r_lo = two_sum(r, -p)
     r_lo += t_lo - p_lo
     r, r_lo = two_sum(r, r_lo)
     s, s_lo = _INV_FACT[22]
     for j in range(21, -1, -1):
-        s, s_lo = _dd_mul(s, s_lo, r, r_lo)
+        s, s_lo = mul_dd(s, s_lo, r, r_lo)
         c, c_lo = _INV_FACT[j]
         s, e = two_sum(s, c)
         s_lo += e + c_lo
@@ -210,7 +213,7 @@ def _log1p_pair(rest, rest_lo):
     lh = math.log1p(rest)
     eh, el = exp_dd(-lh, 0.0)
     ph, pl = two_sum(1.0, rest)
-    qh, ql = _dd_mul(ph, pl + rest_lo, eh, el)
+    qh, ql = mul_dd(ph, pl + rest_lo, eh, el)
     dh, dl = two_sum(qh, -1.0)
     return two_sum(lh, dh + (dl + ql))
 
@@ -359,7 +362,7 @@ def _vjp_max_of_dominated_row(row, t, t_lo, g, m, scale, tau):
     big_k = -(2**30)
     for j in range(n):
         if j != m and t[j] > _FAR:
-            big_k = max(big_k, math.floor(t[j] * _INV_LN2 + 0.5))
+            big_k = max(big_k, math.floor(t[j] * INV_LN2 + 0.5))
     if big_k == -(2**30):  # every other term is below 2**-2164: v_m rounds to a signed zero
         return math.copysign(0.0, _underflowed_sign(row, np.zeros(n), g, m, m, tau))
     acc = 0.0

@@ -38,6 +38,7 @@ from numba.extending import intrinsic
 from . import _accurate
 from ._accurate import _D_GELU_PATCH, _D_GELU_TANH_PATCH, _D_MISH_PATCH, _D_SILU_PATCH, _near_root
 from ._cache import cached
+from ._dd64 import FDLIBM_LN2_HI, FDLIBM_LN2_LO, INV_LN2
 from ._dd64 import fma as _fma64  # a·b + c rounded once, where a step relies on it
 
 __all__ = ["KERNELS", "PARALLEL_MIN", "run"]
@@ -103,9 +104,7 @@ ERFCX_K_FLOAT64 = (
     float.fromhex("0x1.18932bf08e154p+0"),
 )
 # ln 2 split (fdlibm's): n·LN2_HI is exact for |n| < 2**11, so r keeps its low bits
-LN2_HI = float.fromhex("0x1.62e42feep-1")
-LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
-INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+LN2_HI, LN2_LO = FDLIBM_LN2_HI, FDLIBM_LN2_LO
 # exp(a) is clamped here: below it x·exp(x) is 0 even as a float64 subnormal (|x|·e**x <
 # 2**-1075 from x = -752), and 2**n still splits into two normal factors (n >= -1155)
 EXP_FLOOR = -800.0
