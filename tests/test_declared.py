@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import mpmath
@@ -115,11 +116,25 @@ def squareplus_project(tmp_path_factory):
     work = tmp / "work"
     work.mkdir()
     (work / "mysquareplus.py").write_text(blocks["mysquareplus.py"])
-    site = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(package)], check=True, capture_output=True)
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": str(_install(package, tmp / "site"))}
     return work, env, _commands(blocks["commands"])
+
+
+def _install(package: Path, site: Path) -> Path:
+    """``package`` on a path of its own with the metadata an install writes (its modules and a
+    dist-info with the pyproject's name, version and entry points): what importlib.metadata
+    reads, without pip building a wheel (the CI's venv has no ``wheel`` for that)."""
+    project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+    shutil.copytree(package, site, ignore=shutil.ignore_patterns("pyproject.toml"))
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                                   f"Version: {project['version']}\n")
+    groups = project.get("entry-points", {})
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
+        for group, eps in groups.items()))
+    return site
 
 
 def _run(args, work, env):
@@ -173,9 +188,7 @@ def test_a_broken_installed_declaration_is_one_error_for_every_command(tmp_path)
     (package / "pyproject.toml").write_text(
         '[project]\nname = "bad-act"\nversion = "0.1"\n\n'
         '[project.entry-points."actbench.activations"]\nsoftcap = "bad_act:DECLARATION"\n')
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(package)], check=True, capture_output=True)
+    site = _install(package, tmp_path / "site")
     run = _run(["actbench", "list"], tmp_path, {**os.environ, "PYTHONPATH": str(site)})
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
