@@ -220,6 +220,18 @@ def _row(case, dtype, domain, budgets, impl):
     }, budget
 
 
+def _judge(row, budget, bound: float, wrong_dtype: bool, worst: dict) -> dict:
+    """The one rule for ``passed`` and ``status``, every domain: no special-value mismatch and
+    the maximum (``bound``: the sweep's bound on it, which a candidate mpmath did not settle
+    may raise) within the budget; a result of the wrong dtype fails whatever its error.  The
+    worst point's fields go with it."""
+    within = bool(row["special_mismatches"] == 0 and bound <= budget.max_ulp)
+    row.update(worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
+               worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=within and not wrong_dtype,
+               status="wrong_dtype" if wrong_dtype else "ok" if within else "failed")
+    return row
+
+
 def _absent(row):
     row.update(n=0, passed=None, status="absent", special_mismatches=0, worst_points=[])
     return row
@@ -236,15 +248,8 @@ def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> di
     if row["status"] == "error":
         row["passed"] = False
         return row
-    worst = row["worst_points"][0]
-    # against the bound on the maximum: the confirmed one, or a candidate mpmath did not settle
-    passed = bool(row["special_mismatches"] == 0
-                  and max(row["max_ulp"], row["sweep"]["max_ulp_bound"]) <= budget.max_ulp)
-    row.update(worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
-               worst_ulp=worst["ulp"], worst_kind=worst["kind"],
-               passed=passed and row["status"] != "wrong_dtype",
-               status=row["status"] if row["status"] == "wrong_dtype" else "ok" if passed else "failed")
-    return row
+    return _judge(row, budget, max(row["max_ulp"], row["sweep"]["max_ulp_bound"]),
+                  row["status"] == "wrong_dtype", row["worst_points"][0])
 
 
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
@@ -285,20 +290,12 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     # the structured input (a whole row for row-wise kernels) only for the worst point, the one
     # --record-regressions stores: five 1000-element rows per row-wise result made audit.csv 2 MB
     points[0]["input"] = work[where[summary.worst[0]][0]].replay(where[summary.worst[0]][1])
-    worst = points[0]
-    passed = bool(summary.special_mismatches == 0 and summary.max_ulp <= budget.max_ulp)
-    # a result of the wrong dtype fails whatever its error: a caller gets that dtype
-    status = "wrong_dtype" if pts.wrong_dtype else "ok" if passed else "failed"
     row.update(summary.as_dict())
     with np.errstate(invalid="ignore"):  # a mismatch has a NaN error: not counted
         row.update({col: int(np.count_nonzero(ulps > t)) for col, t in THRESHOLD_COLUMNS.items()})
     row["mpmath_checked"] = size  # every point of a sampled domain has its exact value
-    row.update(
-        worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
-        worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=passed and not pts.wrong_dtype,
-        status=status, worst_points=points, warnings=pts.warnings, error=pts.wrong_dtype,
-    )
-    return row
+    row.update(worst_points=points, warnings=pts.warnings, error=pts.wrong_dtype)
+    return _judge(row, budget, summary.max_ulp, bool(pts.wrong_dtype), points[0])
 
 
 def _swept(case, dtype, domain) -> bool:
