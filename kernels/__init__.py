@@ -91,7 +91,7 @@ class SimdKernel:
         return _as_float_array(x, self.__name__)
 
     def _run(self, flat, y, values):
-        _simd.run(self.name, flat, y, *values)
+        _simd.run(self.name, (flat,), y, dict(zip(self.defaults, values, strict=True)))
 
     def __call__(self, x, *, out=None, **params):
         given = _params(self.__name__, self.defaults, params)
@@ -129,11 +129,10 @@ class Simd32Kernel(SimdKernel):
         return x
 
     def _run(self, flat, y, values):
-        for module in (_simd32_expm1, _simd32_gelu_tanh):  # each with run(name, x, out, params)
-            if self.name + self.key in module.KERNELS:
-                module.run(self.name, flat, y, dict(zip(self.defaults, values, strict=True)))
-                return
-        _simd32.run(self.name + self.key, flat, y)
+        # every kernel module: KERNELS by name, and run(name, inputs, out, params)
+        name = self.name + self.key
+        module = next(m for m in (_simd32_expm1, _simd32_gelu_tanh, _simd32) if name in m.KERNELS)
+        module.run(name, (flat,), y, dict(zip(self.defaults, values, strict=True)))
 
 
 class Simd32FastKernel(Simd32Kernel):
@@ -203,7 +202,7 @@ class GatedFastKernel(GatedKernel):
         direct = (out is not None and out.flags.c_contiguous and out.flags.writeable
                   and not any(np.may_share_memory(out, v) for v in (flat_a, flat_b)))
         y = out.reshape(-1) if direct else np.empty(flat_a.shape, a.dtype)
-        _gated_fast.run(self.base, flat_a, flat_b, y)
+        _gated_fast.run(self.base, (flat_a, flat_b), y, {})
         return deliver(y, out, direct, shape)
 
 
@@ -287,7 +286,8 @@ class RowwiseFastKernel(RowwiseKernel):
         g_rows = None
         if self.takes_gradient:
             g_rows = np.ascontiguousarray(np.moveaxis(g, axis, -1)).reshape(rows.shape)
-        _rowwise_fast.run(self.base, rows, g_rows, tau, result)
+        _rowwise_fast.run(self.base, (rows,) if g_rows is None else (rows, g_rows), result,
+                          {"temperature": tau})
         return np.moveaxis(result.reshape(moved.shape), -1, axis)
 
 

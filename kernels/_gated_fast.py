@@ -379,7 +379,9 @@ def _loops(name, plan64, plan32, accurate):
 KERNELS = {name: _loops(name, *plan) for name, plan in _PLANS.items()}
 
 
-def run(name: str, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = name(a, b)`` for 1-D contiguous operands of one dtype."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out[:] = name(a, b)`` for 1-D contiguous operands ``inputs`` = ``(a, b)`` of one
+    dtype (no parameters)."""
+    a, b = inputs
     threaded = out.size >= PARALLEL_MIN and numba.get_num_threads() > 1
     KERNELS[name][(out.dtype.name, threaded)](a, b, out)

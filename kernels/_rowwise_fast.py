@@ -439,8 +439,11 @@ for _wide, _kind in ((False, "float32"), (True, "float64")):
             KERNELS[_name, _kind] = _drivers(f"{_name}.{_kind}", _fn, _name.endswith("_vjp"))
 
 
-def run(name, x, g, tau, out):
-    """``out = name(x[, g])`` along the last axis of C-contiguous 2-D ``x`` (and ``g``)."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out = name(x[, g])`` along the last axis of C-contiguous 2-D ``x`` (and ``g``):
+    ``inputs`` = ``(x,)`` or ``(x, g)``; ``params["temperature"]`` divides x."""
+    x, g = (*inputs, None)[:2]
+    tau = params["temperature"]
     serial, threaded = KERNELS[name, x.dtype.name]
     fn = threaded if x.size >= PARALLEL_MIN and x.shape[0] > 1 and numba.get_num_threads() > 1 \
         else serial

@@ -676,7 +676,10 @@ _SCALARS = {
 KERNELS = {name: _loops(name, scalar) for name, scalar in _SCALARS.items()}
 
 
-def run(name: str, x: np.ndarray, out: np.ndarray, p0: float = 0.0, p1: float = 0.0) -> None:
-    """``out[:] = name(x; p0, p1)`` for 1-D contiguous float32/float64 ``x`` and ``out``."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out[:] = name(x; params)`` for 1-D contiguous float32/float64 ``x`` (``inputs`` =
+    ``(x,)``) and ``out``; the loops take up to two parameters, in the kernel's order."""
+    (x,) = inputs
+    p0, p1 = (*params.values(), 0.0, 0.0)[:2]
     parallel = x.size >= PARALLEL_MIN and numba.get_num_threads() > 1
     KERNELS[name][(x.dtype.name, parallel)](x, out, float(p0), float(p1))

@@ -715,6 +715,8 @@ _SCALARS = {
 KERNELS = {name: _loops(name, scalar) for name, scalar in _SCALARS.items()}
 
 
-def run(name: str, x: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = name(x)`` for 1-D contiguous float32 ``x`` and ``out``."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out[:] = name(x)`` for 1-D contiguous float32 ``x`` (``inputs`` = ``(x,)``) and
+    ``out``; these kernels have no parameters."""
+    (x,) = inputs
     KERNELS[name][x.size >= PARALLEL_MIN and numba.get_num_threads() > 1](x, out)

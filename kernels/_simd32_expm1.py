@@ -241,11 +241,13 @@ def constants(name: str, params: dict):
     return zero * 2
 
 
-def run(name: str, x: np.ndarray, out: np.ndarray, params: dict) -> None:
-    """``out[:] = name(x; params)`` for 1-D contiguous float32 ``x`` and ``out``; parameters
-    the float32 path does not cover go to the ``simd`` variant's float64 loop."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out[:] = name(x; params)`` for 1-D contiguous float32 ``x`` (``inputs`` = ``(x,)``)
+    and ``out``; parameters the float32 path does not cover go to the ``simd`` variant's
+    float64 loop."""
+    (x,) = inputs
     consts = constants(name, params)
     if consts is None:
-        _simd.run(name, x, out, *params.values())
+        _simd.run(name, inputs, out, params)
         return
     KERNELS[name][x.size >= PARALLEL_MIN and numba.get_num_threads() > 1](x, out, *consts)

@@ -144,6 +144,8 @@ KERNELS = {name: _loops(name, scalar)
            for name, scalar in (("gelu_tanh", _gelu_tanh), ("d_gelu_tanh", _d_gelu_tanh))}
 
 
-def run(name: str, x: np.ndarray, out: np.ndarray, params: dict) -> None:
-    """``out[:] = name(x)`` for 1-D contiguous float32 ``x`` and ``out`` (no parameters)."""
+def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:
+    """``out[:] = name(x)`` for 1-D contiguous float32 ``x`` (``inputs`` = ``(x,)``) and
+    ``out`` (no parameters)."""
+    (x,) = inputs
     KERNELS[name][x.size >= PARALLEL_MIN and numba.get_num_threads() > 1](x, out)

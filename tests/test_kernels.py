@@ -165,3 +165,24 @@ def test_root_patch_keeps_relative_accuracy_at_the_root(name):
     exact = evaluate(REFERENCES[name], x)
     got = getattr(kernels, name)(x)
     assert ulp_error(got, exact.hi, exact.lo).max() <= 2
+
+
+def test_every_kernel_module_has_one_calling_convention():
+    """The loops' modules are driven alike (kernels/__init__.py picks a module by KERNELS and
+    calls run(name, inputs, out, params)): a module with its own signature would need its own
+    dispatch again."""
+    import inspect
+
+    from actbench.kernels import (
+        _gated_fast,
+        _rowwise_fast,
+        _simd,
+        _simd32,
+        _simd32_expm1,
+        _simd32_gelu_tanh,
+    )
+
+    modules = [_simd, _simd32, _simd32_expm1, _simd32_gelu_tanh, _gated_fast, _rowwise_fast]
+    for module in modules:
+        assert list(inspect.signature(module.run).parameters) == ["name", "inputs", "out", "params"], module
+        assert module.KERNELS, module
