@@ -28,13 +28,10 @@ from . import (
     _simd32_expm1,
     _simd32_gelu_tanh,
 )
+from ._accurate import ELEMENTWISE, PARAMS, SELU_ALPHA, SELU_SCALE  # each activation, once
 from ._cache import stats as compile_stats
 from ._narrow import BFLOAT16, FLOAT16, round_once
 from ._ufunc import deliver
-
-# SELU's constants as PyTorch writes them (float64 literals of the paper's values).
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NARROW_DTYPES = (FLOAT16, BFLOAT16)  # elementwise kernels only: computed in float64, rounded once
@@ -328,39 +325,9 @@ def _pair(name, **defaults):
     )
 
 
-# Every elementwise activation once: its parameters with PyTorch's defaults (the catalog reads
-# them from here) and the variants it has beyond ``accurate``.  Each becomes module attributes
-# ``<name>``, ``d_<name>``, ``<name>_<variant>`` and ``d_<name>_<variant>``.
-PARAMS = {
-    "hardtanh": {"min_val": -1.0, "max_val": 1.0},
-    "leaky_relu": {"negative_slope": 0.01},
-    "elu": {"alpha": 1.0},
-    "celu": {"alpha": 1.0},
-    "selu": {"alpha": SELU_ALPHA, "scale": SELU_SCALE},
-    "softplus": {"beta": 1.0},
-}
-_SIMD, _F32, _FAST = "simd", "simd_f32", "simd_f32_fast"
-ELEMENTWISE = {
-    "relu": (_SIMD,),
-    "relu6": (_SIMD,),
-    "hardtanh": (_SIMD,),
-    "leaky_relu": (_SIMD,),
-    "elu": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_expm1.py
-    "celu": (_SIMD, _F32),
-    "selu": (_SIMD, _F32),
-    "sigmoid": (_SIMD, _F32, _FAST),
-    "log_sigmoid": (_SIMD, _F32),
-    "tanh": (_SIMD, _F32, _FAST),
-    "softsign": (_SIMD, _F32),
-    "softplus": (_SIMD, _F32),
-    "hardsigmoid": (_SIMD,),
-    "hardswish": (_SIMD,),
-    "gelu": (_SIMD, _F32),
-    "gelu_tanh": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_gelu_tanh.py
-    "silu": (_SIMD, _F32, _FAST),
-    "mish": (_SIMD,),
-}
-_VARIANT_KERNELS = {_SIMD: SimdKernel, _F32: Simd32Kernel, _FAST: Simd32FastKernel}
+# each elementwise activation of ``_accurate.ELEMENTWISE`` becomes module attributes ``<name>``,
+# ``d_<name>``, ``<name>_<variant>`` and ``d_<name>_<variant>``
+_VARIANT_KERNELS = {"simd": SimdKernel, "simd_f32": Simd32Kernel, "simd_f32_fast": Simd32FastKernel}
 
 
 def _elementwise_kernels() -> dict:

@@ -42,58 +42,45 @@ from ._dd64 import (
     two_sum,
 )
 from ._erfcx64 import normal_tail
-from ._ufunc import ufunc
+from ._ufunc import Ufunc, ufunc
 
-__all__ = [
-    "celu",
-    "d_celu",
-    "d_elu",
-    "d_geglu_a",
-    "d_geglu_b",
-    "d_gelu",
-    "d_gelu_tanh",
-    "d_glu_a",
-    "d_glu_b",
-    "d_hardsigmoid",
-    "d_hardswish",
-    "d_hardtanh",
-    "d_leaky_relu",
-    "d_log_sigmoid",
-    "d_mish",
-    "d_reglu_a",
-    "d_reglu_b",
-    "d_relu",
-    "d_relu6",
-    "d_selu",
-    "d_sigmoid",
-    "d_silu",
-    "d_softplus",
-    "d_softsign",
-    "d_swiglu_a",
-    "d_swiglu_b",
-    "d_tanh",
-    "elu",
-    "geglu",
-    "gelu",
-    "gelu_tanh",
-    "glu",
-    "hardsigmoid",
-    "hardswish",
-    "hardtanh",
-    "leaky_relu",
-    "log_sigmoid",
-    "mish",
-    "reglu",
-    "relu",
-    "relu6",
-    "selu",
-    "sigmoid",
-    "silu",
-    "softplus",
-    "softsign",
-    "swiglu",
-    "tanh",
-]
+# --- every elementwise activation, once -----------------------------------------------
+# Its parameters with PyTorch's defaults (the kernels' wrappers and the catalog read them from
+# here) and the variants it has beyond ``accurate`` (their loops live in _simd*.py).  A new
+# elementwise activation is its scalar definitions and ufuncs below and its line here.
+# SELU's constants as PyTorch writes them (float64 literals of the paper's values).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+PARAMS = {
+    "hardtanh": {"min_val": -1.0, "max_val": 1.0},
+    "leaky_relu": {"negative_slope": 0.01},
+    "elu": {"alpha": 1.0},
+    "celu": {"alpha": 1.0},
+    "selu": {"alpha": SELU_ALPHA, "scale": SELU_SCALE},
+    "softplus": {"beta": 1.0},
+}
+_SIMD, _F32, _FAST = "simd", "simd_f32", "simd_f32_fast"
+ELEMENTWISE = {
+    "relu": (_SIMD,),
+    "relu6": (_SIMD,),
+    "hardtanh": (_SIMD,),
+    "leaky_relu": (_SIMD,),
+    "elu": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_expm1.py
+    "celu": (_SIMD, _F32),
+    "selu": (_SIMD, _F32),
+    "sigmoid": (_SIMD, _F32, _FAST),
+    "log_sigmoid": (_SIMD, _F32),
+    "tanh": (_SIMD, _F32, _FAST),
+    "softsign": (_SIMD, _F32),
+    "softplus": (_SIMD, _F32),
+    "hardsigmoid": (_SIMD,),
+    "hardswish": (_SIMD,),
+    "gelu": (_SIMD, _F32),
+    "gelu_tanh": (_SIMD, _F32),  # float32 arithmetic: kernels/_simd32_gelu_tanh.py
+    "silu": (_SIMD, _F32, _FAST),
+    "mish": (_SIMD,),
+}
+
 
 def _jit(func):
     return cached(njit(error_model="numpy")(func))
@@ -1277,3 +1264,7 @@ def d_reglu_a(a, b):
 @ufunc(2)
 def d_reglu_b(a, b):
     return _d_reglu_b(float64(a), float64(b))
+
+
+# every ufunc above: the wrappers of kernels/__init__.py pick theirs by name
+__all__ = sorted(name for name, value in list(globals().items()) if isinstance(value, Ufunc))

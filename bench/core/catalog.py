@@ -1,11 +1,12 @@
 """The catalog: every activation, once, with its kernels, reference, parameters and domains.
 
 Tests, the audit, timing and the report iterate over ``CATALOG``; nothing else lists
-kernels.  Adding a shipped elementwise activation is: its scalar kernels in
-``kernels/_accurate.py`` and its line in ``kernels.ELEMENTWISE`` (and ``PARAMS``), its
-reference in ``reference/elementwise.py``, one ``Activation`` row here; ``budgets.toml`` only
-where a variant misses the targets, the peers' modules where they have it.  An activation we
-do not ship is declared instead (``declared.Declaration``).
+kernels.  Adding a shipped elementwise activation touches three files: its kernels, parameters
+and variants in ``kernels/_accurate.py`` (``PARAMS``, ``ELEMENTWISE``), its reference in
+``reference/elementwise.py``, one ``Activation`` row here (the README's "Add an activation",
+which a test follows); ``budgets.toml`` only where a variant misses the targets, the peers'
+modules where they have it.  An activation we do not ship is declared instead
+(``declared.Declaration``).
 
 Budgets are *not* here (they are data, in ``budgets.toml``), nor are the domains' point
 generators (``domains.py``): a row only says what is specific to the activation — its
