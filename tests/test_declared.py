@@ -218,3 +218,53 @@ def test_a_declaration_passed_to_the_api_is_registered_once_and_audited():
             audit(textbook, other, dtype="float32", domains=["core"], points=200, cache=None)
     finally:
         CATALOG.pop("sq_api", None)
+
+
+def _insert(text: str, before: str, block: str, path: str) -> str:
+    assert text.count(before) == 1, f"{path}: the anchor {before!r} moved"
+    return text.replace(before, block + before)
+
+
+def test_the_readme_adds_an_activation_in_three_files(tmp_path):
+    """The README's "Add an activation" blocks, applied as written to a copy of the source
+    tree (laid out as the installed package), make hardshrink an activation like the others:
+    listed, with kernels taking its default parameter, audited within the targets."""
+    text = (ROOT / "README.md").read_text()
+    blocks = dict(re.findall(r"<!-- add-activation: ([^>]+?) -->\n```\w*\n(.*?)```", text, re.S))
+    tree = tmp_path / "actbench"
+    shutil.copytree(ROOT / "bench", tree, ignore=shutil.ignore_patterns("__pycache__"))
+    for sub in ("kernels", "reference"):
+        shutil.copytree(ROOT / sub, tree / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    edits = {  # file: [(the line the block goes before, block)]
+        "kernels/_accurate.py": [
+            ('    "relu": (_SIMD,),\n', blocks["kernels/_accurate.py ELEMENTWISE"]),
+            ('    "hardtanh": {"min_val": -1.0, "max_val": 1.0},\n',
+             blocks["kernels/_accurate.py PARAMS"]),
+            ("# every ufunc above:", blocks["kernels/_accurate.py"] + "\n\n")],
+        "reference/elementwise.py": [("]\n\nREFERENCES = ", blocks["reference/elementwise.py"])],
+        "bench/core/catalog.py": [("    # gated: content a, gate b", blocks["bench/core/catalog.py"])],
+    }
+    assert sorted(edits) == sorted({k.split()[0] for k in blocks})  # three files, no more
+    for rel, inserts in edits.items():
+        path = tree / rel.replace("bench/", "")
+        source = path.read_text()
+        for before, block in inserts:
+            source = _insert(source, before, block, rel)
+        path.write_text(source)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    code = ("import numpy as np, actbench.kernels as k; print(actbench.kernels.__file__); "
+            "print(k.hardshrink(np.array([-0.7, 0.3, 0.6], np.float32)).tolist(), "
+            "k.hardshrink(np.array([0.3]), lambd=0.2).tolist())")
+    run = subprocess.run([sys.executable, "-c", "import actbench; " + code], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [str(tree / "kernels" / "__init__.py"),
+                                       "[-0.699999988079071, 0.0, 0.6000000238418579] [0.3]"]
+    audit = subprocess.run([sys.executable, "-m", "actbench", "audit", "--activation", "hardshrink",
+                            "--out", str(tmp_path / "out")], env=env, capture_output=True,
+                           text=True, timeout=300, cwd=tmp_path)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    # forward and derivative in float32 (special, thresholds, core, wide) and float64 (the
+    # search too); no regressions recorded for it.  A piecewise-linear kernel is exact: 0 ULP
+    assert "18 rows, 0 failed" in audit.stdout, audit.stdout
+    assert re.search(r"hardshrink accurate    forward float64 +0 +0 +0 +0 +0 ", audit.stdout)
