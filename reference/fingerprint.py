@@ -46,7 +46,8 @@ def _collect(obj, seen, parts):
     parts.append(f"<{type(obj).__qualname__}>")
     own = getattr(obj, "fingerprint_text", None)
     if callable(own):  # a reference written outside this package (a user's declaration)
-        parts.append(own())
+        parts.append(own())  # describes it whole: its attributes' reprs hold addresses
+        return
     for f in vars(type(obj)).values():
         if _is_source_function(f):
             _helpers(f, seen, parts)

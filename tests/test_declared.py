@@ -268,3 +268,36 @@ def test_the_readme_adds_an_activation_in_three_files(tmp_path):
     # search too); no regressions recorded for it.  A piecewise-linear kernel is exact: 0 ULP
     assert "18 rows, 0 failed" in audit.stdout, audit.stdout
     assert re.search(r"hardshrink accurate    forward float64 +0 +0 +0 +0 +0 ", audit.stdout)
+
+
+def test_the_fingerprint_is_the_same_for_the_same_declaration_in_every_run():
+    # two runs of one declaration: one cache key (an address in it would miss every time)
+    code = ("from actbench.core.declared import Declaration, check; "
+            "from actbench.reference.fingerprint import fingerprint; "
+            "from tests.test_declared import _squareplus; "
+            "f, d = check(Declaration('sq', _squareplus, params={'b': 4.0}), {}); "
+            "print(fingerprint(f), fingerprint(d))")
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120) for _ in range(2)]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_the_numeric_derivative_reaches_a_pool_and_takes_the_zeros_side():
+    import pickle
+
+    _, derivative = check(Declaration("sq", _squareplus, params={"b": 4.0}), {})
+    assert pickle.loads(pickle.dumps(derivative))(mpmath.mpf(3), b=4.0) == derivative(
+        mpmath.mpf(3), b=4.0)
+    # a kink at 0: x for x > 0, x/100 below; +0 takes the right side's slope, -0 the left's
+    _, kinked = check(Declaration("kink", lambda x: x if x > 0 else x / 100), {})
+    got = evaluate(kinked, np.array([0.0, -0.0])).want
+    assert got.tolist() == [1.0, 0.01]
+
+
+@pytest.mark.parametrize(("field", "value"), [("core", (-5.0, 0.0, 5.0)), ("core", ("a", "b")),
+                                               ("thresholds", ("x",)), ("oracle_bound", "4")])
+def test_malformed_fields_are_declaration_errors(field, value):
+    decl = Declaration("sq", _squareplus, params={"b": 4.0}, **{field: value})
+    with pytest.raises(DeclarationError, match="activation 'sq'"):
+        check(decl, {})

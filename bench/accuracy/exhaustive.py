@@ -30,6 +30,7 @@ from actbench.accuracy import oracle, sweep_chunk
 from actbench.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
 from actbench.core import metrics
 from actbench.core.declared import oracle as catalog_oracle
+from actbench.core.declared import source_digest
 from actbench.core.domains import DOMAINS, hexf
 from actbench.core.exact import Task, resolve_exact
 from actbench.core.executors import completed
@@ -168,7 +169,10 @@ def _store_for(case, spec, stride, bound, cache_dir, report) -> SweepStore:
              "target_points": sweep_chunk.TARGET_POINTS, "oracle_bound": bound,
              "limits": [oracle.TOP, oracle.SPOT_CHECKS, oracle.MAX_CANDIDATES,
                         oracle.MISMATCH_KEPT, oracle.MAX_DEFERRED],
-             "sources": _source_hash()}
+             "sources": _source_hash(),
+             # a declared activation's oracle is the user's code: editing it starts afresh
+             "declared_oracle": None if case.activation.oracles is None else
+             [source_digest(f) for f in case.activation.oracles[0]]}
     key = hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode()).hexdigest()
     return SweepStore(cache_dir, key, about, report)
 
@@ -197,7 +201,7 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
                        f"{impl.name} {case.label} float32 exhaustive")
     jobs = [Job(spec, act.name, case.variant.name, case.direction, c, bound, act.declaration)
             for c in todo]
-    if isinstance(executor, ProcessPoolExecutor) and not _picklable(spec):
+    if isinstance(executor, ProcessPoolExecutor) and not _picklable((spec, act.declaration)):
         executor = None  # a lambda or a local function cannot reach a pool: run it here
     try:
         for result in _run(jobs, executor, oracle_kernel):

@@ -12,7 +12,9 @@ the exhaustive float32 sweep cannot run (2**32 mpmath evaluations would take day
 The values at ±0 and ±inf are derived from the reference: its values at ±2**-2000 and ±2**2000,
 beyond every float format's range, rounded like every exact value.  A reference continuous at 0
 gives f(0) there (or a zero of the limit's sign); one that tends to a constant at ±inf gives the
-constant, one that grows gives ±inf.  ``at_zero``, ``at_pos_inf``, ``at_neg_inf`` override them.
+constant, one that grows at least like |x|**0.52 gives ±inf in every format.  One that grows
+slower (a logarithm, asinh, a square root in float64) gives its value at 2**2000, which is not
+its limit: declare ``at_pos_inf`` / ``at_neg_inf`` (and ``at_zero``) for it.
 
 A declaration is checked when it is registered: a reference that raises, returns something
 other than an mpmath number (a float from ``math.exp`` has lost the working precision), or
@@ -23,6 +25,7 @@ naming the declaration and the input.
 import inspect
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
@@ -89,9 +92,12 @@ class DeclaredReference:
         self._sources = (fn, *sources)
 
     def fingerprint_text(self) -> str:
-        """What the exact-value cache keys on (``reference.fingerprint``): the source of the
-        declared functions, so that editing a formula never serves the old values."""
-        return "\n".join(_source_of(f) for f in self._sources)
+        """All the exact-value cache keys on (``reference.fingerprint``): the name, the
+        special-value overrides and the source of the modules defining the declared functions
+        (their helpers and constants included), so that editing any of them never serves the
+        old values; nothing that varies between runs, such as an address."""
+        return "\n".join([self.name, repr(sorted(self._overrides.items(), key=str)),
+                          *(source_digest(f) for f in self._sources)])
 
     def __call__(self, x: float, **params):
         if math.isnan(x):
@@ -106,28 +112,48 @@ class DeclaredReference:
         return self.fn(mpmath.mpf(x), **params)
 
 
-def _source_of(fn: Callable) -> str:
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):  # defined at a prompt, or a builtin: its code object's bytes
-        code = getattr(fn, "__code__", None)
-        return repr(code.co_code + repr(code.co_consts).encode()) if code else repr(fn)
+def source_digest(fn: Callable | None) -> str:
+    """What a declared function's results depend on: the source of the module that defines it
+    (its helpers and constants with it), else its own, else its code object's bytes."""
+    if fn is None:
+        return "none"
+    inner = getattr(fn, "fn", None)  # a _NumericDerivative: the reference it differentiates
+    if isinstance(fn, _NumericDerivative) and inner is not None:
+        return "d/dx " + source_digest(inner)
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    for target in (module, fn):
+        try:
+            return inspect.getsource(target) if target is not None else ""
+        except (OSError, TypeError):  # defined at a prompt, or a builtin
+            continue
+    code = getattr(fn, "__code__", None)
+    return repr(code.co_code + repr(code.co_consts).encode()) if code else repr(fn)
+
+
+class _NumericDerivative:
+    """f'(x) by mpmath.diff of the reference; a class (not a closure) so that a pool process
+    can receive it.  mpmath's own step for |x| <= 1, one-sided at the stand-ins for ±0 (the
+    derivative from the side the zero's sign names: a kink at 0 is not averaged); beyond
+    |x| = 1 a step relative to x (at ±2**2000, standing for ±inf, an absolute step vanishes):
+    a central difference at a third of the precision keeps two thirds of it, and the
+    two-precision check of every exact value vouches for the rest."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.__name__ = f"d_{getattr(fn, '__name__', 'reference')}"
+
+    def __call__(self, x, **params):
+        def f(t):
+            return self.fn(t, **params)
+
+        if abs(x) <= 1:
+            side = 0 if abs(x) > mpmath.ldexp(1, -_FAR + 1) else (1 if x > 0 else -1)
+            return mpmath.diff(f, x, direction=side)
+        return mpmath.diff(f, x, h=abs(x) * mpmath.ldexp(1, -(mpmath.mp.prec // 3)))
 
 
 def _numeric_derivative(fn: Callable) -> Callable:
-    def derivative(x, **params):
-        # mpmath's own step for |x| <= 1; beyond, one relative to x (at ±2**2000, standing for
-        # ±inf, an absolute step vanishes): a central difference at a third of the precision
-        # keeps two thirds of it, and the two-precision check of every exact value vouches
-        def f(t):
-            return fn(t, **params)
-
-        if abs(x) <= 1:
-            return mpmath.diff(f, x)
-        return mpmath.diff(f, x, h=abs(x) * mpmath.ldexp(1, -(mpmath.mp.prec // 3)))
-
-    derivative.__name__ = f"d_{getattr(fn, '__name__', 'reference')}"
-    return derivative
+    return _NumericDerivative(fn)
 
 
 def _probe(decl: Declaration, what: str, fn: Callable, x) -> object:
@@ -165,14 +191,24 @@ def check(decl: Declaration, taken) -> tuple:
             raise DeclarationError(f"activation {decl.name!r} ({decl.source}): {what} is not callable")
     if decl.reference is None:
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): no reference function")
-    lo, hi = (float(v) for v in decl.core)
+    try:
+        lo, hi = (float(v) for v in decl.core)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): core {decl.core!r} is not "
                                "a finite range (low, high)")
+    for what, values in (("thresholds", decl.thresholds), ("params", decl.params)):
+        try:
+            [float(v) for v in (values.values() if isinstance(values, dict) else values)]
+        except (TypeError, ValueError, AttributeError):
+            raise DeclarationError(f"activation {decl.name!r} ({decl.source}): {what} "
+                                   f"{values!r} are not numbers") from None
     if decl.monotone not in (None, "increasing", "decreasing"):
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): monotone must be "
                                f"'increasing' or 'decreasing', not {decl.monotone!r}")
-    if not (decl.oracle_bound > 0):
+    if isinstance(decl.oracle_bound, bool) or not isinstance(decl.oracle_bound, (int, float)) \
+            or not decl.oracle_bound > 0:
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): oracle_bound must be positive")
     derivative = decl.derivative or _numeric_derivative(decl.reference)
     xs = [mpmath.mpf(lo) + (mpmath.mpf(hi) - lo) * k / 64 for k in range(65)]
@@ -274,6 +310,8 @@ def load_entry_points() -> list:
                 added.append(register(decl))
             except DeclarationError as exc:
                 raise DeclarationError(f"{where}: {exc}") from None
+            except Exception as exc:  # whatever a broken plugin does: said once, naming it
+                raise DeclarationError(f"{where}: {type(exc).__name__}: {exc}") from exc
     return added
 
 
