@@ -1099,16 +1099,15 @@ def _times_half_b_up(a, b):
     """RN(a·b/2 + c·a·b²), c > 0, for finite nonzero a and 0 < |b| < 2**-600 (geglu, swiglu
     there), where gelu(b) and silu(b) would be subnormal or zero on their own while a·b/2 need
     not be.  a·b is exact as a pair; where it is one float, a·b/2 may be a tie on the subnormal
-    grid, which c·a·b² (far below any float, of a's sign) breaks: a stand-in of that sign at
-    2**-40 of a subnormal step tells ``finish`` so (within h's 53 bits where the result is
-    subnormal, below half an ULP of h where it is normal)."""
+    grid, which c·a·b² (far below any float, of a's sign) breaks: a stand-in of that sign,
+    2**-60, below half an ULP of ph in [1/4, 1), tells ``finish`` so (it decides a tie by a low
+    part too small to move it, and no other rounding)."""
     am, ae = math.frexp(a)
     bm, be = math.frexp(b)
     ph, pl = two_prod(am, bm)
-    k = ae + be - 1
-    if pl == 0.0 and k >= -1080:  # below, |a·b/2| < 2**-1080: no tie, it rounds to zero
-        pl = math.copysign(math.ldexp(1.0, -1114 - k), a)
-    return finish(ph, pl, k)
+    if pl == 0.0:
+        pl = math.copysign(2.0**-60, a)
+    return finish(ph, pl, ae + be - 1)
 
 
 _HUGE_B = -1e150  # below, b²/2 overflows; any t < -1460 gives the same (zero) product

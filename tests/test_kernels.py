@@ -186,3 +186,18 @@ def test_every_kernel_module_has_one_calling_convention():
     for module in modules:
         assert list(inspect.signature(module.run).parameters) == ["name", "inputs", "out", "params"], module
         assert module.KERNELS, module
+
+
+def test_gated_products_with_a_tiny_gate_input_round_once():
+    """a·b/2 (+ c·a·b², c > 0) for b at the smallest subnormals: exact ties broken by the square's
+    sign (a = 1, b = 2**-1074: 2**-1075 + tiny rounds up) and a near-tie not pushed across
+    (a = 9 - 2**-49: 4.4999999999999991 subnormal steps round to 4)."""
+    from actbench.reference import GATED
+
+    a = np.array([9 - 2.0**-49, 1.0, -3.0, 9 - 2.0**-49])
+    b = np.array([2.0**-1074, 2.0**-1074, 3 * 2.0**-1074, -(2.0**-1074)])
+    for name in ("geglu", "swiglu"):
+        got = getattr(kernels, name)(a, b)
+        want = evaluate(GATED[name], a, b).want
+        np.testing.assert_array_equal(got, want)
+        assert (want / 2.0**-1074).tolist() == [4.0, 1.0, -5.0, -4.0]
