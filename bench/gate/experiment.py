@@ -278,8 +278,9 @@ def _summary(runs: pd.DataFrame, ratios: pd.DataFrame, args) -> str:
 def _ratios_against(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """Every benchmark's ratio before the rerun (drift-normalised, and paired with its
     interval) in every gate against a revision, from the gate's own compare-speed.csv."""
-    cols = ["activation", "variant", "direction", "dtype", "ratio", "threshold", "q_slower",
-            "verdict", "paired_ratio", "paired_low", "paired_high", "paired_p_slower"]
+    # a drift row judges a class of kernels: `drift` and `bound` say which
+    cols = ["activation", "variant", "direction", "dtype", "drift", "bound", "ratio", "threshold",
+            "q_slower", "verdict", "paired_ratio", "paired_low", "paired_high", "paired_p_slower"]
     frames = []
     for r in runs.itertuples():
         c = pd.read_csv(out / f"{r.arm}-{r.run:02d}" / "compare-speed.csv")
