@@ -41,7 +41,7 @@ from ._dd64 import (
     two_prod,
     two_sum,
 )
-from ._erfcx64 import normal_tail
+from ._erfcx64 import INV_SQRT2, normal_tail
 from ._ufunc import Ufunc, ufunc
 
 # --- every elementwise activation, once -----------------------------------------------
@@ -88,7 +88,6 @@ def _jit(func):
 # --- double-double helpers ---------------------------------------------------------------
 # Constants as hi + lo pairs: hi = RN(c), lo = RN(c - hi), from mpmath at 300 bits;
 # tests/test_kernels.py recomputes them.
-INV_SQRT2 = (float.fromhex("0x1.6a09e667f3bcdp-1"), float.fromhex("-0x1.bdd3413b26456p-55"))
 SQRT_2_OVER_PI = (float.fromhex("0x1.9884533d43651p-1"), float.fromhex("-0x1.cbc0d30ebfd15p-55"))
 GELU_TANH_K = (float.fromhex("0x1.6e4e26d4801f7p-5"), float.fromhex("0x1.441355475a31ap-59"))  # 0.044715
 INV_SQRT_2PI = (float.fromhex("0x1.9884533d43651p-2"), float.fromhex("-0x1.cbc0d30ebfd15p-56"))
@@ -393,13 +392,26 @@ def _times_x(x, h, lo, k):
 
 
 @_jit
+def _times_half_b_up(a, b):
+    """RN(a·b/2 + c·a·b²), c > 0, for finite nonzero a and 0 < |b| < 2**-600 (geglu, swiglu
+    there), where gelu(b) and silu(b) would be subnormal or zero on their own while a·b/2 need
+    not be.  a·b is exact as a pair; where it is one float, a·b/2 may be a tie on the subnormal
+    grid, which c·a·b² (far below any float, of a's sign) breaks: a stand-in of that sign,
+    2**-60, below half an ULP of ph in [1/4, 1), tells ``finish`` so (it decides a tie by a low
+    part too small to move it, and no other rounding)."""
+    am, ae = math.frexp(a)
+    bm, be = math.frexp(b)
+    ph, pl = two_prod(am, bm)
+    if pl == 0.0:
+        pl = math.copysign(2.0**-60, a)
+    return finish(ph, pl, ae + be - 1)
+
+
+@_jit
 def _half_x_up(x):
-    """RN(x/2 + c·x²), c > 0, for |x| < 2**-600 (silu, gelu_tanh there): x/2 is a tie on the
-    subnormal grid for odd multiples of 2**-1074, which c·x² (below any float) breaks upward;
-    a stand-in of its sign, far below a step, tells ``finish`` so."""
-    # the stand-in: 2**-20 of a subnormal step at this scale (2**-474), within h's 53 bits
-    # wherever x/2 is subnormal, and below half an ULP of h wherever it is normal
-    return finish(math.ldexp(x, 599), 2.0**-494, -600)
+    """RN(x/2 + c·x²), c > 0, for 0 < |x| < 2**-600 (silu, gelu, gelu_tanh there): a·b/2 +
+    c·a·b² at a = 1."""
+    return _times_half_b_up(1.0, x)
 
 
 @_jit
@@ -1092,22 +1104,6 @@ def _times_tiny(a, w, w_lo, t, t_lo):
     wm, we = math.frexp(w)
     ph, pl = mul_dd(wm, math.ldexp(w_lo, -we), h, lo)
     return _times_pair(a, ph, pl, k + we)
-
-
-@_jit
-def _times_half_b_up(a, b):
-    """RN(a·b/2 + c·a·b²), c > 0, for finite nonzero a and 0 < |b| < 2**-600 (geglu, swiglu
-    there), where gelu(b) and silu(b) would be subnormal or zero on their own while a·b/2 need
-    not be.  a·b is exact as a pair; where it is one float, a·b/2 may be a tie on the subnormal
-    grid, which c·a·b² (far below any float, of a's sign) breaks: a stand-in of that sign,
-    2**-60, below half an ULP of ph in [1/4, 1), tells ``finish`` so (it decides a tie by a low
-    part too small to move it, and no other rounding)."""
-    am, ae = math.frexp(a)
-    bm, be = math.frexp(b)
-    ph, pl = two_prod(am, bm)
-    if pl == 0.0:
-        pl = math.copysign(2.0**-60, a)
-    return finish(ph, pl, ae + be - 1)
 
 
 _HUGE_B = -1e150  # below, b²/2 overflows; any t < -1460 gives the same (zero) product

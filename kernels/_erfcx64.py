@@ -23,13 +23,14 @@ from numba import njit
 from ._cache import cached
 from ._dd64 import exp_dd, fast_two_sum, mul_dd, two_prod
 
-__all__ = ["TABLE", "Z_MAX", "erfcx_pair", "normal_tail"]
+__all__ = ["INV_SQRT2", "TABLE", "Z_MAX", "erfcx_pair", "normal_tail"]
 
 TABLE = np.load(Path(__file__).with_name("erfcx_taylor.npy"))
 _NODES_PER_UNIT = 32.0
 _INV_NODES = 1.0 / _NODES_PER_UNIT
 Z_MAX = (TABLE.shape[0] - 1) * _INV_NODES
 _DEGREE = TABLE.shape[1] - 2
+# 1/sqrt(2) as hi + lo (the kernels' pair constants: tests/test_kernels.py recomputes it)
 INV_SQRT2 = (float.fromhex("0x1.6a09e667f3bcdp-1"), float.fromhex("-0x1.bdd3413b26456p-55"))
 
 
