@@ -170,20 +170,17 @@ def test_root_patch_keeps_relative_accuracy_at_the_root(name):
 def test_every_kernel_module_has_one_calling_convention():
     """The loops' modules are driven alike (kernels/__init__.py picks a module by KERNELS and
     calls run(name, inputs, out, params)): a module with its own signature would need its own
-    dispatch again."""
+    dispatch again.  Every kernel module with a KERNELS table is one, a new one included."""
+    import importlib
     import inspect
+    import pkgutil
 
-    from actbench.kernels import (
-        _gated_fast,
-        _rowwise_fast,
-        _simd,
-        _simd32,
-        _simd32_expm1,
-        _simd32_gelu_tanh,
-    )
-
-    modules = [_simd, _simd32, _simd32_expm1, _simd32_gelu_tanh, _gated_fast, _rowwise_fast]
-    for module in modules:
+    modules = [importlib.import_module(f"actbench.kernels.{m.name}")
+               for m in pkgutil.iter_modules(kernels.__path__)]
+    loops = [m for m in modules if hasattr(m, "KERNELS")]
+    assert {m.__name__.rsplit(".", 1)[1] for m in loops} == {
+        "_simd", "_simd32", "_simd32_expm1", "_simd32_gelu_tanh", "_gated_fast", "_rowwise_fast"}
+    for module in loops:
         assert list(inspect.signature(module.run).parameters) == ["name", "inputs", "out", "params"], module
         assert module.KERNELS, module
 

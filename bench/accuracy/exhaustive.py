@@ -16,7 +16,6 @@ rest on a wrong oracle.
 import hashlib
 import inspect
 import json
-import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +32,7 @@ from actbench.core.declared import oracle as catalog_oracle
 from actbench.core.declared import source_digest
 from actbench.core.domains import DOMAINS, hexf
 from actbench.core.exact import Task, resolve_exact
-from actbench.core.executors import completed
+from actbench.core.executors import completed, picklable
 from actbench.core.results import write_atomic
 
 __all__ = ["STORE_SCHEMA", "SweepInterrupted", "SweepStore", "confirm", "oracle_bound", "sweep"]
@@ -201,7 +200,7 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
                        f"{impl.name} {case.label} float32 exhaustive")
     jobs = [Job(spec, act.name, case.variant.name, case.direction, c, bound, act.declaration)
             for c in todo]
-    if isinstance(executor, ProcessPoolExecutor) and not _picklable((spec, act.declaration)):
+    if isinstance(executor, ProcessPoolExecutor) and not picklable((spec, act.declaration)):
         executor = None  # a lambda or a local function cannot reach a pool: run it here
     try:
         for result in _run(jobs, executor, oracle_kernel):
@@ -222,14 +221,6 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
                         seconds=round(time.perf_counter() - start, 1),
                         store=str(store.directory) if store.directory else None)
     return row
-
-
-def _picklable(spec) -> bool:
-    try:
-        pickle.dumps(spec)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        return False
-    return True
 
 
 def _run(jobs, executor, oracle_kernel):

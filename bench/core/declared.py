@@ -117,9 +117,8 @@ def source_digest(fn: Callable | None) -> str:
     (its helpers and constants with it), else its own, else its code object's bytes."""
     if fn is None:
         return "none"
-    inner = getattr(fn, "fn", None)  # a _NumericDerivative: the reference it differentiates
-    if isinstance(fn, _NumericDerivative) and inner is not None:
-        return "d/dx " + source_digest(inner)
+    if isinstance(fn, _NumericDerivative):  # the reference it differentiates
+        return "d/dx " + source_digest(fn.fn)
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
     for target in (module, fn):
         try:
@@ -150,10 +149,6 @@ class _NumericDerivative:
             side = 0 if abs(x) > mpmath.ldexp(1, -_FAR + 1) else (1 if x > 0 else -1)
             return mpmath.diff(f, x, direction=side)
         return mpmath.diff(f, x, h=abs(x) * mpmath.ldexp(1, -(mpmath.mp.prec // 3)))
-
-
-def _numeric_derivative(fn: Callable) -> Callable:
-    return _NumericDerivative(fn)
 
 
 def _probe(decl: Declaration, what: str, fn: Callable, x) -> object:
@@ -210,7 +205,7 @@ def check(decl: Declaration, taken) -> tuple:
     if isinstance(decl.oracle_bound, bool) or not isinstance(decl.oracle_bound, (int, float)) \
             or not decl.oracle_bound > 0:
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): oracle_bound must be positive")
-    derivative = decl.derivative or _numeric_derivative(decl.reference)
+    derivative = decl.derivative or _NumericDerivative(decl.reference)
     xs = [mpmath.mpf(lo) + (mpmath.mpf(hi) - lo) * k / 64 for k in range(65)]
     xs = [x for x in xs if x != 0]
     values = [_probe(decl, "reference", decl.reference, x) for x in xs]

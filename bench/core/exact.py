@@ -13,7 +13,6 @@ wrong checksum is reported, recomputed and rewritten, never used.
 
 import hashlib
 import os
-import pickle
 import sys
 import tempfile
 import zipfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import reference
-from actbench.core.executors import completed, local_pool
+from actbench.core.executors import completed, local_pool, picklable
 from actbench.kernels._cache import cache_root
 from actbench.reference.fingerprint import fingerprint
 
@@ -98,14 +97,6 @@ class Task:
         flat = [a.ravel() for a in self.arrays]
         return [Task(self.kind, self.ref_name, tuple(a[i:i + CHUNK] for a in flat), self.params,
                      self.tau, self.ref) for i in range(0, self.size, CHUNK)]
-
-
-def _picklable(obj) -> bool:
-    try:
-        pickle.dumps(obj)
-    except Exception:  # PicklingError, AttributeError, TypeError: whatever the object raises
-        return False
-    return True
 
 
 def _compute_arrays(task: Task):
@@ -213,7 +204,7 @@ def resolve_exact(tasks: list[Task], cache: Cache, jobs: int = 1, progress=None,
     bar = progress(total) if progress and total else None
     parts: dict = {key: {} for key in todo}
     # a declared reference made of lambdas or local functions cannot reach a pool: here then
-    here = any(t.ref is not None and not _picklable(t.ref) for t in todo.values())
+    here = any(t.ref is not None and not picklable(t.ref) for t in todo.values())
     if executor is not None and pieces and not here:
         _gather(executor, pieces, parts, bar)
     elif jobs > 1 and len(pieces) > 1 and not here:

@@ -10,11 +10,12 @@ from here before anything imports Numba, so the thread settings it makes take ef
 """
 
 import os
+import pickle
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
 __all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "completed", "connect", "init_worker",
-           "local_pool", "scheduler_address", "single_thread", "worker_count"]
+           "local_pool", "picklable", "scheduler_address", "single_thread", "worker_count"]
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 DASK_HINT = "pip install 'actbench[dask]' (dask.distributed)"
@@ -70,6 +71,15 @@ def single_thread() -> None:
         numba.set_num_threads(1)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+
+
+def picklable(obj) -> bool:
+    """Whether ``obj`` can reach a pool process (a lambda or a local function cannot)."""
+    try:
+        pickle.dumps(obj)
+    except Exception:  # PicklingError, AttributeError, TypeError: whatever the object raises
+        return False
+    return True
 
 
 def local_pool(jobs: int) -> ProcessPoolExecutor:

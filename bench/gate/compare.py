@@ -273,7 +273,7 @@ def compare_speed(base: pd.DataFrame, new: pd.DataFrame, *, alpha: float = DEFAU
         out = pd.concat([out, _drift_rows(drift, keys, min_effect, min_effect_memory)],
                         ignore_index=True)
     # a drift row (``_drift_rows``) judges a whole class of kernels, not one benchmark
-    out["drift"] = out["drift"].eq(True) if "drift" in out else False
+    out["drift"] = out["drift"].eq(True)
     gated = ~out["impl"].isin(PEERS)
     out["failing"] = gated & ((out["verdict"] == "slower")
                               | ((out["verdict"] == "missing") & (out["impl"] == "ours")))
