@@ -66,6 +66,14 @@ def test_a_declared_zero_override_wins():
     (Declaration("sq", _squareplus), "its reference raised TypeError"),  # b not declared
     (Declaration("sq", _squareplus, params={"b": 4.0}, core=(3.0, -3.0)), "is not a finite range"),
     ("squareplus", "expected an actbench Declaration, got str"),
+    (Declaration("sq", _squareplus, params={"b": 4.0}, peers={"tensorflow": "x"}),
+     "activation 'sq' (actbench.register): unknown peer 'tensorflow' in its spellings"),
+    (Declaration("sq", _squareplus, params={"b": 4.0}, peers={"torch": "0.5 * (x +"}),
+     "torch's spelling '0.5 * (x +' is not a Python expression"),
+    (Declaration("sq", _squareplus, params={"b": 4.0}, peers={"jax": {"vjp": "x"}}),
+     "jax spells 'vjp', which elementwise activations do not have"),
+    (Declaration("sq", _squareplus, params={"b": 4.0}, peers="torch"),
+     "peers must be a dict {peer: expression}, not str"),
 ])
 def test_a_bad_declaration_is_one_error_naming_it(decl, message):
     with pytest.raises(DeclarationError, match=re.escape(message)):
@@ -150,6 +158,7 @@ def test_the_readme_package_is_listed_and_audited_from_the_command_line(squarepl
     assert listing.returncode == 0, listing.stderr
     assert ("declared by entry point squareplus = squareplus_act:DECLARATION of squareplus-act"
             in listing.stdout)
+    assert re.search(r"squareplus .*\n +peers: torch\n", listing.stdout), listing.stdout
     assert good.returncode == 0, good.stdout + good.stderr
     assert "8 rows, 0 failed" in good.stdout  # forward and derivative, four domains each
     assert swept.returncode == 0, swept.stdout + swept.stderr
@@ -254,12 +263,15 @@ def test_the_readme_adds_an_activation_in_three_files(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     code = ("import numpy as np, actbench.kernels as k; print(actbench.kernels.__file__); "
             "print(k.hardshrink(np.array([-0.7, 0.3, 0.6], np.float32)).tolist(), "
-            "k.hardshrink(np.array([0.3]), lambd=0.2).tolist())")
+            "k.hardshrink(np.array([0.3]), lambd=0.2).tolist()); "
+            "from actbench.core.catalog import CATALOG; "
+            "print(CATALOG['hardshrink'].spelling('torch', 'forward').expr)")
     run = subprocess.run([sys.executable, "-c", "import actbench; " + code], env=env,
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(tree / "kernels" / "__init__.py"),
-                                       "[-0.699999988079071, 0.0, 0.6000000238418579] [0.3]"]
+                                       "[-0.699999988079071, 0.0, 0.6000000238418579] [0.3]",
+                                       "F.hardshrink(x, lambd)"]
     audit = subprocess.run([sys.executable, "-m", "actbench", "audit", "--activation", "hardshrink",
                             "--out", str(tmp_path / "out")], env=env, capture_output=True,
                            text=True, timeout=300, cwd=tmp_path)

@@ -1,6 +1,7 @@
 """Auditing implementations beside ours: a user's own kernel (good, wrong, raising,
 promoting, warning), the seed notebook's formulas, SciPy, and torch when installed."""
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -183,3 +184,44 @@ def test_a_peer_is_audited_once_beside_several_variants_of_ours(tmp_path):
         "accurate", "simd", "simd_f32", "simd_f32_fast"]
     assert len(df[df["impl"] == "ours"]) == (2 + 2 + 1 + 1) * 2  # (variants × dtypes) × directions
     assert len(df[df["impl"] == "numpy-seed"]) == 2 * 2  # directions × dtypes
+
+
+def test_every_spelling_in_the_catalog_is_an_expression_its_peer_can_run():
+    """Each peer's spelling of each activation (``Activation.peers``), run on the numbers it
+    should know: the seed's and SciPy's on NumPy, at the catalog's parameters; a spelling at
+    parameter values the peer does not have (``only``) gives no kernel."""
+    import numpy as np
+
+    from actbench.core import catalog, peers
+
+    seed, scipy_peer = peers.resolve("numpy-seed"), peers.resolve("scipy")
+    x = np.array([-1.5, 0.25, 2.0])
+    ran = 0
+    for act in catalog.CATALOG.values():
+        for impl in (seed, scipy_peer):
+            for direction in act.peers.get(impl.name, {}):
+                case = catalog.Case(act, act.variants[0], direction)
+                f = impl.kernel(case)
+                if act.kind == "gated":
+                    y = f(x, x[::-1])
+                elif act.kind == "rowwise":
+                    y = f(x[None, :], temperature=2.0)
+                else:
+                    y = f(x, **act.params)
+                assert np.all(np.isfinite(y)), (act.name, impl.name, direction, y)
+                ran += 1
+    assert ran == 33  # the seed's 23 spellings and SciPy's 10 (the tables they replaced), all ran
+    softplus = catalog.Case(catalog.CATALOG["softplus"], catalog.CATALOG["softplus"].variants[0],
+                            "forward")
+    assert scipy_peer.kernel(softplus)(np.array([0.0]))[0] == np.log(2.0)
+    other = dataclasses.replace(softplus.activation, params={"beta": 2.0})
+    assert scipy_peer.kernel(catalog.Case(other, other.variants[0], "forward")) is None
+
+
+def test_a_spelling_names_its_expression_in_the_rows_it_fails():
+    from actbench.core.activation import Spelling
+
+    f = Spelling("0.5 * (x + np.sqrt(x * x + b))").function({"np": __import__("numpy")}, ("x",),
+                                                           {"b": 4.0})
+    assert f.__name__ == "0.5 * (x + np.sqrt(x * x + b))"
+    assert f(0.0) == 1.0 and f(0.0, b=16.0) == 2.0  # b defaults to the declared 4

@@ -26,6 +26,18 @@ from actbench.core.exact import default_cache_dir
 __all__ = ["cmd_audit", "cmd_bench", "cmd_list"]
 
 
+def _peer_summary(act) -> str:
+    """The peers that write ``act``, with the parameter values some have it at only."""
+    said = []
+    for peer, by_direction in act.peers.items():
+        only = by_direction.get("forward") and by_direction["forward"].only
+        if only:
+            at = ", ".join(f"{k}={v:g}" for k, v in only.items())
+            peer += f" (at {'the defaults' if only == act.params else at} only)"
+        said.append(peer)
+    return ", ".join(said)
+
+
 def cmd_list(out):
     width = max(len(", ".join(v.name for v in a.variants)) for a in catalog.CATALOG.values())
     print(f"{'activation':<12} {'kind':<12} {'directions':<20} {'variants':<{width}} parameters",
@@ -41,6 +53,8 @@ def cmd_list(out):
               f"{params or '-'}", file=out)
         if act.kinks:
             print(f"{'':<12} conventions: {act.kinks}", file=out)
+        if act.peers:
+            print(f"{'':<12} peers: {_peer_summary(act)}", file=out)
         if act.declared_by:
             print(f"{'':<12} declared by {act.declared_by}", file=out)
     print(f"\ndtypes:  {', '.join(catalog.DTYPES)} (elementwise also {', '.join(SIXTEEN_BIT)})",

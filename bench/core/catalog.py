@@ -1,23 +1,32 @@
-"""The catalog: every activation, once, with its kernels, reference, parameters and domains.
+"""The catalog: every activation, once, with its kernels, reference, parameters, domains and
+how each peer writes it.
 
-Tests, the audit, timing and the report iterate over ``CATALOG``; nothing else lists
-kernels.  Adding a shipped elementwise activation touches three files: its kernels, parameters
-and variants in ``kernels/_accurate.py`` (``PARAMS``, ``ELEMENTWISE``), its reference in
-``reference/elementwise.py``, one ``Activation`` row here (the README's "Add an activation",
-which a test follows); ``budgets.toml`` only where a variant misses the targets, the peers'
-modules where they have it.  An activation we do not ship is declared instead
-(``declared.Declaration``).
+Tests, the audit, timing, the peers and the report iterate over ``CATALOG``; nothing else
+lists activations.  Adding a shipped elementwise activation touches three files: its kernels,
+parameters and variants in ``kernels/_accurate.py`` (``PARAMS``, ``ELEMENTWISE``), its
+reference in ``reference/elementwise.py``, one ``Activation`` row here (its ``core`` range, its
+thresholds, its conventions and its peers' spellings; the README's "Add an activation", which a
+test follows); ``budgets.toml`` only where a variant misses the targets.  An activation we do
+not ship is declared instead (``declared.Declaration``).  The row types are in ``activation``.
 
 Budgets are *not* here (they are data, in ``budgets.toml``), nor are the domains' point
-generators (``domains.py``): a row only says what is specific to the activation — its
-working range for the ``core`` domain and its edges for the ``thresholds`` domain.
+generators (``domains.py``): a row only says what is specific to the activation.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from actbench import kernels
-from actbench.reference import GATED, REFERENCES, ROWWISE
+from actbench.core.activation import (
+    DIRECTIONS,
+    DTYPES,
+    KIND_DIRECTIONS,
+    SIXTEEN_BIT,
+    Activation,
+    Case,
+    Edge,
+    Spelling,
+    Variant,
+)
 
 __all__ = [
     "CATALOG",
@@ -28,121 +37,11 @@ __all__ = [
     "Activation",
     "Case",
     "Edge",
+    "Spelling",
     "Variant",
     "cases",
     "runs_for_peers",
 ]
-
-# What a kernel computes, by kind: elementwise y(x) and dy/dx; gated y(a, b) and both partials;
-# row-wise y(row) and the vector-Jacobian product with an upstream gradient g.
-KIND_DIRECTIONS = {
-    "elementwise": ("forward", "derivative"),
-    "gated": ("forward", "d_a", "d_b"),
-    "rowwise": ("forward", "vjp"),
-}
-DIRECTIONS = tuple(dict.fromkeys(d for ds in KIND_DIRECTIONS.values() for d in ds))
-DTYPES = ("float32", "float64")
-SIXTEEN_BIT = ("float16", "bfloat16")  # elementwise kernels only, computed wider and rounded once
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A threshold input, as hex floats: one for all dtypes, or one per dtype.
-
-    ``holds``, where given, makes the comment checkable: ``x`` is the largest float of its
-    dtype with ``holds(f(x), x)`` true for the rounded exact forward value f(x), and the
-    next float up makes it false (``tests/test_catalog.py`` recomputes every such edge).
-    """
-
-    x: str | dict
-    why: str
-    holds: Callable | None = None
-
-    def value(self, dtype: str) -> float | None:
-        if isinstance(self.x, str):  # one literal, every dtype
-            return float.fromhex(self.x)
-        return float.fromhex(self.x[dtype]) if dtype in self.x else None
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One way of computing an activation: a kernel per direction; ``method`` says how."""
-
-    name: str
-    kernels: dict
-    method: str
-    dtypes: tuple | None = None  # the dtypes its kernels take; None: every dtype of its kind
-
-    def kernel(self, direction: str) -> Callable | None:
-        """The kernel for ``direction``; None where this variant has none (a declared
-        activation's ``declared`` variant: no kernel of ours, only references)."""
-        return self.kernels.get(direction)
-
-
-@dataclass(frozen=True)
-class Activation:
-    name: str
-    variants: tuple
-    core: tuple  # the working range sampled by the ``core`` domain
-    edges: tuple = ()
-    params: dict = field(default_factory=dict)
-    kinks: str = ""  # derivative convention at non-differentiable points (PyTorch's)
-    kind: str = "elementwise"
-    gate: str | None = None  # gated: the elementwise activation applied to b
-    # declared outside actbench (``register``): its references, where it was declared, and
-    # its float64 oracle for exhaustive sweeps ((forward, derivative), bound in float64 ULP)
-    references: tuple | None = None
-    declared_by: str = ""
-    oracles: tuple | None = None
-    declaration: object = None  # the declared.Declaration itself: a pool process re-registers it
-
-    @property
-    def directions(self) -> tuple:
-        return KIND_DIRECTIONS[self.kind]
-
-    def reference(self, direction: str):
-        if self.references is not None:
-            return self.references[self.directions.index(direction)]
-        if self.kind == "gated":
-            return GATED[self.name if direction == "forward" else f"d_{self.name}_{direction[-1]}"]
-        if self.kind == "rowwise":
-            return ROWWISE[self.name if direction == "forward" else f"{self.name}_vjp"]
-        return REFERENCES[self.name if direction == "forward" else f"d_{self.name}"]
-
-    def variant(self, name: str) -> Variant:
-        for v in self.variants:
-            if v.name == name:
-                return v
-        raise KeyError(f"{self.name} has no variant {name!r}")
-
-
-@dataclass(frozen=True)
-class Case:
-    """What one audit row is about, apart from dtype and domain."""
-
-    activation: Activation
-    variant: Variant
-    direction: str
-
-    @property
-    def kernel(self) -> Callable:
-        return self.variant.kernel(self.direction)
-
-    @property
-    def reference(self):
-        return self.activation.reference(self.direction)
-
-    @property
-    def label(self) -> str:
-        return f"{self.activation.name}.{self.variant.name}.{self.direction}"
-
-    def takes(self, dtype: str) -> bool:
-        """Whether this case's kernel takes ``dtype``: the variant's dtypes, or by default
-        float32 and float64, and the 16-bit formats for elementwise activations."""
-        if self.variant.dtypes is not None:
-            return dtype in self.variant.dtypes
-        return dtype in DTYPES or (dtype in SIXTEEN_BIT and self.activation.kind == "elementwise")
-
 
 # The default, accurate variant: float64 formulas written for float64 accuracy (see
 # kernels/_accurate.py); float32 widens, evaluates them and rounds once.
@@ -260,61 +159,85 @@ DTYPE_EDGES = (
          "RN(log(smallest subnormal / 2)): exp(x) underflows to 0 below"),
 )
 
+# parameter values at which a peer's function exists (jax.nn's and torch's fix these)
+_SELU = {"alpha": kernels.SELU_ALPHA, "scale": kernels.SELU_SCALE}
+_BETA_1 = {"beta": 1.0}
+
 _ZERO = Edge("0x0p+0", "branch on the sign of x")
 
 _ROWS = [
     Activation("relu", _elementwise("relu"), (-10.0, 10.0), (_ZERO,),
-               kinks="relu'(0) = 0; relu(-0) = +0"),
+               kinks="relu'(0) = 0; relu(-0) = +0",
+               peers={"torch": "F.relu(x)", "jax": "nn.relu(x)",
+                      "numpy-seed": {"forward": "seed.relu(x)", "derivative": "seed.d_relu(x)"}}),
     Activation("relu6", _elementwise("relu6"), (-10.0, 10.0),
                (_ZERO, Edge("0x1.8p+2", "x = 6: upper clamp")),
-               kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0"),
+               kinks="relu6'(0) = relu6'(6) = 0 (torch hardtanh_backward); relu6(-0) = +0",
+               peers={"torch": "F.relu6(x)", "jax": "nn.relu6(x)"}),
     Activation("hardtanh", _elementwise("hardtanh"), (-4.0, 4.0),
                (Edge("-0x1p+0", "x = min_val"), Edge("0x1p+0", "x = max_val")),
-               kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0"),
+               kinks="hardtanh'(min_val) = hardtanh'(max_val) = 0",
+               peers={"torch": "F.hardtanh(x, min_val, max_val)",
+                      "jax": Spelling("nn.hard_tanh(x)", only={"min_val": -1.0, "max_val": 1.0})}),
     Activation("leaky_relu", _elementwise("leaky_relu"), (-10.0, 10.0), (_ZERO,),
-               kinks="leaky_relu'(0) = negative_slope"),
+               kinks="leaky_relu'(0) = negative_slope",
+               peers={"torch": "F.leaky_relu(x, negative_slope)",
+                      "jax": "nn.leaky_relu(x, negative_slope)",
+                      "numpy-seed": "seed.leaky_relu(x, negative_slope)"}),
     Activation("elu", _elementwise("elu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (
         _ZERO,
         Edge({"float32": "-0x1.154246p+4", "float64": "-0x1.2b708872320e2p+5"},
              "largest x where elu(x) == -1 (expm1 saturates)", _equals(-1)),
-    ), kinks="elu'(0) = alpha (the x <= 0 branch)"),
+    ), kinks="elu'(0) = alpha (the x <= 0 branch)",
+               peers={"torch": "F.elu(x, alpha)", "jax": "nn.elu(x, alpha)"}),
     Activation("celu", _elementwise("celu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0),
-               (_ZERO,), kinks="celu'(0) = 1"),
+               (_ZERO,), kinks="celu'(0) = 1",
+               peers={"torch": "F.celu(x, alpha)", "jax": "nn.celu(x, alpha)"}),
     Activation("selu", _elementwise("selu", simd_f32=_SIMD_F32_EXPM1), (-20.0, 10.0), (_ZERO,),
-               kinks="selu'(0) = scale·alpha (the x <= 0 branch)"),
+               kinks="selu'(0) = scale·alpha (the x <= 0 branch)",
+               peers={"torch": Spelling("F.selu(x)", only=_SELU), "jax": Spelling("nn.selu(x)", only=_SELU)}),
     Activation("sigmoid", _elementwise("sigmoid"), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.154244p+4", "float64": "0x1.2b708872320e1p+5"},
              "largest x where sigmoid(x) != 1", _below(1)),
         Edge({"float32": "-0x1.9fe36ap+6", "float64": "-0x1.74910d52d3052p+9"},
              "largest x where sigmoid(x) rounds to 0", _is_zero),
-    )),
+    ), peers={"torch": "torch.sigmoid(x)", "jax": "nn.sigmoid(x)", "scipy": "special.expit(x)",
+                      "numpy-seed": {"forward": "seed.sigmoid(x)",
+                                     "derivative": "seed.d_sigmoid(x)"}}),
     Activation("log_sigmoid", _elementwise("log_sigmoid", simd_f32=_SIMD_F32_EXPM1),
                (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "-0x1.d1cb80p+3", "float64": "-0x1.0a2b23f3bab74p+5"},
              "largest x where log_sigmoid(x) == x (log1p(exp(x)) < ulp(x)/2 below)", _is_x),
-    )),
+    ), peers={"torch": "F.logsigmoid(x)", "jax": "nn.log_sigmoid(x)",
+                      "scipy": "special.log_expit(x)"}),
     Activation("tanh", _elementwise("tanh"), (-10.0, 10.0), (
         _ZERO,
         Edge({"float32": "0x1.205966p+3", "float64": "0x1.30fc1931f09c9p+4"},
              "largest x where tanh(x) != 1", _below(1)),
-    )),
+    ), peers={"torch": "torch.tanh(x)", "jax": "nn.tanh(x)",
+                      "numpy-seed": {"forward": "seed.tanh(x)", "derivative": "seed.d_tanh(x)"}}),
     Activation("softsign", _elementwise("softsign", simd_f32=_SIMD_F32_SOFTSIGN),
-               (-10.0, 10.0), (_ZERO,)),
+               (-10.0, 10.0), (_ZERO,),
+               peers={"torch": "F.softsign(x)", "jax": "nn.soft_sign(x)"}),
     Activation("softplus", _elementwise("softplus", simd_f32=_SIMD_F32_EXPM1), (-20.0, 20.0), (
         _ZERO,
         Edge({"float32": "0x1.d1cb7ep+3", "float64": "0x1.0a2b23f3bab73p+5"},
              "largest x where softplus(x) != x", _is_not_x),
-    )),
+    ), peers={"torch": "F.softplus(x, beta)", "jax": Spelling("nn.softplus(x)", only=_BETA_1),
+                      "scipy": Spelling("special.softplus(x)", only=_BETA_1),
+                      "numpy-seed": Spelling("seed.softplus(x)", only=_BETA_1)}),
     Activation("hardsigmoid", _elementwise("hardsigmoid"), (-6.0, 6.0),
                (Edge("-0x1.8p+1", "x = -3: lower clamp"), Edge("0x1.8p+1", "x = 3: upper clamp")),
-               kinks="hardsigmoid'(±3) = 0"),
+               kinks="hardsigmoid'(±3) = 0",
+               peers={"torch": "F.hardsigmoid(x)", "jax": "nn.hard_sigmoid(x)"}),
     Activation("hardswish", _elementwise("hardswish"), (-6.0, 6.0), (
         Edge("-0x1.8p+1", "x = -3: lower branch"),
         Edge("-0x1.8p+0", "x = -1.5: root of hardswish'"),
         Edge("0x1.8p+1", "x = 3: upper branch"),
-    ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])"),
+    ), kinks="hardswish'(-3) = -1/2, hardswish'(3) = 3/2 (torch: x/3 + 1/2 on [-3, 3])",
+               peers={"torch": "F.hardswish(x)", "jax": "nn.hard_swish(x)"}),
     Activation("gelu", _elementwise("gelu", _ACCURATE_DD), (-10.0, 10.0), (
         _ZERO,
         Edge("-0x1.38p+5", "x = -39: kernel returns -0 below"),
@@ -324,7 +247,11 @@ _ROWS = [
              "largest x where gelu(x) rounds to -0", _is_zero),
         Edge({"float32": "0x1.563db0p+2", "float64": "0x1.06ce5350d65d9p+3"},
              "largest x where gelu(x) != x", _is_not_x),
-    )),
+    ), peers={"torch": "F.gelu(x)", "jax": "nn.gelu(x, approximate=False)",
+                      "scipy": "x * special.ndtr(x)",
+                      # the notebook's gelu is the tanh form: audited here, it shows that error
+                      "numpy-seed": {"forward": "seed.gelu(x)",
+                                     "derivative": "seed.finite_diff(seed.gelu, x)"}}),
     Activation("gelu_tanh", _elementwise("gelu_tanh", _ACCURATE_DD,
                                          simd_f32=_SIMD_F32_GELU_TANH), (-10.0, 10.0), (
         _ZERO,
@@ -334,7 +261,9 @@ _ROWS = [
              "largest x where gelu_tanh(x) rounds to -0", _is_zero),
         Edge({"float32": "0x1.3f9ff0p+2", "float64": "0x1.c8b3114a76663p+2"},
              "largest x where gelu_tanh(x) != x", _is_not_x),
-    )),
+    ), peers={"torch": "F.gelu(x, approximate='tanh')", "jax": "nn.gelu(x, approximate=True)",
+                      "numpy-seed": {"forward": "seed.gelu(x)",
+                                     "derivative": "seed.finite_diff(seed.gelu, x)"}}),
     Activation("silu", _elementwise("silu"), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.5ep+9", "x = -700: kernel forms x·exp(x) as (x·h)·h below"),
@@ -342,7 +271,9 @@ _ROWS = [
              "largest x where silu(x) rounds to -0", _is_zero),
         Edge({"float32": "0x1.0ad4e0p+4", "float64": "0x1.2707933a2e082p+5"},
              "largest x where silu(x) != x", _is_not_x),
-    )),
+    ), peers={"torch": "F.silu(x)", "jax": "nn.silu(x)", "scipy": "x * special.expit(x)",
+                      "numpy-seed": {"forward": "seed.silu(x)",
+                                     "derivative": "seed.finite_diff(seed.silu, x)"}}),
     Activation("mish", _elementwise("mish"), (-20.0, 20.0), (
         _ZERO,
         Edge("-0x1.9p+5", "x = -50: kernel switches to x·exp(x)"),
@@ -352,22 +283,42 @@ _ROWS = [
              "largest x where mish(x) rounds to -0", _is_zero),
         Edge({"float32": "0x1.169b8cp+3", "float64": "0x1.2cba518c1155bp+4"},
              "largest x where mish(x) != x", _is_not_x),
-    )),
+    ), peers={"torch": "F.mish(x)", "jax": "nn.mish(x)",
+                      "numpy-seed": {"forward": "seed.mish(x)",
+                                     "derivative": "seed.finite_diff(seed.mish, x)"}}),
     # gated: content a, gate b; the thresholds domain uses the gate's edges for b
     Activation("glu", _gated("glu", "sigmoid"), (-10.0, 10.0), kind="gated",
-               gate="sigmoid"),
+               gate="sigmoid",
+               peers={"torch": "F.glu(torch.cat([a, b], dim=-1), dim=-1)",
+                      "jax": "nn.glu(jnp.concatenate([a, b], axis=-1), axis=-1)",
+                      "scipy": "a * special.expit(b)",
+                      "numpy-seed": {"forward": "a * seed.sigmoid(b)", "d_a": "seed.sigmoid(b)"}}),
     Activation("geglu", _gated("geglu", "gelu"), (-10.0, 10.0), kind="gated",
-               gate="gelu"),
+               gate="gelu",
+               peers={"torch": "a * F.gelu(b)", "jax": "a * nn.gelu(b, approximate=False)",
+                      "scipy": "a * (b * special.ndtr(b))",
+                      "numpy-seed": {"forward": "a * seed.gelu(b)", "d_a": "seed.gelu(b)"}}),
     Activation("swiglu", _gated("swiglu", "silu"), (-20.0, 20.0), kind="gated",
-               gate="silu"),
+               gate="silu",
+               peers={"torch": "a * F.silu(b)", "jax": "a * nn.silu(b)",
+                      "scipy": "a * (b * special.expit(b))",
+                      "numpy-seed": {"forward": "a * seed.silu(b)", "d_a": "seed.silu(b)"}}),
     Activation("reglu", _gated("reglu", "relu"), (-10.0, 10.0), kind="gated",
-               gate="relu", kinks="d/db at b = 0 is 0 (relu'(0) = 0)"),
+               gate="relu", kinks="d/db at b = 0 is 0 (relu'(0) = 0)",
+               peers={"torch": "a * F.relu(b)", "jax": "a * nn.relu(b)"}),
     # row-wise along an axis, with a temperature: softmax(x/tau)
     Activation("softmax", _rowwise("softmax"), (-10.0, 10.0), kind="rowwise",
-               kinks="NaN row -> NaN; +inf entries share the mass; all -inf row -> 0, zero gradient"),
+               kinks="NaN row -> NaN; +inf entries share the mass; all -inf row -> 0, zero gradient",
+               peers={"torch": "F.softmax(x / temperature, dim=-1)",
+                      "jax": "nn.softmax(x / temperature, axis=-1)",
+                      "scipy": "special.softmax(x / temperature, axis=-1)",
+                      "numpy-seed": "seed.softmax(x / temperature)"}),
     Activation("log_softmax", _rowwise("log_softmax"), (-10.0, 10.0), kind="rowwise",
                kinks="NaN row -> NaN; +inf entries -> -log k, others -inf; all -inf row -> -inf, "
-               "zero gradient"),
+               "zero gradient",
+               peers={"torch": "F.log_softmax(x / temperature, dim=-1)",
+                      "jax": "nn.log_softmax(x / temperature, axis=-1)",
+                      "scipy": "special.log_softmax(x / temperature, axis=-1)"}),
 ]
 # an elementwise activation's parameters and defaults are its kernels' (``kernels.PARAMS``),
 # written once there

@@ -32,6 +32,8 @@ from importlib.metadata import entry_points
 
 import mpmath
 
+from actbench.core.activation import spellings
+
 __all__ = ["DECLARED", "ENTRY_POINT_GROUP", "Declaration", "DeclarationError", "DeclaredReference",
            "check", "check_entry_points", "ensure", "load_entry_points", "load_installed", "oracle",
            "register"]
@@ -57,6 +59,9 @@ class Declaration:
     core: the working range the ``core`` domain samples.
     thresholds: inputs where the activation changes regime (the ``thresholds`` domain).
     monotone: "increasing" or "decreasing" where the reference claims it, checked over ``core``.
+    peers: how torch, jax, scipy or numpy-seed write it, e.g. ``{"torch": "0.5 * (x +
+        torch.sqrt(x * x + b))"}`` (``actbench.core.activation.Spelling``): ``--impl torch``
+        then audits and times that expression.
     oracle / oracle_derivative: float64 functions ``(x: ndarray, **params) -> ndarray`` for the
         exhaustive float32 sweep, within ``oracle_bound`` float64 ULPs (mpmath checks the
         decisive points against that bound).
@@ -76,6 +81,7 @@ class Declaration:
     at_pos_inf: object = None
     at_neg_inf: object = None
     conventions: str = ""
+    peers: dict = field(default_factory=dict)
     source: str = "actbench.register"  # where it was declared: shown by `actbench list`
 
 
@@ -205,6 +211,13 @@ def check(decl: Declaration, taken) -> tuple:
     if isinstance(decl.oracle_bound, bool) or not isinstance(decl.oracle_bound, (int, float)) \
             or not decl.oracle_bound > 0:
         raise DeclarationError(f"activation {decl.name!r} ({decl.source}): oracle_bound must be positive")
+    if not isinstance(decl.peers, dict):
+        raise DeclarationError(f"activation {decl.name!r} ({decl.source}): peers must be a dict "
+                               f"{{peer: expression}}, not {type(decl.peers).__name__}")
+    try:
+        spellings(decl.peers, "elementwise", f"activation {decl.name!r} ({decl.source})")
+    except ValueError as exc:
+        raise DeclarationError(str(exc)) from None
     derivative = decl.derivative or _NumericDerivative(decl.reference)
     xs = [mpmath.mpf(lo) + (mpmath.mpf(hi) - lo) * k / 64 for k in range(65)]
     xs = [x for x in xs if x != 0]
@@ -256,6 +269,7 @@ def register(declaration):
         kinks=d.conventions,
         references=(forward, derivative),
         declared_by=d.source,
+        peers=dict(d.peers),
         oracles=oracles,
         declaration=d,
     )

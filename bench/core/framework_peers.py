@@ -1,5 +1,5 @@
-"""The framework peers: PyTorch and JAX on the CPU, each under its own functions' names and
-parameters, differentiated by its own autograd.
+"""The framework peers: PyTorch and JAX on the CPU, each activation as the catalog spells it
+for that framework (``Activation.peers``), differentiated by the framework's own autograd.
 
 Like every peer they answer ``kernel(case)`` with a callable in our calling convention on NumPy
 arrays (see ``actbench.core.peers``), or ``None`` where the framework has no such function.
@@ -14,8 +14,7 @@ import importlib.util
 import numpy as np
 
 from actbench.core import arrays
-from actbench.core.impl import Impl, PeerUnavailable
-from actbench.kernels import SELU_ALPHA, SELU_SCALE
+from actbench.core.impl import PeerUnavailable, Spelled
 
 __all__ = ["Jax", "Torch"]
 
@@ -36,7 +35,7 @@ def _ignoring_params(f):
     return lambda t, **params: f(t)
 
 
-class Torch(Impl):
+class Torch(Spelled):
     """PyTorch on the CPU: torch.nn.functional forward, autograd for every derivative.
 
     Each forward expression is an ``arrays.ArrayCallable`` in torch and each derivative its
@@ -49,33 +48,11 @@ class Torch(Impl):
         self.lib = _framework("torch", "the pinned CPU wheel")
         self.torch = self.lib.torch
         self.F = self.torch.nn.functional
-
-    def _forward(self, name, params):
-        F, torch = self.F, self.torch
-        p = params
-        table = {
-            "relu": F.relu, "relu6": F.relu6, "selu": F.selu, "sigmoid": torch.sigmoid,
-            "log_sigmoid": F.logsigmoid, "tanh": torch.tanh, "softsign": F.softsign,
-            "hardsigmoid": F.hardsigmoid, "hardswish": F.hardswish, "silu": F.silu,
-            "mish": F.mish, "gelu": F.gelu,
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-            "hardtanh": lambda t: F.hardtanh(t, p["min_val"], p["max_val"]),
-            "leaky_relu": lambda t: F.leaky_relu(t, p["negative_slope"]),
-            "elu": lambda t: F.elu(t, p["alpha"]),
-            "celu": lambda t: F.celu(t, p["alpha"]),
-            "softplus": lambda t: F.softplus(t, p["beta"]),
-            "glu": lambda a, b: F.glu(torch.cat([a, b], dim=-1), dim=-1),
-            "geglu": lambda a, b: a * F.gelu(b),
-            "swiglu": lambda a, b: a * F.silu(b),
-            "reglu": lambda a, b: a * F.relu(b),
-            "softmax": lambda x, temperature=1.0: F.softmax(x / temperature, dim=-1),
-            "log_softmax": lambda x, temperature=1.0: F.log_softmax(x / temperature, dim=-1),
-        }
-        return table.get(name)
+        self.names = {"torch": self.torch, "F": self.F}
 
     def kernel(self, case):
         act, direction = case.activation, case.direction
-        f = self._forward(act.name, act.params)
+        f = self.spelled(act)
         if f is None:
             return None
         if act.kind == "elementwise":
@@ -87,20 +64,13 @@ class Torch(Impl):
         return forward.gradient(_WRT.get(direction, 0), cotangent=direction == "vjp")
 
 
-# jax.nn.selu's constants are PyTorch's, which the catalog's selu has: jax's only at these
-_JAX_SELU = {"alpha": SELU_ALPHA, "scale": SELU_SCALE}
+class Jax(Spelled):
+    """JAX on the CPU, jit-compiled: jax.nn's functions as the catalog spells them.
 
-
-class Jax(Impl):
-    """JAX on the CPU, jit-compiled: jax.nn under its own names and parameters.
-
-    ``gelu`` is ``jax.nn.gelu(x, approximate=False)`` (the erf form: jax.nn.gelu's default is
-    the tanh approximation, which stands for ``gelu_tanh`` only).  jax.nn fixes some
-    parameters, so softplus (beta = 1), hardtanh ([-1, 1]) and selu (its own constants) are
-    jax's only at those values, else *absent*.  jax.nn has ``glu`` (of the concatenation
-    [a, b]) but no geglu, swiglu or reglu: those are composed as torch's are, ``a * gelu(b)``
-    (erf form), ``a * silu(b)``, ``a * relu(b)``, from jax.nn's functions.  Row-wise:
-    ``jax.nn.softmax`` / ``log_softmax`` of ``x / temperature`` along the last axis.
+    ``gelu`` is ``jax.nn.gelu(x, approximate=False)`` (jax.nn.gelu's default is the tanh
+    form, which stands for ``gelu_tanh`` only).  jax.nn fixes some parameters, so softplus,
+    hardtanh and selu are jax's only at the catalog's defaults (``Spelling.only``), else
+    *absent*.  geglu, swiglu and reglu are composed as torch's are, ``a * gelu(b)``.
 
     Derivatives: ``jax.vjp`` inside the jit (``arrays.Jax.vjp``, as for a user's JAX callable),
     with a cotangent of ones (what a backward pass sends; for gated ones with respect to a or
@@ -115,46 +85,20 @@ class Jax(Impl):
         self.lib = _framework("jax", "the pinned CPU wheels")
         self.jax = self.lib.jax
         self.cpu = self.jax.devices("cpu")[0]
+        self.names = {"jax": self.jax, "nn": self.jax.nn, "jnp": self.jax.numpy}
         self._compiled = {}
-
-    def _forward(self, name, params):
-        nn, jnp = self.jax.nn, self.jax.numpy
-        fixed = {"softplus": ({"beta": 1.0}, nn.softplus),
-                 "hardtanh": ({"min_val": -1.0, "max_val": 1.0}, nn.hard_tanh),
-                 "selu": (_JAX_SELU, nn.selu)}
-        if name in fixed:
-            jax_params, fn = fixed[name]
-            return fn if dict(params) == jax_params else None
-        p = params
-        table = {
-            "relu": nn.relu, "relu6": nn.relu6, "sigmoid": nn.sigmoid,
-            "log_sigmoid": nn.log_sigmoid, "tanh": nn.tanh, "softsign": nn.soft_sign,
-            "hardsigmoid": nn.hard_sigmoid, "hardswish": nn.hard_swish, "silu": nn.silu,
-            "mish": nn.mish,
-            "gelu": lambda t: nn.gelu(t, approximate=False),
-            "gelu_tanh": lambda t: nn.gelu(t, approximate=True),
-            "leaky_relu": lambda t: nn.leaky_relu(t, p["negative_slope"]),
-            "elu": lambda t: nn.elu(t, p["alpha"]),
-            "celu": lambda t: nn.celu(t, p["alpha"]),
-            "glu": lambda a, b: nn.glu(jnp.concatenate([a, b], axis=-1), axis=-1),
-            "geglu": lambda a, b: a * nn.gelu(b, approximate=False),
-            "swiglu": lambda a, b: a * nn.silu(b),
-            "reglu": lambda a, b: a * nn.relu(b),
-        }
-        return table.get(name)
 
     def _jitted(self, act, direction):
         """The jitted function on JAX arrays: elementwise ``f(x)``, gated ``f(a, b)``, row-wise
         ``f(x, temperature)`` or ``f(x, g, temperature)``; None where jax.nn has none."""
         jax, vjp = self.jax, self.lib.vjp
-        if act.kind == "rowwise":
-            f = jax.nn.softmax if act.name == "softmax" else jax.nn.log_softmax
-            if direction == "forward":
-                return jax.jit(lambda x, tau: f(x / tau, axis=-1))
-            return jax.jit(lambda x, g, tau: vjp(lambda t, tau: f(t / tau, axis=-1), (x, tau), {}, 0, g))
-        f = self._forward(act.name, act.params)
+        f = self.spelled(act)
         if f is None:
             return None
+        if act.kind == "rowwise":
+            if direction == "forward":
+                return jax.jit(f)
+            return jax.jit(lambda x, g, tau: vjp(f, (x, tau), {}, 0, g))
         if direction == "forward":
             return jax.jit(f)
         return jax.jit(lambda *args: vjp(f, args, {}, _WRT[direction], None))

@@ -10,12 +10,13 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 
 from actbench.core import arrays
 from actbench.core.framework_peers import Jax, Torch
-from actbench.core.impl import Impl, PeerUnavailable
+from actbench.core.impl import Impl, PeerUnavailable, Spelled
 
 __all__ = ["AUTOGRAD", "BUILTIN", "Impl", "PeerUnavailable", "UserImpl", "resolve"]
 
@@ -81,7 +82,16 @@ def _seed_d_relu(x):  # cell 12: (x > 0).astype(float)
     return (x > 0).astype(float)
 
 
-class NumpySeed(Impl):
+# the names the notebook's spellings use (``Activation.peers["numpy-seed"]``)
+SEED = SimpleNamespace(
+    sigmoid=_seed_sigmoid, tanh=_seed_tanh, relu=_seed_relu, leaky_relu=_seed_leaky_relu,
+    softplus=_seed_softplus, gelu=_seed_gelu, silu=_seed_silu, mish=_seed_mish,
+    softmax=_seed_softmax, finite_diff=_seed_finite_diff, d_sigmoid=_seed_d_sigmoid,
+    d_tanh=_seed_d_tanh, d_relu=_seed_d_relu,
+)
+
+
+class NumpySeed(Spelled):
     """The notebook's helpers.  Its ``gelu`` is the tanh approximation, so it stands for both
     gelu and gelu_tanh (audited against the exact erf form, it shows the approximation's
     error); leaky_relu gets the catalog's slope (the notebook's default is 0.1); derivatives
@@ -90,60 +100,18 @@ class NumpySeed(Impl):
     name = "numpy-seed"
 
     def __init__(self):
-        fd = _seed_finite_diff
-        self.table = {
-            ("sigmoid", "forward"): _seed_sigmoid,
-            ("sigmoid", "derivative"): _seed_d_sigmoid,
-            ("tanh", "forward"): _seed_tanh,
-            ("tanh", "derivative"): _seed_d_tanh,
-            ("relu", "forward"): _seed_relu,
-            ("relu", "derivative"): _seed_d_relu,
-            ("leaky_relu", "forward"): lambda x, negative_slope: _seed_leaky_relu(x, negative_slope),
-            ("softplus", "forward"): lambda x, beta: _seed_softplus(x),  # beta = 1 only
-            ("gelu", "forward"): _seed_gelu,
-            ("gelu", "derivative"): lambda x: fd(_seed_gelu, x),
-            ("gelu_tanh", "forward"): _seed_gelu,
-            ("gelu_tanh", "derivative"): lambda x: fd(_seed_gelu, x),
-            ("silu", "forward"): _seed_silu,
-            ("silu", "derivative"): lambda x: fd(_seed_silu, x),
-            ("mish", "forward"): _seed_mish,
-            ("mish", "derivative"): lambda x: fd(_seed_mish, x),
-            ("softmax", "forward"): lambda x, temperature: _seed_softmax(x / temperature),
-            # cells 28-32: the gates, and the bilinear gradient dy/da = gate
-            ("glu", "forward"): lambda a, b: a * _seed_sigmoid(b),
-            ("glu", "d_a"): lambda a, b: _seed_sigmoid(b),
-            ("geglu", "forward"): lambda a, b: a * _seed_gelu(b),
-            ("geglu", "d_a"): lambda a, b: _seed_gelu(b),
-            ("swiglu", "forward"): lambda a, b: a * _seed_silu(b),
-            ("swiglu", "d_a"): lambda a, b: _seed_silu(b),
-        }
-
-    def kernel(self, case):
-        return self.table.get((case.activation.name, case.direction))
+        self.names = {"seed": SEED, "np": np}
 
 
-class Scipy(Impl):
+class Scipy(Spelled):
     """scipy.special where it has the function (no derivatives there)."""
 
     name = "scipy"
 
-    def kernel(self, case):
-        import scipy.special as sp
+    def __init__(self):
+        import scipy.special
 
-        table = {
-            ("sigmoid", "forward"): sp.expit,
-            ("log_sigmoid", "forward"): sp.log_expit,
-            ("softplus", "forward"): lambda x, beta: sp.softplus(x),  # beta = 1 only
-            ("gelu", "forward"): lambda x: x * sp.ndtr(x),
-            ("silu", "forward"): lambda x: x * sp.expit(x),
-            ("softmax", "forward"): lambda x, temperature: sp.softmax(x / temperature, axis=-1),
-            ("log_softmax", "forward"):
-                lambda x, temperature: sp.log_softmax(x / temperature, axis=-1),
-            ("glu", "forward"): lambda a, b: a * sp.expit(b),
-            ("geglu", "forward"): lambda a, b: a * (b * sp.ndtr(b)),
-            ("swiglu", "forward"): lambda a, b: a * (b * sp.expit(b)),
-        }
-        return table.get((case.activation.name, case.direction))
+        self.names = {"special": scipy.special, "np": np}
 
 
 class UserImpl(Impl):
