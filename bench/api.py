@@ -5,7 +5,7 @@ activation, as ``actbench audit --impl module:function`` does from the command l
     >>> df = actbench.audit(my_gelu, "gelu", dtype="float32")
     >>> df[["domain", "max_ulp", "budget_max_ulp", "passed"]]
 
-The rows are those of ``audit.csv`` (``actbench.accuracy.audit.COLUMNS``); the exact values
+The rows are those of ``audit.csv`` (``actbench.accuracy.row.AuditRow``); the exact values
 come from the same content-addressed cache as the command line's (``$ACTBENCH_CACHE``, else
 ``~/.cache/actbench``), so a second run computes nothing.
 """

@@ -80,7 +80,9 @@ def exp_dd(t, t_lo):
 def exp_dd_scaled(t, t_lo):
     """exp(t + t_lo) = (s + s_lo)·2**k, s in [0.7, 1.42], a double-double (~2**-75 relative
     at t = -746, limited by the log 2 split) for -1500 < t <= 0: the softmax VJPs subtract
-    nearly equal multiples of these, so libm's 0.5 ULP would be amplified.
+    nearly equal multiples of these, so libm's 0.5 ULP would be amplified, and so would the
+    ~2**-58 of ``_dd64.exp_dd`` (its tail in plain float64), which is enough for the
+    elementwise kernels' results, each rounded once.
     Cody-Waite reduction with fdlibm's split log 2 (k·FDLIBM_LN2_HI exact), Taylor series of the
     reduced argument in double-double, then scaling by 2**k."""
     k = math.floor(t * INV_LN2 + 0.5)

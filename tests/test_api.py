@@ -11,7 +11,7 @@ import pytest
 from scipy.special import erf, erfc, expit
 
 import actbench
-from actbench.accuracy.audit import COLUMNS
+from actbench.accuracy.row import COLUMNS
 from actbench.core.exact import Cache
 from actbench.testing import assert_accurate
 

@@ -132,3 +132,35 @@ def test_exhaustive_16_bit_sweep_in_a_process_pool():
     report = table.failures_report(table.to_frame(rows))
     assert not report, "\n".join(report)
     assert max(r["max_ulp"] for r in rows) <= 0.5 + 1e-9  # computed in float64, rounded once
+
+
+def test_every_kind_of_row_is_an_audit_row():
+    """Sampled, absent, error and exhaustive rows come from one builder (``accuracy.row``):
+    each holds only ``AuditRow``'s columns, with a status that type allows, and a measured row
+    holds every one of them (``sweep`` is the sweep's and the search's own)."""
+    import typing
+
+    from actbench.accuracy.row import COLUMNS, AuditRow, Status
+    from actbench.core.peers import resolve
+
+    gelu, = cases(["gelu"], ["accurate"], ["derivative"])
+    raising = Case(gelu.activation, Variant("raising", {"derivative": _raises}, "raises"),
+                   "derivative")
+    built = {
+        "sampled": audit.audit(gelu, "float32", "core", BUDGETS, n=64),
+        "absent": audit.audit(gelu, "float32", "core", BUDGETS, n=64, impl=resolve("scipy")),
+        "error": audit.audit(raising, "float32", "core", BUDGETS, n=64),
+        "exhaustive": audit.sweep_row(gelu, BUDGETS, stride=(1 << 20) + 1, cache=Cache(None)),
+    }
+    statuses = typing.get_args(Status)
+    for kind, row in built.items():
+        assert set(row) <= set(COLUMNS), (kind, set(row) - set(COLUMNS))
+        assert row["status"] in statuses, (kind, row["status"])
+    assert set(built["sampled"]) == set(COLUMNS) - {"sweep"}
+    assert set(built["exhaustive"]) == set(COLUMNS)
+    assert [built[k]["status"] for k in built] == ["ok", "absent", "error", "ok"]
+    assert list(AuditRow.__annotations__) == COLUMNS
+
+
+def _raises(x):
+    raise ValueError("boom")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from actbench import cli
-from actbench.accuracy.audit import COLUMNS
+from actbench.accuracy.row import COLUMNS
 from actbench.cli import gating
 from actbench.core import catalog
 from actbench.core.results import write_atomic, write_table

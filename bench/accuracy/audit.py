@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbench.accuracy import exhaustive, oracle
+from actbench.accuracy import exhaustive
+from actbench.accuracy import row as rows
+from actbench.accuracy.row import AuditRow
 from actbench.core import domains, metrics
 from actbench.core.budgets import Budgets
 from actbench.core.catalog import runs_for_peers
@@ -25,21 +27,9 @@ from actbench.core.peers import Impl
 from actbench.core.regressions import Regressions
 from actbench.kernels._narrow import BFLOAT16, round_once
 
-__all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "Batch", "Points", "audit", "batches", "call_kernel",
+__all__ = ["Batch", "Points", "audit", "batches", "call_kernel",
            "elementwise_batch", "evaluate_points", "format_value", "gated_batch", "row_batch",
            "run_audit", "sweep_row"]
-
-# Result-table columns, in order; the first block is the schema promised to users.
-COLUMNS = [
-    "activation", "variant", "direction", "dtype", "domain", "n",
-    "max_ulp", "p99_ulp", "mean_ulp", "max_abs", "max_rel", "special_mismatches",
-    "worst_input", "worst_output", "worst_expected", "budget_max_ulp", "passed",
-    "impl", "status", "worst_ulp", "worst_kind", "budget_reason", "error", "warnings",
-    "worst_points", "over_half_ulp", "over_1_ulp", "over_2_ulp", "mpmath_checked", "sweep",
-    "max_is",
-]
-THRESHOLD_COLUMNS = {f"{name}_ulp": t for name, t in oracle.THRESHOLDS.items()}
-
 
 def format_value(v) -> str:
     """Shortest string that round-trips in v's own dtype (float32 prints 8 digits, not 17)."""
@@ -205,56 +195,24 @@ def _search():
     return search
 
 
-def _row(case, dtype, domain, budgets, impl):
-    """(row, budget): the fields every row has before anything is measured."""
-    act = case.activation
-    budget = budgets.get_any(act.name, case.variant.name, case.direction, dtype, domain)
-    return {
-        "impl": impl.name, "activation": act.name,
-        "variant": case.variant.name if impl.name == "ours" else "-",
-        "direction": case.direction, "dtype": dtype, "domain": domain,
-        "budget_max_ulp": budget.max_ulp, "budget_reason": budget.reason, "error": "",
-        "warnings": "", "status": "ok",
-        # only a sweep of every input proves its maximum; any other domain finds a lower bound
-        "max_is": "proved" if domain == "exhaustive" else "lower bound",
-    }, budget
-
-
-def _judge(row, budget, bound: float, wrong_dtype: bool, worst: dict) -> dict:
-    """The one rule for ``passed`` and ``status``, every domain: no special-value mismatch and
-    the maximum (``bound``: the sweep's bound on it, which a candidate mpmath did not settle
-    may raise) within the budget; a result of the wrong dtype fails whatever its error.  The
-    worst point's fields go with it."""
-    within = bool(row["special_mismatches"] == 0 and bound <= budget.max_ulp)
-    row.update(worst_input=worst["x"], worst_output=worst["got"], worst_expected=worst["want"],
-               worst_ulp=worst["ulp"], worst_kind=worst["kind"], passed=within and not wrong_dtype,
-               status="wrong_dtype" if wrong_dtype else "ok" if within else "failed")
-    return row
-
-
-def _absent(row):
-    row.update(n=0, passed=None, status="absent", special_mismatches=0, worst_points=[])
-    return row
-
-
-def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> dict:
+def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> AuditRow:
     """The exhaustive float32 row of one implementation (``exhaustive.sweep``; ``options``
     are its keyword arguments: stride, cache, executor, progress)."""
     impl = impl or Impl()
-    row, budget = _row(case, "float32", "exhaustive", budgets, impl)
+    row, budget = rows.start(case, "float32", "exhaustive", budgets, impl)
     if impl.kernel(case) is None:
-        return _absent(row)
+        return rows.absent(row)
     row.update(exhaustive.sweep(case, impl, **options))
     if row["status"] == "error":
         row["passed"] = False
         return row
-    return _judge(row, budget, max(row["max_ulp"], row["sweep"]["max_ulp_bound"]),
+    return rows.judge(row, budget, max(row["max_ulp"], row["sweep"]["max_ulp_bound"]),
                   row["status"] == "wrong_dtype", row["worst_points"][0])
 
 
 def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
           x: np.ndarray | None = None, impl: Impl | None = None, exact: dict | None = None,
-          work: list | None = None, cache: Cache | None = None) -> dict | None:
+          work: list | None = None, cache: Cache | None = None) -> AuditRow | None:
     """Audit one implementation of a case on one domain in one dtype against the exact
     reference.  Returns None when the domain has nothing for this case (no regressions).
     ``cache`` keeps the exact values it computes (none by default)."""
@@ -262,10 +220,10 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     cache = cache or Cache(None)
     if domain == "search" and work is None and x is None:
         return _search().search_row(case, dtype, budgets, impl, cache)
-    row, budget = _row(case, dtype, domain, budgets, impl)
+    row, budget = rows.start(case, dtype, domain, budgets, impl)
     kernel = impl.kernel(case)
     if kernel is None:
-        return _absent(row)
+        return rows.absent(row)
     work = batches(case, dtype, domain, n, x) if work is None else work
     if not work:
         return None
@@ -276,9 +234,7 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
         exact = resolve_exact([b.task for b in work], cache)
     pts = evaluate_points(kernel, work, exact)
     if pts.error:
-        row.update(n=size, error=pts.error, passed=False, status="error", special_mismatches=0,
-                   worst_points=[], warnings=pts.warnings)
-        return row
+        return rows.failed(row, size, pts.error, pts.warnings)
     got, want, hi, lo, ulps, kinds, where = (pts.got, pts.want, pts.hi, pts.lo, pts.ulps,
                                              pts.kinds, pts.where)
     summary = metrics.summarize(got, want, hi, lo)
@@ -292,10 +248,10 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
     points[0]["input"] = work[where[summary.worst[0]][0]].replay(where[summary.worst[0]][1])
     row.update(summary.as_dict())
     with np.errstate(invalid="ignore"):  # a mismatch has a NaN error: not counted
-        row.update({col: int(np.count_nonzero(ulps > t)) for col, t in THRESHOLD_COLUMNS.items()})
+        row.update({col: int(np.count_nonzero(ulps > t)) for col, t in rows.THRESHOLD_COLUMNS.items()})
     row["mpmath_checked"] = size  # every point of a sampled domain has its exact value
     row.update(worst_points=points, warnings=pts.warnings, error=pts.wrong_dtype)
-    return _judge(row, budget, summary.max_ulp, bool(pts.wrong_dtype), points[0])
+    return rows.judge(row, budget, summary.max_ulp, bool(pts.wrong_dtype), points[0])
 
 
 def _swept(case, dtype, domain) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench.accuracy import oracle, sweep_chunk
+from actbench.accuracy.row import AuditRow
 from actbench.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
 from actbench.core import metrics
 from actbench.core.declared import oracle as catalog_oracle
@@ -177,7 +178,7 @@ def _store_for(case, spec, stride, bound, cache_dir, report) -> SweepStore:
 
 
 def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
-          progress=None, oracle_kernel=None) -> dict:
+          progress=None, oracle_kernel=None) -> AuditRow:
     """The exhaustive float32 row of ``impl`` on ``case``: every ``stride``-th bit pattern.
     ``cache``: the exact-value ``Cache``; its directory also holds the stored chunks.
     ``executor``: where chunks and exact values are computed (None: here, one at a time).
@@ -251,7 +252,7 @@ def _pick(results) -> tuple[dict, float]:
     return points, unchecked
 
 
-def confirm(case, results, bound, cache=None, executor=None) -> dict:
+def confirm(case, results, bound, cache=None, executor=None) -> AuditRow:
     """Merge chunk summaries into row fields, with mpmath's exact values at the points that
     decide them (see the module docstring)."""
     from actbench.core.exact import Cache

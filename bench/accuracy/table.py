@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from actbench.accuracy.audit import COLUMNS
+from actbench.accuracy.row import COLUMNS
 from actbench.core.domains import DOMAINS
 
 __all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame",
