@@ -23,6 +23,7 @@ from . import (
     _gated_fast,
     _rowwise,
     _rowwise_fast,
+    _rowwise_short,
     _simd,
     _simd32,
     _simd32_expm1,
@@ -283,8 +284,10 @@ class RowwiseFastKernel(RowwiseKernel):
         g_rows = None
         if self.takes_gradient:
             g_rows = np.ascontiguousarray(np.moveaxis(g, axis, -1)).reshape(rows.shape)
-        _rowwise_fast.run(self.base, (rows,) if g_rows is None else (rows, g_rows), result,
-                          {"temperature": tau})
+        # short float32 rows run across rows (a router's 8 logits), longer ones along them
+        short = rows.dtype == np.float32 and rows.shape[1] <= _rowwise_short.SHORT_MAX
+        (_rowwise_short if short else _rowwise_fast).run(
+            self.base, (rows,) if g_rows is None else (rows, g_rows), result, {"temperature": tau})
         return np.moveaxis(result.reshape(moved.shape), -1, axis)
 
 

@@ -83,7 +83,7 @@ ELEMENTWISE = {
 
 
 def _jit(func):
-    return cached(njit(error_model="numpy")(func))
+    return cached(njit(error_model="numpy", fastmath=False)(func))  # stated: see _dd64._jit
 
 # --- double-double helpers ---------------------------------------------------------------
 # Constants as hi + lo pairs: hi = RN(c), lo = RN(c - hi), from mpmath at 300 bits;

@@ -43,7 +43,10 @@ __all__ = [
 
 
 def _jit(func):
-    return cached(njit(error_model="numpy")(func))
+    # fastmath stated, not left unset: Numba compiles a callee whose fastmath is unset with its
+    # caller's, so a fast variant's contracting loop that compiled one of these first would have
+    # cached it contracted for every caller (the error-free steps and the accurate kernels too)
+    return cached(njit(error_model="numpy", fastmath=False)(func))
 
 
 LN2_H = float.fromhex("0x1.62e42fefa39efp-1")  # RN(ln 2)

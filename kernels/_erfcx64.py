@@ -35,7 +35,7 @@ INV_SQRT2 = (float.fromhex("0x1.6a09e667f3bcdp-1"), float.fromhex("-0x1.bdd3413b
 
 
 def _jit(func):
-    return cached(njit(error_model="numpy")(func))
+    return cached(njit(error_model="numpy", fastmath=False)(func))  # stated: see _dd64._jit
 
 
 @_jit

@@ -33,7 +33,7 @@ __all__ = ["KERNELS", "run"]
 _inline = njit(error_model="numpy", inline="always", fastmath={"contract"})
 # the accurate scalars of the partials by a, for the plans' completeness (their edges never
 # hold: those loops have no fix-up pass)
-_jit_scalar = njit(error_model="numpy")
+_jit_scalar = njit(error_model="numpy", fastmath=False)  # stated: see _dd64._jit
 _TINY_B = 2.0**-900
 _BLOCK = 1 << 14  # elements a thread takes at a time
 _INF32 = np.float32(np.inf)

@@ -52,7 +52,7 @@ _EXP_UNDERFLOW = -746.0  # exp(t) is 0 below
 _FAR = -1500.0  # exp(t) times any finite float is 0 below
 
 def _jit(func):
-    return cached(njit(error_model="numpy")(func))
+    return cached(njit(error_model="numpy", fastmath=False)(func))  # stated: see _dd64._jit
 
 
 def _inverse_factorials(n):

@@ -58,7 +58,7 @@ from ._simd import (
     _two_sum,
 )
 
-__all__ = ["KERNELS", "run"]
+__all__ = ["KERNELS", "ROW_FUNCTIONS", "run"]
 
 _INF = math.inf
 # rows whose finite entries reach below this t = (x - max)/tau go to the accurate kernel: above
@@ -71,7 +71,8 @@ _ROWS_PER_BLOCK = 16
 
 def _jit(**flags):
     def wrap(func):
-        return cached(njit(error_model="numpy", **flags)(func))
+        # fastmath stated where not given: see _dd64._jit
+        return cached(njit(error_model="numpy", **{"fastmath": False, **flags})(func))
     return wrap
 
 
@@ -377,7 +378,7 @@ def _sum_of(g):
 # not cached: they take the accurate kernel as an argument, and a Dispatcher type in a cache key
 # never compares equal after unpickling (every cold compile would add an entry that never hits);
 # the cached row bodies that call them carry their code
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=False)
 def _accurate_row(rows, x, tau, out, r):
     """One row through the accurate kernel ``rows`` (float64 in and out)."""
     xr = np.empty((1, x.shape[1]))
@@ -387,7 +388,7 @@ def _accurate_row(rows, x, tau, out, r):
     out[r, :] = res[0]
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=False)
 def _accurate_vjp_row(rows, x, g, tau, out, r):
     """One row and its gradient through the accurate VJP ``rows`` (float64 in and out)."""
     xr = np.empty((1, x.shape[1]))
@@ -402,6 +403,7 @@ def _accurate_vjp_row(rows, x, g, tau, out, r):
 def _drivers(name, row_fn, takes_gradient):
     """Serial and threaded drivers over the rows of C-contiguous 2-D arrays."""
     body = cached(njit(error_model="numpy", fastmath={"contract"})(row_fn), f"fast.{name}.row")
+    ROW_FUNCTIONS[name] = body
     if takes_gradient:
         def serial(x, g, tau, out):
             buf = np.empty((2, x.shape[1]))
@@ -426,12 +428,14 @@ def _drivers(name, row_fn, takes_gradient):
                 buf = np.empty((2, x.shape[1]))
                 for r in range(b * _ROWS_PER_BLOCK, min((b + 1) * _ROWS_PER_BLOCK, x.shape[0])):
                     body(x, tau, out, buf, r)
-    return (cached(njit(error_model="numpy")(serial), f"fast.{name}.serial"),
-            cached(njit(error_model="numpy", parallel=True)(threaded), f"fast.{name}.threaded"))
+    return (cached(njit(error_model="numpy", fastmath=False)(serial), f"fast.{name}.serial"),
+            cached(njit(error_model="numpy", fastmath=False, parallel=True)(threaded),
+                   f"fast.{name}.threaded"))
 
 
 _NAMES = ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 KERNELS = {}
+ROW_FUNCTIONS = {}  # "softmax.float32" -> one row's function (x, tau, out, buf, r), for _rowwise_short
 for _wide, _kind in ((False, "float32"), (True, "float64")):
     for _name, _fn in zip(_NAMES, _kernels(_wide), strict=True):
         # float64 VJPs are the accurate kernel's (module docstring): none is built for them

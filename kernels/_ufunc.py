@@ -51,7 +51,8 @@ class Ufunc:
         self.__name__ = name
         self.n_inputs, self.n_params = n_inputs, n_params
         arity = n_inputs + n_params
-        self._loop = cached(njit(error_model="numpy")(_loop(scalar, arity)), f"ufunc.{name}")
+        self._loop = cached(njit(error_model="numpy", fastmath=False)(_loop(scalar, arity)),
+                            f"ufunc.{name}")
 
     def __repr__(self):
         return f"<ufunc-like {self.__name__}>"
@@ -103,5 +104,6 @@ def deliver(y, out, direct, shape):
 def ufunc(n_inputs=1, n_params=0):
     """Decorator: a scalar function (Numba-compilable) as a ``Ufunc`` of its name."""
     def wrap(func):
-        return Ufunc(func.__name__, njit(error_model="numpy")(func), n_inputs, n_params)
+        # fastmath stated: see _dd64._jit
+        return Ufunc(func.__name__, njit(error_model="numpy", fastmath=False)(func), n_inputs, n_params)
     return wrap

@@ -169,3 +169,72 @@ def test_caching_can_be_switched_off(tmp_path):
         [sys.executable, "-c", "from actbench import kernels; print(kernels.compile_stats())"],
         env=env, capture_output=True, text=True, timeout=300, check=True)
     assert "'directory': None" in done.stdout
+
+
+def _dispatchers():
+    """Every Numba dispatcher of actbench.kernels: module globals, the kernel tables, the
+    ufuncs' loops and the closures of the drivers."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    from actbench import kernels
+
+    found = {}
+
+    def walk(obj, where, depth):
+        if depth > 4:
+            return
+        if isinstance(obj, CPUDispatcher):
+            if id(obj) not in found:
+                found[id(obj)] = (where, obj)
+                for cell in obj.py_func.__closure__ or ():
+                    walk(cell.cell_contents, f"{where}.<closure>", depth + 1)
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{where}[{k!r}]", depth + 1)
+        elif isinstance(obj, (tuple, list)):
+            for i, v in enumerate(obj):
+                walk(v, f"{where}[{i}]", depth + 1)
+        elif not isinstance(obj, type) and type(obj).__module__.startswith("actbench.kernels"):
+            for k, v in vars(obj).items():
+                walk(v, f"{where}.{k}", depth + 1)
+
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"actbench.kernels.{info.name}")
+        for name, value in vars(module).items():
+            walk(value, f"{info.name}.{name}", 0)
+    return list(found.values())
+
+
+def test_every_kernel_function_states_its_fastmath():
+    """Numba compiles a function whose fastmath is unset with its caller's flags, and caches
+    it so: a fast variant's contracting loop that compiled the accurate row-wise kernel first
+    changed log_softmax's float64 result by an ULP for every later caller.  So none is unset."""
+    dispatchers = _dispatchers()
+    assert len(dispatchers) > 600  # the ufuncs' scalars and loops, the SIMD loops, the drivers
+    unset = sorted(where for where, d in dispatchers if "fastmath" not in d.targetoptions)
+    assert not unset, unset
+
+
+def test_the_accurate_kernel_is_the_same_whoever_compiles_it_first(tmp_path):
+    """The case that showed it: the fast log_softmax's row function reaches the accurate kernel
+    (a NaN row) before anything else compiled it; the accurate float64 row must keep its bits."""
+    code = """
+import numpy as np
+from actbench import kernels
+kernels.log_softmax_fast(np.array([[1.0, np.nan]], np.float32))
+row = [float.fromhex(v) for v in %r]
+print(kernels.log_softmax(np.array([row]), temperature=2.0)[0, 0].hex())
+""" % (ROW,)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "ACTBENCH_NUMBA_CACHE": "off"}, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the accurate kernel's own value, 0.503 ULP from the exact one; the contracted code gave
+    # the other neighbour (...f07), which is how the audit's maximum moved
+    assert done.stdout.strip() == "-0x1.0b7accd1f2f08p+0"
+
+
+ROW = ["0x1.14fbcda2dd3eap+3", "-0x1.3c1afccd0d55p+2", "-0x1.28fbbe2605b5cp+3", "0x1.e42af74354a5p+1",
+       "0x1.2bd741147bb54p+3", "0x1.4d1eedeb84358p+2", "-0x1.939b8bbd342fcp+2", "0x1.33f7f6d01cd9p+2"]

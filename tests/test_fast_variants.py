@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from actbench import kernels
+from actbench.kernels import _rowwise_fast, _rowwise_short
 
 ROWWISE = [("softmax", False), ("log_softmax", False), ("softmax_vjp", True),
            ("log_softmax_vjp", True)]
@@ -177,3 +178,45 @@ def test_gated_fast_split_broadcast_out_and_threads():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(serial, threaded)
+
+
+@pytest.mark.parametrize(("name", "vjp"), ROWWISE)
+@pytest.mark.parametrize("length", [1, 3, 8, 17, _rowwise_short.SHORT_MAX])
+def test_short_rows_across_rows_give_the_long_rows_values(name, vjp, length):
+    """Short float32 rows run across rows (kernels/_rowwise_short.py) with the long rows'
+    arithmetic per entry: the same float32 results, up to the float64 sum's order (2**-50 of
+    a ULP moves a rounding only at a near-tie), over three blocks of rows, one with a NaN
+    row, one with a row spread beyond exp's range (both through the row functions)."""
+    rng = np.random.default_rng(length)
+    rows = 3 * _rowwise_short.BLOCK - 5
+    x = rng.uniform(-30, 30, (rows, length)).astype(np.float32)
+    g = rng.uniform(-1, 1, x.shape).astype(np.float32) if vjp else None
+    x[7, 0] = np.nan
+    if length > 1:
+        x[_rowwise_short.BLOCK + 3, :2] = [3e3, -3e3]
+    args = (x, g) if vjp else (x,)
+    short, long_rows = np.empty_like(x), np.empty_like(x)
+    _rowwise_short.run(name, args, short, {"temperature": 0.7})
+    _rowwise_fast.run(name, args, long_rows, {"temperature": 0.7})
+    assert np.array_equal(np.isnan(short), np.isnan(long_rows))
+    assert np.isnan(short[7]).all() and not np.isnan(short[8:]).any()
+    steps = np.abs(short.view(np.int32).astype(np.int64) - long_rows.view(np.int32))[~np.isnan(short)]
+    assert steps.max() <= 1 and np.count_nonzero(steps) <= steps.size // 1000
+
+
+@pytest.mark.parametrize(("name", "vjp"), ROWWISE)
+def test_short_rows_threads_give_the_serial_result(name, vjp):
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-8, 8, (40000, 8)).astype(np.float32)  # above PARALLEL_MIN: threaded
+    g = rng.uniform(-1, 1, x.shape).astype(np.float32) if vjp else None
+    serial, threaded = _rowwise_short.KERNELS[name]
+    out_serial, out_threaded = np.empty_like(x), np.empty_like(x)
+    args = (x, g) if vjp else (x,)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        threaded(*args, 1.0, out_threaded)
+    finally:
+        numba.set_num_threads(before)
+    serial(*args, 1.0, out_serial)
+    assert np.array_equal(out_serial, out_threaded)

@@ -25,6 +25,7 @@ from numba import types
 from actbench.kernels import (
     _gated_fast,
     _rowwise_fast,
+    _rowwise_short,
     _simd,
     _simd32,
     _simd32_expm1,
@@ -35,6 +36,7 @@ from actbench.kernels import (
 ROW = types.Array(types.float32, 1, "C")
 MATRIX = types.Array(types.float32, 2, "C")
 BUFFER = types.Array(types.float64, 2, "C")  # the row kernels' exp buffer is float64 for every dtype
+VECTOR = types.Array(types.float64, 1, "C")  # a row of BUFFER: the short rows' per-row values
 
 # packed (…ps / …pd) arithmetic, compares and blends. Moves are left out (a struct copy may use
 # a wide register in code that computes nothing in vectors), and so is logic: andps / xorps on
@@ -48,7 +50,8 @@ _MARK = '"prefer-vector-width"="512"'
 def loops() -> list:
     """(name, dispatcher, signature) of every float32 hot loop: ``_simd``'s float32 flavour,
     ``_simd32``, ``_simd32_expm1``, ``_simd32_gelu_tanh``, ``_gated_fast``'s float32 loops and
-    ``_rowwise_fast``'s float32 row bodies (the drivers only call them row by row)."""
+    ``_rowwise_fast``'s float32 row bodies (the drivers only call them row by row), and
+    ``_rowwise_short``'s passes across rows and its blocks."""
     f32 = types.float32
     out = [(f"simd.{n}", k[("float32", False)], (ROW, ROW, types.float64, types.float64))
            for n, k in _simd.KERNELS.items()]
@@ -64,6 +67,15 @@ def loops() -> list:
             grad = (MATRIX,) if name.endswith("_vjp") else ()
             out.append((f"rowwise_fast.{name}", cells["body"].cell_contents,
                         (MATRIX, *grad, types.float64, MATRIX, BUFFER, types.int64)))
+    i64, f64, short = types.int64, types.float64, _rowwise_short
+    out += [("rowwise_short.exps", short._exps,
+             (BUFFER, i64, i64, VECTOR, f64, types.boolean, BUFFER, VECTOR, VECTOR)),
+            ("rowwise_short.row_max", short._row_max, (BUFFER, i64, i64, VECTOR)),
+            ("rowwise_short.column_sum", short._column_sum, (BUFFER, i64, i64, VECTOR))]
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp"):
+        grad, buffers = ((MATRIX,), (BUFFER,) * 4) if name.endswith("_vjp") else ((), (BUFFER,) * 3)
+        out.append((f"rowwise_short.{name}", getattr(short, f"_{name}_block"),
+                    (MATRIX, *grad, f64, MATRIX, i64, i64, *buffers)))
     return out
 
 
