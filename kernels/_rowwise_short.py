@@ -75,10 +75,12 @@ def _row_max(t, n, rows, m):
 
 
 @_jit(fastmath={"contract"})  # as the long rows' passes
-def _exps(t, n, rows, m, inv_tau, skip_max, e, count, far):
-    """e[j, k] = exp((t[j, k] - m[k])/tau), 0 at the maximum with ``skip_max``; count[k]: the
-    entries equal to m; far[k]: whether an entry lies beyond the spread."""
+def _exps(t, n, rows, m, inv_tau, skip_max, keep, e, s, count, far):
+    """e[j, k] = exp((t[j, k] - m[k])/tau), 0 at the maximum with ``skip_max``, kept in e only
+    with ``keep``; s[k]: their sum, in the order of j; count[k]: the entries equal to m;
+    far[k]: whether an entry lies beyond the spread."""
     for k in range(rows):
+        s[k] = 0.0
         count[k] = 0.0
         far[k] = 0.0
     for j in range(n):
@@ -87,7 +89,10 @@ def _exps(t, n, rows, m, inv_tau, skip_max, e, count, far):
             d = (t[j, k] - m[k]) * inv_tau  # exact difference: float32 entries in float64
             v, _ = _exp(d, 0.0, False)
             top = t[j, k] == m[k]
-            e[j, k] = 0.0 if skip_max and top else v
+            v = 0.0 if skip_max and top else v
+            if keep:
+                e[j, k] = v
+            s[k] += v
             count[k] += 1.0 if top else 0.0
             far[k] += 1.0 if d < _SPREAD else 0.0
 
@@ -142,7 +147,8 @@ def _at_max(t, g, n, rows, m, gm):
 
 @_jit()
 def _store(out, r0, rows, y, n):
-    """out[r0 + k, j] = y[j, k]: the block back to rows, rounded once to out's dtype."""
+    """out[r0 + k, j] = y[j, k]: the block back to rows, rounded once to out's dtype (a pass of
+    its own: strided stores in the arithmetic's loop would keep it from vectorizing)."""
     for j in range(n):
         for k in range(rows):
             _prefer_512_bit_vectors()
@@ -152,13 +158,12 @@ def _store(out, r0, rows, y, n):
 @_jit(fastmath={"contract"})
 def _softmax_block(x, tau, out, r0, rows, t, e, v):
     """softmax of rows r0 .. r0 + rows - 1, all finite; v: the row vectors (m, S, 1/S, count,
-    far).  Returns whether a row lies beyond the spread (v[4] says which)."""
+    far); v[4] says which rows lie beyond the spread (the driver redoes them)."""
     n = x.shape[1]
     m, s, inv_s, count, far = v[0], v[1], v[2], v[3], v[4]
     _load(x, r0, rows, t)
     _row_max(t, n, rows, m)
-    _exps(t, n, rows, m, 1.0 / tau, False, e, count, far)
-    _column_sum(e, n, rows, s)
+    _exps(t, n, rows, m, 1.0 / tau, False, True, e, s, count, far)
     _recip(s, rows, inv_s)
     for j in range(n):
         for k in range(rows):
@@ -176,8 +181,7 @@ def _log_softmax_block(x, tau, out, r0, rows, t, e, v):
     inv_tau = 1.0 / tau
     _load(x, r0, rows, t)
     _row_max(t, n, rows, m)
-    _exps(t, n, rows, m, inv_tau, True, e, count, far)
-    _column_sum(e, n, rows, rest)
+    _exps(t, n, rows, m, inv_tau, True, False, e, rest, count, far)
     for k in range(rows):
         _prefer_512_bit_vectors()
         rest[k] = _log1p(rest[k] + (count[k] - 1.0))
@@ -198,8 +202,7 @@ def _softmax_vjp_block(x, g, tau, out, r0, rows, t, e, gt, v):
     _load(x, r0, rows, t)
     _load(g, r0, rows, gt)
     _row_max(t, n, rows, m)
-    _exps(t, n, rows, m, inv_tau, False, e, count, far)
-    _column_sum(e, n, rows, s)
+    _exps(t, n, rows, m, inv_tau, False, True, e, s, count, far)
     _recip(s, rows, inv_s)
     _at_max(t, gt, n, rows, m, gm)
     dot = count  # reused: the counts are not needed here
@@ -226,8 +229,7 @@ def _log_softmax_vjp_block(x, g, tau, out, r0, rows, t, e, gt, v):
     _load(x, r0, rows, t)
     _load(g, r0, rows, gt)
     _row_max(t, n, rows, m)
-    _exps(t, n, rows, m, inv_tau, False, e, count, far)
-    _column_sum(e, n, rows, s)
+    _exps(t, n, rows, m, inv_tau, False, True, e, s, count, far)
     _recip(s, rows, inv_s)
     _column_sum(gt, n, rows, total)
     for j in range(n):

@@ -69,7 +69,8 @@ def loops() -> list:
                         (MATRIX, *grad, types.float64, MATRIX, BUFFER, types.int64)))
     i64, f64, short = types.int64, types.float64, _rowwise_short
     out += [("rowwise_short.exps", short._exps,
-             (BUFFER, i64, i64, VECTOR, f64, types.boolean, BUFFER, VECTOR, VECTOR)),
+             (BUFFER, i64, i64, VECTOR, f64, types.boolean, types.boolean, BUFFER, VECTOR, VECTOR,
+              VECTOR)),
             ("rowwise_short.row_max", short._row_max, (BUFFER, i64, i64, VECTOR)),
             ("rowwise_short.column_sum", short._column_sum, (BUFFER, i64, i64, VECTOR))]
     for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp"):
