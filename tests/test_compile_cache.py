@@ -221,13 +221,13 @@ def test_every_kernel_function_states_its_fastmath():
 def test_the_accurate_kernel_is_the_same_whoever_compiles_it_first(tmp_path):
     """The case that showed it: the fast log_softmax's row function reaches the accurate kernel
     (a NaN row) before anything else compiled it; the accurate float64 row must keep its bits."""
-    code = """
+    code = f"""
 import numpy as np
 from actbench import kernels
 kernels.log_softmax_fast(np.array([[1.0, np.nan]], np.float32))
-row = [float.fromhex(v) for v in %r]
+row = [float.fromhex(v) for v in {ROW!r}]
 print(kernels.log_softmax(np.array([row]), temperature=2.0)[0, 0].hex())
-""" % (ROW,)
+"""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "ACTBENCH_NUMBA_CACHE": "off"}, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -83,9 +83,10 @@ def test_a_wrong_oracle_value_is_caught(tmp_path):
 def test_an_interrupted_sweep_resumes_and_repeats_no_finished_chunk(tmp_path, monkeypatch):
     case = _case("tanh", "simd_f32_fast", "forward")
     stride = 4099 * 8  # 131,040 inputs, in 16 chunks of 32 binades once chunks are this small
-    monkeypatch.setattr(sweep_chunk, "TARGET_POINTS", 1 << 12)
-    assert len(sweep_chunk.chunks(stride)) == 16
-    uninterrupted = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=Cache(None))
+    small = 1 << 12
+    assert len(sweep_chunk.chunks(stride, small)) == 16
+    uninterrupted = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=Cache(None),
+                                     chunk_points=small)
 
     ran = []
 
@@ -109,10 +110,11 @@ def test_an_interrupted_sweep_resumes_and_repeats_no_finished_chunk(tmp_path, mo
 
     cache = Cache(tmp_path / "cache")
     with pytest.raises(exhaustive.SweepInterrupted, match="5 of 16 chunks finished"):
-        exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache, progress=Stop)
+        exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache, progress=Stop,
+                         chunk_points=small)
     assert len(ran) == 5
     ran.clear()
-    resumed = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache)
+    resumed = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache, chunk_points=small)
     assert sorted(ran) == sorted(set(range(16)) - set(range(5)))  # the other 11, once each
     assert resumed["sweep"]["resumed_chunks"] == 5
 
@@ -127,33 +129,9 @@ def test_an_interrupted_sweep_resumes_and_repeats_no_finished_chunk(tmp_path, mo
     reported = []
     cache2 = Cache(tmp_path / "cache", report=reported.append)
     ran.clear()
-    again = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache2)
+    again = exhaustive.sweep(case, resolve("ours"), stride=stride, cache=cache2, chunk_points=small)
     assert ran == [3] and "chunk-00003.json is unusable" in reported[0]
     assert measured(again) == measured(uninterrupted)
-
-
-def test_a_dask_cluster_gives_the_local_pools_results_bit_for_bit():
-    distributed = pytest.importorskip("distributed")
-    case = _case("gelu", "simd_f32", "derivative")
-    stride = 4099 * 4
-    pool = executors.local_pool(2)
-    try:
-        local = exhaustive.sweep(case, resolve("ours"), stride=stride, executor=pool)
-    finally:
-        pool.shutdown()
-    # a scheduler and a worker on loopback, as `dask scheduler` / `dask worker` start them
-    # (worker threads in this process: starting worker processes costs ~10 s here)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  protocol="tcp", host="127.0.0.1", dashboard_address=None) as cluster:
-        executor, client = executors.connect(cluster.scheduler_address)
-        try:
-            remote = exhaustive.sweep(case, resolve("ours"), stride=stride,
-                                      executor=executor)
-        finally:
-            client.close()
-    for row in (local, remote):
-        row["sweep"].pop("seconds")
-    assert json.dumps(local, sort_keys=True) == json.dumps(remote, sort_keys=True)
 
 
 def test_the_scheduler_option_names_what_is_wrong(monkeypatch):

@@ -197,7 +197,7 @@ def _search():
 
 def sweep_row(case, budgets: Budgets, impl: Impl | None = None, **options) -> AuditRow:
     """The exhaustive float32 row of one implementation (``exhaustive.sweep``; ``options``
-    are its keyword arguments: stride, cache, executor, progress)."""
+    are its keyword arguments: stride, cache, executor, progress, chunk_points)."""
     impl = impl or Impl()
     row, budget = rows.start(case, "float32", "exhaustive", budgets, impl)
     if impl.kernel(case) is None:
@@ -267,11 +267,13 @@ def _sweepable(case, dtype) -> bool:
 def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None = None,
               progress=None, impls=None, cache: Cache | None = None, jobs: int = 1,
               regressions: Regressions | None = None, exact_progress=None, executor=None,
-              stride: int = 1, sweep_progress=None, search_swept: bool = True) -> list[dict]:
+              stride: int = 1, sweep_progress=None, search_swept: bool = True,
+              chunk_points: int | None = None) -> list[dict]:
     """Audit every case in ``selection`` and every implementation on every dtype and domain;
     one row each.  Exact values come from ``cache`` or are computed first, for all rows at
     once, in ``executor`` (``actbench.core.executors``) or else ``jobs`` processes; the
-    exhaustive float32 sweeps (every ``stride``-th input) run there too.  ``search_swept``:
+    exhaustive float32 sweeps (every ``stride``-th input, in chunks of ``chunk_points``) run
+    there too.  ``search_swept``:
     whether to search where the exhaustive sweep covers every input (float32 and 16-bit
     elementwise kernels)."""
     impls = impls or [Impl()]
@@ -303,7 +305,8 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
                     continue
                 if work is None:
                     row = sweep_row(case, budgets, impl, stride=stride, cache=cache,
-                                    executor=executor, progress=sweep_progress)
+                                    executor=executor, progress=sweep_progress,
+                                    chunk_points=chunk_points)
                 elif domain == "search":
                     row = _search().search_row(case, dtype, budgets, impl, cache, executor, jobs,
                                                exact=exact, base=work, edges=edges)

@@ -163,10 +163,10 @@ class SweepStore:
             self.report(f"cannot store sweep chunk in {self.directory}: {exc.strerror or exc}")
 
 
-def _store_for(case, spec, stride, bound, cache_dir, report) -> SweepStore:
+def _store_for(case, spec, stride, chunk_points, bound, cache_dir, report) -> SweepStore:
     about = {"schema": STORE_SCHEMA, "implementation": _identity(spec), "case": case.label,
              "params": case.activation.params, "dtype": "float32", "stride": stride,
-             "target_points": sweep_chunk.TARGET_POINTS, "oracle_bound": bound,
+             "target_points": chunk_points, "oracle_bound": bound,
              "limits": [oracle.TOP, oracle.SPOT_CHECKS, oracle.MAX_CANDIDATES,
                         oracle.MISMATCH_KEPT, oracle.MAX_DEFERRED],
              "sources": _source_hash(),
@@ -178,20 +178,24 @@ def _store_for(case, spec, stride, bound, cache_dir, report) -> SweepStore:
 
 
 def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
-          progress=None, oracle_kernel=None) -> AuditRow:
+          progress=None, oracle_kernel=None, chunk_points: int | None = None) -> AuditRow:
     """The exhaustive float32 row of ``impl`` on ``case``: every ``stride``-th bit pattern.
     ``cache``: the exact-value ``Cache``; its directory also holds the stored chunks.
     ``executor``: where chunks and exact values are computed (None: here, one at a time).
-    ``progress(total, initial, desc)``: a progress bar (tqdm's interface), or None."""
+    ``progress(total, initial, desc)``: a progress bar (tqdm's interface), or None.
+    ``chunk_points``: inputs per chunk, the unit that is stored, resumed and sent to a worker
+    (default ``sweep_chunk.TARGET_POINTS``)."""
     start = time.perf_counter()
     act = case.activation
     spec = impl_spec(impl)
     own_bound = catalog_oracle(act, case.direction)[1]  # raises where a declared one has none
     bound = oracle_bound(act.name, case.direction) if own_bound is None else own_bound
-    layout = chunks(stride)
+    chunk_points = chunk_points or sweep_chunk.TARGET_POINTS
+    layout = chunks(stride, chunk_points)
     # a replaced oracle (the tests plant a wrong one) must not leave chunks under the real key
     root = cache.directory if cache and oracle_kernel is None else None
-    store = _store_for(case, spec, stride, bound, root, cache.report if cache else None)
+    store = _store_for(case, spec, stride, chunk_points, bound, root,
+                       cache.report if cache else None)
     results = store.finished(len(layout))
     resumed = len(results)
     todo = [c for c in layout if c.index not in results]

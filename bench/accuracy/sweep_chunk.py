@@ -45,10 +45,11 @@ class Chunk:
         return max(0, -(-(self.hi - self.first) // self.stride))
 
 
-def chunks(stride: int = 1) -> list[Chunk]:
-    """The tasks of a sweep with ``stride``: whole binades, about ``TARGET_POINTS`` inputs each."""
+def chunks(stride: int = 1, target: int = TARGET_POINTS) -> list[Chunk]:
+    """The tasks of a sweep with ``stride``: whole binades, about ``target`` inputs each (at
+    least one binade)."""
     per = 1
-    while per < BINADES and per * BINADE // stride < TARGET_POINTS:
+    while per < BINADES and per * BINADE // stride < target:
         per *= 2
     span = per * BINADE
     return [Chunk(i, lo, lo + span, stride) for i, lo in enumerate(range(0, 1 << 32, span))]

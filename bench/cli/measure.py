@@ -95,6 +95,8 @@ def cmd_audit(args, out, err):
         selection_checks.at_least_one(points, "--points")
         selection_checks.at_least_one(args.jobs, "--jobs")
         selection_checks.at_least_one(args.sweep_stride, "--sweep-stride")
+        if args.sweep_chunk is not None:
+            selection_checks.at_least_one(args.sweep_chunk, "--sweep-chunk")
         selection_checks.check_domains(domains, dtypes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -144,6 +146,7 @@ def cmd_audit(args, out, err):
                                cache=cache, jobs=args.jobs, regressions=regressions,
                                exact_progress=exact_progress, executor=executor,
                                stride=args.sweep_stride, sweep_progress=sweep_progress,
+                               chunk_points=args.sweep_chunk,
                                search_swept=bool(args.domain) or profile["search_swept"])
     except exhaustive.SweepInterrupted as exc:
         print(f"\ninterrupted: {exc}", file=err)
@@ -167,7 +170,7 @@ def cmd_audit(args, out, err):
                "misses": cache.misses, "corrupt": cache.corrupt},
         filters={"activation": acts, "variant": variants, "direction": directions,
                  "dtype": dtypes, "domain": domains, "points": points,
-                 "sweep_stride": args.sweep_stride},
+                 "sweep_stride": args.sweep_stride, "sweep_chunk": args.sweep_chunk},
         scheduler=scheduler, kernels_compiled=compiled,
     )
     print(table.render(df), file=out)

@@ -60,6 +60,10 @@ def parser():
     a.add_argument("--sweep-stride", type=int, default=1, metavar="N",
                    help="the exhaustive float32 domain takes every N-th bit pattern (default 1: "
                    "all 2**32; an odd N reaches every last bit)")
+    a.add_argument("--sweep-chunk", type=int, default=None, metavar="N",
+                   help="inputs per chunk of an exhaustive sweep, the unit that is stored, "
+                   "resumed after an interruption and sent to a worker (default 2**23; at "
+                   "least one binade: 2**23 / stride)")
     _exact_value_options(a)
     a.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the exhaustive sweeps' chunks and the exact values on the Dask "

@@ -11,6 +11,7 @@ from here before anything imports Numba, so the thread settings it makes take ef
 
 import os
 import pickle
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
@@ -38,7 +39,10 @@ def init_worker(owner: int | None = None) -> None:
     ``owner`` (the pid of the process that made the pool), a watchdog ends this process once
     the owner is gone: a pool process is a child of the forkserver, not of the owner, and
     stayed behind, holding its memory, after the owner was killed (measured here: 300 MB each
-    with torch loaded)."""
+    with torch loaded).  Ctrl-C is the owner's to handle: a terminal sends SIGINT to the whole
+    process group, and pool processes interrupted in the middle of a task printed tracebacks
+    and could leave the owner waiting on a broken pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(_ONE_THREAD)
     if owner is not None:
         import threading
@@ -52,12 +56,25 @@ def _exit_without(owner: int) -> None:
 
     while True:
         time.sleep(1.0)
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
+        if not _alive(owner):
             os._exit(1)
-        except PermissionError:
-            pass  # alive, someone else's
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a killed owner that its parent has not reaped yet is a zombie,
+    which signal 0 still reaches (and its parent, waiting for the pipes this process holds,
+    would wait for ever)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0's answer
 
 
 def single_thread() -> None:
