@@ -2,11 +2,16 @@
 its interval, a side's rounds written as `actbench bench` writes them, bad revisions and
 failing workers; the whole gate with faked workers under a machine whose speed jumps for
 stretches (unchanged code passes, a 25 % slower kernel fails by name and is confirmed); and one
-real gate of this checkout against its own HEAD (one kernel, both halves)."""
+real gate, in a temporary clone, of a commit that makes one kernel slower and another less
+accurate, against the revision before it (both halves fail, naming them)."""
 
 import io
 import json
+import os
+import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,29 +235,69 @@ def test_a_worker_that_cannot_start_is_named_with_its_reason(tmp_path):
         worker.close()
 
 
-def test_gate_against_head_builds_and_runs_the_base_apart(tmp_path):
-    # the real thing on one small kernel: HEAD exported and installed apart, both sides
-    # audited and timed by real workers in alternation; the kernels did not change, so it
-    # passes, and the user's checkout is left as it was
+# The throwaway commit: relu made less accurate (8 float32 ULP above 0), relu6 made slower
+# (two chained square roots an element, its value unchanged: a few times the copy's time in
+# the SIMD loop, far more in the scalar one), both in the accurate scalars the loops share
+_BREAK = [
+    ("def _s_relu(x):\n    if x > 0.0:\n        return x\n",
+     "def _s_relu(x):\n    if x > 0.0:\n        return x * (1.0 + 2.0**-20)\n"),
+    ("def _s_relu6(x):\n    if x != x:\n        return x\n",
+     "def _s_relu6(x):\n    t = math.sqrt(math.sqrt(abs(x) + 1.0) + 1.0)\n"
+     "    x = x + 0.0 * min(t, 1.0)  # +0 for every x but NaN: only the time changes\n"
+     "    if x != x:\n        return x\n"),
+]
+
+
+def _git(args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout
+
+
+def test_gate_against_the_revision_before_a_real_regression_fails_naming_both(tmp_path):
+    """A temporary clone, one commit on top of HEAD that breaks two kernels for real, and
+    `actbench gate --against HEAD~1` run there with that commit as the new side (its tree on
+    PYTHONPATH, laid out as installed): the base is built apart, both sides are audited and
+    timed in alternation, and the gate fails naming the less accurate kernel with its worst
+    input and the slower one with its ratio.  The clone is left as it was."""
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True).returncode:
         pytest.skip("not a git checkout")
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=TOP, capture_output=True,
-                            text=True).stdout
-    code, out, err = _main("gate", "--against", "HEAD", "--activation", "relu", "--dtype",
-                           "float32", "--size", "10000", "--interleave", "2", "--out",
-                           str(tmp_path / "gate"))
-    assert code == 0, out + err
-    assert out.startswith("## actbench gate: PASS")
-    assert "built apart and measured on this machine" in out
-    meta = json.loads((tmp_path / "gate" / "base" / "audit.json").read_text())
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True,
-                          text=True).stdout.strip()
-    assert meta["commit"] == head and meta["revision"] == "HEAD"
-    assert "accuracy, base" in err and "accuracy, new" in err and "session 2 of 2" in err
+    clone = tmp_path / "clone"
+    _git(["clone", "--quiet", "--shared", str(TOP), str(clone)], tmp_path)
+    accurate = clone / "kernels" / "_accurate.py"
+    source = accurate.read_text()
+    for before, after in _BREAK:
+        assert source.count(before) == 1, before
+        source = source.replace(before, after)
+    accurate.write_text(source)
+    _git(["commit", "--quiet", "-am", "a slower relu6 and a less accurate relu"], clone)
+    site = tmp_path / "site" / "actbench"  # the new side, as an install lays it out
+    shutil.copytree(clone / "bench", site, ignore=shutil.ignore_patterns("__pycache__"))
+    for sub in ("kernels", "reference"):
+        shutil.copytree(clone / sub, site / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run(
+        [sys.executable, "-m", "actbench", "gate", "--against", "HEAD~1", "--activation",
+         "relu,relu6", "--dtype", "float32", "--size", "100000", "--interleave", "2",
+         "--out", str(tmp_path / "gate")],
+        cwd=clone, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+        capture_output=True, text=True, timeout=600, check=False)
+    out = done.stdout
+    assert done.returncode == 1, out[-3000:] + done.stderr[-3000:]
+    assert out.startswith("## actbench gate: FAIL")
+    summary = out.split("<details>")[0]
+    # the accuracy half: relu's forward, 8 to 16 ULP (x·(1 + 2**-20)), with its worst inputs
+    assert re.search(r"\| relu\.accurate\.forward \| float32 \| core \| 0 \| 1[0-6] \| 1 \| "
+                     r"\*\*FAIL\*\* regressed", summary), summary
+    assert re.search(r"- `relu\.accurate\.forward float32 core`: `x=0x1\.[0-9a-f]+p\+\d` got "
+                     r"[0-9.]+ want [0-9.]+ \(1[0-6] ulp\)", summary), summary
+    # the speed half: relu6's forward, both variants, more than twice the base's time; what
+    # else is slower is only what the commit changed (relu's forward gained a product)
     speed = pd.read_csv(tmp_path / "gate" / "compare-speed.csv")
-    relu = speed[speed["activation"] == "relu"]
-    # every relu variant and direction of float32, timed on both sides in both sessions
-    assert len(relu) >= 2 and (relu["base_runs"] == 2).all() and (relu["new_runs"] == 2).all()
-    assert relu["max_ulp"].notna().all()  # the new side's audit beside its timing
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=TOP, capture_output=True,
-                          text=True).stdout == status
+    slower = speed[(speed["verdict"] == "slower") & ~speed["drift"]]  # kernels, not the drift row
+    relu6 = slower[slower["activation"] == "relu6"]
+    assert set(relu6["variant"]) == {"accurate", "simd"} and (relu6["ratio"] > 2).all(), speed
+    assert set(slower["activation"]) <= {"relu", "relu6"} and set(slower["direction"]) == {"forward"}
+    assert re.search(r"\| relu6\.simd\.forward \| float32 \| 1e5 \|.*\*\*FAIL\*\* slower", summary)
+    meta = json.loads((tmp_path / "gate" / "base" / "audit.json").read_text())
+    assert meta["commit"] == _git(["rev-parse", "HEAD~1"], clone).strip()
+    assert _git(["status", "--porcelain"], clone) == ""
