@@ -32,6 +32,9 @@ def _strided(stride):
 @pytest.mark.parametrize(("activation", "variant", "direction", "impl"), [
     ("silu", "simd_f32_fast", "forward", "ours"),  # errors above 1 ULP, none above 2
     ("silu", "accurate", "derivative", "numpy-seed"),  # finite differences: NaNs and 1e7 ULP
+    # a `simd` variant's oracle is its own float64 loop, the same branches: mpmath must agree
+    ("softplus", "simd", "derivative", "ours"),
+    ("gelu", "simd", "forward", "ours"),
 ])
 def test_sampled_sweep_gives_the_mpmath_audit_of_the_same_inputs(tmp_path, activation, variant,
                                                                    direction, impl):

@@ -67,6 +67,25 @@ def test_parameters_jax_nn_fixes_are_absent_elsewhere(jax_peer):
     assert all(row["status"] != "absent" and row["max_ulp"] < 4 for row in rows.values()), rows
 
 
+def test_jax_float32_flushes_subnormal_results_and_inputs_to_zero(jax_peer):
+    """XLA's CPU float32 code runs with subnormals flushed: sigmoid(-100) (3.7e-44, 26.5
+    subnormal steps) comes out 0, and silu(±1e-40) comes out ±0 instead of about ±5e-41
+    (35,681 steps); float64 keeps them.  Ours, on the same inputs, is within half an ULP."""
+    x = np.array([-100.0, -103.0], np.float32)  # sigmoid 3.7e-44 and 1.9e-45
+    sig = audit.audit(case("sigmoid"), "float32", "core", load_budgets(), x=x, impl=jax_peer)
+    assert sig["worst_output"] == "0.0" and sig["worst_input"] == "-0x1.9p+6"  # -100
+    assert 26 < sig["max_ulp"] < 27  # all of sigmoid(-100) = 3.72e-44: 26.5 subnormal steps
+    tiny = np.array([1e-40, -1e-40], np.float32)
+    silu = audit.audit(case("silu"), "float32", "core", load_budgets(), x=tiny, impl=jax_peer)
+    assert silu["worst_output"] in ("0.0", "-0.0") and 35_600 < silu["max_ulp"] < 35_700
+    for row in (sig, silu):
+        assert row["passed"] is False  # far outside the budget of 1
+    ours = audit.audit(case("silu"), "float32", "core", load_budgets(), x=tiny)
+    assert ours["max_ulp"] <= 0.5
+    wide = jax_peer.kernel(case("sigmoid"))(x.astype(np.float64))
+    assert (wide > 0).all()  # float64 is not flushed
+
+
 def test_float64_is_kept_without_turning_x64_on_globally(jax_peer):
     import jax
 
