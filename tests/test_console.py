@@ -51,17 +51,19 @@ def _stored(cache: Path) -> int:
     return len(list((cache / "sweeps").glob("*/*/chunk-*.json")))
 
 
-def _default_sigint():
-    # a test run started in the background (`timeout pytest`, `pytest &`) ignores SIGINT, and
-    # a child inherits that: the command must see Ctrl-C as a terminal's foreground job does
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A test run started in the background (`timeout pytest`, `pytest &`) ignores SIGINT, and a
+# child inherits that: the command must see Ctrl-C as a terminal's foreground job does.  So it
+# starts through a shim that restores the default and execs it (a preexec_fn would fork the
+# test process, which JAX, loaded by other tests, warns against)
+_SIGINT_DEFAULT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 def _start(args, cwd, env):
     # a session of its own: the pool's processes are in its process group, as in a terminal
-    return subprocess.Popen([str(ACTBENCH), *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen([sys.executable, "-c", _SIGINT_DEFAULT, str(ACTBENCH), *args],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
 
 
 def _after_chunks(proc, cache: Path, at_least: int) -> int:

@@ -193,7 +193,8 @@ def test_every_kernel_module_has_one_calling_convention():
                for m in pkgutil.iter_modules(kernels.__path__)]
     loops = [m for m in modules if hasattr(m, "KERNELS")]
     assert {m.__name__.rsplit(".", 1)[1] for m in loops} == {
-        "_simd", "_simd32", "_simd32_expm1", "_simd32_gelu_tanh", "_gated_fast", "_rowwise_fast"}
+        "_simd", "_simd32", "_simd32_expm1", "_simd32_gelu_tanh", "_gated_fast", "_rowwise_fast",
+        "_rowwise_short"}
     for module in loops:
         assert list(inspect.signature(module.run).parameters) == ["name", "inputs", "out", "params"], module
         assert module.KERNELS, module
