@@ -128,3 +128,19 @@ def test_an_implementation_that_fails_everywhere_still_shows_in_the_table(tmp_pa
     assert code == 1
     table_lines = [ln for ln in out.splitlines() if "userkernels" in ln and "FAIL" not in ln]
     assert table_lines, out  # its summary line, with an errors count
+
+
+def test_the_terminal_shows_one_line_per_activation_and_verbose_every_kernel(tmp_path):
+    # passing rows: no FAIL lines, a header and a line per activation, then where they all are
+    # (the default audit's 24 activations fit a terminal); --verbose: a line per kernel
+    args = ["audit", "--activation", "relu,hardtanh", "--dtype", "float32", "--domain",
+            "special,core", "--out", str(tmp_path)]
+    code, out, _ = run(*args)
+    lines = out.strip().splitlines()
+    assert code == 0 and "FAIL" not in out
+    assert lines[0].split()[:3] == ["activation", "rows", "failed"]
+    assert [line.split()[0] for line in lines[1:3]] == ["relu", "hardtanh"]
+    assert lines[3] == "" and "(every row; --verbose prints a line for each kernel)" in lines[4]
+    code, verbose, _ = run(*args, "--verbose")
+    kernels = [line for line in verbose.splitlines() if line.split()[:1] in (["relu"], ["hardtanh"])]
+    assert code == 0 and len(kernels) == 2 * 2 * 2  # accurate and simd, forward and derivative

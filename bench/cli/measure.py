@@ -173,7 +173,7 @@ def cmd_audit(args, out, err):
                  "sweep_stride": args.sweep_stride, "sweep_chunk": args.sweep_chunk},
         scheduler=scheduler, kernels_compiled=compiled,
     )
-    print(table.render(df), file=out)
+    print(table.render(df, verbose=args.verbose), file=out)
     failing = df[table.failed(df)]
     if args.record_regressions:
         added = _record(failing, selection, regressions)
@@ -181,7 +181,8 @@ def cmd_audit(args, out, err):
     print(f"\n{len(df)} rows, {len(failing)} failed, {elapsed:.1f} s "
           f"(exact values: {cache.hits} cached, {cache.misses} computed; kernels: "
           f"{compiled['compiled']} compiled in {compiled['seconds']:.1f} s, {compiled['loaded']} "
-          f"loaded from the cache in {compiled['load_seconds']:.1f} s); wrote {csv_path}",
+          f"loaded from the cache in {compiled['load_seconds']:.1f} s); wrote {csv_path}"
+          f"{'' if args.verbose else ' (every row; --verbose prints a line for each kernel)'}",
           file=out)
     return EXIT_FAIL if len(failing) else EXIT_OK
 

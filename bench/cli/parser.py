@@ -74,6 +74,9 @@ def parser():
                    help="budget file (default: the packaged bench/core/budgets.toml)")
     a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
                    help="worst-input regression file replayed as the regressions domain")
+    a.add_argument("--verbose", action="store_true",
+                   help="print every kernel's line (each variant, direction and dtype, its "
+                   "maximum on every domain) instead of one line per activation")
     a.add_argument("--record-regressions", action="store_true",
                    help="add the worst input of each of our failing rows to the regression file")
     a.add_argument("--out", default="results", metavar="DIR",
