@@ -185,4 +185,4 @@ def test_without_dask_the_scheduler_option_is_one_error(tmp_path):
     done = _run([*SWEEP, "--scheduler", "tcp://127.0.0.1:9", "--out", "o"], tmp_path,
                 _env(tmp_path / "cache", PYTHONPATH=str(tmp_path / "shadow")))
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "pip install 'actbench[dask]'" in done.stderr and "Traceback" not in done.stderr
+    assert "pip install 'actbench-ulp[dask]'" in done.stderr and "Traceback" not in done.stderr

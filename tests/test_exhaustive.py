@@ -141,7 +141,7 @@ def test_the_scheduler_option_names_what_is_wrong(monkeypatch):
     with pytest.raises(executors.ClusterError, match="cannot reach the Dask scheduler"):
         executors.connect("tcp://127.0.0.1:9", timeout=2)
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)
-    with pytest.raises(executors.ClusterError, match=r"pip install 'actbench\[dask\]'"):
+    with pytest.raises(executors.ClusterError, match=r"pip install 'actbench-ulp\[dask\]'"):
         executors.connect("tcp://127.0.0.1:9")
 
 

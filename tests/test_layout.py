@@ -103,7 +103,7 @@ def test_the_wheel_holds_one_namespace_and_its_data(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                            str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (wheel,) = (tmp_path / "dist").glob("actbench-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("actbench_ulp-*.whl")  # the distribution: actbench-ulp
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"actbench", next(t for t in top if t.endswith(".dist-info"))}, top

@@ -8,3 +8,7 @@ user's callables, framework arrays included), the regression inputs, the result 
 pool or a Dask cluster, ``executors``).  It imports only ``actbench.kernels`` and
 ``actbench.reference``; everything else in actbench imports it.
 """
+
+# The distribution's name on PyPI (`pip install actbench-ulp`): PyPI's "actbench" is another
+# project.  The import package and the command are `actbench`.
+DISTRIBUTION = "actbench-ulp"

@@ -15,11 +15,13 @@ import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
+from actbench.core import DISTRIBUTION
+
 __all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "completed", "connect", "init_worker",
            "local_pool", "picklable", "scheduler_address", "single_thread", "worker_count"]
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-DASK_HINT = "pip install 'actbench[dask]' (dask.distributed)"
+DASK_HINT = f"pip install '{DISTRIBUTION}[dask]' (dask.distributed)"
 
 # One thread per process: the pool's processes are the parallelism, and threads inside each
 # would fight them for the same cores (Numba's kernels thread large arrays; torch and XLA

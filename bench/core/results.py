@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from actbench.core import DISTRIBUTION
+
 __all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "source_checkout",
            "write_atomic", "write_table"]
 
 # what readers check (resultset): bumped when a field changes meaning; fields added leave it
 SCHEMA_VERSION = 1
 
-_PACKAGES = ("actbench", "numpy", "numba", "llvmlite", "mpmath", "gmpy2", "pandas", "scipy")
+_PACKAGES = (DISTRIBUTION, "numpy", "numba", "llvmlite", "mpmath", "gmpy2", "pandas", "scipy")
 
 
 _UMASK = os.umask(0o022)
