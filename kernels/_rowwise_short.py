@@ -8,8 +8,9 @@ per row: ``T[j, k]`` is entry j of row k), and each pass runs along k, across th
 rows, at full vector width: the maximum is an elementwise max of n columns, the sum an
 elementwise sum, the row's scalars (m, S, 1/S, the gradient at the maximum) are vectors.
 The arithmetic per entry is ``_rowwise_fast``'s (its exp, its corrected quotient), so the
-results are those of the long-row passes up to the order of the sum.  log_softmax's
-log1p(R) is a vector too (``_log1p``), where the long rows call libm once per row.
+results are those of the long-row passes up to the order of the sum and, for log_softmax,
+the log1p of the row's sum: a vector here (``_log1p``, within a few float64 ULP), libm's
+once per row there.
 
 A block with any non-finite entry (in x, or in g for the VJPs), and any row whose entries
 spread beyond exp's normal range, goes through ``_rowwise_fast``'s row functions, one row at
@@ -21,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._cache import cached
-from ._rowwise_fast import ROW_FUNCTIONS, _bits_of_f64, _exp, _jit, _quotient
+from ._rowwise_fast import _SPREAD, ROW_FUNCTIONS, _bits_of_f64, _exp, _finite, _jit, _quotient
 from ._simd import (
     _LOG1P_B,
     LN2_HI,
@@ -39,17 +40,6 @@ __all__ = ["BLOCK", "KERNELS", "SHORT_MAX", "run"]
 # transposes' power-of-two strides collide in the cache (tools/short_rows.py measures it)
 SHORT_MAX = 48
 BLOCK = 256  # rows a block: its buffers (n columns of 256 float64, 16 KB at n = 8) stay in L1/L2
-_SPREAD = -700.0  # as _rowwise_fast: beyond it a row goes to the row functions
-
-
-@_jit(fastmath={"reassoc"})
-def _finite(flat):
-    """Whether every entry of a contiguous block is finite (v·0 sums to NaN otherwise)."""
-    probe = 0.0
-    for i in range(flat.shape[0]):
-        _prefer_512_bit_vectors()
-        probe += flat[i] * 0.0
-    return probe == probe
 
 
 @_jit()

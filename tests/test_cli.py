@@ -104,6 +104,8 @@ def test_console_script_help(tmp_path):
     # the installed console script, as a user runs it, outside the checkout (tests/test_console.py
     # runs it for real)
     script = Path(sys.executable).with_name("actbench")
+    if not script.exists():  # tests/test_console.py says why it must be there
+        pytest.skip(f"no console script beside {sys.executable}")
     r = subprocess.run([str(script), "audit", "--help"], capture_output=True, text=True,
                        timeout=120, cwd=tmp_path)
     assert r.returncode == 0 and "--activation" in r.stdout and "Exit 0" in r.stdout
@@ -144,3 +146,26 @@ def test_the_terminal_shows_one_line_per_activation_and_verbose_every_kernel(tmp
     code, verbose, _ = run(*args, "--verbose")
     kernels = [line for line in verbose.splitlines() if line.split()[:1] in (["relu"], ["hardtanh"])]
     assert code == 0 and len(kernels) == 2 * 2 * 2  # accurate and simd, forward and derivative
+
+
+def test_the_one_line_per_activation_keeps_absent_ones_and_ranks_failures_first():
+    from actbench.accuracy import table
+    from actbench.accuracy.row import COLUMNS
+
+    def row(activation, impl, status, max_ulp, passed, budget=1.0):
+        r = dict.fromkeys(COLUMNS, "")
+        r.update(activation=activation, impl=impl, variant="-" if impl != "ours" else "accurate",
+                 direction="forward", dtype="float32", domain="core", status=status,
+                 max_ulp=max_ulp, budget_max_ulp=budget, passed=passed, special_mismatches=0,
+                 worst_input="0x1p+0", worst_points="[]")
+        return r
+
+    df = pd.DataFrame([
+        row("gelu", "ours", "ok", 0.9, True),  # nearer its budget than the failing row
+        row("gelu", "mine", "wrong_dtype", 0.5, False),  # fails within the budget: it is shown
+        row("reglu", "scipy", "absent", float("nan"), None),  # scipy has no reglu at all
+    ])
+    lines = table.by_activation(df).set_index("activation")
+    assert lines.loc["gelu", "worst row"].startswith("[mine] ") and lines.loc["gelu", "failed"] == 1
+    assert lines.loc["reglu", "rows"] == 0 and lines.loc["reglu", "absent"] == 1
+    assert table.render(df.iloc[:0]).strip() == "no rows"

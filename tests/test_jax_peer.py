@@ -160,7 +160,8 @@ def test_audit_rows_for_jax(jax_peer, tmp_path):
 
 def test_missing_jax_is_skipped_with_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
-    with pytest.raises(peers.PeerUnavailable, match=r"pip install -e '\.\[jax\]'"):
+    with pytest.raises(peers.PeerUnavailable,
+                       match=r"pip install 'actbench-ulp\[jax\]'.*pip install -e '\.\[jax\]'"):
         peers.resolve("jax")
     err = io.StringIO()
     code = cli.main(["audit", "--impl", "ours,jax", "--activation", "relu", "--domain", "special",

@@ -67,13 +67,13 @@ def _source_hash() -> str:
 
     h = hashlib.sha256()
     from actbench.accuracy import audit
-    from actbench.core import array_libs, arrays, catalog, framework_peers, peers
+    from actbench.core import activation, array_libs, arrays, catalog, framework_peers, impl, peers
 
     files = sorted(Path(kernels.__file__).parent.glob("*.py"))
     # the measuring code, what picks a variant's kernel, and how peers and a user's arrays are
     # called and their results checked
-    files += [Path(m.__file__) for m in (oracle, sweep_chunk, audit, catalog, peers,
-                                         framework_peers, arrays, array_libs)]
+    files += [Path(m.__file__) for m in (oracle, sweep_chunk, audit, catalog, activation, impl,
+                                         peers, framework_peers, arrays, array_libs)]
     for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()
@@ -163,10 +163,13 @@ class SweepStore:
             self.report(f"cannot store sweep chunk in {self.directory}: {exc.strerror or exc}")
 
 
-def _store_for(case, spec, stride, chunk_points, bound, cache_dir, report) -> SweepStore:
+def _store_for(case, spec, stride, span, bound, cache_dir, report) -> SweepStore:
     about = {"schema": STORE_SCHEMA, "implementation": _identity(spec), "case": case.label,
              "params": case.activation.params, "dtype": "float32", "stride": stride,
-             "target_points": chunk_points, "oracle_bound": bound,
+             "chunk_span": span, "oracle_bound": bound,
+             # how a peer writes it (a declared activation's spelling is the user's code)
+             "spelling": repr(case.activation.spelling(spec[1], case.direction))
+             if spec[0] == "builtin" else None,
              "limits": [oracle.TOP, oracle.SPOT_CHECKS, oracle.MAX_CANDIDATES,
                         oracle.MISMATCH_KEPT, oracle.MAX_DEFERRED],
              "sources": _source_hash(),
@@ -194,7 +197,9 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
     layout = chunks(stride, chunk_points)
     # a replaced oracle (the tests plant a wrong one) must not leave chunks under the real key
     root = cache.directory if cache and oracle_kernel is None else None
-    store = _store_for(case, spec, stride, chunk_points, bound, root,
+    # keyed by the chunks' span, not the size asked for: two sizes giving the same chunks
+    # resume each other's
+    store = _store_for(case, spec, stride, layout[0].hi - layout[0].lo, bound, root,
                        cache.report if cache else None)
     results = store.finished(len(layout))
     resumed = len(results)

@@ -119,20 +119,25 @@ def by_activation(df: pd.DataFrame) -> pd.DataFrame:
     it): its rows, how many failed, how many are absent, and its worst row, the one furthest
     beyond or nearest to its budget (a special-value mismatch or an error counts as beyond
     every budget)."""
-    present = df[df["status"] != "absent"]
-    absent = df[df["status"] == "absent"].groupby("activation", sort=False).size()
     out = []
-    for name, g in present.groupby("activation", sort=False):
-        beyond = np.where((g["special_mismatches"] > 0) | (g["status"] == "error"), np.inf,
-                          g["max_ulp"].astype(float) / g["budget_max_ulp"].astype(float))
-        w = g.iloc[int(np.nanargmax(np.nan_to_num(beyond, nan=-1.0)))]
-        who = "" if w["impl"] == "ours" else f"[{w['impl']}] "
-        out.append({"activation": name, "rows": len(g), "failed": int(failed(g).sum()),
-                    "worst row": f"{who}{w['variant']}.{w['direction']} {w['dtype']} {w['domain']}",
-                    "max ULP": w["max_ulp"], "budget": w["budget_max_ulp"],
-                    "worst input": _clip(w["worst_input"] if w["status"] != "error" else w["error"]),
-                    # rows of an implementation without such a function (scipy has no sigmoid')
-                    "absent": int(absent.get(name, 0))})
+    for name, rows in df.groupby("activation", sort=False):
+        g = rows[rows["status"] != "absent"]
+        # rows of an implementation without such a function (scipy has no sigmoid')
+        line = {"activation": name, "rows": len(g), "failed": int(failed(g).sum()),
+                "worst row": "—", "max ULP": np.nan, "budget": np.nan, "worst input": "",
+                "absent": len(rows) - len(g)}
+        if len(g):
+            # a failing row first, whatever its figure (a wrong dtype within the budget fails)
+            beyond = np.where(failed(g), np.inf,
+                              g["max_ulp"].astype(float) / g["budget_max_ulp"].astype(float))
+            w = g.iloc[int(np.argmax(np.nan_to_num(beyond, nan=-1.0, posinf=np.inf)))]
+            who = "" if w["impl"] == "ours" else f"[{w['impl']}] "
+            line.update({"worst row": f"{who}{w['variant']}.{w['direction']} {w['dtype']} "
+                                      f"{w['domain']}",
+                         "max ULP": w["max_ulp"], "budget": w["budget_max_ulp"],
+                         "worst input": _clip(w["error"] if w["status"] == "error"
+                                              else w["worst_input"])})
+        out.append(line)
     table = pd.DataFrame(out)
     return table if table.empty or table["absent"].any() else table.drop(columns="absent")
 
@@ -150,7 +155,7 @@ def render(df: pd.DataFrame, show_failures: bool = True, verbose: bool = False) 
     if not verbose:
         with pd.option_context("display.max_rows", None, "display.width", 220,
                                "display.float_format", lambda v: f"{v:.3g}"):
-            text = by_activation(df).to_string(index=False)
+            text = by_activation(df).to_string(index=False, na_rep="—") if len(df) else "no rows"
         return "\n".join([*lines, *([""] if lines else []), text])
     table = summary_table(df)
     if (table["impl"] == "ours").all():

@@ -13,7 +13,7 @@ import importlib.util
 
 import numpy as np
 
-from actbench.core import arrays
+from actbench.core import DISTRIBUTION, arrays
 from actbench.core.impl import PeerUnavailable, Spelled
 
 __all__ = ["Jax", "Torch"]
@@ -26,7 +26,8 @@ def _framework(name: str, wheels: str) -> arrays.Library:
         return arrays.library(name)
     except ValueError as exc:
         why = f"{name} is not installed" if importlib.util.find_spec(name) is None else str(exc)
-        raise PeerUnavailable(f"{why}: pip install -e '.[{name}]' ({wheels})") from None
+        raise PeerUnavailable(f"{why}: pip install '{DISTRIBUTION}[{name}]' ({wheels}; from a "
+                              f"checkout, pip install -e '.[{name}]')") from None
 
 
 def _ignoring_params(f):
