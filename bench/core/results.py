@@ -215,7 +215,7 @@ def write_table(df: pd.DataFrame, out_dir, name: str, **extra_meta) -> tuple[Pat
     out_dir; return both paths."""
     out_dir = Path(out_dir)
     csv_path, meta_path = out_dir / f"{name}.csv", out_dir / f"{name}.json"
-    # the tree's state before this run's own files replace committed ones (results/baseline/
+    # the tree's state before this run's own files replace committed ones (results/exhaustive/
     # and the like are tracked: writing them first would mark every such run dirty)
     meta = run_metadata(table=csv_path.name, rows=len(df), **extra_meta)
     write_atomic(csv_path, df.to_csv(index=False))

@@ -1,6 +1,6 @@
 """Is the gate quiet on unchanged code, and does it catch real regressions? Measured.
 
-    python -m actbench.gate.experiment --baseline results/baseline --runs 10
+    python -m actbench.gate.experiment --baseline DIR --runs 10   # a baseline recorded here
     python -m actbench.gate.experiment --against HEAD --runs 20 [--activation ...]
 
 runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
