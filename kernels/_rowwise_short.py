@@ -24,13 +24,11 @@ from numba import njit, prange
 from ._cache import cached
 from ._rowwise_fast import _SPREAD, ROW_FUNCTIONS, _bits_of_f64, _exp, _finite, _jit, _quotient
 from ._simd import (
-    _LOG1P_B,
     LN2_HI,
     LN2_LO,
     PARALLEL_MIN,
     _f64_from_bits,
-    _fma64,
-    _horner,
+    _log1p_of_exp,
     _prefer_512_bit_vectors,
 )
 
@@ -100,19 +98,13 @@ def _column_sum(e, n, rows, s):
 
 @_jit(fastmath={"contract"})
 def _log1p(v):
-    """log1p(v) for 0 <= v < 2**52 in float64 arithmetic that vectorizes: below 1 the atanh form
-    of ``_simd._log1p_of_exp``; above, 1 + v = 2**p·(1 + f), f in [0, 1) exact, log1p(f) by that
-    form plus p·ln 2 (1 + v rounds by 2**-53 relative, and log's condition there is below 1.5)."""
+    """log1p(v) for 0 <= v < 2**52 in float64 arithmetic that vectorizes: below 1,
+    ``_simd._log1p_of_exp`` of e = v; above, 1 + v = 2**p·(1 + f), f in [0, 1) exact, the same
+    of f plus p·ln 2 (1 + v rounds by 2**-53 relative, and log's condition there is below 1.5)."""
     bits = _bits_of_f64(1.0 + v)
     p = np.float64((bits >> 52) - 1023)
     f = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | (1023 << 52)) - 1.0
-    e = v if v < 1.0 else f
-    d = 2.0 + e
-    dl = e - (d - 2.0)
-    q = e / d
-    z = q + (_fma64(-q, d, e) - q * dl) / d
-    w = z * z
-    lg = 2.0 * z + (2.0 * z) * (w * _horner(_LOG1P_B[1], w))
+    lg = _log1p_of_exp(v if v < 1.0 else f, 1.0, True)
     return lg if v < 1.0 else p * LN2_HI + (lg + p * LN2_LO)  # p·LN2_HI is exact
 
 
