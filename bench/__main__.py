@@ -1,5 +1,5 @@
 import sys
 
-from actbench.cli import main
+from actbench_ulp.cli import main
 
 sys.exit(main())

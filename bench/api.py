@@ -1,11 +1,11 @@
 """The Python API: audit a function of your own against the exact reference of a catalog
 activation, as ``actbench audit --impl module:function`` does from the command line.
 
-    >>> import actbench
+    >>> import actbench_ulp as actbench
     >>> df = actbench.audit(my_gelu, "gelu", dtype="float32")
     >>> df[["domain", "max_ulp", "budget_max_ulp", "passed"]]
 
-The rows are those of ``audit.csv`` (``actbench.accuracy.row.AuditRow``); the exact values
+The rows are those of ``audit.csv`` (``actbench_ulp.accuracy.row.AuditRow``); the exact values
 come from the same content-addressed cache as the command line's (``$ACTBENCH_CACHE``, else
 ``~/.cache/actbench``), so a second run computes nothing.
 """
@@ -16,11 +16,11 @@ from numbers import Real
 
 import numpy as np
 
-from actbench.accuracy.selection import at_least_one, check_domains, nothing_to_audit, pick
-from actbench.core import catalog
-from actbench.core.budgets import Budget, Budgets, load_budgets
-from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
-from actbench.core.exact import Cache, default_cache_dir
+from actbench_ulp.accuracy.selection import at_least_one, check_domains, nothing_to_audit, pick
+from actbench_ulp.core import catalog
+from actbench_ulp.core.budgets import Budget, Budgets, load_budgets
+from actbench_ulp.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench_ulp.core.exact import Cache, default_cache_dir
 
 __all__ = ["DEFAULT_CACHE", "audit", "resolve_cache"]
 
@@ -55,7 +55,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
     direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
         "vjp" row-wise; these need ``derivative=``), a list of them, or "all".
     domains: a domain name or a list; by default the profile's.  "exhaustive" in float32 runs
-        every one of the 2**32 inputs (``actbench.accuracy.exhaustive``; minutes per kernel),
+        every one of the 2**32 inputs (``actbench_ulp.accuracy.exhaustive``; minutes per kernel),
         or every ``sweep_stride``-th.
     budget: a max ULP for every row, instead of the catalog's budgets (those of our accurate
         kernels, ``bench/core/budgets.toml``).
@@ -68,14 +68,14 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
         line's.
     jobs: processes computing exact values that are not cached yet, and exhaustive sweeps.
     library: the array library ``fn`` takes: "numpy", "torch", "jax", "cupy", an array-API
-        module's name, or "auto" (detected; ``actbench.core.arrays``).
+        module's name, or "auto" (detected; ``actbench_ulp.core.arrays``).
     name: the ``impl`` column; by default ``module:function`` of ``fn``.
     sweep_stride: the exhaustive float32 domain takes every N-th bit pattern (1: all).
     """
-    from actbench.accuracy.audit import run_audit
-    from actbench.accuracy.table import to_frame
-    from actbench.core.declared import check_entry_points
-    from actbench.core.peers import UserImpl
+    from actbench_ulp.accuracy.audit import run_audit
+    from actbench_ulp.accuracy.table import to_frame
+    from actbench_ulp.core.declared import check_entry_points
+    from actbench_ulp.core.peers import UserImpl
 
     check_entry_points()
     activation = _declared_name(activation)
@@ -126,7 +126,7 @@ def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=
 
 def _declared_name(activation) -> str:
     """A Declaration's name, registering it unless this very declaration already is."""
-    from actbench.core.declared import Declaration, register
+    from actbench_ulp.core.declared import Declaration, register
 
     if not isinstance(activation, Declaration):
         return activation

@@ -84,7 +84,7 @@ def pytest_configure(config):
 
 
 class Actbench:
-    """The fixture's value: ``actbench.audit`` and ``actbench.testing.assert_accurate`` with
+    """The fixture's value: ``actbench.audit`` and ``actbench_ulp.testing.assert_accurate`` with
     the run's options as defaults."""
 
     def __init__(self, config):
@@ -97,20 +97,20 @@ class Actbench:
 
     def audit(self, fn, activation, **kwargs):
         """``actbench.audit`` with the run's options as defaults; returns its DataFrame."""
-        from actbench.api import audit
+        from actbench_ulp.api import audit
 
         return self._run(audit, fn, activation, kwargs)
 
     def assert_accurate(self, fn, activation, **kwargs):
-        """``actbench.testing.assert_accurate`` with the run's options as defaults."""
+        """``actbench_ulp.testing.assert_accurate`` with the run's options as defaults."""
         __tracebackhide__ = True
-        from actbench.testing import assert_accurate
+        from actbench_ulp.testing import assert_accurate
 
         return self._run(assert_accurate, fn, activation, kwargs)
 
     def _run(self, check, fn, activation, kwargs):
         __tracebackhide__ = True
-        from actbench.api import DEFAULT_CACHE, resolve_cache
+        from actbench_ulp.api import DEFAULT_CACHE, resolve_cache
 
         options = {**self.options, **kwargs}
         # a Cache object of our own, resolved per call ($ACTBENCH_CACHE may be set by a fixture

@@ -1,6 +1,6 @@
 """Assertions for a project's own test suite, in the manner of ``numpy.testing``.
 
-    from actbench.testing import assert_accurate
+    from actbench_ulp.testing import assert_accurate
 
     def test_my_gelu_is_accurate():
         assert_accurate(my_gelu, "gelu", dtype="float32")
@@ -12,7 +12,7 @@ the correctly rounded value and the error in ULP.
 
 import json
 
-from actbench import api
+from actbench_ulp import api
 
 __all__ = ["WORST_POINTS_SHOWN", "assert_accurate", "failure_message"]
 
@@ -37,7 +37,7 @@ def assert_accurate(fn, activation: str, *, dtype, max_ulp: float | None = None,
 
 def failure_message(df) -> str:
     """What an audit table's failing rows say, for a person: '' when every row passes."""
-    from actbench.accuracy.table import failed
+    from actbench_ulp.accuracy.table import failed
 
     failing = df[failed(df)]
     if failing.empty:

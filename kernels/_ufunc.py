@@ -2,7 +2,7 @@
 
 The accurate kernels used to be ``numba.vectorize`` ufuncs.  Numba caches their element
 functions but rebuilds every ufunc's wrapper loop in each process: 96 wrappers, 6-8 s of LLVM
-work on every ``import actbench.kernels`` here.  ``Ufunc`` keeps the ufunc's behaviour that the
+work on every ``import actbench_ulp.kernels`` here.  ``Ufunc`` keeps the ufunc's behaviour that the
 kernels rely on (float32 in, float32 out; float64 in, float64 out; inputs and parameters
 broadcast; ``out=``; a 0-d input gives a scalar) with plain ``njit`` loops that ``_cache``
 keeps on disk, so a warm process loads them in milliseconds.

@@ -11,7 +11,7 @@ Row j of ``table()`` is (a0_hi, a0_lo, a1, ..., a10) for t0 = j/32: a0 as a pair
 lo = RN(a0 - hi)), the others rounded once.  The first omitted term, a11·h**11, is below 2**-74
 of a0 on every node (``truncation_bits``), so the series' error is far below the kernels'
 rounding errors.  ``kernels/erfcx_taylor.npy`` holds what ``python -m
-actbench.reference.erfcx_table`` writes; ``tests/test_kernels.py`` derives it again at two
+actbench_ulp.reference.erfcx_table`` writes; ``tests/test_kernels.py`` derives it again at two
 precisions and compares every bit.
 """
 

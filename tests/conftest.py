@@ -3,7 +3,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from actbench.kernels._cache import cache_root
+from actbench_ulp.kernels._cache import cache_root
 
 # The kernels' compiled code is keyed by every kernel source (kernels/_cache.py), so tests and
 # the CLIs they start share the user's warm cache safely, even though each test's exact-value

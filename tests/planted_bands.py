@@ -1,6 +1,6 @@
 """float64 kernels with one bug each, confined to one band of the range: what a sample misses.
 
-Written apart from the search (``actbench.accuracy.search``) and not tuned to it: each is the
+Written apart from the search (``actbench_ulp.accuracy.search``) and not tuned to it: each is the
 kind of bug a real kernel has, with its band where such a bug sits.  ``BANDS`` gives each one's
 activation and its band; ``tests/test_search.py`` knows each one's true maximum.
 """
@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import special
 
-from actbench import kernels
+from actbench_ulp import kernels
 
 _TINY = np.finfo(np.float64).smallest_normal
 

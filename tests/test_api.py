@@ -1,4 +1,4 @@
-"""The Python API: ``actbench.audit`` and ``actbench.testing.assert_accurate`` on users'
+"""The Python API: ``actbench.audit`` and ``actbench_ulp.testing.assert_accurate`` on users'
 functions, elementwise, gated and row-wise.
 
 Few points and domains, float32 only: each test audits a few hundred points, whose exact
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.special import erf, erfc, expit
 
-import actbench
-from actbench.accuracy.row import COLUMNS
-from actbench.core.exact import Cache
-from actbench.testing import assert_accurate
+import actbench_ulp as actbench
+from actbench_ulp.accuracy.row import COLUMNS
+from actbench_ulp.core.exact import Cache
+from actbench_ulp.testing import assert_accurate
 
 POINTS = 200
 # a float64 formula rounded once to float32 is correctly rounded but for the float64 formula's
@@ -143,7 +143,7 @@ def test_rowwise_functions_are_audited_on_rows_with_their_temperature():
 
 
 def test_the_cache_is_the_command_lines(tmp_path, monkeypatch):
-    from actbench import cli
+    from actbench_ulp import cli
 
     monkeypatch.setenv("ACTBENCH_CACHE", str(tmp_path / "cache"))
     code = cli.main(["audit", "--activation", "gelu", "--variant", "accurate", "--direction",

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.accuracy import audit
-from actbench.core import arrays
-from actbench.core.budgets import load_budgets
-from actbench.core.catalog import cases
-from actbench.core.peers import UserImpl
-from actbench.kernels import BFLOAT16
+from actbench_ulp import cli
+from actbench_ulp.accuracy import audit
+from actbench_ulp.core import arrays
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.catalog import cases
+from actbench_ulp.core.peers import UserImpl
+from actbench_ulp.kernels import BFLOAT16
 
 xp = pytest.importorskip("array_api_strict")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/arraykernels.py as a user's module
@@ -163,7 +163,7 @@ def test_torch_takes_and_returns_bfloat16_through_int16():
 
 def test_torch_autograd_matches_the_torch_peer_bit_for_bit(tmp_path):
     # the same torch expressions differentiated by the same autograd: the user's callable,
-    # converted by actbench.core.arrays, must give the torch peer's figures exactly
+    # converted by actbench_ulp.core.arrays, must give the torch peer's figures exactly
     pytest.importorskip("torch")
     for activation, spec in (("reglu", "arraykernels:torch_reglu"),
                              ("softmax", "arraykernels:torch_softmax")):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from numba import vectorize
 
-from actbench.accuracy import audit, table
-from actbench.core import domains
-from actbench.core.budgets import load_budgets
-from actbench.core.catalog import CATALOG, DTYPES, Case, Variant, cases
-from actbench.core.exact import Cache, default_cache_dir
+from actbench_ulp.accuracy import audit, table
+from actbench_ulp.core import domains
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.catalog import CATALOG, DTYPES, Case, Variant, cases
+from actbench_ulp.core.exact import Cache, default_cache_dir
 
 BUDGETS = load_budgets()
 CASES = list(cases())
@@ -140,8 +140,8 @@ def test_every_kind_of_row_is_an_audit_row():
     holds every one of them (``sweep`` is the sweep's and the search's own)."""
     import typing
 
-    from actbench.accuracy.row import COLUMNS, AuditRow, Status
-    from actbench.core.peers import resolve
+    from actbench_ulp.accuracy.row import COLUMNS, AuditRow, Status
+    from actbench_ulp.core.peers import resolve
 
     gelu, = cases(["gelu"], ["accurate"], ["derivative"])
     raising = Case(gelu.activation, Variant("raising", {"derivative": _raises}, "raises"),

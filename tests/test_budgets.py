@@ -2,7 +2,7 @@
 
 import pytest
 
-from actbench.core.budgets import DEFAULT_BUDGETS, TARGETS, Budget, BudgetError, load_budgets
+from actbench_ulp.core.budgets import DEFAULT_BUDGETS, TARGETS, Budget, BudgetError, load_budgets
 
 TEXT = DEFAULT_BUDGETS.read_text()
 
@@ -54,7 +54,7 @@ def test_a_row_the_file_does_not_list_is_held_to_its_target(tmp_path):
 def test_the_packaged_file_lists_only_what_differs_from_the_targets():
     # an entry at its target would say nothing the loader does not already apply; each one
     # above it carries its reason (the loader insists)
-    from actbench.core.domains import DOMAINS
+    from actbench_ulp.core.domains import DOMAINS
 
     b = load_budgets()
     for key in b.listed():

@@ -7,8 +7,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench import reference
-from actbench.core.exact import Cache, Task, resolve_exact
+from actbench_ulp import reference
+from actbench_ulp.core.exact import Cache, Task, resolve_exact
 
 X = np.linspace(-5, 5, 50).astype(np.float32)
 
@@ -82,8 +82,8 @@ def test_mpmath_runs_on_gmpy2():
 
 def test_fingerprint_sees_constants_nested_specials_and_outside_functions(monkeypatch):
     # found by review: these changed exact values without changing the key
-    import actbench.reference.elementwise as elementwise
-    from actbench.reference.fingerprint import fingerprint
+    import actbench_ulp.reference.elementwise as elementwise
+    from actbench_ulp.reference.fingerprint import fingerprint
 
     gelu, glu, tanh = (reference.REFERENCES["gelu"], reference.GATED["glu"],
                        reference.REFERENCES["tanh"])

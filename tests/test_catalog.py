@@ -4,11 +4,11 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench.core import domains
-from actbench.core.budgets import load_budgets
-from actbench.core.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases
-from actbench.reference import FORMATS, REFERENCES, round_to_format
-from actbench.reference.edges import last_true, next_up
+from actbench_ulp.core import domains
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.catalog import CATALOG, DTYPE_EDGES, DTYPES, cases
+from actbench_ulp.reference import FORMATS, REFERENCES, round_to_format
+from actbench_ulp.reference.edges import last_true, next_up
 
 
 def test_every_catalog_row_has_a_budget():

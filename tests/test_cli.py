@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.core.budgets import DEFAULT_BUDGETS
+from actbench_ulp import cli
+from actbench_ulp.core.budgets import DEFAULT_BUDGETS
 
 REQUIRED = ["activation", "variant", "direction", "dtype", "domain", "n", "max_ulp", "p99_ulp",
             "mean_ulp", "max_abs", "max_rel", "special_mismatches", "worst_input",
@@ -149,8 +149,8 @@ def test_the_terminal_shows_one_line_per_activation_and_verbose_every_kernel(tmp
 
 
 def test_the_one_line_per_activation_keeps_absent_ones_and_ranks_failures_first():
-    from actbench.accuracy import table
-    from actbench.accuracy.row import COLUMNS
+    from actbench_ulp.accuracy import table
+    from actbench_ulp.accuracy.row import COLUMNS
 
     def row(activation, impl, status, max_ulp, passed, budget=1.0):
         r = dict.fromkeys(COLUMNS, "")

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.accuracy.row import COLUMNS
-from actbench.cli import gating
-from actbench.core import catalog
-from actbench.core.results import write_atomic, write_table
-from actbench.core.resultset import ResultsError, load
-from actbench.gate import runs as gate
-from actbench.gate import summary
-from actbench.gate.compare import compare, compare_accuracy, compare_speed, confirm, yardstick
+from actbench_ulp import cli
+from actbench_ulp.accuracy.row import COLUMNS
+from actbench_ulp.cli import gating
+from actbench_ulp.core import catalog
+from actbench_ulp.core.results import write_atomic, write_table
+from actbench_ulp.core.resultset import ResultsError, load
+from actbench_ulp.gate import runs as gate
+from actbench_ulp.gate import summary
+from actbench_ulp.gate.compare import compare, compare_accuracy, compare_speed, confirm, yardstick
 
 # ---------------------------------------------------------------- synthetic result sets
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from actbench.kernels import _cache, _target
+from actbench_ulp.kernels import _cache, _target
 
 HELPER = """
 from numba import njit
@@ -21,7 +21,7 @@ def bump(x):
 KERNEL = """
 from numba import njit
 
-from actbench.kernels._cache import cached
+from actbench_ulp.kernels._cache import cached
 
 from .helper import bump
 
@@ -37,7 +37,7 @@ loop = cached(njit(_loop), "loop")
 RUN_TOY = """
 import json, numpy as np
 from toy import kernel
-from actbench.kernels._cache import stats
+from actbench_ulp.kernels._cache import stats
 out = np.empty(3)
 kernel.loop(np.arange(3.0), out)
 print(json.dumps({"out": out.tolist(), **stats()}))
@@ -141,7 +141,7 @@ def test_code_compiled_for_another_target_is_never_loaded(tmp_path):
 
 RUN_KERNELS = """
 import json, numpy as np
-from actbench import kernels
+from actbench_ulp import kernels
 x = np.linspace(-3, 3, 64)
 outs = [kernels.gelu(x), kernels.elu(x, alpha=0.5), kernels.glu(x, x[::-1]),
         kernels.sigmoid_simd(x), kernels.tanh_simd_f32(x.astype(np.float32)),
@@ -166,20 +166,20 @@ def test_a_warm_process_compiles_none_of_our_kernels(tmp_path):
 def test_caching_can_be_switched_off(tmp_path):
     env = {**os.environ, "ACTBENCH_NUMBA_CACHE": "off"}
     done = subprocess.run(
-        [sys.executable, "-c", "from actbench import kernels; print(kernels.compile_stats())"],
+        [sys.executable, "-c", "from actbench_ulp import kernels; print(kernels.compile_stats())"],
         env=env, capture_output=True, text=True, timeout=300, check=True)
     assert "'directory': None" in done.stdout
 
 
 def _dispatchers():
-    """Every Numba dispatcher of actbench.kernels: module globals, the kernel tables, the
+    """Every Numba dispatcher of actbench_ulp.kernels: module globals, the kernel tables, the
     ufuncs' loops and the closures of the drivers."""
     import importlib
     import pkgutil
 
     from numba.core.registry import CPUDispatcher
 
-    from actbench import kernels
+    from actbench_ulp import kernels
 
     found = {}
 
@@ -197,12 +197,12 @@ def _dispatchers():
         elif isinstance(obj, (tuple, list)):
             for i, v in enumerate(obj):
                 walk(v, f"{where}[{i}]", depth + 1)
-        elif not isinstance(obj, type) and type(obj).__module__.startswith("actbench.kernels"):
+        elif not isinstance(obj, type) and type(obj).__module__.startswith("actbench_ulp.kernels"):
             for k, v in vars(obj).items():
                 walk(v, f"{where}.{k}", depth + 1)
 
     for info in pkgutil.iter_modules(kernels.__path__):
-        module = importlib.import_module(f"actbench.kernels.{info.name}")
+        module = importlib.import_module(f"actbench_ulp.kernels.{info.name}")
         for name, value in vars(module).items():
             walk(value, f"{info.name}.{name}", 0)
     return list(found.values())
@@ -223,7 +223,7 @@ def test_the_accurate_kernel_is_the_same_whoever_compiles_it_first(tmp_path):
     (a NaN row) before anything else compiled it; the accurate float64 row must keep its bits."""
     code = f"""
 import numpy as np
-from actbench import kernels
+from actbench_ulp import kernels
 kernels.log_softmax_fast(np.array([[1.0, np.nan]], np.float32))
 row = [float.fromhex(v) for v in {ROW!r}]
 print(kernels.log_softmax(np.array([row]), temperature=2.0)[0, 0].hex())

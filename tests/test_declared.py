@@ -14,10 +14,10 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench.core import declared
-from actbench.core.declared import Declaration, DeclarationError, check
-from actbench.reference import evaluate
-from actbench.reference.fingerprint import fingerprint
+from actbench_ulp.core import declared
+from actbench_ulp.core.declared import Declaration, DeclarationError, check
+from actbench_ulp.reference import evaluate
+from actbench_ulp.reference.fingerprint import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -93,7 +93,7 @@ def test_the_exact_value_cache_keys_on_the_declared_formula():
 
 
 def test_an_activation_without_oracle_says_so_before_sweeping():
-    from actbench.core.catalog import CATALOG
+    from actbench_ulp.core.catalog import CATALOG
 
     act = declared.register(Declaration("sq_no_oracle", _squareplus, params={"b": 4.0}))
     try:
@@ -208,8 +208,8 @@ def test_a_broken_installed_declaration_is_one_error_for_every_command(tmp_path)
 
 
 def test_a_declaration_passed_to_the_api_is_registered_once_and_audited():
-    from actbench import audit
-    from actbench.core.catalog import CATALOG
+    from actbench_ulp import audit
+    from actbench_ulp.core.catalog import CATALOG
 
     decl = Declaration("sq_api", _squareplus, derivative=_d_squareplus, params={"b": 4.0})
 
@@ -240,7 +240,7 @@ def test_the_readme_adds_an_activation_in_three_files(tmp_path):
     listed, with kernels taking its default parameter, audited within the targets."""
     text = (ROOT / "README.md").read_text()
     blocks = dict(re.findall(r"<!-- add-activation: ([^>]+?) -->\n```\w*\n(.*?)```", text, re.S))
-    tree = tmp_path / "actbench"
+    tree = tmp_path / "actbench_ulp"
     shutil.copytree(ROOT / "bench", tree, ignore=shutil.ignore_patterns("__pycache__"))
     for sub in ("kernels", "reference"):
         shutil.copytree(ROOT / sub, tree / sub, ignore=shutil.ignore_patterns("__pycache__"))
@@ -261,18 +261,18 @@ def test_the_readme_adds_an_activation_in_three_files(tmp_path):
             source = _insert(source, before, block, rel)
         path.write_text(source)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    code = ("import numpy as np, actbench.kernels as k; print(actbench.kernels.__file__); "
+    code = ("import numpy as np, actbench_ulp.kernels as k; print(actbench_ulp.kernels.__file__); "
             "print(k.hardshrink(np.array([-0.7, 0.3, 0.6], np.float32)).tolist(), "
             "k.hardshrink(np.array([0.3]), lambd=0.2).tolist()); "
-            "from actbench.core.catalog import CATALOG; "
+            "from actbench_ulp.core.catalog import CATALOG; "
             "print(CATALOG['hardshrink'].spelling('torch', 'forward').expr)")
-    run = subprocess.run([sys.executable, "-c", "import actbench; " + code], env=env,
+    run = subprocess.run([sys.executable, "-c", "import actbench_ulp; " + code], env=env,
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(tree / "kernels" / "__init__.py"),
                                        "[-0.699999988079071, 0.0, 0.6000000238418579] [0.3]",
                                        "F.hardshrink(x, lambd)"]
-    audit = subprocess.run([sys.executable, "-m", "actbench", "audit", "--activation", "hardshrink",
+    audit = subprocess.run([sys.executable, "-m", "actbench_ulp", "audit", "--activation", "hardshrink",
                             "--out", str(tmp_path / "out")], env=env, capture_output=True,
                            text=True, timeout=300, cwd=tmp_path)
     assert audit.returncode == 0, audit.stdout + audit.stderr
@@ -285,8 +285,8 @@ def test_the_readme_adds_an_activation_in_three_files(tmp_path):
 
 def test_the_fingerprint_is_the_same_for_the_same_declaration_in_every_run():
     # two runs of one declaration: one cache key (an address in it would miss every time)
-    code = ("from actbench.core.declared import Declaration, check; "
-            "from actbench.reference.fingerprint import fingerprint; "
+    code = ("from actbench_ulp.core.declared import Declaration, check; "
+            "from actbench_ulp.reference.fingerprint import fingerprint; "
             "from tests.test_declared import _squareplus; "
             "f, d = check(Declaration('sq', _squareplus, params={'b': 4.0}), {}); "
             "print(fingerprint(f), fingerprint(d))")

@@ -1,4 +1,4 @@
-"""The exhaustive float32 domain (actbench.accuracy.exhaustive): a sampled sweep gives what the
+"""The exhaustive float32 domain (actbench_ulp.accuracy.exhaustive): a sampled sweep gives what the
 mpmath audit of the same inputs gives, a wrong oracle is caught, an interrupted sweep resumes,
 and a Dask cluster computes what the local pool computes.  The full sweep (every 2**32 input)
 is `actbench audit --profile exhaustive`, run on demand; these run every 4099th pattern or
@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from actbench.accuracy import audit as audit_mod
-from actbench.accuracy import exhaustive, oracle, sweep_chunk
-from actbench.core import catalog, executors
-from actbench.core.budgets import load_budgets
-from actbench.core.exact import Cache, resolve_exact
-from actbench.core.peers import resolve
+from actbench_ulp.accuracy import audit as audit_mod
+from actbench_ulp.accuracy import exhaustive, oracle, sweep_chunk
+from actbench_ulp.core import catalog, executors
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.exact import Cache, resolve_exact
+from actbench_ulp.core.peers import resolve
 
 BUDGETS = load_budgets()
 SPARSE = 4099 * 64  # 16,386 inputs over the whole range: cheap enough to evaluate all with mpmath
@@ -199,9 +199,9 @@ def test_every_float32_kernel_is_within_budget_on_every_4099th_input(tmp_path):
 
 
 def test_the_report_shows_each_sweeps_binades(tmp_path):
-    from actbench.accuracy.table import to_frame
-    from actbench.report import sweeps
-    from actbench.report.document import Report
+    from actbench_ulp.accuracy.table import to_frame
+    from actbench_ulp.report import sweeps
+    from actbench_ulp.report.document import Report
 
     case = _case("tanh", "simd_f32_fast", "forward")
     row = audit_mod.sweep_row(case, BUDGETS, resolve("ours"), stride=SPARSE, cache=Cache(None))
@@ -221,7 +221,7 @@ def test_the_command_line_writes_the_sweep_as_an_audit_row(tmp_path):
 
     import pandas as pd
 
-    from actbench.cli import main
+    from actbench_ulp.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     argv = ["audit", "--activation", "relu", "--variant", "accurate", "--direction", "forward",

@@ -7,8 +7,8 @@ import numba
 import numpy as np
 import pytest
 
-from actbench import kernels
-from actbench.kernels import _rowwise_fast, _rowwise_short
+from actbench_ulp import kernels
+from actbench_ulp.kernels import _rowwise_fast, _rowwise_short
 
 ROWWISE = [("softmax", False), ("log_softmax", False), ("softmax_vjp", True),
            ("log_softmax_vjp", True)]

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.gate import against, alternate
-from actbench.gate.stats import MIN_SAMPLES, paired_log_ratio
+from actbench_ulp import cli
+from actbench_ulp.gate import against, alternate
+from actbench_ulp.gate.stats import MIN_SAMPLES, paired_log_ratio
 
 TOP = Path(__file__).resolve().parents[1]
 
@@ -155,7 +155,7 @@ def _fake_gate(tmp_path, monkeypatch, slow):
     monkeypatch.setattr(_FakeWorker, "log", [])
     monkeypatch.setattr(alternate, "Worker", _FakeWorker)
     monkeypatch.setattr(against, "base_site", lambda *a: tmp_path / "site")
-    monkeypatch.setattr("actbench.cli.gate_against._selection", lambda args: {
+    monkeypatch.setattr("actbench_ulp.cli.gate_against._selection", lambda args: {
         "activation": None, "variant": None, "direction": None, "dtype": ["float32"],
         "size": [100_000], "row_length": 1000, "round_s": 0.001, "threads": 1})
     code, out, _ = _main("gate", "--against", "HEAD", "--only", "speed", "--interleave", "3",
@@ -176,7 +176,7 @@ def test_the_gate_alternates_the_sides_and_passes_unchanged_code(tmp_path, monke
     # the yardsticks are timed after loading, one side and then the other, never at once
     ops = [r["op"] for _, r in log]
     assert ops[:6] == ["setup", "setup", "load", "load", "yardsticks", "yardsticks"]
-    rs = __import__("actbench.core.resultset", fromlist=["load"]).load(tmp_path / "gate" / "base")
+    rs = __import__("actbench_ulp.core.resultset", fromlist=["load"]).load(tmp_path / "gate" / "base")
     assert sorted(set(rs.speed["repeat"])) == [0, 1, 2] and rs.speed_meta["repeat"] == 3
     assert (tmp_path / "gate" / "compare-speed.csv").exists()
     assert not [p for p in (tmp_path / "gate").iterdir() if p.name.startswith(".")]
@@ -222,7 +222,7 @@ def test_a_bad_revision_is_one_clear_error(tmp_path):
 
 
 def test_a_worker_that_cannot_start_is_named_with_its_reason(tmp_path):
-    site = tmp_path / "site" / "actbench"
+    site = tmp_path / "site" / "actbench_ulp"
     site.mkdir(parents=True)
     (site / "__init__.py").write_text("raise ImportError('this revision is broken')\n")
     worker = alternate.Worker("base", tmp_path / "site", tmp_path)
@@ -271,12 +271,12 @@ def test_gate_against_the_revision_before_a_real_regression_fails_naming_both(tm
         source = source.replace(before, after)
     accurate.write_text(source)
     _git(["commit", "--quiet", "-am", "a slower relu6 and a less accurate relu"], clone)
-    site = tmp_path / "site" / "actbench"  # the new side, as an install lays it out
+    site = tmp_path / "site" / "actbench_ulp"  # the new side, as an install lays it out
     shutil.copytree(clone / "bench", site, ignore=shutil.ignore_patterns("__pycache__"))
     for sub in ("kernels", "reference"):
         shutil.copytree(clone / sub, site / sub, ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run(
-        [sys.executable, "-m", "actbench", "gate", "--against", "HEAD~1", "--activation",
+        [sys.executable, "-m", "actbench_ulp", "gate", "--against", "HEAD~1", "--activation",
          "relu,relu6", "--dtype", "float32", "--size", "100000", "--interleave", "2",
          "--out", str(tmp_path / "gate")],
         cwd=clone, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},

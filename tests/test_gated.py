@@ -4,9 +4,9 @@ theory notebook's gate checks (12-14) against our kernels."""
 import numpy as np
 import pytest
 
-from actbench import kernels, reference
-from actbench.core import metrics
-from actbench.core.budgets import load_budgets
+from actbench_ulp import kernels, reference
+from actbench_ulp.core import metrics
+from actbench_ulp.core.budgets import load_budgets
 
 GATED = [kernels.glu, kernels.geglu, kernels.swiglu, kernels.reglu]
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from actbench import cli
-from actbench.accuracy import audit
-from actbench.core import catalog, peers
-from actbench.core.budgets import load_budgets
-from actbench.speed.timing import speed_table
+from actbench_ulp import cli
+from actbench_ulp.accuracy import audit
+from actbench_ulp.core import catalog, peers
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.speed.timing import speed_table
 
 
 @pytest.fixture(scope="module")

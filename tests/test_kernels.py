@@ -6,12 +6,12 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench import kernels
-from actbench.core.catalog import CATALOG, cases
-from actbench.core.metrics import ulp_error
-from actbench.kernels import _accurate
-from actbench.reference import REFERENCES, erfcx_table, evaluate
-from actbench.reference.taylor import PATCHES, patch
+from actbench_ulp import kernels
+from actbench_ulp.core.catalog import CATALOG, cases
+from actbench_ulp.core.metrics import ulp_error
+from actbench_ulp.kernels import _accurate
+from actbench_ulp.reference import REFERENCES, erfcx_table, evaluate
+from actbench_ulp.reference.taylor import PATCHES, patch
 
 ELEMENTWISE = [c for c in cases() if c.activation.kind == "elementwise"]
 
@@ -46,8 +46,8 @@ def test_sixteen_bit_kernels_of_every_elementwise_activation_against_mpmath(dtyp
     values (special values, thresholds, 200 core points): a result of the 16-bit dtype, the
     special values exact, and within half an ULP plus 2**-30, since each is a float64 result
     within 2 float64 ULP rounded once (16-bit exhaustive sweeps: gelu's in test_audit.py)."""
-    from actbench.accuracy import audit, table
-    from actbench.core.budgets import load_budgets
+    from actbench_ulp.accuracy import audit, table
+    from actbench_ulp.core.budgets import load_budgets
 
     selection = [c for c in cases(variants=["accurate"]) if c.takes(dtype)]
     assert len(selection) == 2 * sum(a.kind == "elementwise" for a in CATALOG.values())
@@ -116,7 +116,7 @@ def test_double_double_constants_are_what_they_say(name):
 
 
 def test_ln2_split_is_exact_in_its_high_part():
-    from actbench.kernels import _dd64
+    from actbench_ulp.kernels import _dd64
 
     assert (64.0 * _dd64.FDLIBM_LN2_HI) / 64.0 == _dd64.FDLIBM_LN2_HI
     with mpmath.workprec(300):
@@ -145,7 +145,7 @@ def test_erfcx_table_is_what_reference_derives_at_two_precisions():
     """kernels/erfcx_taylor.npy (gelu's erfc in float64) holds, bit for bit, what
     reference/erfcx_table.py derives at its precision and 80 bits above it, and its series
     are truncated far below the kernels' 2**-56: a stale or hand-edited table fails here."""
-    from actbench.kernels import _erfcx64
+    from actbench_ulp.kernels import _erfcx64
 
     shipped = _erfcx64.TABLE.view(np.uint64)
     assert np.array_equal(erfcx_table.table().view(np.uint64), shipped)
@@ -157,7 +157,7 @@ def test_erfcx_pair_is_within_2_to_the_minus_56_of_mpmath():
     """The pair the float64 gelu, gelu' and geglu build on, at the nodes' midpoints (the
     series' worst truncation) and at random points, to 2**-56 relative: what keeps the
     kernels' results within 0.5 ULP plus a few hundredths."""
-    from actbench.kernels import _erfcx64
+    from actbench_ulp.kernels import _erfcx64
 
     rng = np.random.default_rng(7)
     zs = np.concatenate([(np.arange(912) + 0.5) / 32, rng.uniform(0, _erfcx64.Z_MAX, 300), [0.0]])
@@ -189,7 +189,7 @@ def test_every_kernel_module_has_one_calling_convention():
     import inspect
     import pkgutil
 
-    modules = [importlib.import_module(f"actbench.kernels.{m.name}")
+    modules = [importlib.import_module(f"actbench_ulp.kernels.{m.name}")
                for m in pkgutil.iter_modules(kernels.__path__)]
     loops = [m for m in modules if hasattr(m, "KERNELS")]
     assert {m.__name__.rsplit(".", 1)[1] for m in loops} == {
@@ -204,7 +204,7 @@ def test_gated_products_with_a_tiny_gate_input_round_once():
     """a·b/2 (+ c·a·b², c > 0) for b at the smallest subnormals: exact ties broken by the square's
     sign (a = 1, b = 2**-1074: 2**-1075 + tiny rounds up) and a near-tie not pushed across
     (a = 9 - 2**-49: 4.4999999999999991 subnormal steps round to 4)."""
-    from actbench.reference import GATED
+    from actbench_ulp.reference import GATED
 
     a = np.array([9 - 2.0**-49, 1.0, -3.0, 9 - 2.0**-49])
     b = np.array([2.0**-1074, 2.0**-1074, 3 * 2.0**-1074, -(2.0**-1074)])

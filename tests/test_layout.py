@@ -1,5 +1,5 @@
-"""The installed layout: one import namespace (``actbench``), subpackages stacked so that
-imports only run downward, package data in the wheel, and a cheap ``import actbench``."""
+"""The installed layout: one import namespace (``actbench_ulp``), subpackages stacked so that
+imports only run downward, package data in the wheel, and a cheap ``import actbench_ulp``."""
 
 import ast
 import shutil
@@ -33,15 +33,15 @@ def _imports(path: Path, package: tuple):
             if node.level:  # from . import x / from ..gate import y
                 base = package[: len(package) - (node.level - 1)]
                 mod = (*base, *(node.module.split(".") if node.module else ()))
-            elif node.module and node.module.split(".")[0] == "actbench":
+            elif node.module and node.module.split(".")[0] == "actbench_ulp":
                 mod = tuple(node.module.split(".")[1:])
             else:
                 continue
-            # `from actbench import kernels`, `from . import audit`: the names are modules too
+            # `from actbench_ulp import kernels`, `from . import audit`: the names are modules too
             yield from ([(n.name,) for n in node.names] if not mod else [mod])
         elif isinstance(node, ast.Import):
             for n in node.names:
-                if n.name.startswith("actbench."):
+                if n.name.startswith("actbench_ulp."):
                     yield tuple(n.name.split(".")[1:])
 
 
@@ -61,15 +61,15 @@ def test_imports_only_run_downward():
 def test_the_layer_check_sees_upward_imports(tmp_path):
     # the check above must be able to fail: an absolute and a relative upward import from core
     planted = tmp_path / "planted.py"
-    planted.write_text("from actbench.report import build\nfrom ..gate import compare\n"
-                       "from actbench import kernels\n")
+    planted.write_text("from actbench_ulp.report import build\nfrom ..gate import compare\n"
+                       "from actbench_ulp import kernels\n")
     layers = [_layer(target) for target in _imports(planted, ("core",))]
     assert layers == [LAYERS["report"], LAYERS["gate"], LAYERS["kernels"]]
 
 
 def test_every_harness_module_is_in_a_subpackage_with_a_docstring():
     flat = sorted(p.name for p in BENCH.glob("*.py"))
-    # the top holds only the entry points: the package, `python -m actbench`, the Python API,
+    # the top holds only the entry points: the package, `python -m actbench_ulp`, the Python API,
     # its testing helpers and the pytest plugin
     assert set(flat) <= {"__init__.py", "__main__.py", "api.py", "testing.py", "pytest_plugin.py"}, flat
     for sub in (p for p in BENCH.iterdir() if p.is_dir() and p.name != "__pycache__"):
@@ -80,7 +80,7 @@ def test_every_harness_module_is_in_a_subpackage_with_a_docstring():
 
 def test_import_actbench_loads_nothing_heavy():
     # the pytest plugin imports actbench in every pytest run of an environment that has it
-    code = ("import sys, actbench; heavy = sorted({'numba', 'mpmath', 'pandas', 'scipy', 'torch'}"
+    code = ("import sys, actbench_ulp; heavy = sorted({'numba', 'mpmath', 'pandas', 'scipy', 'torch'}"
             " & set(sys.modules)); print(heavy); sys.exit(bool(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT.parent)
@@ -106,12 +106,12 @@ def test_the_wheel_holds_one_namespace_and_its_data(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("actbench_ulp-*.whl")  # the distribution: actbench-ulp
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
-    assert top == {"actbench", next(t for t in top if t.endswith(".dist-info"))}, top
-    for needed in ("actbench/core/budgets.toml", "actbench/core/regressions.json",
-                   "actbench/kernels/__init__.py", "actbench/reference/__init__.py",
-                   "actbench/speed/benchmarks/test_speed.py", "actbench/cli/__init__.py"):
+    assert top == {"actbench_ulp", next(t for t in top if t.endswith(".dist-info"))}, top
+    for needed in ("actbench_ulp/core/budgets.toml", "actbench_ulp/core/regressions.json",
+                   "actbench_ulp/kernels/__init__.py", "actbench_ulp/reference/__init__.py",
+                   "actbench_ulp/speed/benchmarks/test_speed.py", "actbench_ulp/cli/__init__.py"):
         assert needed in names, needed
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "actbench = actbench.cli:main" in entry_points
-    assert "[pytest11]\nactbench = actbench.pytest_plugin" in entry_points, entry_points
+    assert "actbench = actbench_ulp.cli:main" in entry_points
+    assert "[pytest11]\nactbench = actbench_ulp.pytest_plugin" in entry_points, entry_points

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actbench.core import metrics
+from actbench_ulp.core import metrics
 
 F32_ULP1 = 2.0**-23  # ULP of float32 on [1, 2)
 SUB32 = 2.0**-149  # smallest float32 subnormal

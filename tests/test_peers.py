@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actbench import cli
+from actbench_ulp import cli
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/userkernels.py as a user's module
 
@@ -122,7 +122,7 @@ def test_seed_gelu_tanh_float32_shows_its_tail_error(tmp_path):
 def test_torch_missing_is_skipped_with_a_message(tmp_path, monkeypatch):
     # torch made unimportable for this test (CI installs it): scipy.stats, which looks for a
     # torch in sys.modules when imported, is imported first
-    import actbench.gate.compare  # noqa: F401
+    import actbench_ulp.gate.compare  # noqa: F401
 
     monkeypatch.setitem(sys.modules, "torch", None)
     code, _, err, df = run(tmp_path, "--activation", "relu", "--impl", "ours", "--impl", "torch")
@@ -147,16 +147,16 @@ def test_torch_rows_when_installed(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                     reason="torch not installed (pip install -e '.[torch]')")
 def test_the_torch_peer_gives_the_figures_of_its_direct_torch_calls():
-    # the peer goes through actbench.core.arrays (ArrayCallable, autograd.grad); this is how it
+    # the peer goes through actbench_ulp.core.arrays (ArrayCallable, autograd.grad); this is how it
     # called torch before (from_numpy, requires_grad_, backward): the rows must not move a bit
     # (float32 core, 300 points, torch 2.13.0 here: sigmoid 1.2599610290050107 and
     # 15027399.628750734 ULP, gelu 16636416.653159883 and 16476319.238672014)
     import numpy as np
     import torch
 
-    from actbench.accuracy import audit
-    from actbench.core import catalog, peers
-    from actbench.core.budgets import load_budgets
+    from actbench_ulp.accuracy import audit
+    from actbench_ulp.core import catalog, peers
+    from actbench_ulp.core.budgets import load_budgets
 
     class Direct(peers.Impl):
         def kernel(self, case):
@@ -199,7 +199,7 @@ def test_every_spelling_in_the_catalog_is_an_expression_its_peer_can_run():
     parameter values the peer does not have (``only``) gives no kernel."""
     import numpy as np
 
-    from actbench.core import catalog, peers
+    from actbench_ulp.core import catalog, peers
 
     seed, scipy_peer = peers.resolve("numpy-seed"), peers.resolve("scipy")
     x = np.array([-1.5, 0.25, 2.0])
@@ -226,7 +226,7 @@ def test_every_spelling_in_the_catalog_is_an_expression_its_peer_can_run():
 
 
 def test_a_spelling_names_its_expression_in_the_rows_it_fails():
-    from actbench.core.activation import Spelling
+    from actbench_ulp.core.activation import Spelling
 
     f = Spelling("0.5 * (x + np.sqrt(x * x + b))").function({"np": __import__("numpy")}, ("x",),
                                                            {"b": 4.0})

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import actbench_ulp as actbench
 import pytest
-
-import actbench
 
 # the user's package: a GELU rounded once from float64, and the textbook form in float32
 PACKAGE = '''\
@@ -89,8 +88,8 @@ def test_the_plugin_is_loaded_in_every_run_and_costs_nothing_unused(tmp_path):
             assert pytestconfig.getoption("actbench_points") == "7"
             # nothing of ours beyond the plugin (so no kernel compiled), nor the audit's engines
             loaded = sorted(m for m in sys.modules
-                            if m.split(".")[0] in {"numba", "mpmath"} or m.startswith("actbench."))
-            assert loaded == ["actbench.pytest_plugin"], loaded
+                            if m.split(".")[0] in {"numba", "mpmath"} or m.startswith("actbench_ulp."))
+            assert loaded == ["actbench_ulp.pytest_plugin"], loaded
     '''))
     done = _pytest(tmp_path, "--actbench-points", "7")
     assert done.returncode == 0, done.stdout + done.stderr

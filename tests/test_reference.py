@@ -8,9 +8,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench import reference
-from actbench.core.catalog import CATALOG
-from actbench.reference import FORMATS, REFERENCES, ReferenceDisagreement, evaluate, round_to_format
+from actbench_ulp import reference
+from actbench_ulp.core.catalog import CATALOG
+from actbench_ulp.reference import FORMATS, REFERENCES, ReferenceDisagreement, evaluate, round_to_format
 
 F32, F64 = FORMATS["float32"], FORMATS["float64"]
 

@@ -6,10 +6,10 @@ import shutil
 
 import pandas as pd
 
-from actbench import cli
-from actbench.core.budgets import DEFAULT_BUDGETS
-from actbench.core.catalog import CATALOG, Case
-from actbench.core.regressions import DEFAULT_FILE, Regressions
+from actbench_ulp import cli
+from actbench_ulp.core.budgets import DEFAULT_BUDGETS
+from actbench_ulp.core.catalog import CATALOG, Case
+from actbench_ulp.core.regressions import DEFAULT_FILE, Regressions
 
 
 def test_every_recorded_input_is_replayed_and_within_budget(tmp_path):
@@ -52,7 +52,7 @@ def test_record_regressions_adds_failing_inputs_once(tmp_path):
 def test_an_installed_copy_records_only_into_a_file_of_the_users(tmp_path, monkeypatch):
     # installed from a wheel, the default file lies in site-packages: recording there would edit
     # the installed package (or fail on permissions), so the audit refuses before any work
-    from actbench.core import regressions
+    from actbench_ulp.core import regressions
 
     monkeypatch.setattr(regressions, "source_checkout", lambda: None)
     before = DEFAULT_FILE.read_bytes()
@@ -67,7 +67,7 @@ def test_an_installed_copy_records_only_into_a_file_of_the_users(tmp_path, monke
 
 
 def test_the_checkout_is_told_from_an_installed_copy():
-    from actbench.core.results import source_checkout
+    from actbench_ulp.core.results import source_checkout
 
     # these tests run from actbench's own checkout (the README's editable install)
     assert source_checkout() == DEFAULT_FILE.parents[2]

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.accuracy import error_curves
-from actbench.core import catalog, peers, resultset
-from actbench.core.exact import Cache, default_cache_dir
-from actbench.report import document, speed_best
+from actbench_ulp import cli
+from actbench_ulp.accuracy import error_curves
+from actbench_ulp.core import catalog, peers, resultset
+from actbench_ulp.core.exact import Cache, default_cache_dir
+from actbench_ulp.report import document, speed_best
 
 # a libm kernel, one with a double-double tail, a gated and a row-wise one: every kind of figure
 ACTIVATIONS = "sigmoid,gelu,glu,softmax"
@@ -264,7 +264,7 @@ def test_error_curve_agrees_with_the_audit(results):
     exact_cache = Cache(default_cache_dir())
     for dtype in ("float32", "float64"):
         work = error_curves.work_for(case, dtype, POINTS)
-        from actbench.core.exact import resolve_exact
+        from actbench_ulp.core.exact import resolve_exact
 
         exact = resolve_exact([b.task for b in work], exact_cache)
         curves = error_curves.curves_for(case, [peers.resolve("ours")], work, exact)
@@ -371,7 +371,7 @@ def test_the_search_section_tables_and_draws_the_maxima_found(results, full_repo
     """The default audit searched sigmoid and gelu in float64 (ours, numpy-seed): the report
     tables each implementation's maximum found and draws each searched kernel per binade, and
     the figure's worst binade holds the row's maximum."""
-    from actbench.report import sweeps
+    from actbench_ulp.report import sweeps
 
     out_dir, _ = full_report
     md = (out_dir / "report.md").read_text(encoding="utf-8")

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from actbench import kernels
-from actbench.accuracy import audit, table
-from actbench.core.budgets import load_budgets
-from actbench.core.catalog import CATALOG, Case, Variant
+from actbench_ulp import kernels
+from actbench_ulp.accuracy import audit, table
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.catalog import CATALOG, Case, Variant
 
 ROWWISE = [kernels.softmax, kernels.log_softmax]
 VJPS = [kernels.softmax_vjp, kernels.log_softmax_vjp]

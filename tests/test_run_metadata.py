@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from actbench.core import results
-from actbench.kernels import _target
+from actbench_ulp.core import results
+from actbench_ulp.kernels import _target
 
 
 def test_the_compiler_target_is_the_hosts():

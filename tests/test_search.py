@@ -3,15 +3,15 @@ worst cases, and float32 maxima close to the exhaustive sweep's."""
 
 from pathlib import Path
 
+import actbench_ulp as actbench
 import numpy as np
 import pytest
 
-import actbench
-from actbench.accuracy import search
-from actbench.core import domains
-from actbench.core.exact import Cache
-from actbench.core.metrics import ulp_error
-from actbench.reference import REFERENCES, evaluate
+from actbench_ulp.accuracy import search
+from actbench_ulp.core import domains
+from actbench_ulp.core.exact import Cache
+from actbench_ulp.core.metrics import ulp_error
+from actbench_ulp.reference import REFERENCES, evaluate
 
 from .planted_bands import BANDS, CANCEL_LO, SERIES_SWITCH
 
@@ -102,15 +102,15 @@ def test_search_finds_the_gated_tiny_a_beside_an_ordinary_b(tmp_path):
 
 
 def actbench_cases(act, variant, direction):
-    from actbench.core.catalog import cases
+    from actbench_ulp.core.catalog import cases
 
     return cases([act], [variant], [direction])
 
 
 def test_search_is_repeatable_and_warm_reruns_compute_nothing(tmp_path):
     case = next(actbench_cases("tanh", "accurate", "forward"))
-    from actbench.core.budgets import load_budgets
-    from actbench.core.impl import Impl
+    from actbench_ulp.core.budgets import load_budgets
+    from actbench_ulp.core.impl import Impl
 
     cache = Cache(tmp_path)
     first = search.search_row(case, "float64", load_budgets(), Impl(), cache)
@@ -140,9 +140,9 @@ def test_float32_search_comes_near_the_exhaustive_maximum(tmp_path):
     above it (the search's points are inputs the sweep ran)."""
     import pandas as pd
 
-    from actbench.core.budgets import load_budgets
-    from actbench.core.catalog import cases
-    from actbench.core.impl import Impl
+    from actbench_ulp.core.budgets import load_budgets
+    from actbench_ulp.core.catalog import cases
+    from actbench_ulp.core.impl import Impl
 
     swept = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "exhaustive" / "audit.csv")
     cache, budgets, ratios = Cache(tmp_path), load_budgets(), {}
@@ -171,9 +171,9 @@ def test_float32_search_comes_near_torchs_exhaustive_maximum(tmp_path):
     pytest.importorskip("torch")
     import pandas as pd
 
-    from actbench.core import peers
-    from actbench.core.budgets import load_budgets
-    from actbench.core.catalog import cases
+    from actbench_ulp.core import peers
+    from actbench_ulp.core.budgets import load_budgets
+    from actbench_ulp.core.catalog import cases
 
     swept = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "exhaustive-torch" /
                         "audit.csv")

@@ -1,4 +1,4 @@
-"""The seed visualization report (shared/seeds/003_*): its eight findings as actbench.report.seed_findings
+"""The seed visualization report (shared/seeds/003_*): its eight findings as actbench_ulp.report.seed_findings
 measures them on our kernels, checked against values computed here independently (mpmath
 formulas of our own, closed forms), and every one of its figures drawn and rendered."""
 
@@ -10,8 +10,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from actbench.core.peers import _seed_finite_diff, _seed_silu
-from actbench.report import seed_figures, seed_findings, seed_measures
+from actbench_ulp.core.peers import _seed_finite_diff, _seed_silu
+from actbench_ulp.report import seed_figures, seed_findings, seed_measures
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actbench import kernels
+from actbench_ulp import kernels
 
 DTYPES = (np.float32, np.float64)
 

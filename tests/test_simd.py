@@ -12,9 +12,9 @@ import numba
 import numpy as np
 import pytest
 
-from actbench import kernels
-from actbench.kernels import _simd, _simd32, _target
-from actbench.reference import polyfit
+from actbench_ulp import kernels
+from actbench_ulp.kernels import _simd, _simd32, _target
+from actbench_ulp.reference import polyfit
 from tests import vector_loops
 
 NAMES = sorted(_simd.KERNELS)
@@ -301,7 +301,7 @@ _SWITCHES = [0.0, 0.55, 1 / 32, 1 / 16, 0.1875, 8.0, 14.75, 20.0, 30.0, 40.0, 55
 
 @pytest.mark.parametrize("name", NAMES32)
 def test_float32_kernels_at_their_switch_points(name):
-    from actbench.core import budgets, catalog, metrics
+    from actbench_ulp.core import budgets, catalog, metrics
     fast = name.endswith("_fast")
     base = name.removesuffix("_fast")
     act = catalog.CATALOG[base.removeprefix("d_")]

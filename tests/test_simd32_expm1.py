@@ -7,9 +7,9 @@ switch points and their parameters.  Their accuracy over the catalog's domains i
 import numpy as np
 import pytest
 
-from actbench import kernels
-from actbench.core import budgets, catalog, metrics
-from actbench.kernels import _simd, _simd32_expm1
+from actbench_ulp import kernels
+from actbench_ulp.core import budgets, catalog, metrics
+from actbench_ulp.kernels import _simd, _simd32_expm1
 from tests.test_simd import around, assert_float32_vector_loop
 
 NAMES = sorted(_simd32_expm1.KERNELS)

@@ -7,8 +7,8 @@ accuracy over the catalog's domains is the audit's (tests/test_audit.py)."""
 import numpy as np
 import pytest
 
-from actbench.kernels import _simd, _simd32_gelu_tanh
-from actbench.reference import polyfit
+from actbench_ulp.kernels import _simd, _simd32_gelu_tanh
+from actbench_ulp.reference import polyfit
 from tests.test_simd import around, assert_float32_vector_loop
 from tests.test_simd32_expm1 import _check
 

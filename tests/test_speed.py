@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actbench import cli
-from actbench.speed.timing import BEST_COLUMNS, best_within_target, speed_table
+from actbench_ulp import cli
+from actbench_ulp.speed.timing import BEST_COLUMNS, best_within_target, speed_table
 
 
 def _bench(impl, activation, median, iqr, size=1000, dtype="float32", bytes_=8000,
@@ -310,7 +310,7 @@ def test_every_audit_given_counts(tmp_path):
     speed = pd.read_csv(tmp_path / "speed.csv").set_index("variant")["max_ulp"]
     assert speed["simd"] == 1.25  # the suite's max_ulp column takes both files too
     # one file, as a path or a string (the gate passes a Path), or a list of them
-    from actbench.accuracy.table import worst_errors_from
+    from actbench_ulp.accuracy.table import worst_errors_from
     key = ("ours", "relu", "simd", "forward", "float32")
     assert worst_errors_from(sampled)[key] == worst_errors_from(str(sampled))[key] == 0.5
     assert worst_errors_from([sampled, exhaustive])[key] == 1.25

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actbench.gate import stats
+from actbench_ulp.gate import stats
 
 
 def test_mann_whitney_p_value_is_exact_for_fully_separated_samples():

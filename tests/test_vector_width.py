@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from actbench.kernels import _target
+from actbench_ulp.kernels import _target
 from tests import vector_loops
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import time
 import numba
 from numba import types
 
-from actbench.kernels import (
+from actbench_ulp.kernels import (
     _gated_fast,
     _rowwise_fast,
     _rowwise_short,

@@ -7,8 +7,8 @@ import sys
 
 import pandas as pd
 
-from actbench.core.budgets import target
-from actbench.core.catalog import CATALOG
+from actbench_ulp.core.budgets import target
+from actbench_ulp.core.catalog import CATALOG
 
 d = pd.read_csv(sys.argv[1], keep_default_na=False)
 d = d[(d["impl"] == "ours") & (d["variant"] == "accurate") & d["dtype"].isin(["float32", "float64"])]

@@ -14,7 +14,7 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np
 
-from actbench.core.catalog import CATALOG
+from actbench_ulp.core.catalog import CATALOG
 
 NAMES = ["elu", "celu", "selu", "sigmoid", "log_sigmoid", "tanh", "softsign", "softplus", "silu",
          "mish", "gelu", "gelu_tanh", "hardswish", "glu", "swiglu", "geglu"]

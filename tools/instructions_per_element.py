@@ -62,7 +62,7 @@ def ours(module: str, names: list[str]) -> None:
     import numba
     import numpy as np
 
-    mod = importlib.import_module(f"actbench.kernels.{module}")
+    mod = importlib.import_module(f"actbench_ulp.kernels.{module}")
     for name in names:
         loop = mod.KERNELS[name][False]
         fresh = numba.njit(error_model="numpy", fastmath={"contract"})(loop.py_func)

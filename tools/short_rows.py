@@ -12,7 +12,7 @@ import time
 import numba
 import numpy as np
 
-from actbench.kernels import _rowwise_fast, _rowwise_short
+from actbench_ulp.kernels import _rowwise_fast, _rowwise_short
 
 
 def _median_seconds(kernel, args, reps=11):

@@ -20,7 +20,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 
-from actbench.core.catalog import CATALOG
+from actbench_ulp.core.catalog import CATALOG
 
 
 def per_element(call, n: int, reps: int = 5, inner: int = 20) -> float:

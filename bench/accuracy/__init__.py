@@ -5,5 +5,5 @@ It owns the audit call and its batches (``audit``), the checks of what an audit 
 domain (``exhaustive`` schedules and merges a sweep, ``sweep_chunk`` measures one chunk,
 ``oracle`` holds the fast oracle's compiled measuring pass and its bound) and the per-point
 error curves the report plots (``error_curves``).  It imports
-``actbench.core`` (and, to round a result of the wrong dtype, ``actbench.kernels``' rounding).
+``actbench_ulp.core`` (and, to round a result of the wrong dtype, ``actbench_ulp.kernels``' rounding).
 """

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbench.accuracy import exhaustive
-from actbench.accuracy import row as rows
-from actbench.accuracy.row import AuditRow
-from actbench.core import domains, metrics
-from actbench.core.budgets import Budgets
-from actbench.core.catalog import runs_for_peers
-from actbench.core.domains import hexf
-from actbench.core.exact import Cache, Task, resolve_exact
-from actbench.core.executors import local_pool
-from actbench.core.peers import Impl
-from actbench.core.regressions import Regressions
-from actbench.kernels._narrow import BFLOAT16, round_once
+from actbench_ulp.accuracy import exhaustive
+from actbench_ulp.accuracy import row as rows
+from actbench_ulp.accuracy.row import AuditRow
+from actbench_ulp.core import domains, metrics
+from actbench_ulp.core.budgets import Budgets
+from actbench_ulp.core.catalog import runs_for_peers
+from actbench_ulp.core.domains import hexf
+from actbench_ulp.core.exact import Cache, Task, resolve_exact
+from actbench_ulp.core.executors import local_pool
+from actbench_ulp.core.peers import Impl
+from actbench_ulp.core.regressions import Regressions
+from actbench_ulp.kernels._narrow import BFLOAT16, round_once
 
 __all__ = ["Batch", "Points", "audit", "batches", "call_kernel",
            "elementwise_batch", "evaluate_points", "format_value", "gated_batch", "row_batch",
@@ -190,7 +190,7 @@ def evaluate_points(kernel, work: list[Batch], exact: dict) -> Points:
 
 def _search():
     # imported when called: the search builds on this module's batches and rows
-    from actbench.accuracy import search
+    from actbench_ulp.accuracy import search
 
     return search
 
@@ -271,7 +271,7 @@ def run_audit(selection, dtypes, domain_names, budgets: Budgets, n: int | None =
               chunk_points: int | None = None) -> list[dict]:
     """Audit every case in ``selection`` and every implementation on every dtype and domain;
     one row each.  Exact values come from ``cache`` or are computed first, for all rows at
-    once, in ``executor`` (``actbench.core.executors``) or else ``jobs`` processes; the
+    once, in ``executor`` (``actbench_ulp.core.executors``) or else ``jobs`` processes; the
     exhaustive float32 sweeps (every ``stride``-th input, in chunks of ``chunk_points``) run
     there too.  ``search_swept``:
     whether to search where the exhaustive sweep covers every input (float32 and 16-bit

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from actbench.accuracy.audit import batches, evaluate_points
-from actbench.core.exact import Cache, resolve_exact
+from actbench_ulp.accuracy.audit import batches, evaluate_points
+from actbench_ulp.core.exact import Cache, resolve_exact
 
 __all__ = ["CURVE_DOMAINS", "Curve", "curves_for", "work_for"]
 

@@ -2,7 +2,7 @@
 
 ``sweep(case, impl, ...)`` cuts the bit patterns into chunks of whole binades
 (``sweep_chunk``), runs them in an executor (a local process pool or a Dask cluster,
-``actbench.core.executors``) with a progress bar, and stores each finished chunk's summary
+``actbench_ulp.core.executors``) with a progress bar, and stores each finished chunk's summary
 atomically (``SweepStore``), so that an interrupted sweep resumes where it stopped.  Then it
 settles with mpmath, through the exact-value cache, every point the fast oracle leaves
 undecided and every point the row reports (``confirm``; ``oracle`` says which and why), and
@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.accuracy import oracle, sweep_chunk
-from actbench.accuracy.row import AuditRow
-from actbench.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
-from actbench.core import metrics
-from actbench.core.declared import oracle as catalog_oracle
-from actbench.core.declared import source_digest
-from actbench.core.domains import DOMAINS, hexf
-from actbench.core.exact import Task, resolve_exact
-from actbench.core.executors import completed, picklable
-from actbench.core.results import write_atomic
+from actbench_ulp.accuracy import oracle, sweep_chunk
+from actbench_ulp.accuracy.row import AuditRow
+from actbench_ulp.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
+from actbench_ulp.core import metrics
+from actbench_ulp.core.declared import oracle as catalog_oracle
+from actbench_ulp.core.declared import source_digest
+from actbench_ulp.core.domains import DOMAINS, hexf
+from actbench_ulp.core.exact import Task, resolve_exact
+from actbench_ulp.core.executors import completed, picklable
+from actbench_ulp.core.results import write_atomic
 
 __all__ = ["STORE_SCHEMA", "SweepInterrupted", "SweepStore", "confirm", "oracle_bound", "sweep"]
 
@@ -53,7 +53,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def oracle_bound(activation: str, direction: str) -> float:
     """The oracle's error bound in float64 ULP: its float64 budget in the packaged budgets
     (not a user's ``--budgets``: the bound belongs to our kernel), the largest over domains."""
-    from actbench.core.budgets import load_budgets
+    from actbench_ulp.core.budgets import load_budgets
 
     budgets = load_budgets()
     return max(budgets.get(activation, oracle.ORACLE_VARIANT, direction, "float64", d).max_ulp
@@ -63,11 +63,11 @@ def oracle_bound(activation: str, direction: str) -> float:
 @cache
 def _source_hash() -> str:
     """What our kernels and the sweep's own measuring code are: their sources."""
-    from actbench import kernels
+    from actbench_ulp import kernels
 
     h = hashlib.sha256()
-    from actbench.accuracy import audit
-    from actbench.core import activation, array_libs, arrays, catalog, framework_peers, impl, peers
+    from actbench_ulp.accuracy import audit
+    from actbench_ulp.core import activation, array_libs, arrays, catalog, framework_peers, impl, peers
 
     files = sorted(Path(kernels.__file__).parent.glob("*.py"))
     # the measuring code, what picks a variant's kernel, and how peers and a user's arrays are
@@ -101,7 +101,7 @@ def _identity(spec: tuple) -> list:
         libs += {"scipy": ["scipy"], "torch": ["torch"], "jax": ["jax", "jaxlib"]}.get(rest[0], [])
         return [spec, {lib: _version(lib) for lib in libs}]
     if kind == "spec":
-        from actbench.core.peers import load_callable
+        from actbench_ulp.core.peers import load_callable
 
         fns = [load_callable(s) for s in rest[:2] if s and ":" in s]
         return [spec, [_callable_identity(f) for f in fns],
@@ -264,7 +264,7 @@ def _pick(results) -> tuple[dict, float]:
 def confirm(case, results, bound, cache=None, executor=None) -> AuditRow:
     """Merge chunk summaries into row fields, with mpmath's exact values at the points that
     decide them (see the module docstring)."""
-    from actbench.core.exact import Cache
+    from actbench_ulp.core.exact import Cache
 
     errors = [r["error"] for r in results if r.get("error")]
     notes = list(dict.fromkeys(r["wrong_dtype"] for r in results if r.get("wrong_dtype")))

@@ -25,11 +25,11 @@ both readings are kept.
   largest lower bound of the chunk (the maximum is one of them; at most ``MAX_CANDIDATES``
   kept, the highest bounds, and the best bound left out remembered), and the top few by error;
 
-and mpmath (``actbench.reference``, in ``exhaustive.confirm``) then re-evaluates the deferred
+and mpmath (``actbench_ulp.reference``, in ``exhaustive.confirm``) then re-evaluates the deferred
 points, the candidates of the chunks that may hold the sweep's maximum, the sweep's worst
 points and first special-value mismatches, and a few random points of every chunk.  At each of them the
 oracle is checked against its bound: a violation means the sweep's counts cannot be trusted,
-and the row says so (``actbench.accuracy.exhaustive``).
+and the row says so (``actbench_ulp.accuracy.exhaustive``).
 """
 
 

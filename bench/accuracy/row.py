@@ -10,7 +10,7 @@ dict at run time, so a list of rows is a ``pandas.DataFrame`` as it stands.
 
 from typing import Literal, TypedDict
 
-from actbench.accuracy import oracle
+from actbench_ulp.accuracy import oracle
 
 __all__ = ["COLUMNS", "THRESHOLD_COLUMNS", "AuditRow", "Status", "WorstPoint", "absent", "failed",
            "judge", "start"]

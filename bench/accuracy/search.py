@@ -32,11 +32,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from actbench import reference
-from actbench.accuracy.audit import Batch, audit, elementwise_batch, evaluate_points, gated_batch, row_batch
-from actbench.core import domains
-from actbench.core.catalog import CATALOG, DTYPE_EDGES
-from actbench.core.exact import Cache, Task, resolve_exact
+from actbench_ulp import reference
+from actbench_ulp.accuracy.audit import (
+    Batch,
+    audit,
+    elementwise_batch,
+    evaluate_points,
+    gated_batch,
+    row_batch,
+)
+from actbench_ulp.core import domains
+from actbench_ulp.core.catalog import CATALOG, DTYPE_EDGES
+from actbench_ulp.core.exact import Cache, Task, resolve_exact
 
 __all__ = [
     "PER_BINADE",

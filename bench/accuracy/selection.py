@@ -5,7 +5,7 @@ it (the command line shows it as a usage error, exit status 2)."""
 
 from collections.abc import Iterable
 
-from actbench.core.domains import EXHAUSTIVE_DTYPES
+from actbench_ulp.core.domains import EXHAUSTIVE_DTYPES
 
 __all__ = ["at_least_one", "check_domains", "nothing_to_audit", "pick"]
 

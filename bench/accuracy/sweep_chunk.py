@@ -1,5 +1,5 @@
 """One chunk of the exhaustive float32 sweep, measured where it runs (a pool process or a
-Dask worker); ``actbench.accuracy.exhaustive`` schedules the chunks and merges them.
+Dask worker); ``actbench_ulp.accuracy.exhaustive`` schedules the chunks and merges them.
 
 The bit patterns are cut into chunks of whole binades (2**23 patterns share a sign and an
 exponent), a chunk per task; ``--sweep-stride N`` takes every N-th pattern instead (the default
@@ -16,8 +16,8 @@ from functools import cache
 
 import numpy as np
 
-from actbench.accuracy import oracle
-from actbench.core.executors import single_thread
+from actbench_ulp.accuracy import oracle
+from actbench_ulp.core.executors import single_thread
 
 __all__ = ["BINADE", "BINADES", "Chunk", "Job", "chunks", "impl_spec", "run_chunk"]
 
@@ -61,7 +61,7 @@ def chunks(stride: int = 1, target: int = TARGET_POINTS) -> list[Chunk]:
 def impl_spec(impl) -> tuple:
     """A picklable description of ``impl`` that ``_resolve`` turns back into it in a worker:
     the built-in name, a ``module:function`` spec, or the user's callables themselves."""
-    from actbench.core.peers import BUILTIN, UserImpl
+    from actbench_ulp.core.peers import BUILTIN, UserImpl
 
     if impl.name in BUILTIN and type(impl) is BUILTIN[impl.name]:
         return ("builtin", impl.name)
@@ -79,7 +79,7 @@ def _resolve_cached(spec: tuple):
 
 
 def _resolve(spec: tuple):
-    from actbench.core.peers import BUILTIN, UserImpl
+    from actbench_ulp.core.peers import BUILTIN, UserImpl
 
     kind, *rest = spec
     if kind == "builtin":
@@ -105,8 +105,8 @@ class Job:
 
 
 def _case(job: Job):
-    from actbench.core.catalog import Case
-    from actbench.core.declared import ensure
+    from actbench_ulp.core.catalog import Case
+    from actbench_ulp.core.declared import ensure
 
     act = ensure(job.activation, job.declaration)
     return Case(act, act.variant(job.variant), job.direction)
@@ -115,7 +115,7 @@ def _case(job: Job):
 def run_chunk(job: Job, oracle_kernel=None) -> dict:
     """Measure one chunk (in a worker): the summary ``exhaustive.confirm`` merges.
     ``oracle_kernel`` replaces the oracle (the tests plant a wrong one)."""
-    from actbench.accuracy.audit import call_kernel
+    from actbench_ulp.accuracy.audit import call_kernel
 
     single_thread()
     start = time.perf_counter()
@@ -123,7 +123,7 @@ def run_chunk(job: Job, oracle_kernel=None) -> dict:
     act = case.activation
     kernel = _resolve_cached(job.impl).kernel(case)
     if oracle_kernel is None:
-        from actbench.core.declared import oracle as catalog_oracle
+        from actbench_ulp.core.declared import oracle as catalog_oracle
 
         oracle_kernel = catalog_oracle(act, job.direction)[0]
     delta = oracle.delta_for(job.bound)

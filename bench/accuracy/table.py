@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from actbench.accuracy.row import COLUMNS
-from actbench.core.domains import DOMAINS
+from actbench_ulp.accuracy.row import COLUMNS
+from actbench_ulp.core.domains import DOMAINS
 
 __all__ = ["KERNEL_KEY", "failed", "failures_report", "point_outcome", "render", "summary_table", "to_frame",
            "worst_error", "worst_errors_from"]

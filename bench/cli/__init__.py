@@ -11,14 +11,14 @@ Modules: ``parser`` (options and help), ``common`` (what the commands share), ``
 
 import sys
 
-from actbench.cli.common import EXIT_OK, EXIT_USAGE, UsageError
-from actbench.cli.gating import cmd_compare, cmd_gate, cmd_report
-from actbench.cli.measure import cmd_audit, cmd_bench, cmd_list
-from actbench.cli.parser import parser
-from actbench.core.budgets import BudgetError
-from actbench.core.declared import DeclarationError, check_entry_points
-from actbench.core.errors import ResultsError
-from actbench.core.results import checkout_state_at_start
+from actbench_ulp.cli.common import EXIT_OK, EXIT_USAGE, UsageError
+from actbench_ulp.cli.gating import cmd_compare, cmd_gate, cmd_report
+from actbench_ulp.cli.measure import cmd_audit, cmd_bench, cmd_list
+from actbench_ulp.cli.parser import parser
+from actbench_ulp.core.budgets import BudgetError
+from actbench_ulp.core.declared import DeclarationError, check_entry_points
+from actbench_ulp.core.errors import ResultsError
+from actbench_ulp.core.results import checkout_state_at_start
 
 __all__ = ["main"]
 

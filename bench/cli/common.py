@@ -4,7 +4,7 @@ implementations named by --impl, and the check that an output directory is writa
 import os
 import tempfile
 
-from actbench.core import catalog
+from actbench_ulp.core import catalog
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
            "UsageError", "flatten", "parse_sizes", "pick_names", "resolve_impls",
@@ -20,7 +20,7 @@ class UsageError(Exception):
 
 def pick_names(values, known, what):
     """Repeated and comma-separated options, checked (``selection.pick``); None when not given."""
-    from actbench.accuracy.selection import pick
+    from actbench_ulp.accuracy.selection import pick
 
     try:
         return pick(values, known, what) or None
@@ -33,7 +33,7 @@ def variant_names():
 
 
 def resolve_impls(args, acts, err):
-    from actbench.core import peers
+    from actbench_ulp.core import peers
 
     names = flatten(args.impl) or ["ours"]
     user = [n for n in names if ":" in n]

@@ -1,12 +1,12 @@
 """``actbench gate --against REV``: gate this checkout against a git revision, both measured
-here and now, their kernels timed in alternation (``actbench.gate.against``,
-``actbench.gate.alternate``)."""
+here and now, their kernels timed in alternation (``actbench_ulp.gate.against``,
+``actbench_ulp.gate.alternate``)."""
 
 import shutil
 import tempfile
 from pathlib import Path
 
-from actbench.cli.common import (
+from actbench_ulp.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
@@ -16,8 +16,8 @@ from actbench.cli.common import (
     pick_names,
     writable_dir,
 )
-from actbench.cli.gating import _compare_and_report, _comparison, _load_results, replace_results
-from actbench.core.exact import default_cache_dir
+from actbench_ulp.cli.gating import _compare_and_report, _comparison, _load_results, replace_results
+from actbench_ulp.core.exact import default_cache_dir
 
 __all__ = ["cmd_gate_against"]
 
@@ -25,9 +25,9 @@ __all__ = ["cmd_gate_against"]
 def _selection(args) -> dict:
     """The workers' selection: the gate's filters (names checked here, as ``actbench bench``
     checks them), the stored baseline's sizes and dtypes otherwise, one thread."""
-    from actbench.core import catalog
-    from actbench.gate import alternate
-    from actbench.gate.runs import GATE_FILTERS, GATE_TIMING
+    from actbench_ulp.core import catalog
+    from actbench_ulp.gate import alternate
+    from actbench_ulp.gate.runs import GATE_FILTERS, GATE_TIMING
 
     sizes = parse_sizes(args.size) or GATE_FILTERS["size"]
     if min(sizes) < 1:
@@ -41,13 +41,13 @@ def _selection(args) -> dict:
 
 def _timed(selection, dirs, sessions, rounds, sites, work: Path, err, what="timing",
            only=None, audits=None) -> int | None:
-    """Both sides timed in alternation (``actbench.gate.alternate``), each written into its
+    """Both sides timed in alternation (``actbench_ulp.gate.alternate``), each written into its
     directory in ``dirs`` as ``actbench bench`` writes a run, with the worst errors of the
     audit in its directory in ``audits`` (default ``dirs``); an exit code on failure, else
     None: 1 where the new side's worker failed (the change broke a kernel), 2 where the
     base's did (nothing to judge the change by)."""
-    from actbench.accuracy.table import worst_errors_from
-    from actbench.gate import alternate
+    from actbench_ulp.accuracy.table import worst_errors_from
+    from actbench_ulp.gate import alternate
 
     try:
         timed = alternate.alternate(selection, sites, sessions, rounds, work, err, what, only)
@@ -66,8 +66,8 @@ def _timed(selection, dirs, sessions, rounds, sites, work: Path, err, what="timi
 
 
 def _with_paired(c, base_rs, new_rs):
-    from actbench.core.resultset import SPEED_KEY
-    from actbench.gate import against
+    from actbench_ulp.core.resultset import SPEED_KEY
+    from actbench_ulp.gate import against
 
     if c.speed is None:
         return
@@ -84,9 +84,9 @@ def _confirm(c, selection, dirs, sites, work: Path, args, err) -> int | None:
     the slowdowns that this second comparison shows too. Both sides are measured afresh side
     by side, so the rerun is compared unnormalised: a few flagged kernels' common slowdown
     must not be divided out as if it were the machine's."""
-    from actbench.core.resultset import SPEED_KEY
-    from actbench.gate import alternate
-    from actbench.gate.compare import compare_speed, confirm
+    from actbench_ulp.core.resultset import SPEED_KEY
+    from actbench_ulp.gate import alternate
+    from actbench_ulp.gate.compare import compare_speed, confirm
 
     flagged = c.speed[(c.speed["verdict"] == "slower") & ~c.speed["drift"]]
     if flagged.empty:
@@ -115,8 +115,8 @@ def _confirm(c, selection, dirs, sites, work: Path, args, err) -> int | None:
 
 
 def cmd_gate_against(args, common, out, err):
-    from actbench.gate import against
-    from actbench.gate import runs as gate_runs
+    from actbench_ulp.gate import against
+    from actbench_ulp.gate import runs as gate_runs
 
     if args.record:
         raise UsageError("--record goes with --baseline; --against needs no stored baseline")
@@ -150,7 +150,7 @@ def cmd_gate_against(args, common, out, err):
                 if code not in (EXIT_OK, EXIT_FAIL):
                     return EXIT_USAGE if code == EXIT_USAGE else EXIT_FAIL
         if selection is not None:
-            from actbench.gate import alternate
+            from actbench_ulp.gate import alternate
 
             code = _timed(selection, dirs, args.interleave, alternate.ROUNDS, sites, run_dir, err)
             if code is not None:

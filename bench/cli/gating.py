@@ -5,8 +5,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from actbench.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, flatten, writable_dir
-from actbench.core.exact import default_cache_dir
+from actbench_ulp.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, flatten, writable_dir
+from actbench_ulp.core.exact import default_cache_dir
 
 __all__ = ["GATE_FILES", "cmd_compare", "cmd_gate", "cmd_report", "replace_results"]
 
@@ -25,7 +25,7 @@ def _check_compare_options(args):
 def _publish(md: str, args, err):
     """The Markdown summary to --markdown and, in a GitHub Actions job, the step summary."""
 
-    from actbench.core.results import write_atomic
+    from actbench_ulp.core.results import write_atomic
 
     if args.markdown:
         write_atomic(Path(args.markdown), md)
@@ -39,8 +39,8 @@ def _publish(md: str, args, err):
 
 
 def _comparison(base_rs, new_rs, args):
-    from actbench.core.resultset import ResultsError
-    from actbench.gate.compare import compare
+    from actbench_ulp.core.resultset import ResultsError
+    from actbench_ulp.gate.compare import compare
 
     try:
         c = compare(base_rs, new_rs, alpha=args.alpha, min_effect=args.min_effect,
@@ -55,8 +55,8 @@ def _comparison(base_rs, new_rs, args):
 
 def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None, c=None):
 
-    from actbench.core.results import write_atomic
-    from actbench.gate import summary
+    from actbench_ulp.core.results import write_atomic
+    from actbench_ulp.gate import summary
 
     c = c or _comparison(base_rs, new_rs, args)
     md = summary.markdown(c, title=title)
@@ -75,7 +75,7 @@ def _compare_and_report(base_rs, new_rs, args, out, err, title, out_dir=None, c=
 
 
 def _load_results(path, what):
-    from actbench.core.resultset import ResultsError, load
+    from actbench_ulp.core.resultset import ResultsError, load
 
     try:
         return load(path)
@@ -96,7 +96,7 @@ def _gate_step(argv, err, what) -> int:
     import io
 
     print(f"actbench gate: {what} actbench {' '.join(argv)}", file=err)
-    from actbench.cli import main  # the gate runs actbench's own commands in-process
+    from actbench_ulp.cli import main  # the gate runs actbench's own commands in-process
 
     return main(argv, out=io.StringIO(), err=err)
 
@@ -106,7 +106,7 @@ def _gate_record(args, baseline, common, out, err):
     every run succeeded: a failed recording never replaces a good baseline."""
     import shutil
 
-    from actbench.gate import runs as gate
+    from actbench_ulp.gate import runs as gate
 
     writable_dir(baseline, "--baseline")
     run_dir = Path(tempfile.mkdtemp(prefix=".record-", dir=baseline))
@@ -140,8 +140,8 @@ def _gate_confirm(c, base_rs, bench_argv, run_dir, args, err):
     only the slowdowns that the second run shows as well (``compare.confirm``)."""
     import shutil
 
-    from actbench.gate.compare import compare_speed, confirm
-    from actbench.gate.runs import confirm_argv
+    from actbench_ulp.gate.compare import compare_speed, confirm
+    from actbench_ulp.gate.runs import confirm_argv
 
     # the drift rows judge the whole run; only single benchmarks are rerun
     flagged = c.speed[(c.speed["verdict"] == "slower") & ~c.speed["drift"]]
@@ -182,7 +182,7 @@ def replace_results(run_dir: Path, out_dir: Path) -> None:
 def cmd_gate(args, out, err):
     import shutil
 
-    from actbench.gate import runs as gate
+    from actbench_ulp.gate import runs as gate
 
     _check_compare_options(args)
     if args.jobs < 1:
@@ -190,7 +190,7 @@ def cmd_gate(args, out, err):
     common = ["--jobs", str(args.jobs)] + (["--no-cache"] if args.no_cache else []) + \
         (["--cache", args.cache] if args.cache else [])
     if args.against is not None:
-        from actbench.cli.gate_against import cmd_gate_against
+        from actbench_ulp.cli.gate_against import cmd_gate_against
 
         return cmd_gate_against(args, common, out, err)
     baseline = Path(args.baseline)
@@ -242,10 +242,10 @@ def cmd_gate(args, out, err):
 def cmd_report(args, out, err):
     from tqdm import tqdm
 
-    from actbench.core import resultset
-    from actbench.core.exact import Cache
-    from actbench.report import document
-    from actbench.report.build import build
+    from actbench_ulp.core import resultset
+    from actbench_ulp.core.exact import Cache
+    from actbench_ulp.report import document
+    from actbench_ulp.report.build import build
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

@@ -6,8 +6,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from actbench import kernels
-from actbench.cli.common import (
+from actbench_ulp import kernels
+from actbench_ulp.cli.common import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -18,10 +18,10 @@ from actbench.cli.common import (
     variant_names,
     writable_dir,
 )
-from actbench.core import catalog
-from actbench.core.budgets import load_budgets
-from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
-from actbench.core.exact import default_cache_dir
+from actbench_ulp.core import catalog
+from actbench_ulp.core.budgets import load_budgets
+from actbench_ulp.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench_ulp.core.exact import default_cache_dir
 
 __all__ = ["cmd_audit", "cmd_bench", "cmd_list"]
 
@@ -78,11 +78,11 @@ def cmd_list(out):
 
 def cmd_audit(args, out, err):
     # heavy imports (numba kernels) only when auditing
-    from actbench.accuracy import audit, exhaustive, table
-    from actbench.accuracy import selection as selection_checks
-    from actbench.core import results
-    from actbench.core.exact import Cache
-    from actbench.core.regressions import RegressionError, Regressions, regressions_file_is_installed
+    from actbench_ulp.accuracy import audit, exhaustive, table
+    from actbench_ulp.accuracy import selection as selection_checks
+    from actbench_ulp.core import results
+    from actbench_ulp.core.exact import Cache
+    from actbench_ulp.core.regressions import RegressionError, Regressions, regressions_file_is_installed
 
     acts = pick_names(args.activation, list(catalog.CATALOG), "activation")
     variants = pick_names(args.variant, variant_names(), "variant")
@@ -192,7 +192,7 @@ def cmd_audit(args, out, err):
 def _executor(args, err):
     """(executor, client): the Dask cluster of --scheduler or $DASK_SCHEDULER_ADDRESS, else
     (None, None): run_audit then uses a local pool of --jobs processes."""
-    from actbench.core import executors
+    from actbench_ulp.core import executors
 
     address = executors.scheduler_address(args.scheduler)
     if address is None:
@@ -226,8 +226,8 @@ def cmd_bench(args, out, err):
     import json
     import subprocess
 
-    from actbench.core import results
-    from actbench.speed import timing as speed
+    from actbench_ulp.core import results
+    from actbench_ulp.speed import timing as speed
 
     acts = pick_names(args.activation, list(catalog.CATALOG), "activation")
     variants = pick_names(args.variant, variant_names(), "variant")
@@ -328,7 +328,7 @@ def _bench_audit(paths, named: bool):
     --audit that is absent is a usage error (a typo, most likely)."""
     import pandas as pd
 
-    from actbench.core.resultset import read_audit
+    from actbench_ulp.core.resultset import read_audit
 
     tables = []
     for path in paths:
@@ -351,9 +351,9 @@ def _best(table, audit, args, config, acts, dtypes, out) -> None:
     speed-best is removed: it would sit beside a speed.csv it does not describe."""
     import pandas as pd
 
-    from actbench.core import results
-    from actbench.core.budgets import target
-    from actbench.speed.timing import best_within_target
+    from actbench_ulp.core import results
+    from actbench_ulp.core.budgets import target
+    from actbench_ulp.speed.timing import best_within_target
 
     if audit is None:
         stale = [p for p in (Path(args.out) / f"{BEST}.csv", Path(args.out) / f"{BEST}.json")

@@ -3,11 +3,11 @@
 import argparse
 import os
 
-from actbench.core import catalog
-from actbench.core.budgets import DEFAULT_BUDGETS
-from actbench.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
-from actbench.core.exact import default_cache_dir
-from actbench.core.regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
+from actbench_ulp.core import catalog
+from actbench_ulp.core.budgets import DEFAULT_BUDGETS
+from actbench_ulp.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
+from actbench_ulp.core.exact import default_cache_dir
+from actbench_ulp.core.regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
 
 __all__ = ["IMPL_LIBRARY_HELP", "parser"]
 
@@ -69,7 +69,7 @@ def parser():
                    help="run the exhaustive sweeps' chunks and the exact values on the Dask "
                    "cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786; default "
                    "$DASK_SCHEDULER_ADDRESS, else a local pool of --jobs processes); needs "
-                   "pip install 'actbench[dask]'")
+                   "pip install 'actbench-ulp[dask]'")
     a.add_argument("--budgets", default=str(DEFAULT_BUDGETS), metavar="FILE",
                    help="budget file (default: the packaged bench/core/budgets.toml)")
     a.add_argument("--regressions", default=str(DEFAULT_REGRESSIONS), metavar="FILE",
@@ -213,7 +213,12 @@ def _exact_value_options(p):
 
 
 def _compare_options(p):
-    from actbench.gate.compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_MIN_EFFECT_MEMORY, NORMALIZE
+    from actbench_ulp.gate.compare import (
+        DEFAULT_ALPHA,
+        DEFAULT_MIN_EFFECT,
+        DEFAULT_MIN_EFFECT_MEMORY,
+        NORMALIZE,
+    )
 
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="Q",
                    help=f"false discovery rate over all benchmarks (default {DEFAULT_ALPHA})")

@@ -5,7 +5,7 @@ threshold inputs (``Edge``), how each peer spells it (``Spelling``) and one audi
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from actbench.reference import GATED, REFERENCES, ROWWISE
+from actbench_ulp.reference import GATED, REFERENCES, ROWWISE
 
 __all__ = [
     "DIRECTIONS",
@@ -68,12 +68,12 @@ class Variant:
         return self.kernels.get(direction)
 
 
-# The arguments a kernel of each kind takes before its parameters (``actbench.core.impl``):
+# The arguments a kernel of each kind takes before its parameters (``actbench_ulp.core.impl``):
 # a row-wise kernel takes its temperature as an argument, not as a catalog parameter
 INPUTS = {"elementwise": ("x",), "gated": ("a", "b"), "rowwise": ("x", "temperature=1.0")}
 
 # The peers that spell activations, and the names their expressions may use (bound by each
-# peer: ``actbench.core.peers`` and ``framework_peers``)
+# peer: ``actbench_ulp.core.peers`` and ``framework_peers``)
 PEERS = {
     "torch": "torch, F (torch.nn.functional)",
     "jax": "jax, nn (jax.nn), jnp (jax.numpy)",

@@ -1,5 +1,5 @@
 """How arrays travel between NumPy and one array library (torch, JAX, CuPy, any array-API
-library), for ``actbench.core.arrays``: each ``Library`` converts both ways (zero-copy where
+library), for ``actbench_ulp.core.arrays``: each ``Library`` converts both ways (zero-copy where
 the library allows), says whether it owns an object, waits for an asynchronous result and
 differentiates with its autograd where it has one.
 """
@@ -10,7 +10,7 @@ import importlib.util
 
 import numpy as np
 
-from actbench.kernels._narrow import BFLOAT16
+from actbench_ulp.kernels._narrow import BFLOAT16
 
 __all__ = ["FRAMEWORKS", "ROOT_ALIASES", "ArrayAPI", "ConversionError", "Cupy", "Jax", "Library", "Torch",
            "installed", "library", "owner_of", "root_of", "to_numpy"]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from actbench.core.array_libs import (
+from actbench_ulp.core.array_libs import (
     FRAMEWORKS,
     ArrayAPI,
     ConversionError,
@@ -36,7 +36,7 @@ __all__ = ["FRAMEWORKS", "ArrayAPI", "ArrayCallable", "Autograd", "ConversionErr
            "library", "to_numpy"]
 
 # module roots that mean "this callable works on NumPy arrays"
-_NUMPY_ROOTS = {"numpy", "scipy", "numba", "ml_dtypes", "actbench", "builtins"}
+_NUMPY_ROOTS = {"numpy", "scipy", "numba", "ml_dtypes", "actbench_ulp", "builtins"}
 
 
 def _library_of_module(module: str | None) -> str | None:

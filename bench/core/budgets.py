@@ -18,8 +18,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbench.core.catalog import CATALOG, DTYPES
-from actbench.core.domains import DOMAINS, SIXTEEN_BIT
+from actbench_ulp.core.catalog import CATALOG, DTYPES
+from actbench_ulp.core.domains import DOMAINS, SIXTEEN_BIT
 
 __all__ = ["DEFAULT_BUDGETS", "TARGETS", "Budget", "BudgetError", "Budgets", "load_budgets", "target"]
 

@@ -15,8 +15,8 @@ generators (``domains.py``): a row only says what is specific to the activation.
 
 from dataclasses import replace
 
-from actbench import kernels
-from actbench.core.activation import (
+from actbench_ulp import kernels
+from actbench_ulp.core.activation import (
     DIRECTIONS,
     DTYPES,
     KIND_DIRECTIONS,
@@ -350,7 +350,7 @@ def cases(activations=None, variants=None, directions=None):
 
 def _load_declared() -> None:
     # after CATALOG exists: installed packages' declarations register into it
-    from actbench.core import declared
+    from actbench_ulp.core import declared
 
     declared.load_installed()
 

@@ -32,7 +32,7 @@ from importlib.metadata import entry_points
 
 import mpmath
 
-from actbench.core.activation import spellings
+from actbench_ulp.core.activation import spellings
 
 __all__ = ["DECLARED", "ENTRY_POINT_GROUP", "Declaration", "DeclarationError", "DeclaredReference",
            "check", "check_entry_points", "ensure", "load_entry_points", "load_installed", "oracle",
@@ -60,7 +60,7 @@ class Declaration:
     thresholds: inputs where the activation changes regime (the ``thresholds`` domain).
     monotone: "increasing" or "decreasing" where the reference claims it, checked over ``core``.
     peers: how torch, jax, scipy or numpy-seed write it, e.g. ``{"torch": "0.5 * (x +
-        torch.sqrt(x * x + b))"}`` (``actbench.core.activation.Spelling``): ``--impl torch``
+        torch.sqrt(x * x + b))"}`` (``actbench_ulp.core.activation.Spelling``): ``--impl torch``
         then audits and times that expression.
     oracle / oracle_derivative: float64 functions ``(x: ndarray, **params) -> ndarray`` for the
         exhaustive float32 sweep, within ``oracle_bound`` float64 ULPs (mpmath checks the
@@ -251,7 +251,7 @@ def register(declaration):
     after checking it (``check``); return its catalog row.  Its only variant,
     ``declared``, has no kernel of ours: implementations of it are audited with ``--impl
     module:function`` or ``actbench.audit``, against the standard targets."""
-    from actbench.core.catalog import CATALOG, Activation, Edge, Variant
+    from actbench_ulp.core.catalog import CATALOG, Activation, Edge, Variant
 
     taken = {name: act.declared_by or "shipped with actbench" for name, act in CATALOG.items()}
     forward, derivative = check(declaration, taken)
@@ -295,7 +295,7 @@ def oracle(act, direction: str) -> tuple:
 def ensure(job_activation: str, declaration):
     """The catalog row named ``job_activation``, registering ``declaration`` first where this
     process has not seen it (a pool process of a run that registered it from Python)."""
-    from actbench.core.catalog import CATALOG
+    from actbench_ulp.core.catalog import CATALOG
 
     if job_activation not in CATALOG and declaration is not None:
         register(declaration)

@@ -9,9 +9,9 @@
 - ``bits``: uniformly random bit patterns (as Herbie and SLEEF test), with extra weight on
   the patterns next to ±0, ±inf and the subnormal/normal boundary.
 - ``exhaustive``: every one of the 65,536 values of a 16-bit dtype (exact values for all), or
-  of the 2**32 of float32 (``actbench.accuracy.exhaustive``: a fast oracle, checked by mpmath).
+  of the 2**32 of float32 (``actbench_ulp.accuracy.exhaustive``: a fast oracle, checked by mpmath).
 - ``regressions``: the inputs in ``regressions.json``, package data (see ``regressions.py``).
-- ``search``: a search for the worst case (``actbench.accuracy.search``) that starts from
+- ``search``: a search for the worst case (``actbench_ulp.accuracy.search``) that starts from
   ``stratified`` points: every binade of both signs, subnormals included, with points drawn
   bit-uniformly inside it.
 
@@ -29,7 +29,7 @@ import zlib
 import ml_dtypes
 import numpy as np
 
-from actbench.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
+from actbench_ulp.core.catalog import CATALOG, DTYPE_EDGES, SIXTEEN_BIT, Activation
 
 __all__ = ["DEFAULT_POINTS", "DOMAINS", "EXHAUSTIVE_DTYPES", "PROFILES", "SIXTEEN_BIT", "binades",
            "from_keys", "keys", "points", "seeded", "stratified"]
@@ -178,7 +178,7 @@ def exhaustive(dtype) -> np.ndarray:
     if dtype.name not in SIXTEEN_BIT:
         raise ValueError(f"the exhaustive domain's points are listed for 16-bit dtypes "
                          f"({', '.join(SIXTEEN_BIT)}) only; float32's 2**32 are swept in chunks "
-                         f"(actbench.accuracy.exhaustive), not {dtype.name}")
+                         f"(actbench_ulp.accuracy.exhaustive), not {dtype.name}")
     return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
 
 

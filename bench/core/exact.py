@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench import reference
-from actbench.core.executors import completed, local_pool, picklable
-from actbench.kernels._cache import cache_root
-from actbench.reference.fingerprint import fingerprint
+from actbench_ulp import reference
+from actbench_ulp.core.executors import completed, local_pool, picklable
+from actbench_ulp.kernels._cache import cache_root
+from actbench_ulp.reference.fingerprint import fingerprint
 
 __all__ = ["CACHE_SCHEMA", "Cache", "Task", "default_cache_dir", "resolve_exact"]
 

@@ -1,7 +1,7 @@
 """Where parallel work runs: a local process pool, or an existing Dask cluster.
 
 Both are ``concurrent.futures.Executor``s, so the exact-value tasks (``exact.resolve_exact``)
-and the exhaustive float32 sweep's chunks (``actbench.accuracy.exhaustive``) are submitted the
+and the exhaustive float32 sweep's chunks (``actbench_ulp.accuracy.exhaustive``) are submitted the
 same way wherever they run.  A Dask cluster is reached through ``dask.distributed``'s
 ``Client.get_executor()``; its workers need actbench installed in the same version.
 
@@ -15,7 +15,7 @@ import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
-from actbench.core import DISTRIBUTION
+from actbench_ulp.core import DISTRIBUTION
 
 __all__ = ["DASK_HINT", "SCHEDULER_ENV", "ClusterError", "completed", "connect", "init_worker",
            "local_pool", "picklable", "scheduler_address", "single_thread", "worker_count"]

@@ -2,19 +2,19 @@
 for that framework (``Activation.peers``), differentiated by the framework's own autograd.
 
 Like every peer they answer ``kernel(case)`` with a callable in our calling convention on NumPy
-arrays (see ``actbench.core.peers``), or ``None`` where the framework has no such function.
-They are reached through ``actbench.core.peers`` (``resolve("torch")``, ``BUILTIN``).  Neither
+arrays (see ``actbench_ulp.core.peers``), or ``None`` where the framework has no such function.
+They are reached through ``actbench_ulp.core.peers`` (``resolve("torch")``, ``BUILTIN``).  Neither
 framework is imported until its peer is created: a missing one raises ``PeerUnavailable``
 saying how to install it.  Arrays travel, and autograd runs, as for a user's callable in the
-same framework (``actbench.core.arrays``): a user's copy of a peer's expression gives its bits.
+same framework (``actbench_ulp.core.arrays``): a user's copy of a peer's expression gives its bits.
 """
 
 import importlib.util
 
 import numpy as np
 
-from actbench.core import DISTRIBUTION, arrays
-from actbench.core.impl import PeerUnavailable, Spelled
+from actbench_ulp.core import DISTRIBUTION, arrays
+from actbench_ulp.core.impl import PeerUnavailable, Spelled
 
 __all__ = ["Jax", "Torch"]
 

@@ -7,7 +7,7 @@ the catalog says how each peer writes each activation."""
 
 from collections.abc import Callable
 
-from actbench.core.activation import INPUTS
+from actbench_ulp.core.activation import INPUTS
 
 __all__ = ["Impl", "PeerUnavailable", "Spelled"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbench.reference import format_of
+from actbench_ulp.reference import format_of
 
 __all__ = [
     "MISMATCH_KINDS",

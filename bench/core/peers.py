@@ -1,7 +1,7 @@
 """Implementations audited beside ours: the seed notebook's NumPy formulas, SciPy, PyTorch
 and JAX (``framework_peers``) and a user's own callable.
 
-Each implementation answers ``kernel(case)`` (``actbench.core.impl.Impl``) with a callable in
+Each implementation answers ``kernel(case)`` (``actbench_ulp.core.impl.Impl``) with a callable in
 our calling convention, or ``None`` where it has no such function.  ``resolve`` finds one by
 name (``BUILTIN``) or as ``module:function``.
 """
@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from actbench.core import arrays
-from actbench.core.framework_peers import Jax, Torch
-from actbench.core.impl import Impl, PeerUnavailable, Spelled
+from actbench_ulp.core import arrays
+from actbench_ulp.core.framework_peers import Jax, Torch
+from actbench_ulp.core.impl import Impl, PeerUnavailable, Spelled
 
 __all__ = ["AUTOGRAD", "BUILTIN", "Impl", "PeerUnavailable", "UserImpl", "resolve"]
 
@@ -121,7 +121,7 @@ class UserImpl(Impl):
 
     The callables may work on NumPy, torch, JAX, CuPy or any array-API library: ``library``
     names it ("auto": detected), and the audit's NumPy arrays are converted both ways
-    (``actbench.core.arrays``).  ``derivative="autograd"`` differentiates the forward with its
+    (``actbench_ulp.core.arrays``).  ``derivative="autograd"`` differentiates the forward with its
     framework's autograd: the elementwise derivative, the row-wise VJP and the gated d_a, d_b."""
 
     def __init__(self, name: str, forward: Callable, derivative: Callable | str | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.core.results import source_checkout, write_atomic
+from actbench_ulp.core.results import source_checkout, write_atomic
 
 __all__ = ["DEFAULT_FILE", "SCHEMA_VERSION", "RegressionError", "Regressions",
            "regressions_file_is_installed"]
@@ -42,8 +42,8 @@ def _hex_ok(v) -> bool:
 
 def _check_entry(k, e):
     """Every entry names a catalog case and dtype and holds hex floats of the right shape."""
-    from actbench.core.catalog import CATALOG, DTYPES
-    from actbench.core.domains import SIXTEEN_BIT
+    from actbench_ulp.core.catalog import CATALOG, DTYPES
+    from actbench_ulp.core.domains import SIXTEEN_BIT
 
     if not isinstance(e, dict):
         raise RegressionError(f"entry {k} is not an object")

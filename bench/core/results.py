@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from actbench.core import DISTRIBUTION
+from actbench_ulp.core import DISTRIBUTION
 
 __all__ = ["KERNEL_SOURCES", "SCHEMA_VERSION", "kernels_changed_since", "run_metadata", "source_checkout",
            "write_atomic", "write_table"]
@@ -63,7 +63,7 @@ def _compiler_target() -> dict:
     """The CPU the kernels are compiled for as Numba's compiler sees it: its name (LLVM's for
     the host, or NUMBA_CPU_NAME's), vector extensions and the widest vector the kernels get
     (kernels/_target.py)."""
-    from actbench.kernels import _target  # every run that writes results has imported it
+    from actbench_ulp.kernels import _target  # every run that writes results has imported it
 
     return _target.describe()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from actbench.core.errors import ResultsError
-from actbench.core.results import SCHEMA_VERSION
+from actbench_ulp.core.errors import ResultsError
+from actbench_ulp.core.results import SCHEMA_VERSION
 
 __all__ = ["ACCURACY_KEY", "SPEED_KEY", "ResultSet", "ResultsError", "load", "read_audit"]
 

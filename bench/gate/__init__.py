@@ -4,6 +4,6 @@ It owns the comparison of two result sets (accuracy exactly, speed with a rank t
 ``compare``, ``stats``), the Markdown verdict (``summary``), the command lines the gate reruns
 (``runs``), the gate against a git revision (``against``: the base built apart;
 ``alternate``: both versions timed benchmark by benchmark in alternation by two worker
-processes) and the gate's noise experiment (``experiment``).  It imports ``actbench.speed``,
-``actbench.accuracy`` and ``actbench.core``.
+processes) and the gate's noise experiment (``experiment``).  It imports ``actbench_ulp.speed``,
+``actbench_ulp.accuracy`` and ``actbench_ulp.core``.
 """

@@ -6,12 +6,12 @@ ran its kernels 1.8-2.5x slower, and not all alike). Here nothing is stored: the
 is exported with ``git archive`` and installed with ``pip install --target`` into a directory
 of its own under the cache (keyed by its commit, reused by the next gate against it; the
 user's checkout and its git state are never touched), and each side runs in its own
-processes, ``python -m actbench`` with the base's directory first on ``PYTHONPATH`` or not, so
+processes, ``python -m actbench_ulp`` with the base's directory first on ``PYTHONPATH`` or not, so
 the two versions' modules never meet. Each side keeps its own compiled-kernel cache (keyed by
 its kernel sources) and both share the exact-value cache, so the accuracy half costs about
 one audit more.
 
-Timing is ``actbench.gate.alternate``: both versions held by worker processes and timed
+Timing is ``actbench_ulp.gate.alternate``: both versions held by worker processes and timed
 benchmark by benchmark in alternation, base and new within milliseconds of each other, in
 ``SESSIONS`` fresh pairs of processes. Each side's rounds are one result set of that many
 repeats, and ``compare`` judges them as it judges a stored baseline: each session divided by
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from actbench.core.resultset import SPEED_KEY
-from actbench.gate import stats
-from actbench.gate.compare import MIN_DRIFT_BENCHMARKS
+from actbench_ulp.core.resultset import SPEED_KEY
+from actbench_ulp.gate import stats
+from actbench_ulp.gate.compare import MIN_DRIFT_BENCHMARKS
 
 __all__ = ["BaseRevisionError", "base_site", "install", "paired", "resolve", "run_side", "side_env",
            "stamp"]
@@ -61,18 +61,35 @@ def resolve(rev: str, cwd=".") -> tuple[str, Path]:
     return sha.stdout.strip(), Path(top.stdout.strip())
 
 
+# the import package of a revision: actbench_ulp, or actbench before the rename (PyPI's
+# "actbench" is another project's import name), so that a gate can take an older base
+PACKAGES = ("actbench_ulp", "actbench")
+
+
+def package_in(site: Path | None) -> str:
+    """The import package installed in ``site`` (this one's for None)."""
+    for name in PACKAGES if site is not None else ():
+        if (site / name / "__init__.py").exists():
+            return name
+    return PACKAGES[0]
+
+
+def _installed(site: Path) -> bool:
+    return any((site / name / "__init__.py").exists() for name in PACKAGES)
+
+
 def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
-    """The directory holding revision ``sha`` installed as ``actbench``, under ``cache`` (built
-    once per commit by ``install``)."""
+    """The directory holding revision ``sha`` installed, under ``cache`` (built once per
+    commit by ``install``)."""
     return install(rev, sha, top, cache / "gate-base" / sha, err)
 
 
 def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
-    """Revision ``sha`` installed as ``actbench`` into ``site``, unless it is there already:
+    """Revision ``sha`` installed into ``site``, unless it is there already:
     ``git archive``, ``edit(source_dir)`` if given (the gate experiment's injected changes),
     then ``pip install --no-deps --target``, into a scratch directory renamed into place only
     when complete, so an interrupted build never leaves half a tree."""
-    if (site / "actbench" / "__init__.py").exists():
+    if _installed(site):
         return site
     site.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=site.parent))
@@ -92,13 +109,13 @@ def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
         pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                               "--no-compile", "--target", str(scratch / "site"), str(src)],
                              capture_output=True, text=True)
-        if pip.returncode != 0 or not (scratch / "site" / "actbench").is_dir():
-            raise BaseRevisionError(f"cannot install {rev} ({sha[:12]}) as actbench: "
+        if pip.returncode != 0 or not _installed(scratch / "site"):
+            raise BaseRevisionError(f"cannot install {rev} ({sha[:12]}): "
                                     f"{(pip.stderr or pip.stdout)[-1500:]}")
         try:
             os.replace(scratch / "site", site)
         except OSError:  # another gate built it meanwhile
-            if not (site / "actbench" / "__init__.py").exists():
+            if not _installed(site):
                 raise
         return site
     finally:
@@ -115,12 +132,12 @@ def side_env(site: Path | None, **extra: str) -> dict:
 
 
 def run_side(argv: list[str], site: Path | None, label: str, err) -> int:
-    """``python -m actbench ARGV`` for one side: the base with its installed tree first on
+    """``python -m PACKAGE ARGV`` for one side: the base with its installed tree first on
     PYTHONPATH (``site``), the new side as installed here. Its output is kept unless it fails:
     exit 0, or 1 from an audit (rows out of budget are the comparison's business)."""
     env = side_env(site)
     print(f"actbench gate: {label}: actbench {' '.join(argv)}", file=err)
-    proc = subprocess.run([sys.executable, "-m", "actbench", *argv], env=env,
+    proc = subprocess.run([sys.executable, "-m", package_in(site), *argv], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0 and not (argv[0] == "audit" and proc.returncode == 1):
         print(f"actbench gate: {label}: actbench {argv[0]} failed (exit {proc.returncode}):\n"
@@ -131,7 +148,7 @@ def run_side(argv: list[str], site: Path | None, label: str, err) -> int:
 def stamp(results: Path, rev: str, sha: str) -> None:
     """Name the base revision in its results' metadata: run from an installed tree, it knew no
     commit of its own."""
-    from actbench.core.results import write_atomic
+    from actbench_ulp.core.results import write_atomic
 
     for name in ("audit.json", "speed.json"):
         path = results / name

@@ -1,6 +1,6 @@
 """Timing two versions benchmark by benchmark in alternation, for ``actbench gate --against``.
 
-Each side is a long-lived worker process (``actbench.speed.worker``: the new side's worker
+Each side is a long-lived worker process (``actbench_ulp.speed.worker``: the new side's worker
 code, run under that side's ``PYTHONPATH``, so each holds only its own version's modules).
 Every round, each benchmark is timed once on each side, back to back, for about 1 ms
 (``ROUND_S``), base first or new first in turn. The two versions of a kernel are thus always
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.accuracy.table import KERNEL_KEY
-from actbench.core.resultset import SPEED_KEY
-from actbench.gate.against import side_env
-from actbench.gate.stats import MIN_SAMPLES
+from actbench_ulp.accuracy.table import KERNEL_KEY
+from actbench_ulp.core.resultset import SPEED_KEY
+from actbench_ulp.gate.against import side_env
+from actbench_ulp.gate.stats import MIN_SAMPLES
 
 __all__ = ["BENCHMARK_S", "CONFIRM_ROUNDS", "ROUNDS", "ROUND_S", "WORKER_BYTES",
            "TimingError", "Worker", "alternate", "first_side", "groups", "rounds_for",
@@ -232,8 +232,8 @@ def write_side(timed: dict, out: Path, meta: dict, max_ulps: dict | None = None)
     """One side's alternated rounds as ``actbench bench`` writes a run of ``len(sessions)``
     repeats into ``out``: speed-raw.json (pytest-benchmark's shape, one entry per benchmark
     and session), speed.csv and speed.json (``meta`` added to the run metadata)."""
-    from actbench.core.results import write_atomic, write_table
-    from actbench.speed.timing import speed_table
+    from actbench_ulp.core.results import write_atomic, write_table
+    from actbench_ulp.speed.timing import speed_table
 
     benchmarks = []
     for sessions in timed.values():

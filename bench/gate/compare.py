@@ -12,7 +12,7 @@ baseline — so that a machine running 7 % faster this hour divides out, and the
 is judged as a row of its own (every kernel slower at once). Yardsticks of the same run
 (``np.copyto`` of the same bytes, a scalar libm loop) are the alternatives; measured on this
 project's machine they moved independently of the kernels and added noise. The rounds then
-go through ``actbench.gate.stats``,
+go through ``actbench_ulp.gate.stats``,
 and a benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U
 test says so and the ratio of medians passes a threshold: the minimum effect beyond the
 slowest of the base's own repeated runs. The gate then reruns what it flagged (``confirm``).
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from actbench.core.peers import BUILTIN
-from actbench.core.resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
-from actbench.gate import stats
+from actbench_ulp.core.peers import BUILTIN
+from actbench_ulp.core.resultset import ACCURACY_KEY, SPEED_KEY, ResultsError, ResultSet
+from actbench_ulp.gate import stats
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -43,7 +43,7 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # Minimum effects, beyond the drift the baseline's own runs show. Measured by the A/A
-# experiment (python -m actbench.gate.experiment --runs 10: 30 gate runs over 27 minutes on this
+# experiment (python -m actbench_ulp.gate.experiment --runs 10: 30 gate runs over 27 minutes on this
 # project's shared 2-core machine, README "The gate under noise"): after dividing out each
 # run's drift, compute-bound kernels stayed within 7 % of the baseline (p99; single-run
 # bursts up to 49 % were all dismissed by the gate's rerun), so 10 % catches the injected 25 %

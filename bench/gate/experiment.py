@@ -1,7 +1,7 @@
 """Is the gate quiet on unchanged code, and does it catch real regressions? Measured.
 
-    python -m actbench.gate.experiment --baseline DIR --runs 10   # a baseline recorded here
-    python -m actbench.gate.experiment --against HEAD --runs 20 [--activation ...]
+    python -m actbench_ulp.gate.experiment --baseline DIR --runs 10   # a baseline recorded here
+    python -m actbench_ulp.gate.experiment --against HEAD --runs 20 [--activation ...]
 
 runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
 three arms, interleaved (aa, slow, inaccurate, aa, …) so that the machine's drift over the
@@ -15,7 +15,7 @@ experiment hits every arm alike:
 
 With ``--baseline`` the injections are applied by importing this module with
 ``ACTBENCH_INJECT`` set: in the gate's own process (the audit) and, through
-``PYTEST_ADDOPTS=-p actbench.gate.experiment``, in its benchmark subprocess. With ``--against
+``PYTEST_ADDOPTS=-p actbench_ulp.gate.experiment``, in its benchmark subprocess. With ``--against
 REV`` each arm is a changed copy of REV, as a commit would be: REV exported, the arm's change
 appended to its ``bench/core/catalog.py`` (so the compiled kernels stay cached) and installed
 apart; each run is ``actbench gate --against REV`` with that copy as the new side, while a
@@ -40,7 +40,7 @@ __all__ = ["inject", "main"]
 
 ARMS = ("aa", "slow", "inaccurate")
 SLOWDOWN = 0.25
-_CHILD = ("import sys, actbench.gate.experiment; from actbench.cli import main; "
+_CHILD = ("import sys, actbench_ulp.gate.experiment; from actbench_ulp.cli import main; "
           "sys.exit(main(sys.argv[1:]))")
 
 
@@ -68,7 +68,7 @@ def _naive_sigmoid(x, out=None):
 
 def inject(spec: str) -> None:
     """Apply ``kind:activation:direction`` (kind: slow or inaccurate) to our catalog kernel."""
-    from actbench.core import catalog
+    from actbench_ulp.core import catalog
 
     kind, act, direction = spec.split(":")
     variant = catalog.CATALOG[act].variants[0]
@@ -92,7 +92,7 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
     env.pop("ACTBENCH_INJECT", None)
     if arm != "aa":
         env["ACTBENCH_INJECT"] = f"{arm}:{args.target}"
-        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p actbench.gate.experiment").strip()
+        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p actbench_ulp.gate.experiment").strip()
     cmd = [sys.executable, "-c", _CHILD, "gate", "--baseline", args.baseline, "--out",
            str(run_dir), "--jobs", str(args.jobs)]
     return _gate_row(arm, i, cmd, env, None, run_dir, args)
@@ -101,8 +101,8 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
 # --against REV: each arm a changed copy of REV, installed apart, gated against REV itself
 _ARM_PATCH = """
 
-# --- actbench.gate.experiment: this arm's change ----------------------------------------------
-from actbench.gate.experiment import inject as _inject  # noqa: E402
+# --- actbench_ulp.gate.experiment: this arm's change ----------------------------------------------
+from actbench_ulp.gate.experiment import inject as _inject  # noqa: E402
 
 _inject({spec!r})
 """
@@ -111,7 +111,7 @@ _inject({spec!r})
 def _arm_sites(args, out: Path) -> tuple[dict, str, Path]:
     """Each arm's copy of --against REV installed apart (built once, kept under --out): REV
     itself for aa, REV with the arm's injection appended to its catalog for the others."""
-    from actbench.gate import against
+    from actbench_ulp.gate import against
 
     sha, top = against.resolve(args.against)
     sites = {}
@@ -129,7 +129,7 @@ def _run_against(arm: str, i: int, args, out: Path, sites: dict, top: Path) -> d
     run_dir = out / f"{arm}-{i:02d}"
     env = {k: v for k, v in os.environ.items() if k != "ACTBENCH_INJECT"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(sites[arm]), env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "actbench", "gate", "--against", args.against, "--out",
+    cmd = [sys.executable, "-m", "actbench_ulp", "gate", "--against", args.against, "--out",
            str(run_dir), "--jobs", str(args.jobs), *args.selection]
     return _gate_row(arm, i, cmd, env, top, run_dir, args)
 
@@ -177,7 +177,7 @@ def _paired_verdicts(spd: pd.DataFrame, target: pd.Series) -> dict:
     between them."""
     if "paired_p_slower" not in spd.columns:
         return {}
-    from actbench.gate import stats
+    from actbench_ulp.gate import stats
 
     drift = spd["drift"].eq(True) if "drift" in spd else False
     ours = spd["impl"].eq("ours") & ~drift
@@ -204,8 +204,8 @@ def _num(v) -> float:
 
 def _ratios(out: Path, baseline: str, runs: pd.DataFrame) -> pd.DataFrame:
     """Every benchmark's ratio in every run under both normalisations (the same samples)."""
-    from actbench.core.resultset import load
-    from actbench.gate.compare import compare_speed
+    from actbench_ulp.core.resultset import load
+    from actbench_ulp.gate.compare import compare_speed
 
     base = load(baseline).speed
     frames = []
@@ -290,9 +290,9 @@ def _ratios_against(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    from actbench.core.results import write_atomic
+    from actbench_ulp.core.results import write_atomic
 
-    p = argparse.ArgumentParser(prog="python -m actbench.gate.experiment", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m actbench_ulp.gate.experiment", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--baseline", metavar="DIR",
@@ -351,7 +351,7 @@ def main(argv=None) -> int:
 
 
 def _finish(out: Path, runs: pd.DataFrame, args) -> int:
-    from actbench.core.results import write_atomic
+    from actbench_ulp.core.results import write_atomic
 
     ratios = _ratios_against(out, runs) if args.against else _ratios(out, args.baseline, runs)
     write_atomic(out / "ratios.csv", ratios.to_csv(index=False))

@@ -12,7 +12,7 @@ The test treats every round as an independent sample. Rounds of one run are not:
 the run's machine state, and the variance between runs is the larger one. So the p-values
 are smaller than they should be and the false discovery rate is nominal; what actually
 keeps unchanged code from failing is the effect threshold beyond the baseline's own
-run-to-run spread and the gate's rerun of what it flags (``actbench.gate.compare``). The rank test
+run-to-run spread and the gate's rerun of what it flags (``actbench_ulp.gate.compare``). The rank test
 still earns its place: it stops a large but unstable difference of medians (a few slow
 rounds) from counting.
 """

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from actbench.accuracy.table import point_outcome
-from actbench.gate.compare import Comparison, fmt_size
-from actbench.gate.compare import fmt as _g
+from actbench_ulp.accuracy.table import point_outcome
+from actbench_ulp.gate.compare import Comparison, fmt_size
+from actbench_ulp.gate.compare import fmt as _g
 
 __all__ = ["markdown", "markdown_table"]
 

@@ -24,12 +24,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from actbench.core import catalog
-from actbench.core.errors import ResultsError
-from actbench.core.resultset import ResultSet
-from actbench.gate.compare import fmt, fmt_size
-from actbench.report import speed_best, sweeps
-from actbench.report.document import Figure, Report
+from actbench_ulp.core import catalog
+from actbench_ulp.core.errors import ResultsError
+from actbench_ulp.core.resultset import ResultSet
+from actbench_ulp.gate.compare import fmt, fmt_size
+from actbench_ulp.report import speed_best, sweeps
+from actbench_ulp.report.document import Figure, Report
 
 __all__ = ["build"]
 
@@ -62,7 +62,7 @@ def _meta_items(label: str, meta: dict | None) -> list[str]:
 def _staleness(rep: Report, rs: ResultSet) -> None:
     """The error curves re-run today's kernels on the audit's inputs: say so when the kernels'
     sources (``results.KERNEL_SOURCES``) differ from the audit's commit, or git cannot tell."""
-    from actbench.core.results import KERNEL_SOURCES, kernels_changed_since
+    from actbench_ulp.core.results import KERNEL_SOURCES, kernels_changed_since
 
     commit = (rs.audit_meta or {}).get("commit")
     changed = kernels_changed_since(commit) if commit else None
@@ -78,7 +78,7 @@ def _staleness(rep: Report, rs: ResultSet) -> None:
 def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
     rep.add("text", f"Results from `{rs.path}`.")
     if rs.audit is not None:
-        from actbench.accuracy.table import failed
+        from actbench_ulp.accuracy.table import failed
 
         df = rs.audit
         failing = failed(df)
@@ -104,7 +104,7 @@ def _summary(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
 
 
 def _findings(rep: Report) -> None:
-    from actbench.report.seed_findings import findings
+    from actbench_ulp.report.seed_findings import findings
 
     rep.add("heading", "The seed report's findings, measured", anchor="findings")
     rep.add("text", "The eight findings of the seed visualization report (shared/seeds/003), each "
@@ -116,7 +116,7 @@ def _findings(rep: Report) -> None:
 
 
 def _seed_figures(rep: Report) -> None:
-    from actbench.report.seed_figures import FIGURES
+    from actbench_ulp.report.seed_figures import FIGURES
 
     rep.add("heading", "The seed report's figures, from our kernels", anchor="seed-figures")
     for f in FIGURES:
@@ -125,7 +125,7 @@ def _seed_figures(rep: Report) -> None:
 
 def _points_text(rows: pd.DataFrame, limit: int = 3) -> str:
     """The worst stored points of these audit rows (all domains), worst first."""
-    from actbench.accuracy.table import point_outcome
+    from actbench_ulp.accuracy.table import point_outcome
 
     pts = []
     for r in rows.itertuples():
@@ -139,7 +139,7 @@ def _points_text(rows: pd.DataFrame, limit: int = 3) -> str:
 
 
 def _impls(rs: ResultSet, rep: Report) -> dict:
-    from actbench.core import peers
+    from actbench_ulp.core import peers
 
     out = {}
     derivative = (rs.audit_meta or {}).get("impl_derivative")
@@ -156,7 +156,7 @@ def _curve_cases(audit: pd.DataFrame):
     """(case, dtype, audit rows on the curve's domains) for every activation × direction ×
     dtype whose core or wide domain was audited, in catalog order: each of our variants
     apart, the peers with the activation's first variant."""
-    from actbench.accuracy.error_curves import CURVE_DOMAINS
+    from actbench_ulp.accuracy.error_curves import CURVE_DOMAINS
 
     present = audit[(audit["status"] != "absent") & audit["domain"].isin(CURVE_DOMAINS)]
     for case in catalog.cases():
@@ -174,7 +174,7 @@ def _curve_cases(audit: pd.DataFrame):
 def _uncovered(rep: Report, audit: pd.DataFrame) -> None:
     """Audit rows the error curves cannot show: an activation this catalog does not know, or
     no core/wide domain audited."""
-    from actbench.accuracy.error_curves import CURVE_DOMAINS
+    from actbench_ulp.accuracy.error_curves import CURVE_DOMAINS
 
     unknown = sorted(set(audit["activation"]) - set(catalog.CATALOG))
     if unknown:
@@ -195,9 +195,9 @@ def _points(rs: ResultSet) -> int:
 
 
 def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progress) -> None:
-    from actbench.accuracy import error_curves
-    from actbench.core.exact import resolve_exact
-    from actbench.report.figures import ulp_figure
+    from actbench_ulp.accuracy import error_curves
+    from actbench_ulp.core.exact import resolve_exact
+    from actbench_ulp.report.figures import ulp_figure
 
     rep.add("heading", "Accuracy: error against the input", anchor="accuracy")
     n = _points(rs)
@@ -259,7 +259,7 @@ def _accuracy_figures(rep: Report, rs: ResultSet, cache, jobs: int, exact_progre
 def _speed_frame(rs: ResultSet) -> pd.DataFrame | None:
     if rs.speed is None or not len(rs.speed):
         return None
-    from actbench.speed.timing import speed_table
+    from actbench_ulp.speed.timing import speed_table
 
     return speed_table(rs.speed_raw)
 
@@ -268,7 +268,7 @@ def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
     """Worst error of each timed kernel over every audited domain (``table.worst_error``:
     inf for a special-value mismatch, NaN where it raised); from the audit when there is one,
     else the max ULP the timing carried."""
-    from actbench.accuracy.table import KERNEL_KEY, worst_error
+    from actbench_ulp.accuracy.table import KERNEL_KEY, worst_error
 
     if rs.audit is not None:
         worst = worst_error(rs.audit)
@@ -278,7 +278,7 @@ def _accuracy_by_kernel(rs: ResultSet, speed: pd.DataFrame) -> pd.Series:
 
 
 def _speed_figures(rep: Report, rs: ResultSet, speed: pd.DataFrame) -> None:
-    from actbench.report.figures import OFF_SCALE_ULP, speed_accuracy_figure, speed_figure
+    from actbench_ulp.report.figures import OFF_SCALE_ULP, speed_accuracy_figure, speed_figure
 
     rep.add("heading", "Speed", anchor="speed")
     threads = ", ".join(str(t) for t in sorted(speed["threads"].unique()))
@@ -336,7 +336,7 @@ def _cell(v) -> str:
 
 
 def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
-    from actbench.accuracy.table import failures_report, summary_table
+    from actbench_ulp.accuracy.table import failures_report, summary_table
 
     rep.add("heading", "Result tables", anchor="tables")
     if rs.audit is not None:
@@ -369,7 +369,7 @@ def _tables(rep: Report, rs: ResultSet, speed: pd.DataFrame | None) -> None:
 def build(rs: ResultSet, cache=None, jobs: int = 1, exact_progress=None,
           seed: bool = True) -> Report:
     """The report's blocks for the results in ``rs``; figures not yet drawn."""
-    from actbench.core.exact import Cache
+    from actbench_ulp.core.exact import Cache
 
     cache = cache or Cache(None)
     if rs.audit is not None and not len(rs.audit):

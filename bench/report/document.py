@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actbench.core.errors import ResultsError
+from actbench_ulp.core.errors import ResultsError
 
 __all__ = ["FIGURE_DIR", "Block", "Figure", "Report", "render_figures", "to_html", "to_markdown", "write"]
 
@@ -146,7 +146,7 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(rep: Report) -> str:
-    from actbench.gate.summary import markdown_table
+    from actbench_ulp.gate.summary import markdown_table
 
     out = [f"# {rep.title}", ""]
     for b in rep.blocks:

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
-from actbench.core.domains import finfo
+from actbench_ulp.core.domains import finfo
 
 __all__ = ["IMPL_COLOURS", "impl_colour", "speed_accuracy_figure", "speed_figure", "ulp_figure"]
 

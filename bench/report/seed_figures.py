@@ -14,7 +14,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from actbench.report import seed_measures as measures
+from actbench_ulp.report import seed_measures as measures
 
 __all__ = ["COLORS", "DPI", "FIGSIZE", "FIGURES", "LINESTYLES", "SeedFigure", "by_slug"]
 

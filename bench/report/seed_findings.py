@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from actbench.reference import REFERENCES, evaluate
-from actbench.report.seed_measures import (
+from actbench_ulp.reference import REFERENCES, evaluate
+from actbench_ulp.report.seed_measures import (
     DEVIATION,
     FLOW_LAYERS,
     FLOW_SAMPLES,

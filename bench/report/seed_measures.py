@@ -19,9 +19,9 @@ import mpmath
 import numpy as np
 from scipy.optimize import brentq
 
-from actbench.core.catalog import CATALOG, Case
-from actbench.core.peers import NumpySeed
-from actbench.reference import REFERENCES, evaluate
+from actbench_ulp.core.catalog import CATALOG, Case
+from actbench_ulp.core.peers import NumpySeed
+from actbench_ulp.reference import REFERENCES, evaluate
 
 __all__ = [
     "APPROX_POINTS",

@@ -5,9 +5,9 @@ the machine it was timed on: a ratio of timings means little without it."""
 import numpy as np
 import pandas as pd
 
-from actbench.core.budgets import target
-from actbench.gate.compare import fmt
-from actbench.report.document import Report
+from actbench_ulp.core.budgets import target
+from actbench_ulp.gate.compare import fmt
+from actbench_ulp.report.document import Report
 
 __all__ = ["add_section"]
 
@@ -24,7 +24,7 @@ def _cell(v) -> str:
 def add_section(rep: Report, rs, speed: pd.DataFrame) -> None:
     """The table, computed from the run's timings (``speed``, ``speed_table``'s) and the audit
     in ``rs``; a notice instead where there is no audit (nothing can count as within target)."""
-    from actbench.speed.timing import best_within_target
+    from actbench_ulp.speed.timing import best_within_target
 
     if not (speed["impl"] == "ours").any():
         return

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from actbench.gate.compare import fmt
-from actbench.report.document import Figure, Report
-from actbench.report.figures import impl_colour
+from actbench_ulp.gate.compare import fmt
+from actbench_ulp.report.document import Figure, Report
+from actbench_ulp.report.figures import impl_colour
 
 __all__ = ["SWEEP_COLUMNS", "add_search_section", "add_section", "binade_figure", "binade_maxima",
            "search_figure", "search_rows", "search_table", "sweep_rows"]
@@ -191,7 +191,7 @@ def add_search_section(rep: Report, audit: pd.DataFrame) -> None:
     if not len(found):
         return
     rep.add("heading", "The search: worst cases found", anchor="search")
-    rep.add("text", "The search domain (actbench.accuracy.search) stratifies every binade, "
+    rep.add("text", "The search domain (actbench_ulp.accuracy.search) stratifies every binade, "
             "samples the reference's regime edges densely and searches from the worst points; "
             "its maxima are mpmath-exact lower bounds on each kernel's true maximum.")
     for dtype in dict.fromkeys(found["dtype"]):

@@ -4,7 +4,7 @@ fastest of our variants within the accuracy target against torch and jax (``timi
 long-lived timing process for the gate's alternation (``worker``; it imports nothing of
 actbench but the catalog, being run under another revision's modules too).
 
-It sits beside the audit: it imports ``actbench.core`` (and the audit table's worst-error
+It sits beside the audit: it imports ``actbench_ulp.core`` (and the audit table's worst-error
 lookup, so that each timing carries its kernel's max ULP and each variant can be held to the
 standard target).
 """

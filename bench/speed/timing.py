@@ -6,8 +6,8 @@ of our variants within the standard accuracy target against the faster of torch 
 import numpy as np
 import pandas as pd
 
-from actbench.accuracy.table import KERNEL_KEY, worst_error
-from actbench.core.budgets import target
+from actbench_ulp.accuracy.table import KERNEL_KEY, worst_error
+from actbench_ulp.core.budgets import target
 
 __all__ = ["BEST_COLUMNS", "BEST_PEERS", "SPEED_COLUMNS", "best_within_target", "speed_table"]
 

@@ -1,6 +1,6 @@
 """A timing worker: one long-lived process holding one version's kernels, timing a benchmark
 each time it is asked, so that two versions can be timed benchmark by benchmark in alternation
-(``actbench.gate.alternate``).
+(``actbench_ulp.gate.alternate``).
 
 The gate runs this file's *source* (``python -c``) under each side's ``PYTHONPATH``: the new
 side's worker code with the base revision's ``actbench`` modules, so both sides time exactly
@@ -113,7 +113,7 @@ class _Benchmarks:
 
     def __init__(self, cmd: dict):
         try:
-            from actbench.core import catalog
+            from actbench_ulp.core import catalog
         except ImportError as exc:
             raise ImportError(f"this revision has no actbench catalog to time ({exc})") from exc
         self.row_length = int(cmd.get("row_length", 1000))

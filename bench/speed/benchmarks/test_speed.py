@@ -25,9 +25,9 @@ import numba
 import numpy as np
 import pytest
 
-from actbench.accuracy.table import worst_errors_from
-from actbench.core import arrays, catalog, peers
-from actbench.speed.worker import inputs, libm_loop, yardstick_times
+from actbench_ulp.accuracy.table import worst_errors_from
+from actbench_ulp.core import arrays, catalog, peers
+from actbench_ulp.speed.worker import inputs, libm_loop, yardstick_times
 
 CONFIG = json.loads(os.environ.get("ACTBENCH_BENCH", "{}"))
 SIZES = [int(s) for s in CONFIG.get("size") or (10**3, 10**5, 10**6, 10**7)]
