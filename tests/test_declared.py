@@ -192,7 +192,7 @@ def test_a_broken_installed_declaration_is_one_error_for_every_command(tmp_path)
     package = tmp_path / "bad-act"
     (package / "bad_act").mkdir(parents=True)
     (package / "bad_act" / "__init__.py").write_text(
-        "import math\nfrom actbench import Declaration\n\n"
+        "import math\nfrom actbench_ulp import Declaration\n\n"
         "DECLARATION = Declaration('softcap', lambda x: math.tanh(float(x)))\n")
     (package / "pyproject.toml").write_text(
         '[project]\nname = "bad-act"\nversion = "0.1"\n\n'
