@@ -249,6 +249,13 @@ def cmd_report(args, out, err):
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.pages is not None:
+        from actbench_ulp.report.pages import write_pages
+
+        writable_dir(args.pages, "--pages")
+        for path in write_pages(args.results, args.pages):
+            print(f"wrote {path}", file=out)
+        return 0
     rs = resultset.load(args.results)
     writable_dir(args.out, "--out")
     cache_dir = None if args.no_cache else (args.cache or default_cache_dir())

@@ -199,6 +199,12 @@ def parser():
                    help="directory written by actbench audit and/or bench (default: results)")
     r.add_argument("--out", default="results/report", metavar="DIR",
                    help="where report.html, report.md and figures/ go (default: results/report)")
+    r.add_argument("--pages", default=None, metavar="DIR",
+                   help="instead, write the documentation's measured pages (Markdown tables "
+                   "headed by the command, commit and machine that produced them) into DIR "
+                   "from the result sets committed under --results: exhaustive, "
+                   "exhaustive-torch, sampled-float32, search-float64, speed-float32 "
+                   "(actbench report --pages docs/results)")
     _exact_value_options(r)
     return p
 

@@ -1,0 +1,249 @@
+"""The documentation's measured pages: Markdown tables written from the result sets committed
+under ``results/`` (``actbench report --pages docs/results``), each headed by what produced it
+(the command, its date and commit, the machine: CPU, the vector width it was compiled for,
+cores, the peers' versions and dispatch level).  No number on them is typed by hand, and
+``tests/test_docs.py`` regenerates them and fails where a page and its results disagree.
+
+A page is (name, title, the result set it reads, what it says, how its table is built); a result
+set missing or unreadable is a ``ResultsError`` naming it.
+"""
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from actbench_ulp.core.errors import ResultsError
+from actbench_ulp.core.resultset import read_audit
+from actbench_ulp.gate.compare import fmt
+from actbench_ulp.report.sweeps import search_table, sweep_rows
+
+__all__ = ["PAGES", "Page", "page_markdown", "write_pages"]
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str  # the page's file is NAME.md
+    title: str
+    results: str  # the result set's directory under the results root
+    about: str  # what the table shows, for a reader who has not run the command
+    table: Callable[[Path], tuple[list[str], list[list[str]]]]  # (header, rows)
+    meta_file: str = "audit.json"
+
+
+def _num(v) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v) if v not in (None, "") else "—"
+    if not np.isfinite(f):
+        return str(f)
+    if abs(f) >= 1e6:
+        return f"{f:.3g}"  # 4.5e+15 rather than 4503599627370495: the size is what matters
+    return f"{int(f):,}" if f.is_integer() else fmt(f)
+
+
+def _kernel(row) -> str:
+    return row.activation + ("′" if row.direction == "derivative" else "")
+
+
+def _count(v) -> str:
+    try:
+        return f"{int(float(v)):,}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+_VARIANTS = ("accurate", "simd", "simd_f32", "simd_f32_fast", "fast")
+_DIRECTIONS = ("forward", "derivative", "d_a", "d_b", "vjp")
+
+
+def _in_catalog_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows by activation as the catalog lists them, then direction, implementation, variant
+    (an audit writes its failing rows first)."""
+    from actbench_ulp.core.catalog import CATALOG
+
+    def rank(values, order):
+        order = list(order)
+        return [order.index(v) if v in order else len(order) for v in values]
+
+    keyed = rows.assign(_a=rank(rows["activation"], CATALOG), _d=rank(rows["direction"], _DIRECTIONS),
+                        _i=rank(rows["impl"], ("ours", "numpy-seed", "scipy", "torch", "jax")),
+                        _v=rank(rows["variant"], _VARIANTS))
+    return keyed.sort_values(["_a", "_d", "_i", "_v"], kind="stable").drop(columns=["_a", "_d", "_i", "_v"])
+
+
+def _sweep_table(path: Path):
+    rows = _in_catalog_order(sweep_rows(read_audit(path / "audit.csv")))
+    header = ["kernel", "implementation", "max ULP", "worst input", "> 0.5 ULP", "> 1 ULP",
+              "> 2 ULP", "special-value mismatches", "checked by mpmath", "seconds"]
+    out = []
+    for r in rows.itertuples():
+        sweep = json.loads(r.sweep)
+        undecided = (sweep.get("undecided") or {}).get("half") or 0
+        over_half = _count(r.over_half_ulp) + (f" (+{undecided:,} undecided)" if undecided else "")
+        impl = r.impl if r.impl != "ours" else f"ours: {r.variant}"
+        out.append([_kernel(r), impl, _num(r.max_ulp), f"`{r.worst_input}`", over_half,
+                    _count(r.over_1_ulp), _count(r.over_2_ulp), _count(r.special_mismatches),
+                    _count(r.mpmath_checked), _num(round(float(sweep.get("seconds", np.nan)), 1))])
+    return header, out
+
+
+def _sampled_table(path: Path):
+    rows = _in_catalog_order(sweep_rows(read_audit(path / "audit.csv")))
+    rows = rows.assign(column=np.where(rows["impl"] == "ours", rows["variant"], rows["impl"]),
+                       kernel=[_kernel(r) for r in rows.itertuples()])
+    columns = [c for c in ("accurate", "simd", "simd_f32", "simd_f32_fast", "numpy-seed", "scipy",
+                           "torch", "jax") if c in set(rows["column"])]
+    columns += sorted(set(rows["column"]) - set(columns))
+
+    def cell(r) -> str:
+        text = _num(r.max_ulp)
+        if int(r.special_mismatches):
+            text += f" ({int(r.special_mismatches):,} sv)"
+        if r.status == "wrong_dtype":
+            text += " (dtype)"
+        return text
+
+    cells = {(r.kernel, r.column): cell(r) for r in rows.itertuples()}
+    kernels = list(dict.fromkeys(rows["kernel"]))
+    return (["kernel", *columns],
+            [[k, *(cells.get((k, c), "—") for c in columns)] for k in kernels])
+
+
+def _search_table(path: Path):
+    table = search_table(read_audit(path / "audit.csv"), "float64")
+    return (["activation", "direction", *table.columns],
+            [[act, direction, *(_num(v) if pd.notna(v) else "—" for v in values)]
+             for (act, direction), values in zip(table.index, table.to_numpy(), strict=True)])
+
+
+def _speed_table(path: Path):
+    try:
+        best = pd.read_csv(path / "speed-best.csv", keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ResultsError(f"cannot read {path / 'speed-best.csv'}: {exc}") from None
+    header = ["activation", "direction", "row length", "our variant", "its max ULP", "over",
+              "ours ns/element", "noise", "fastest peer", "peer ns/element", "ours ÷ peer"]
+    return header, [[r.activation, r.direction, _num(r.row_length), r.variant or "—",
+                     _num(r.max_ulp), r.max_over or "—", _num(r.ns_per_element), _num(r.noise),
+                     r.peer or "—", _num(r.peer_ns_per_element), _num(r.ratio_vs_peer)]
+                    for r in best.itertuples()]
+
+
+PAGES = [
+    Page("exhaustive-float32", "Every float32 input: our float32-arithmetic kernels",
+         "exhaustive",
+         "Each row is one kernel run at all 2³² float32 inputs, measured against the float64 "
+         "oracle and settled by mpmath wherever the oracle's bound leaves a point undecided "
+         "([how](../guide/exhaustive.md)). The maximum is proved over all inputs. ′ marks the "
+         "derivative; the counts are inputs above 0.5, 1 and 2 ULP.",
+         _sweep_table),
+    Page("exhaustive-torch", "Every float32 input: torch", "exhaustive-torch",
+         "torch's elementwise float32 activations at all 2³² inputs, audited exactly as ours "
+         "(derivatives by autograd). Special-value mismatches are mostly +0 where the exact "
+         "result rounds to −0.",
+         _sweep_table),
+    Page("sampled-float32", "Every implementation, every 257th float32 input", "sampled-float32",
+         "Every 257th float32 bit pattern (every binade of both signs) of every elementwise "
+         "activation, for each variant of ours and each peer. A cell is the max ULP, then "
+         "(N sv) for N special-value mismatches and (dtype) for a result of the wrong dtype, "
+         "rounded and audited; — where the implementation has no such function. jax's "
+         "millions of ULP are XLA flushing subnormal inputs and results to zero.",
+         _sampled_table),
+    Page("search-float64", "float64: the worst case found by the search", "search-float64",
+         "The largest error the [search](../guide/search.md) found for each elementwise "
+         "activation and implementation in float64 (ours: the accurate variant): lower bounds "
+         "on the true maxima, every one mpmath-exact. — where the implementation has no such "
+         "function.",
+         _search_table),
+    Page("speed-float32", "Speed: our fastest variant within target against torch and jax",
+         "speed-float32",
+         "For each activation and direction in float32 at 2²⁰ elements (rows of 1000 for the "
+         "row-wise ones), one thread: the fastest of our variants whose worst audited error is "
+         "within the standard target (forward ≤ 1 ULP, other directions ≤ 2), its ns per "
+         "element, and the faster of torch and jax timed in the same run, interleaved "
+         "([how](../guide/timing.md)). Below 1 in the last column ours is faster. \"over\" "
+         "says whether the max ULP covers all inputs (exhaustive) or a sample.",
+         _speed_table, meta_file="speed.json"),
+]
+
+
+def _command(argv: list, results: str) -> str:
+    """The command as a reader types it: the program's name without its path, and --out
+    naming the committed directory rather than wherever the run wrote."""
+    args = [Path(argv[0]).name, *argv[1:]] if argv else ["?"]
+    for i, a in enumerate(args[:-1]):
+        if a == "--out":
+            args[i + 1] = f"results/{results}"
+    return shlex.join(args)
+
+
+def _provenance(meta: dict, results: str) -> list[str]:
+    cpu = meta.get("cpu") or {}
+    target = meta.get("compiler_target") or {}
+    peers = meta.get("peers") or {}
+    versions = meta.get("versions") or {}
+    commit = (meta.get("commit") or "no commit")[:12]
+    if meta.get("dirty"):
+        commit += " (uncommitted changes)"
+    machine = (f"{cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} logical cores; "
+               f"kernels compiled for {target.get('cpu_name', '?')} with "
+               f"{target.get('vector_bits', '?')}-bit vectors")
+    peer_text = ", ".join(
+        f"{name} {p.get('version', '?')}"
+        + (f" (dispatching {p['cpu_capability']})" if p.get("cpu_capability") else "")
+        for name, p in peers.items())
+    lines = [f"- **Command:** `{_command(meta.get('argv') or [], results)}`",
+             f"- **Run:** {meta.get('created', '?')}, commit {commit}; "
+             + ", ".join(f"{k} {versions[k]}" for k in ("numba", "llvmlite", "numpy")
+                         if versions.get(k)),
+             f"- **Machine:** {machine}"]
+    if peer_text:
+        lines.append(f"- **Peers:** {peer_text}")
+    if meta.get("threads"):
+        lines.append(f"- **Threads:** {meta['threads']}")
+    lines.append(f"- **Result files:** `results/{results}/`")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def page_markdown(page: Page, results_root) -> str:
+    """The page's Markdown from its result set under ``results_root``."""
+    path = Path(results_root) / page.results
+    meta_path = path / page.meta_file
+    if not meta_path.exists():
+        raise ResultsError(f"{meta_path} is missing: the page {page.name} is written from it")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"cannot read {meta_path}: {exc}") from None
+    header, rows = page.table(path)
+    lines = [f"# {page.title}", "",
+             "<!-- written by `actbench report --pages docs/results` from "
+             f"results/{page.results}/; edit the results or the generator, not this file -->", "",
+             page.about, "", *_provenance(meta, page.results), "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_pages(results_root, out_dir) -> list[Path]:
+    """Every page into ``out_dir`` (created), each written whole or not at all."""
+    from actbench_ulp.core.results import write_atomic
+
+    texts = [(page, page_markdown(page, results_root)) for page in PAGES]  # all read first
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for page, text in texts:
+        write_atomic(out / f"{page.name}.md", text)
+        written.append(out / f"{page.name}.md")
+    return written
