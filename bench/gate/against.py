@@ -86,7 +86,7 @@ def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
 
 def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
     """Revision ``sha`` installed into ``site``, unless it is there already:
-    ``git archive``, ``edit(source_dir)`` if given (the gate experiment's injected changes),
+    ``git archive``, ``edit(source_dir)`` if given (tools/gate_experiment.py's injected changes),
     then ``pip install --no-deps --target``, into a scratch directory renamed into place only
     when complete, so an interrupted build never leaves half a tree."""
     if _installed(site):

@@ -43,7 +43,7 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
 # Minimum effects, beyond the drift the baseline's own runs show. Measured by the A/A
-# experiment (python -m actbench_ulp.gate.experiment --runs 10: 30 gate runs over 27 minutes on this
+# experiment (python tools/gate_experiment.py --runs 10: 30 gate runs over 27 minutes on this
 # project's shared 2-core machine, README "The gate under noise"): after dividing out each
 # run's drift, compute-bound kernels stayed within 7 % of the baseline (p99; single-run
 # bursts up to 49 % were all dismissed by the gate's rerun), so 10 % catches the injected 25 %
