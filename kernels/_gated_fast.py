@@ -323,10 +323,10 @@ def _loops(name, plan64, plan32, accurate):
                 out[i] = accurate(np.float64(a[i]), np.float64(b[i]))
 
     # The edges are counted in the vector loop itself, a reduction beside the stores (a
-    # separate counting pass read a, b and out once more: ~0.4 ns/element at 2**20 float32),
+    # separate counting pass would read a, b and out once more: the loop's memory traffic again),
     # as a flag in an int32 (an int64 would hold the loop to 8 lanes) that no number of edges
     # can wrap back to zero.  The loops index from 0 (a thread's block as slices): from a
-    # variable start LLVM cannot rule out negative indices, and their wraparound made it
+    # variable start LLVM cannot rule out negative indices, and their wraparound makes it
     # gather the operands.
     def block(value, edge):
         @_inline

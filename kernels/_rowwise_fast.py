@@ -20,7 +20,7 @@ softmax v_i = s_i·((g_i - g_m) - sum_j s_j (g_j - g_m))/tau, so a constant g gi
 zeros and a row dominated by its maximum does not cancel; log-softmax
 v_i = (g_i - s_i·G)/tau.  In float64 arithmetic that is ~2**-29 of a float32 ULP, but for
 float64 results the subtraction cancels wherever g_i nears the weighted mean of g, and the
-rounding errors of exp and of the sums show in proportion: a plain float64 VJP measured 1,400
+rounding errors of exp and of the sums show in proportion: a plain float64 VJP reaches 1,400
 ULP (softmax) and 500 ULP (log-softmax) on the audit's domains, against a budget of 4.  Only a
 double-double exp would keep them within budget, and that is the accurate kernel, which the
 float64 VJPs of this variant therefore are (``RowwiseFastKernel``).
@@ -215,10 +215,10 @@ _SHIFTER = float.fromhex("0x1.8p52")  # a/ln2 + 1.5·2**52 holds round(a/ln2) in
 def _exp(t, t_lo, wide):
     """exp(t + t_lo) as an unevaluated sum hi + lo, for t >= -708 (the finite entries of a
     fast row reach -700 at most), and 0 below (a -inf entry): Cody-Waite and ``_simd``'s fit
-    (float32-grade unless ``wide``), 1 + p kept exact as a pair (its rounding was half the
-    float64 kernels' error), 2**n from its bits in one normal factor.  n is read from the
+    (float32-grade unless ``wide``), 1 + p kept exact as a pair (rounding it would be half
+    the float64 kernels' error), 2**n from its bits in one normal factor.  n is read from the
     shifter's bits rather than converted (AVX2 has no vector float64 -> int64 conversion:
-    that scalarized the loop)."""
+    one would scalarize the loop)."""
     a = max(t, -708.0)
     shifted = a * INV_LN2 + _SHIFTER
     n = shifted - _SHIFTER

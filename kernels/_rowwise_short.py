@@ -2,8 +2,8 @@
 softmax and log_softmax, forward and VJP, vectorized across rows instead of along them.
 
 Along a row of 8, every pass of ``_rowwise_fast`` is shorter than one 16-lane vector, so it
-runs in the loops' scalar remainders and the fixed cost of five passes (~110 ns) is the row's
-whole time.  Here a block of ``BLOCK`` rows is transposed into a float64 buffer (one column
+runs in the loops' scalar remainders and the fixed cost of five passes is the row's whole
+time.  Here a block of ``BLOCK`` rows is transposed into a float64 buffer (one column
 per row: ``T[j, k]`` is entry j of row k), and each pass runs along k, across the block's
 rows, at full vector width: the maximum is an elementwise max of n columns, the sum an
 elementwise sum, the row's scalars (m, S, 1/S, the gradient at the maximum) are vectors.

@@ -9,9 +9,9 @@ series and K are fitted by ``reference/polyfit.py`` (the literals below are what
 is built from its bits.  The loops use ``error_model='numpy'``,
 and LLVM turns them into 4- to 8-wide vector code (``tests/test_simd.py`` checks the IR).  The
 one fast-math flag is ``contract``: a·b + c may become one fused multiply-add, rounded once
-(it took the float32 sigmoid from 1.42 to 0.98 ns/element here); the audit measured the
-budgets with it.  The error-free transformations (two_prod, two_sum) stay in ``_accurate``'s
-own compiled functions, where no contraction reaches them.
+(one instruction instead of two in every Horner step); the audit's budgets hold with it.
+The error-free transformations (two_prod, two_sum) stay in ``_accurate``'s own compiled
+functions, where no contraction reaches them.
 
 Every kernel computes in float64 and rounds once: float32 results use the low-degree fits
 (relative error ~1e-12, invisible after rounding to float32), float64 results the high-degree
@@ -22,8 +22,8 @@ are); the float64 budgets in ``bench/core/budgets.toml`` say where they differ.
 
 Arrays of at least ``PARALLEL_MIN`` elements run on Numba's threads (``prange``) when more
 than one is set.  The loops are cached on disk by ``_cache`` (keyed by every kernel source, so
-a change to an inlined helper of ``_accurate`` recompiles them): compiling all of them takes
-about 15 s, loading them well under one.
+a change to an inlined helper of ``_accurate`` recompiles them): compiling them all is seconds
+of LLVM work, loading them a small fraction of that.
 """
 
 import math
@@ -123,10 +123,12 @@ def _f64_from_bits(typingctx, bits):
 
 @intrinsic
 def _prefer_512_bit_vectors(typingctx):
-    """Marks the enclosing function "prefer-vector-width"="512".  LLVM's tuning for AVX-512
-    CPUs of this kind (rocketlake here) prefers 256-bit vectors, so the float64 loops got 4
-    doubles a vector; with 8 they ran 1.1-1.4x faster here (same bits).  llvmlite's attribute set takes
-    no string attributes, so the attribute goes into the underlying set directly;
+    """Marks the enclosing function "prefer-vector-width"="512".  LLVM's tuning for Intel's
+    AVX-512 cores (Skylake-server and after) prefers 256-bit vectors, for the clock cost of
+    512-bit instructions, which would give the float64 loops 4 doubles a vector; these loops
+    are compute-bound, and 8 doubles a vector outweigh that cost (same bits).
+    llvmlite's attribute set takes no string attributes, so the attribute goes into the
+    underlying set directly;
     tests/test_vector_width.py checks that the loops get 512-bit vectors where the CPU has them."""
     def codegen(context, builder, signature, args):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
@@ -281,7 +283,7 @@ def _d_selu(x, wide, alpha, scale):
 
 
 # the accurate kernels' root-centred Taylor patches (_accurate._root_taylor), coefficients as
-# constant arrays: a loop over a tuple indexes it through a switch, which kept LLVM from
+# constant arrays: a loop over a tuple indexes it through a switch, which keeps LLVM from
 # unrolling mish''s 28 steps (and so from vectorizing the element loop); loads from a constant
 # array unroll
 _D_SILU_C = np.array(_D_SILU_PATCH[3])
@@ -510,12 +512,12 @@ def _d_silu(x, wide, p0, p1):
     return x if x != x else y
 
 
-# Divisions by 1 + |x| and by 6 bound hardsigmoid, hardswish and softsign at ~2.2x the copy
-# (float64 division: one vector per ~16 cycles).  For float32 input (wide False) they are
-# replaced by steps that give the same float64 value: Markstein's q + (s - 6q)·RN(1/6) for s/6,
-# and for 1/d a float32 reciprocal refined in float64; checked over all 2**32 float32 inputs
-# (bit-identical to the accurate kernels, tests/test_simd.py samples it).  float64 input keeps
-# the division, for which these steps are not proved.
+# Divisions by 1 + |x| and by 6 bound hardsigmoid, hardswish and softsign well above the copy
+# of their bytes (float64 division: one vector per ~16 cycles).  For float32 input (wide
+# False) they are replaced by steps that give the same float64 value: Markstein's
+# q + (s - 6q)·RN(1/6) for s/6, and for 1/d a float32 reciprocal refined in float64; checked
+# over all 2**32 float32 inputs (bit-identical to the accurate kernels, tests/test_simd.py
+# samples it).  float64 input keeps the division, for which these steps are not proved.
 SIXTH = 1.0 / 6.0
 SOFTSIGN_ONE = 2.0**25  # float32 softsign rounds to ±1 from here
 D_SOFTSIGN_ZERO = 2.0**76  # float32 softsign' rounds to 0 from here
@@ -620,8 +622,8 @@ def _loops(name, scalar):
     def f64(x, out, p0, p1):
         for i in range(x.size):
             # emits nothing; in the loop so that prange's outlined body has it too.  float64 only:
-            # the float32 loops (16 widened lanes, two registers a value) measured 0.82-1.08x
-            # with it, softplus slowest
+            # the float32 loops widen 16 lanes to float64, two registers a value, and are no
+            # faster with it (some slower)
             _prefer_512_bit_vectors()
             out[i] = scalar(x[i], True, p0, p1)
 

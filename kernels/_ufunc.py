@@ -1,11 +1,11 @@
 """Ufunc-like callables over scalar Numba functions, with loops that are cached on disk.
 
-The accurate kernels used to be ``numba.vectorize`` ufuncs.  Numba caches their element
-functions but rebuilds every ufunc's wrapper loop in each process: 96 wrappers, 6-8 s of LLVM
-work on every ``import actbench_ulp.kernels`` here.  ``Ufunc`` keeps the ufunc's behaviour that the
-kernels rely on (float32 in, float32 out; float64 in, float64 out; inputs and parameters
-broadcast; ``out=``; a 0-d input gives a scalar) with plain ``njit`` loops that ``_cache``
-keeps on disk, so a warm process loads them in milliseconds.
+Why not ``numba.vectorize``: Numba caches a ufunc's element function but rebuilds its wrapper
+loop in every process, and with about a hundred kernels that is seconds of LLVM work on every
+``import actbench_ulp.kernels``.  ``Ufunc`` keeps the ufunc's behaviour that the kernels rely
+on (float32 in, float32 out; float64 in, float64 out; inputs and parameters broadcast;
+``out=``; a 0-d input gives a scalar) with plain ``njit`` loops that ``_cache`` keeps on disk,
+so a warm process loads them in milliseconds.
 
 A parameter or input that is a single value is read with stride 0 instead of being
 broadcast into a full array; anything else that broadcasts is copied to a contiguous array

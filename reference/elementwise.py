@@ -74,7 +74,7 @@ def _softplus(x):
 
 # |gelu(x)|, |gelu'(x)| < x²·exp(-x²/2) < 2**-2900 for x < -64: below half the smallest
 # subnormal of every format, so the rounded result is -0 whatever the exact digits.  Skipping
-# mpmath's erfc there matters: it takes ~15 ms per point at |x| ~ 1e300.
+# mpmath's erfc there matters: its cost grows with |x|, to milliseconds a point at |x| ~ 1e300.
 _GAUSS_TAIL = -64
 _NEGLIGIBLE = mpf(2) ** -2900
 

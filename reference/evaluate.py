@@ -65,7 +65,7 @@ def _tiny_input_bits(x: float) -> int:
 def _tiny_shift_bits(row, tau) -> int:
     """Extra bits for a row whose shifted entries t = (x - max)/tau are tiny: exp(t) = 1 + t
     then sits within |t| of an exactly representable value, and results such as
-    s·(g - sum g·s) can land next to a rounding tie (seen: softmax_vjp of two float32
+    s·(g - sum g·s) can land next to a rounding tie (e.g. softmax_vjp of two float32
     entries near 1e-38 at tau = 0.5)."""
     finite = [v for v in row if math.isfinite(v)]
     if len(finite) < 2:

@@ -111,6 +111,8 @@ def test_the_wheel_holds_one_namespace_and_its_data(tmp_path):
                    "actbench_ulp/kernels/__init__.py", "actbench_ulp/reference/__init__.py",
                    "actbench_ulp/speed/benchmarks/test_speed.py", "actbench_ulp/cli/__init__.py"):
         assert needed in names, needed
+    # research scripts live in tools/, outside the package: the wheel holds what a user runs
+    assert not [n for n in names if n.startswith("actbench_ulp/gate/experiment")], names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "actbench = actbench_ulp.cli:main" in entry_points

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import textwrap
 
-import actbench_ulp as actbench
 import pytest
+
+import actbench_ulp as actbench
 
 # the user's package: a GELU rounded once from float64, and the textbook form in float32
 PACKAGE = '''\

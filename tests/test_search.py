@@ -3,10 +3,10 @@ worst cases, and float32 maxima close to the exhaustive sweep's."""
 
 from pathlib import Path
 
-import actbench_ulp as actbench
 import numpy as np
 import pytest
 
+import actbench_ulp as actbench
 from actbench_ulp.accuracy import search
 from actbench_ulp.core import domains
 from actbench_ulp.core.exact import Cache

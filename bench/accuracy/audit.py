@@ -244,7 +244,8 @@ def audit(case, dtype: str, domain: str, budgets: Budgets, n: int | None = None,
         for i in summary.worst
     ]
     # the structured input (a whole row for row-wise kernels) only for the worst point, the one
-    # --record-regressions stores: five 1000-element rows per row-wise result made audit.csv 2 MB
+    # --record-regressions stores: five 1000-element rows per row-wise result would make
+    # audit.csv megabytes
     points[0]["input"] = work[where[summary.worst[0]][0]].replay(where[summary.worst[0]][1])
     row.update(summary.as_dict())
     with np.errstate(invalid="ignore"):  # a mismatch has a NaN error: not counted

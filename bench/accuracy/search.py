@@ -59,7 +59,7 @@ __all__ = [
 # Points per binade and sign: one in every binade (float64 has 2,098 a sign), and DENSE in the
 # binades of |x| in [2**-32, 2**12), where activations change formula (series switch points,
 # exp's range, the working ranges): a band of 30 % of such a binade, on one sign, is missed with
-# probability 0.7**8 = 6 %.  ~5,000 exact values per reference, ~0.3 s of mpmath, cached.
+# probability 0.7**8 = 6 %.  ~5,000 exact values per reference, cached.
 PER_BINADE = {"elementwise": 1, "gated": 1, "rowwise": 1}
 DENSE = (-32, 12, 8)
 SEEDS = 8  # worst points the local search starts from, each round

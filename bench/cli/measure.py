@@ -254,9 +254,8 @@ def cmd_bench(args, out, err):
               "size": sizes, "impl": impls, "impl_derivative": args.impl_derivative,
               "impl_library": args.impl_library, "audit": args.audit,
               "row_length": args.row_length}
-    # PJRT_NPROC sizes XLA's CPU thread pools (JAX). Measured with jax 0.10: an elementwise
-    # kernel ran on 3-4 threads by default and still with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false,
-    # on one with PJRT_NPROC=1
+    # PJRT_NPROC sizes XLA's CPU thread pools (JAX): without it an elementwise kernel runs on
+    # several threads, even with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false (jax 0.10)
     env = {**os.environ, "ACTBENCH_BENCH": json.dumps(config),
            "NUMBA_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads),
            "PJRT_NPROC": str(args.threads)}
@@ -265,8 +264,8 @@ def cmd_bench(args, out, err):
     for repeat in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             raw_path = Path(tmp) / "raw.json"
-            # hypothesis's plugin (installed with the test extra) took 2 s of a 7 s run to load,
-            # and the suite has no property test
+            # hypothesis's plugin (installed with the test extra) is slow to load, a large share
+            # of a short run, and the suite has no property test
             cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
                    "-p", "no:hypothesispytest",
                    "-o", "addopts=", "-W", "error", "--benchmark-json", str(raw_path),
@@ -287,7 +286,7 @@ def cmd_bench(args, out, err):
         for b in run["benchmarks"]:
             b["extra_info"]["repeat"] = repeat
             # 6 significant digits: rounds last >= 5 µs, the clock resolves ~50 ns; a 17-digit
-            # float per round made a five-run baseline 3 MB
+            # float per round would make a five-run baseline megabytes
             b["stats"]["data"] = [float(f"{v:.6g}") for v in b["stats"]["data"]]
         if raw is None:
             raw = run

@@ -40,10 +40,10 @@ def init_worker(owner: int | None = None) -> None:
     """Runs first in each pool process, before Numba, torch or JAX are imported there.  With
     ``owner`` (the pid of the process that made the pool), a watchdog ends this process once
     the owner is gone: a pool process is a child of the forkserver, not of the owner, and
-    stayed behind, holding its memory, after the owner was killed (measured here: 300 MB each
-    with torch loaded).  Ctrl-C is the owner's to handle: a terminal sends SIGINT to the whole
-    process group, and pool processes interrupted in the middle of a task printed tracebacks
-    and could leave the owner waiting on a broken pool."""
+    would stay behind after the owner is killed, holding its memory (hundreds of MB with
+    torch loaded).  Ctrl-C is the owner's to handle: a terminal sends SIGINT to the whole
+    process group, and pool processes interrupted in the middle of a task print tracebacks
+    and can leave the owner waiting on a broken pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(_ONE_THREAD)
     if owner is not None:

@@ -1,15 +1,15 @@
 """``actbench gate --against REV``: the base revision built apart and both versions measured on
 this machine, in this job, their kernels timed in alternation.
 
-A stored baseline only holds on the machine that recorded it (another machine of the same kind
-ran its kernels 1.8-2.5x slower, and not all alike). Here nothing is stored: the base revision
-is exported with ``git archive`` and installed with ``pip install --target`` into a directory
-of its own under the cache (keyed by its commit, reused by the next gate against it; the
-user's checkout and its git state are never touched), and each side runs in its own
-processes, ``python -m actbench_ulp`` with the base's directory first on ``PYTHONPATH`` or not, so
-the two versions' modules never meet. Each side keeps its own compiled-kernel cache (keyed by
-its kernel sources) and both share the exact-value cache, so the accuracy half costs about
-one audit more.
+A stored baseline only holds on the machine that recorded it (two machines of the same kind can
+run the kernels at speeds a factor of two apart, and not the same factor for every kernel).
+Here nothing is stored: the base revision is exported with ``git archive`` and installed with
+``pip install --target`` into a directory of its own under the cache (keyed by its commit,
+reused by the next gate against it; the user's checkout and its git state are never touched),
+and each side runs in its own processes, ``python -m actbench_ulp`` with the base's directory
+first on ``PYTHONPATH`` or not, so the two versions' modules never meet. Each side keeps its
+own compiled-kernel cache (keyed by its kernel sources) and both share the exact-value cache,
+so the accuracy half costs about one audit more.
 
 Timing is ``actbench_ulp.gate.alternate``: both versions held by worker processes and timed
 benchmark by benchmark in alternation, base and new within milliseconds of each other, in
@@ -86,7 +86,7 @@ def base_site(rev: str, sha: str, top: Path, cache: Path, err) -> Path:
 
 def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
     """Revision ``sha`` installed into ``site``, unless it is there already:
-    ``git archive``, ``edit(source_dir)`` if given (the gate experiment's injected changes),
+    ``git archive``, ``edit(source_dir)`` if given (tools/gate_experiment.py's injected changes),
     then ``pip install --no-deps --target``, into a scratch directory renamed into place only
     when complete, so an interrupted build never leaves half a tree."""
     if _installed(site):
@@ -105,7 +105,7 @@ def install(rev: str, sha: str, top: Path, site: Path, err, edit=None) -> Path:
             edit(src)
         print(f"actbench gate: building {rev} ({sha[:12]}) into {site}", file=err)
         # with build isolation, as the user's own install: the running environment's
-        # setuptools may be too old to build a wheel (a fresh venv's was)
+        # setuptools may be too old to build a wheel (a fresh venv's can be)
         pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                               "--no-compile", "--target", str(scratch / "site"), str(src)],
                              capture_output=True, text=True)

@@ -6,13 +6,12 @@ Every round, each benchmark is timed once on each side, back to back, for about 
 (``ROUND_S``), base first or new first in turn. The two versions of a kernel are thus always
 timed within a few milliseconds of each other.
 
-Why not whole runs in turn: on this project's shared 2-core machine a kernel's speed switches
-between levels (softplus 22 or 32 ns/element) for stretches of seconds. Whole runs of one side
-(~20 s each) landed in a slow stretch, and unchanged benchmarks spread 0.65-1.52 (p1-p99)
-between sides: the rank test caught 1 of 4 injected 25 % slowdowns. Alternating each
-benchmark every millisecond, the experiment with a busy neighbour on the other core kept
-unchanged benchmarks within 0.928-1.074 (p1-p99) and caught 20 of 20 (README, "Gate a change
-against its base revision").
+Why not whole runs in turn: on a shared machine a kernel's speed switches between levels
+(by a third, say) for stretches of seconds, so a whole run of one side (tens of seconds) can
+sit in a slow stretch the other missed, and unchanged benchmarks spread between sides by more
+than the slowdowns the gate must catch. Timed a millisecond apart, both sides share every
+stretch. The README ("Gate a change against its base revision") gives the figures of the gate
+experiment (``tools/gate_experiment.py``, a busy neighbour on the other core) for both designs.
 
 A session is one pair of fresh workers timing ``rounds`` rounds of every benchmark; the
 ``sessions`` sessions (``actbench gate --interleave``, default 3; fresh processes: fresh
@@ -45,9 +44,8 @@ __all__ = ["BENCHMARK_S", "CONFIRM_ROUNDS", "ROUNDS", "ROUND_S", "WORKER_BYTES",
 ROUNDS = 20  # per benchmark, side and session, each ~1 ms ...
 ROUND_S = 0.001  # ... (one call of a kernel slower than that) ...
 BENCHMARK_S = 0.1  # ... and fewer where 20 would take longer, never under stats.MIN_SAMPLES
-# measured on the 2-core machine (all 236 benchmarks): a process takes ~10 s to load every
-# kernel and warm it, both sides at once; a round of all of them ~1.7 s, of which the 11
-# row-wise kernels at 55-60 ms a call took two thirds before BENCHMARK_S cut their rounds
+# the cap is for the row-wise kernels, tens of ms a call at the default size: 20 full rounds
+# of them would take most of a session's time
 CONFIRM_ROUNDS = 40  # the rerun of a few flagged benchmarks, in one fresh session
 # a worker holds the arrays of the benchmarks it alternates over; above this many bytes they
 # are loaded and timed a group at a time (the default selection, 1e5 elements, is one group)

@@ -10,8 +10,8 @@ Speed (benchmark by benchmark): the rounds of each run are divided by that run's
 the median, over every compute-bound (or memory-bound) benchmark, of its median against the
 baseline — so that a machine running 7 % faster this hour divides out, and the drift itself
 is judged as a row of its own (every kernel slower at once). Yardsticks of the same run
-(``np.copyto`` of the same bytes, a scalar libm loop) are the alternatives; measured on this
-project's machine they moved independently of the kernels and added noise. The rounds then
+(``np.copyto`` of the same bytes, a scalar libm loop) are the alternatives; on a loaded
+machine they move independently of the kernels, so dividing by them adds noise. The rounds then
 go through ``actbench_ulp.gate.stats``,
 and a benchmark is *slower* when the Benjamini–Hochberg-controlled one-sided Mann–Whitney U
 test says so and the ratio of medians passes a threshold: the minimum effect beyond the
@@ -42,15 +42,14 @@ __all__ = [
 ]
 
 DEFAULT_ALPHA = 0.05  # false discovery rate over all benchmarks compared
-# Minimum effects, beyond the drift the baseline's own runs show. Measured by the A/A
-# experiment (python -m actbench_ulp.gate.experiment --runs 10: 30 gate runs over 27 minutes on this
-# project's shared 2-core machine, README "The gate under noise"): after dividing out each
-# run's drift, compute-bound kernels stayed within 7 % of the baseline (p99; single-run
-# bursts up to 49 % were all dismissed by the gate's rerun), so 10 % catches the injected 25 %
-# slowdown every time; memory-bound ones (within twice the copy of their bytes, sub-ns/element)
-# moved by up to 66 % against their class's drift and stayed there for minutes: a
-# memory-bound slowdown under 50 % beyond their run-to-run spread cannot be told from the
-# machine here, while an extra pass over the array (about +100 %) still shows.
+# Minimum effects, beyond the drift the baseline's own runs show, set from the A/A experiment
+# on a shared 2-core machine (python tools/gate_experiment.py --baseline DIR --runs 10; README
+# "The gate under noise"): after dividing out each run's drift, compute-bound kernels stay
+# within 7 % of the baseline (p99; single-run bursts are dismissed by the gate's rerun), so
+# 10 % catches a 25 % slowdown; memory-bound ones (within twice the copy of their bytes) move
+# by up to 66 % against their class's drift, for minutes at a time, so a memory-bound
+# slowdown under 50 % beyond their run-to-run spread cannot be told from the machine's own
+# noise, while an extra pass over the array (about +100 %) still shows.
 DEFAULT_MIN_EFFECT = 0.10
 DEFAULT_MIN_EFFECT_MEMORY = 0.50
 NORMALIZE = ("drift", "none", "run", "beside")
@@ -347,7 +346,7 @@ def _drift_rows(drift: dict, keys, min_effect: float, min_effect_memory: float) 
 def confirm(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
     """The gate's second look: a benchmark stays *slower* only if an independent rerun (a
     fresh process, later) compared with the same base says so too. A neighbour's burst that
-    made one run of one benchmark 1.7× slower does not repeat; a real slowdown does."""
+    slows one run of one benchmark does not repeat; a real slowdown does."""
     out = first.copy()
     again = again.set_index(SPEED_KEY)
     out["confirm_ratio"] = np.nan

@@ -9,9 +9,10 @@ __all__ = ["GATE_FILTERS", "GATE_TIMING", "audit_argv", "bench_argv", "confirm_a
 
 # The timing a baseline is recorded with. 1e5 elements: large enough that every kernel's
 # loop dominates the call overhead, small enough that each benchmark gets >= 20 rounds of
-# >= 1 ms in 0.25 s (the slowest kernel, softmax at 260 ns/element, needs 26 ms a round).
-# Five runs, each a fresh process: on a shared machine one benchmark's median moves by up to
-# ±20 % between runs of unchanged code, and the comparison needs to know by how much.
+# >= 1 ms in 0.25 s (the slowest kernels, the row-wise ones at a few hundred ns/element, need
+# tens of ms a round). Five runs, each a fresh process: on a shared machine one benchmark's
+# median can move by ±20 % between runs of unchanged code, and the comparison needs to know
+# by how much.
 GATE_FILTERS = {"size": [100_000], "dtype": ["float32", "float64"], "impl": ["ours"]}
 GATE_TIMING = {"threads": 1, "max_time": 0.25, "rounds": 20, "min_time": 0.001, "repeat": 5}
 

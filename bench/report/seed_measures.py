@@ -75,7 +75,7 @@ FORWARD_RANGE = (-5.0, 5.0)  # the seed's plotting range, and finding 4's
 # 2001 points over [-5, 5] is a step of 0.005, finer than a figure's pixel.
 CURVE_POINTS = 2001
 # Finding 4's grid: step 5e-4, so the grid maximum of |gelu - gelu_tanh| is within ~1e-8
-# (relative) of the true one before refinement; 2 × 20001 exact values take ~3 s.
+# (relative) of the true one before refinement; 2 × 20001 exact values, a few seconds of mpmath.
 APPROX_POINTS = 20001
 DYING_SAMPLES = 100_000  # binomial sd of a fraction ~ 0.0016: two digits of the ½ are real
 FLOW_SAMPLES = 10_000

@@ -1,9 +1,11 @@
 """Is the gate quiet on unchanged code, and does it catch real regressions? Measured.
 
-    python -m actbench_ulp.gate.experiment --baseline DIR --runs 10   # a baseline recorded here
-    python -m actbench_ulp.gate.experiment --against HEAD --runs 20 [--activation ...]
+Research script (not installed with actbench); run it from a checkout with actbench installed:
 
-runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
+    python tools/gate_experiment.py --baseline DIR --runs 10   # a baseline recorded on this machine
+    python tools/gate_experiment.py --against HEAD --runs 20 [--activation ...]
+
+It runs ``actbench gate`` against one baseline of the unchanged code, ``--runs`` times in each of
 three arms, interleaved (aa, slow, inaccurate, aa, …) so that the machine's drift over the
 experiment hits every arm alike:
 
@@ -13,14 +15,15 @@ experiment hits every arm alike:
 - ``inaccurate``: the same kernel computed the naive way in its own precision,
   ``1/(1+exp(-x))``, which underflows to 0 where sigmoid is still a subnormal.
 
-With ``--baseline`` the injections are applied by importing this module with
+The gate's processes find this module as ``gate_experiment``, with ``tools/`` on their
+``PYTHONPATH``. With ``--baseline`` the injections are applied by importing it with
 ``ACTBENCH_INJECT`` set: in the gate's own process (the audit) and, through
-``PYTEST_ADDOPTS=-p actbench_ulp.gate.experiment``, in its benchmark subprocess. With ``--against
-REV`` each arm is a changed copy of REV, as a commit would be: REV exported, the arm's change
-appended to its ``bench/core/catalog.py`` (so the compiled kernels stay cached) and installed
-apart; each run is ``actbench gate --against REV`` with that copy as the new side, while a
-busy process (``--neighbour``, on by default) keeps the other core loaded. actbench itself
-knows nothing of the injections.
+``PYTEST_ADDOPTS=-p gate_experiment``, in its benchmark subprocess. With ``--against REV`` each
+arm is a changed copy of REV, as a commit would be: REV exported, the arm's change (an import
+of this module's ``inject``) appended to its ``bench/core/catalog.py`` (so the compiled kernels
+stay cached) and installed apart; each run is ``actbench gate --against REV`` with that copy
+as the new side, while a busy process (``--neighbour``, on by default) keeps the other core
+loaded. actbench itself knows nothing of the injections.
 
 Writes ``runs.csv`` (one row per gate run), ``ratios.csv`` (every benchmark's ratio in every
 run, under both normalisations, for the drift analysis) and ``summary.md`` under ``--out``.
@@ -40,8 +43,9 @@ __all__ = ["inject", "main"]
 
 ARMS = ("aa", "slow", "inaccurate")
 SLOWDOWN = 0.25
-_CHILD = ("import sys, actbench_ulp.gate.experiment; from actbench_ulp.cli import main; "
+_CHILD = ("import sys, gate_experiment; from actbench_ulp.cli import main; "
           "sys.exit(main(sys.argv[1:]))")
+TOOLS = Path(__file__).resolve().parent  # on the gate's PYTHONPATH: its processes import us
 
 
 def _slowed(kernel):
@@ -66,12 +70,15 @@ def _naive_sigmoid(x, out=None):
     return y
 
 
-def inject(spec: str) -> None:
-    """Apply ``kind:activation:direction`` (kind: slow or inaccurate) to our catalog kernel."""
-    from actbench_ulp.core import catalog
+def inject(spec: str, catalog: dict | None = None) -> None:
+    """Apply ``kind:activation:direction`` (kind: slow or inaccurate) to our kernel in
+    ``catalog`` (the installed ``CATALOG`` if None; a changed copy of a revision passes its own,
+    whatever its import package)."""
+    if catalog is None:
+        from actbench_ulp.core.catalog import CATALOG as catalog
 
     kind, act, direction = spec.split(":")
-    variant = catalog.CATALOG[act].variants[0]
+    variant = catalog[act].variants[0]
     if kind == "slow":
         variant.kernels[direction] = _slowed(variant.kernels[direction])
     elif kind == "inaccurate":
@@ -86,13 +93,19 @@ if os.environ.get("ACTBENCH_INJECT"):
     inject(os.environ["ACTBENCH_INJECT"])
 
 
+def _with_tools(env: dict, *first: str) -> dict:
+    """``env`` with ``first`` and then ``tools/`` at the front of PYTHONPATH."""
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*first, str(TOOLS), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def _run(arm: str, i: int, args, out: Path) -> dict:
     run_dir = out / f"{arm}-{i:02d}"
-    env = dict(os.environ)
+    env = _with_tools(dict(os.environ))
     env.pop("ACTBENCH_INJECT", None)
     if arm != "aa":
         env["ACTBENCH_INJECT"] = f"{arm}:{args.target}"
-        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p actbench_ulp.gate.experiment").strip()
+        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -p gate_experiment").strip()
     cmd = [sys.executable, "-c", _CHILD, "gate", "--baseline", args.baseline, "--out",
            str(run_dir), "--jobs", str(args.jobs)]
     return _gate_row(arm, i, cmd, env, None, run_dir, args)
@@ -101,10 +114,10 @@ def _run(arm: str, i: int, args, out: Path) -> dict:
 # --against REV: each arm a changed copy of REV, installed apart, gated against REV itself
 _ARM_PATCH = """
 
-# --- actbench_ulp.gate.experiment: this arm's change ----------------------------------------------
-from actbench_ulp.gate.experiment import inject as _inject  # noqa: E402
+# --- tools/gate_experiment.py: this arm's change -----------------------------------------------
+from gate_experiment import inject as _inject  # noqa: E402
 
-_inject({spec!r})
+_inject({spec!r}, CATALOG)
 """
 
 
@@ -127,8 +140,8 @@ def _arm_sites(args, out: Path) -> tuple[dict, str, Path]:
 
 def _run_against(arm: str, i: int, args, out: Path, sites: dict, top: Path) -> dict:
     run_dir = out / f"{arm}-{i:02d}"
-    env = {k: v for k, v in os.environ.items() if k != "ACTBENCH_INJECT"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(sites[arm]), env.get("PYTHONPATH")) if p)
+    env = _with_tools({k: v for k, v in os.environ.items() if k != "ACTBENCH_INJECT"},
+                      str(sites[arm]))
     cmd = [sys.executable, "-m", "actbench_ulp", "gate", "--against", args.against, "--out",
            str(run_dir), "--jobs", str(args.jobs), *args.selection]
     return _gate_row(arm, i, cmd, env, top, run_dir, args)
@@ -292,7 +305,7 @@ def _ratios_against(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
 def main(argv=None) -> int:
     from actbench_ulp.core.results import write_atomic
 
-    p = argparse.ArgumentParser(prog="python -m actbench_ulp.gate.experiment", description=__doc__,
+    p = argparse.ArgumentParser(prog="python tools/gate_experiment.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--baseline", metavar="DIR",
