@@ -233,8 +233,8 @@ def _compare_options(p):
                    f"fraction (default {DEFAULT_MIN_EFFECT})")
     p.add_argument("--min-effect-memory", type=float, default=DEFAULT_MIN_EFFECT_MEMORY,
                    metavar="F", help="the same for memory-bound kernels (within twice the copy "
-                   f"of their bytes; default {DEFAULT_MIN_EFFECT_MEMORY}: their drift between "
-                   "runs of unchanged code reached 66 %% on this project's machine)")
+                   f"of their bytes; default {DEFAULT_MIN_EFFECT_MEMORY}: memory bandwidth drifts "
+                   "more than compute between runs of unchanged code on a shared machine)")
     p.add_argument("--normalize", choices=NORMALIZE, default="drift",
                    help="divide each run's round times by its drift (default: the median change "
                    "of every compute- or memory-bound benchmark against the baseline; the drift "

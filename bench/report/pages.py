@@ -168,7 +168,9 @@ PAGES = [
          "within the standard target (forward ≤ 1 ULP, other directions ≤ 2), its ns per "
          "element, and the faster of torch and jax timed in the same run, interleaved "
          "([how](../guide/timing.md)). Below 1 in the last column ours is faster. \"over\" "
-         "says whether the max ULP covers all inputs (exhaustive) or a sample.",
+         "says whether the max ULP covers all inputs (exhaustive) or a sample; the max ULPs come "
+         "from the default audit of the same commit (`actbench audit`, results/audit.csv) "
+         "and the committed exhaustive sweeps.",
          _speed_table, meta_file="speed.json"),
 ]
 
