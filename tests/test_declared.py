@@ -1,5 +1,6 @@
 """Activations declared outside actbench: the checks of a declaration, the values derived from its
-reference, and the README's squareplus package built, installed and audited as a user would."""
+reference, and the user guide's squareplus package (docs/guide/declare.md) built, installed and
+audited as a user would."""
 
 import math
 import os
@@ -103,9 +104,11 @@ def test_an_activation_without_oracle_says_so_before_sweeping():
         del CATALOG["sq_no_oracle"]
 
 
-def _readme_blocks() -> dict:
-    text = (ROOT / "README.md").read_text()
-    return dict(re.findall(r"<!-- declared-example: (\S+) -->\n```\w*\n(.*?)```", text, re.S))
+def _guide_blocks() -> dict:
+    text = (ROOT / "docs" / "guide" / "declare.md").read_text()
+    # a marker, then (for a block that is not a program of its own) the docs' skip note
+    return dict(re.findall(r"<!-- declared-example: (\S+) -->\n"
+                           r"(?:<!-- skip: [^>]*? -->\n)?```\w*\n(.*?)```", text, re.S))
 
 
 def _commands(block: str) -> list:
@@ -114,8 +117,8 @@ def _commands(block: str) -> list:
 
 @pytest.fixture(scope="module")
 def squareplus_project(tmp_path_factory):
-    """The README's package, installed (pip --target) beside a user's working directory."""
-    blocks = _readme_blocks()
+    """The guide's package, installed (pip --target) beside a user's working directory."""
+    blocks = _guide_blocks()
     tmp = tmp_path_factory.mktemp("declared")
     package = tmp / "squareplus-act"
     (package / "squareplus_act").mkdir(parents=True)
@@ -151,7 +154,7 @@ def _run(args, work, env):
                           timeout=300)
 
 
-def test_the_readme_package_is_listed_and_audited_from_the_command_line(squareplus_project):
+def test_the_guide_package_is_listed_and_audited_from_the_command_line(squareplus_project):
     work, env, commands = squareplus_project
     assert [c[:2] for c in commands] == [["actbench", "list"]] + [["actbench", "audit"]] * 4
     listing, good, swept, textbook, wider = (_run(c, work, env) for c in commands)
@@ -234,12 +237,13 @@ def _insert(text: str, before: str, block: str, path: str) -> str:
     return text.replace(before, block + before)
 
 
-def test_the_readme_adds_an_activation_in_three_files(tmp_path):
-    """The README's "Add an activation" blocks, applied as written to a copy of the source
+def test_the_development_guide_adds_an_activation_in_three_files(tmp_path):
+    """The development guide's "Add an activation" blocks, applied as written to a copy of the source
     tree (laid out as the installed package), make hardshrink an activation like the others:
     listed, with kernels taking its default parameter, audited within the targets."""
-    text = (ROOT / "README.md").read_text()
-    blocks = dict(re.findall(r"<!-- add-activation: ([^>]+?) -->\n```\w*\n(.*?)```", text, re.S))
+    text = (ROOT / "docs" / "development.md").read_text()
+    blocks = dict(re.findall(r"<!-- add-activation: ([^>]+?) -->\n"
+                             r"(?:<!-- skip: [^>]*? -->\n)?```\w*\n(.*?)```", text, re.S))
     tree = tmp_path / "actbench_ulp"
     shutil.copytree(ROOT / "bench", tree, ignore=shutil.ignore_patterns("__pycache__"))
     for sub in ("kernels", "reference"):
