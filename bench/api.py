@@ -13,6 +13,7 @@ come from the same content-addressed cache as the command line's (``$ACTBENCH_CA
 import os
 from collections.abc import Callable, Iterable
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,11 @@ from actbench_ulp.core import catalog
 from actbench_ulp.core.budgets import Budget, Budgets, load_budgets
 from actbench_ulp.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
 from actbench_ulp.core.exact import Cache, default_cache_dir
+
+if TYPE_CHECKING:  # for the annotations only
+    import pandas as pd
+
+    from actbench_ulp.core.declared import Declaration
 
 __all__ = ["DEFAULT_CACHE", "audit", "resolve_cache"]
 
@@ -36,41 +42,44 @@ class _DefaultCache:
 DEFAULT_CACHE = _DefaultCache()
 
 
-def audit(fn: Callable, activation: str, *, dtype, direction="forward", domains=None,
-          budget: float | None = None, derivative=None, profile: str = "quick",
-          points: int | None = None, cache=DEFAULT_CACHE, jobs: int = 1, library: str = "auto",
-          name: str | None = None, sweep_stride: int = 1):
+def audit(fn: Callable, activation: "str | Declaration", *, dtype: "str | type | list",
+          direction: str | list[str] = "forward", domains: str | list[str] | None = None,
+          budget: float | None = None, derivative: "Callable | str | None" = None,
+          profile: str = "quick", points: int | None = None,
+          cache: "str | os.PathLike | None" = DEFAULT_CACHE, jobs: int = 1, library: str = "auto",
+          name: str | None = None, sweep_stride: int = 1) -> "pd.DataFrame":
     """Audit ``fn`` as ``activation`` against the exact reference; one row per direction ×
     dtype × domain, failing rows first (a ``pandas.DataFrame`` with ``audit.csv``'s columns;
     ``passed`` says whether a row is within its budget with every special value right).
 
-    fn: the function, in the catalog's calling convention: elementwise ``fn(x, **params)``
-        (the activation's parameters, e.g. ``negative_slope=`` for leaky_relu, see
-        ``actbench list``), gated ``fn(a, b)``, row-wise ``fn(x, temperature=tau)`` along the
-        last axis.  It takes and returns arrays of ``dtype``: NumPy, or those of ``library``.
-    activation: a catalog name (``actbench list``), or a ``Declaration`` of an activation
-        actbench does not ship (registered on first use; see ``actbench.register``).
-    dtype: "float32", "float64", "float16", "bfloat16" (16-bit for elementwise only), as a name
-        or a NumPy dtype (np.float32), or a list.
-    direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
-        "vjp" row-wise; these need ``derivative=``), a list of them, or "all".
-    domains: a domain name or a list; by default the profile's.  "exhaustive" in float32 runs
-        every one of the 2**32 inputs (``actbench_ulp.accuracy.exhaustive``; minutes per kernel),
-        or every ``sweep_stride``-th.
-    budget: a max ULP for every row, instead of the catalog's budgets (those of our accurate
-        kernels, ``bench/core/budgets.toml``).
-    derivative: the function that ``fn``'s derivative directions audit (dy/dx elementwise,
-        ``f(x, g, temperature=tau)`` for a row-wise VJP), or "autograd": ``fn``'s framework
-        (torch, JAX) differentiates it, gated d_a and d_b too.
-    profile: "quick", "full" or "exhaustive": the default domains and number of points.
-    points: random points per sampled domain, instead of the profile's.
-    cache: a directory for exact values; None or False for none.  By default the command
-        line's.
-    jobs: processes computing exact values that are not cached yet, and exhaustive sweeps.
-    library: the array library ``fn`` takes: "numpy", "torch", "jax", "cupy", an array-API
-        module's name, or "auto" (detected; ``actbench_ulp.core.arrays``).
-    name: the ``impl`` column; by default ``module:function`` of ``fn``.
-    sweep_stride: the exhaustive float32 domain takes every N-th bit pattern (1: all).
+    Args:
+        fn: the function, in the catalog's calling convention: elementwise ``fn(x, **params)``
+            (the activation's parameters, e.g. ``negative_slope=`` for leaky_relu, see
+            ``actbench list``), gated ``fn(a, b)``, row-wise ``fn(x, temperature=tau)`` along the
+            last axis.  It takes and returns arrays of ``dtype``: NumPy, or those of ``library``.
+        activation: a catalog name (``actbench list``), or a ``Declaration`` of an activation
+            actbench does not ship (registered on first use; see ``actbench.register``).
+        dtype: "float32", "float64", "float16", "bfloat16" (16-bit for elementwise only), as a name
+            or a NumPy dtype (np.float32), or a list.
+        direction: "forward", a derivative direction ("derivative" elementwise, "d_a"/"d_b" gated,
+            "vjp" row-wise; these need ``derivative=``), a list of them, or "all".
+        domains: a domain name or a list; by default the profile's.  "exhaustive" in float32 runs
+            every one of the 2**32 inputs (``actbench_ulp.accuracy.exhaustive``, with a progress bar),
+            or every ``sweep_stride``-th.
+        budget: a max ULP for every row, instead of the catalog's budgets (those of our accurate
+            kernels, ``bench/core/budgets.toml``).
+        derivative: the function that ``fn``'s derivative directions audit (dy/dx elementwise,
+            ``f(x, g, temperature=tau)`` for a row-wise VJP), or "autograd": ``fn``'s framework
+            (torch, JAX) differentiates it, gated d_a and d_b too.
+        profile: "quick", "full" or "exhaustive": the default domains and number of points.
+        points: random points per sampled domain, instead of the profile's.
+        cache: a directory for exact values; None or False for none.  By default the command
+            line's.
+        jobs: processes computing exact values that are not cached yet, and exhaustive sweeps.
+        library: the array library ``fn`` takes: "numpy", "torch", "jax", "cupy", an array-API
+            module's name, or "auto" (detected; ``actbench_ulp.core.arrays``).
+        name: the ``impl`` column; by default ``module:function`` of ``fn``.
+        sweep_stride: the exhaustive float32 domain takes every N-th bit pattern (1: all).
     """
     from actbench_ulp.accuracy.audit import run_audit
     from actbench_ulp.accuracy.table import to_frame

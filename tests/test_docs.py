@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actbench_ulp.cli.parser import parser as cli_parser
-from actbench_ulp.report.pages import PAGES, page_markdown
+from actbench_ulp.report.pages import FIGURE, PAGES, figure_png, page_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -65,6 +65,17 @@ def test_each_measured_page_is_what_its_results_give(page):
     assert committed.read_text(encoding="utf-8") == page_markdown(page, ROOT / "results"), (
         f"{committed} differs from its results: regenerate it with "
         "`actbench report --pages docs/results`")
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_overview_figure_is_drawn_from_its_results():
+    # drawn again from results/; its pixels depend on the matplotlib version, so not compared
+    committed = (DOCS / "results" / FIGURE[0]).read_bytes()
+    assert _png_size(figure_png(ROOT / "results")) == _png_size(committed) == (1000, 420)
 
 
 def test_no_committed_result_was_written_from_a_dirty_tree():

@@ -6,7 +6,6 @@ import os
 from actbench_ulp.core import catalog
 from actbench_ulp.core.budgets import DEFAULT_BUDGETS
 from actbench_ulp.core.domains import DOMAINS, PROFILES, SIXTEEN_BIT
-from actbench_ulp.core.exact import default_cache_dir
 from actbench_ulp.core.regressions import DEFAULT_FILE as DEFAULT_REGRESSIONS
 
 __all__ = ["IMPL_LIBRARY_HELP", "parser"]
@@ -46,7 +45,7 @@ def parser():
                    "search (float64, and gated and row-wise float32; --domain search asks for "
                    "it in float32 elementwise too); "
                    "full: 20,000 points and bits as well; exhaustive: every input of float32 "
-                   "and the 16-bit dtypes (2**32 per float32 kernel: about a minute each here)")
+                   "and the 16-bit dtypes (2**32 per float32 kernel, with a progress bar)")
     a.add_argument("--points", type=int, default=None, metavar="N",
                    help="points in the random domains (core, wide, bits); default: the profile's")
     a.add_argument("--impl", action="append", metavar="NAME",
@@ -214,7 +213,8 @@ def _exact_value_options(p):
                    help="processes computing exact values and exhaustive sweeps "
                    "(default: all cores)")
     p.add_argument("--cache", default=None, metavar="DIR",
-                   help=f"exact-value cache (default: $ACTBENCH_CACHE or {default_cache_dir()})")
+                   help="exact-value cache (default: $ACTBENCH_CACHE, else $XDG_CACHE_HOME/actbench, "
+                   "else ~/.cache/actbench)")
     p.add_argument("--no-cache", action="store_true", help="compute every exact value afresh")
 
 

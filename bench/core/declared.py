@@ -53,18 +53,22 @@ class DeclarationError(ValueError):
 class Declaration:
     """An elementwise activation declared by its user (see the module docstring).
 
-    reference: ``f(x, **params)`` for finite nonzero mpmath ``x``, returning an mpmath number.
-    derivative: ``f'(x, **params)`` likewise, or None (mpmath.diff of the reference).
-    params: the parameters and their defaults (floats), passed to every function as keywords.
-    core: the working range the ``core`` domain samples.
-    thresholds: inputs where the activation changes regime (the ``thresholds`` domain).
-    monotone: "increasing" or "decreasing" where the reference claims it, checked over ``core``.
-    peers: how torch, jax, scipy or numpy-seed write it, e.g. ``{"torch": "0.5 * (x +
-        torch.sqrt(x * x + b))"}`` (``actbench_ulp.core.activation.Spelling``): ``--impl torch``
-        then audits and times that expression.
-    oracle / oracle_derivative: float64 functions ``(x: ndarray, **params) -> ndarray`` for the
-        exhaustive float32 sweep, within ``oracle_bound`` float64 ULPs (mpmath checks the
-        decisive points against that bound).
+    Attributes:
+        name: the activation's name in the catalog.
+        reference: ``f(x, **params)`` for finite nonzero mpmath ``x``, returning an mpmath number.
+        derivative: ``f'(x, **params)`` likewise, or None (mpmath.diff of the reference).
+        params: the parameters and their defaults (floats), passed to every function as keywords.
+        core: the working range the ``core`` domain samples.
+        thresholds: inputs where the activation changes regime (the ``thresholds`` domain).
+        monotone: "increasing" or "decreasing" where the reference claims it, checked over ``core``.
+        peers: how torch, jax, scipy or numpy-seed write it, e.g. ``{"torch": "0.5 * (x +
+            torch.sqrt(x * x + b))"}`` (``actbench_ulp.core.activation.Spelling``): ``--impl torch``
+            then audits and times that expression.
+        oracle: a float64 function ``(x: ndarray, **params) -> ndarray`` for the exhaustive
+            float32 sweep, within ``oracle_bound`` float64 ULPs (mpmath checks the decisive points
+            against that bound).
+        oracle_derivative: the same for the derivative.
+        oracle_bound: the oracles' error bound, in float64 ULPs.
     """
 
     name: str

@@ -20,9 +20,9 @@ import pandas as pd
 from actbench_ulp.core.errors import ResultsError
 from actbench_ulp.core.resultset import read_audit
 from actbench_ulp.gate.compare import fmt
-from actbench_ulp.report.sweeps import search_table, sweep_rows
+from actbench_ulp.report.sweeps import binade_figure, figure_lines, search_table, sweep_rows
 
-__all__ = ["PAGES", "Page", "page_markdown", "write_pages"]
+__all__ = ["FIGURE", "PAGES", "Page", "figure_png", "page_markdown", "write_pages"]
 
 
 @dataclass(frozen=True)
@@ -145,15 +145,17 @@ PAGES = [
          _sweep_table),
     Page("exhaustive-torch", "Every float32 input: torch", "exhaustive-torch",
          "torch's elementwise float32 activations at all 2³² inputs, audited exactly as ours "
-         "(derivatives by autograd). Special-value mismatches are mostly +0 where the exact "
-         "result rounds to −0.",
+         "(derivatives by autograd). Special-value mismatches count NaN, infinity and sign-of-zero "
+         "differences from the exact value; the worst input shows one of them where the ULP "
+         "error is 0.",
          _sweep_table),
     Page("sampled-float32", "Every implementation, every 257th float32 input", "sampled-float32",
          "Every 257th float32 bit pattern (every binade of both signs) of every elementwise "
          "activation, for each variant of ours and each peer. A cell is the max ULP, then "
          "(N sv) for N special-value mismatches and (dtype) for a result of the wrong dtype, "
-         "rounded and audited; — where the implementation has no such function. jax's "
-         "millions of ULP are XLA flushing subnormal inputs and results to zero.",
+         "rounded and audited; — where the implementation has no such function. Errors of "
+         "millions of ULP are results flushed to zero or cancelled to it where the exact value "
+         "is tiny (the worst inputs are in the result files).",
          _sampled_table),
     Page("search-float64", "float64: the worst case found by the search", "search-float64",
          "The largest error the [search](../guide/search.md) found for each elementwise "
@@ -166,7 +168,7 @@ PAGES = [
          "For each activation and direction in float32 at 2²⁰ elements (rows of 1000 for the "
          "row-wise ones), one thread: the fastest of our variants whose worst audited error is "
          "within the standard target (forward ≤ 1 ULP, other directions ≤ 2), its ns per "
-         "element, and the faster of torch and jax timed in the same run, interleaved "
+         "element, and the faster of torch and jax timed in the same run "
          "([how](../guide/timing.md)). Below 1 in the last column ours is faster. \"over\" "
          "says whether the max ULP covers all inputs (exhaustive) or a sample; the max ULPs come "
          "from the default audit of the same commit (`actbench audit`, results/audit.csv) "
@@ -213,6 +215,26 @@ def _provenance(meta: dict, results: str) -> list[str]:
     return lines
 
 
+# the picture at the top of the README and the docs' overview: gelu's error per binade, every
+# implementation, from the sampled sweep
+FIGURE = ("gelu-binades.png", "sampled-float32", "gelu", "forward")
+
+
+def figure_png(results_root) -> bytes:
+    """``FIGURE`` drawn from its result set, as the report draws its sweep figures."""
+    from actbench_ulp.report.document import _png
+
+    name, results, activation, direction = FIGURE
+    rows = _in_catalog_order(sweep_rows(read_audit(Path(results_root) / results / "audit.csv")))
+    rows = rows[(rows["activation"] == activation) & (rows["direction"] == direction)]
+    if rows.empty:
+        raise ResultsError(f"{Path(results_root) / results} has no {activation} {direction} sweep "
+                           f"for {name}")
+    budget = float(pd.to_numeric(rows["budget_max_ulp"]).max())
+    return _png(binade_figure(f"{activation} {direction}, float32: max ULP error per binade of |x|",
+                              figure_lines(rows), budget))
+
+
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -238,14 +260,23 @@ def page_markdown(page: Page, results_root) -> str:
 
 
 def write_pages(results_root, out_dir) -> list[Path]:
-    """Every page into ``out_dir`` (created), each written whole or not at all."""
+    """Every page and ``FIGURE`` into ``out_dir`` (created), each written whole or not at all."""
+    import os
+    import tempfile
+
     from actbench_ulp.core.results import write_atomic
 
     texts = [(page, page_markdown(page, results_root)) for page in PAGES]  # all read first
+    png = figure_png(results_root)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for page, text in texts:
         write_atomic(out / f"{page.name}.md", text)
         written.append(out / f"{page.name}.md")
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{FIGURE[0]}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(png)
+    os.replace(tmp, out / FIGURE[0])
+    written.append(out / FIGURE[0])
     return written

@@ -15,6 +15,7 @@ from actbench_ulp.report.document import Figure, Report
 from actbench_ulp.report.figures import impl_colour
 
 __all__ = ["SWEEP_COLUMNS", "add_search_section", "add_section", "binade_figure", "binade_maxima",
+           "figure_lines",
            "search_figure", "search_rows", "search_table", "sweep_rows"]
 
 SWEEP_COLUMNS = ["impl", "variant", "max_ulp", "worst_input", "over_half_ulp", "over_1_ulp",
@@ -73,11 +74,20 @@ def _binade_axes(title: str, lines: list, budget: float, maxima_of, lw: float, m
     return fig, ax
 
 
+def _stride(sweep_json: str) -> int:
+    return int(json.loads(sweep_json).get("stride") or 1)
+
+
 def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
-    """Max ULP per binade: ``lines`` = [(label, colour, sweep JSON)]; x > 0 solid, x < 0 dashed."""
+    """Max ULP per binade: ``lines`` = [(label, colour, sweep JSON)]; x > 0 solid, x < 0 dashed.
+    The axis says which inputs of each binade were run (all, or every N-th: the sweeps'
+    stride)."""
+    strides = {_stride(sweep) for _, _, sweep in lines}
+    each = ("all 2^23 inputs of each" if strides == {1} else
+            f"every {strides.pop()}th input of each" if len(strides) == 1 else "sampled")
     fig, ax = _binade_axes(
         title, lines, budget, binade_maxima, 1.2, 3,
-        "binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) (all 2^23 inputs of each)",
+        f"binade of |x|: exponent e of 2^e <= |x| < 2^(e+1) ({each})",
         "max error in the binade (ULP)")
     ax.set_xlim(_SUBNORMAL - 2, 130)
     ticks = [_SUBNORMAL, -100, -75, -50, -25, 0, 25, 50, 75, 100, 127]
@@ -85,13 +95,18 @@ def binade_figure(title: str, lines: list, budget: float) -> MplFigure:
     return fig
 
 
+def figure_lines(group: pd.DataFrame) -> list:
+    """[(label, colour, sweep JSON)]: a line per implementation (ours: per variant)."""
+    return [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
+             impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
+            for r in group.itertuples()]
+
+
 def _kernel_figures(rep: Report, rows: pd.DataFrame, keys: list, slug: str, title, draw) -> None:
     """One figure per group of ``rows`` by ``keys``, a line per implementation (ours: per
     variant): ``title(*key)`` names it, ``draw(title, lines, budget, *key)`` draws it."""
     for key, group in rows.groupby(keys, sort=False):
-        lines = [(f"{r.impl}" + (f" {r.variant}" if r.impl == "ours" else ""),
-                  impl_colour(r.impl) if r.impl != "ours" else _variant_colour(r.variant), r.sweep)
-                 for r in group.itertuples()]
+        lines = figure_lines(group)
         budget = float(pd.to_numeric(group["budget_max_ulp"]).max())
         name = title(*key)
         caption = " | ".join(f"{label}: max {fmt(float(r.max_ulp))} ULP at x={r.worst_input}"
