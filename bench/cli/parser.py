@@ -202,8 +202,8 @@ def parser():
                    help="instead, write the documentation's measured pages (Markdown tables "
                    "headed by the command, commit and machine that produced them) into DIR "
                    "from the result sets committed under --results: exhaustive, "
-                   "exhaustive-torch, sampled-float32, search-float64, speed-float32 "
-                   "(actbench report --pages docs/results)")
+                   "exhaustive-torch, sampled-float32, search-float64, speed-float32, "
+                   "speed-rows-float32 (actbench report --pages docs/results)")
     _exact_value_options(r)
     return p
 

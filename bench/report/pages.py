@@ -33,6 +33,9 @@ class Page:
     about: str  # what the table shows, for a reader who has not run the command
     table: Callable[[Path], tuple[list[str], list[list[str]]]]  # (header, rows)
     meta_file: str = "audit.json"
+    # the page's result sets: the directory itself, or these subdirectories of it, each with
+    # its own command (one row length each, say)
+    parts: tuple = ("",)
 
 
 def _num(v) -> str:
@@ -122,11 +125,33 @@ def _search_table(path: Path):
              for (act, direction), values in zip(table.index, table.to_numpy(), strict=True)])
 
 
-def _speed_table(path: Path):
+def _speed_best(path: Path) -> pd.DataFrame:
     try:
-        best = pd.read_csv(path / "speed-best.csv", keep_default_na=False)
+        return pd.read_csv(path / "speed-best.csv", keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ResultsError(f"cannot read {path / 'speed-best.csv'}: {exc}") from None
+
+
+_ROW_LENGTHS = ("rows-8", "rows-1024", "rows-128256")
+
+
+def _rows_speed_table(path: Path):
+    return _speed_rows(pd.concat([_speed_best(path / part) for part in _ROW_LENGTHS],
+                                 ignore_index=True))
+
+
+def _speed_table(path: Path):
+    return _speed_rows(_speed_best(path))
+
+
+def _speed_rows(best: pd.DataFrame):
+    from actbench_ulp.core.catalog import CATALOG
+
+    acts, dirs = list(CATALOG), list(_DIRECTIONS)
+    best = best.assign(_a=[acts.index(a) if a in acts else len(acts) for a in best["activation"]],
+                       _d=[dirs.index(d) if d in dirs else len(dirs) for d in best["direction"]],
+                       _r=pd.to_numeric(best["row_length"], errors="coerce").fillna(0))
+    best = best.sort_values(["_a", "_d", "_r"], kind="stable")
     header = ["activation", "direction", "row length", "our variant", "its max ULP", "over",
               "ours ns/element", "noise", "fastest peer", "peer ns/element", "ours ÷ peer"]
     return header, [[r.activation, r.direction, _num(r.row_length), r.variant or "—",
@@ -174,6 +199,13 @@ PAGES = [
          "from the default audit of the same commit (`actbench audit`, results/audit.csv) "
          "and the committed exhaustive sweeps.",
          _speed_table, meta_file="speed.json"),
+    Page("speed-rows-float32", "Speed: softmax and log_softmax by row length", "speed-rows-float32",
+         "softmax and log_softmax in float32, 2²⁰ elements a call as rows of 8, 1024 and "
+         "128,256 (131,072, 1,024 and 8 rows), one thread, one run per row length: our fastest "
+         "variant within target and the faster of torch and jax in the same run, as on "
+         "[the speed page](speed-float32.md). The max ULPs come from an audit of the same "
+         "commit (`actbench audit`, results/audit.csv).",
+         _rows_speed_table, meta_file="speed.json", parts=_ROW_LENGTHS),
 ]
 
 
@@ -187,14 +219,31 @@ def _command(argv: list, results: str) -> str:
     return shlex.join(args)
 
 
-def _provenance(meta: dict, results: str) -> list[str]:
-    cpu = meta.get("cpu") or {}
-    target = meta.get("compiler_target") or {}
-    peers = meta.get("peers") or {}
+def _run_line(meta: dict) -> str:
     versions = meta.get("versions") or {}
     commit = (meta.get("commit") or "no commit")[:12]
     if meta.get("dirty"):
         commit += " (uncommitted changes)"
+    return (f"{meta.get('created', '?')}, commit {commit}; "
+            + ", ".join(f"{k} {versions[k]}" for k in ("numba", "llvmlite", "numpy")
+                        if versions.get(k)))
+
+
+def _provenance(metas: list, results: str, parts: tuple) -> list[str]:
+    """The commands and runs of a page's result sets, then the machine and peers of the
+    first (the sets of one page are recorded on one machine)."""
+    lines = []
+    for meta, part in zip(metas, parts, strict=True):
+        where = f"{results}/{part}".rstrip("/")
+        lines += [f"- **Command:** `{_command(meta.get('argv') or [], where)}`",
+                  f"- **Run:** {_run_line(meta)}"]
+    return lines + _machine(metas[0], results)
+
+
+def _machine(meta: dict, results: str) -> list[str]:
+    cpu = meta.get("cpu") or {}
+    target = meta.get("compiler_target") or {}
+    peers = meta.get("peers") or {}
     machine = (f"{cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} logical cores; "
                f"kernels compiled for {target.get('cpu_name', '?')} with "
                f"{target.get('vector_bits', '?')}-bit vectors")
@@ -202,11 +251,7 @@ def _provenance(meta: dict, results: str) -> list[str]:
         f"{name} {p.get('version', '?')}"
         + (f" (dispatching {p['cpu_capability']})" if p.get("cpu_capability") else "")
         for name, p in peers.items())
-    lines = [f"- **Command:** `{_command(meta.get('argv') or [], results)}`",
-             f"- **Run:** {meta.get('created', '?')}, commit {commit}; "
-             + ", ".join(f"{k} {versions[k]}" for k in ("numba", "llvmlite", "numpy")
-                         if versions.get(k)),
-             f"- **Machine:** {machine}"]
+    lines = [f"- **Machine:** {machine}"]
     if peer_text:
         lines.append(f"- **Peers:** {peer_text}")
     if meta.get("threads"):
@@ -242,18 +287,20 @@ def _cell(text: str) -> str:
 def page_markdown(page: Page, results_root) -> str:
     """The page's Markdown from its result set under ``results_root``."""
     path = Path(results_root) / page.results
-    meta_path = path / page.meta_file
-    if not meta_path.exists():
-        raise ResultsError(f"{meta_path} is missing: the page {page.name} is written from it")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read {meta_path}: {exc}") from None
+    metas = []
+    for part in page.parts:
+        meta_path = path / part / page.meta_file
+        if not meta_path.exists():
+            raise ResultsError(f"{meta_path} is missing: the page {page.name} is written from it")
+        try:
+            metas.append(json.loads(meta_path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ResultsError(f"cannot read {meta_path}: {exc}") from None
     header, rows = page.table(path)
     lines = [f"# {page.title}", "",
              "<!-- written by `actbench report --pages docs/results` from "
              f"results/{page.results}/; edit the results or the generator, not this file -->", "",
-             page.about, "", *_provenance(meta, page.results), "",
+             page.about, "", *_provenance(metas, page.results, page.parts), "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
