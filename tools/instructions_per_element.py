@@ -12,6 +12,11 @@ which, unlike a time, does not depend on the machine's load:
 
     python tools/instructions_per_element.py ours _simd32 gelu tanh
     python tools/instructions_per_element.py torch gelu tanh
+    python tools/instructions_per_element.py table --out results/speed-float32/instructions.csv
+
+``table`` counts the float32 kernels that trail the peers on the speed page (our 512-bit and
+256-bit (AVX2) compiles, torch's AVX2 forwards) into a CSV, with a JSON of the run beside it,
+from which ``actbench report --pages`` adds the "why" table to that page.
 """
 
 import argparse
@@ -58,11 +63,12 @@ def vector_loop(asm: str) -> list[str]:
     return best
 
 
-def ours(module: str, names: list[str]) -> None:
+def ours(module: str, names: list[str]) -> list[dict]:
     import numba
     import numpy as np
 
     mod = importlib.import_module(f"actbench_ulp.kernels.{module}")
+    rows = []
     for name in names:
         loop = mod.KERNELS[name][False]
         fresh = numba.njit(error_model="numpy", fastmath={"contract"})(loop.py_func)
@@ -71,12 +77,16 @@ def ours(module: str, names: list[str]) -> None:
         body = vector_loop(fresh.inspect_asm(fresh.signatures[0]))
         lanes = 16 if any("zmm" in s for s in body) else 8 if any("ymm" in s for s in body) else 4
         ops = collections.Counter(s.split()[0] for s in body)
+        fma = sum(v for k, v in ops.items() if "fma" in k or "fnm" in k or "fms" in k)
         print(f"{module}.{name}: {len(body)} instructions a loop of {lanes} lanes = "
-              f"{len(body) / lanes:.2f} per element (divisions {ops['vdivps']}, fma "
-              f"{sum(v for k, v in ops.items() if 'fma' in k or 'fnm' in k or 'fms' in k)})")
+              f"{len(body) / lanes:.2f} per element (divisions {ops['vdivps']}, fma {fma})")
+        rows.append({"kernel": name, "lanes": lanes, "instructions": len(body),
+                     "per_element": len(body) / lanes, "divisions": ops["vdivps"], "fma": fma})
+    return rows
 
 
-def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> None:
+def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict]:
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "call.py")
         with open(script, "w") as f:
@@ -89,19 +99,90 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> None:
                                 sys.executable, script, name, str(n), str(calls)],
                                check=True, capture_output=True)
                 totals.append(int(re.search(r"^totals: (\d+)", open(out).read(), re.M).group(1)))
-            print(f"torch.{name} (AVX2 under valgrind): {(totals[1] - totals[0]) / (reps * n):.2f} "
-                  "instructions per element")
+            per = (totals[1] - totals[0]) / (reps * n)
+            print(f"torch.{name} (AVX2 under valgrind): {per:.2f} instructions per element")
+            rows.append({"kernel": name, "per_element": per})
+    return rows
+
+
+# the speed page's float32 misses among the elementwise kernels: (module, our kernel, the
+# activation and direction, torch's name for the forward)
+_TABLE = [("_simd32", "sigmoid", "sigmoid", "forward", "sigmoid"),
+          ("_simd32", "d_sigmoid", "sigmoid", "derivative", None),
+          ("_simd32", "tanh", "tanh", "forward", "tanh"),
+          ("_simd32", "d_tanh", "tanh", "derivative", None),
+          ("_simd32", "silu", "silu", "forward", "silu"),
+          ("_simd32", "d_silu", "silu", "derivative", None),
+          ("_simd32", "gelu", "gelu", "forward", "gelu"),
+          ("_simd32", "d_gelu", "gelu", "derivative", None),
+          ("_simd32_gelu_tanh", "gelu_tanh", "gelu_tanh", "forward", "gelu_tanh"),
+          ("_simd32_gelu_tanh", "d_gelu_tanh", "gelu_tanh", "derivative", None)]
+_AVX2 = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma,+f16c,+popcnt,+bmi2"}
+
+
+def _ours_in_process(module: str, names: list[str], env: dict) -> list[dict]:
+    """``ours`` in a fresh process: Numba reads its CPU settings once, at import."""
+    import json
+
+    code = (f"import json, sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+            "import instructions_per_element as t; "
+            f"print('JSON' + json.dumps(t.ours({module!r}, {names!r})))")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.split("JSON", 1)[1])
+
+
+def table(out: str) -> None:
+    """The CSV of ``_TABLE`` and a JSON of the run beside it (command, date, commit, CPU)."""
+    import datetime
+    import json
+    import platform
+
+    import llvmlite.binding as ll
+    import numba
+    import pandas as pd
+
+    rows = {(m, k): {"activation": a, "direction": d} for m, k, a, d, _ in _TABLE}
+    for label, env in (("ours_512", {}), ("ours_avx2", _AVX2)):
+        for module in dict.fromkeys(m for m, *_ in _TABLE):
+            names = [k for m, k, *_ in _TABLE if m == module]
+            for r in _ours_in_process(module, names, env):
+                rows[(module, r["kernel"])].update({f"{label}_per_element": r["per_element"],
+                                                    f"{label}_lanes": r["lanes"]})
+    torch_names = {t: (m, k) for m, k, _, _, t in _TABLE if t}
+    for r in torch_counts(list(torch_names)):
+        rows[torch_names[r["kernel"]]]["torch_avx2_per_element"] = r["per_element"]
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    pd.DataFrame(rows.values()).to_csv(out, index=False)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True).stdout.strip())
+    import torch
+
+    meta = {"argv": ["python", "tools/instructions_per_element.py", *sys.argv[1:]],
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "commit": commit, "dirty": dirty, "host_cpu": ll.get_host_cpu_name(),
+            "machine": platform.machine(),
+            "versions": {"numba": numba.__version__, "llvmlite": ll.llvm_version_info and
+                         ".".join(map(str, ll.llvm_version_info)), "torch": torch.__version__}}
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
+        json.dump(meta, f, indent=2)
+    print(f"wrote {out}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("who", choices=["ours", "torch"])
-    parser.add_argument("names", nargs="+", help="ours: MODULE NAME...; torch: NAME...")
+    parser.add_argument("who", choices=["ours", "torch", "table"])
+    parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME...")
+    parser.add_argument("--out", default="results/speed-float32/instructions.csv",
+                        help="table: the CSV to write (its JSON beside it)")
     args = parser.parse_args()
     if args.who == "ours":
         ours(args.names[0], args.names[1:])
-    else:
+    elif args.who == "torch":
         torch_counts(args.names)
+    else:
+        table(args.out)
 
 
 if __name__ == "__main__":
