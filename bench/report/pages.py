@@ -36,6 +36,7 @@ class Page:
     # the page's result sets: the directory itself, or these subdirectories of it, each with
     # its own command (one row length each, say)
     parts: tuple = ("",)
+    extra: Callable[[Path], list[str]] | None = None  # more Markdown after the table
 
 
 def _num(v) -> str:
@@ -160,6 +161,42 @@ def _speed_rows(best: pd.DataFrame):
                     for r in best.itertuples()]
 
 
+def _instructions(path: Path) -> list[str]:
+    """The "why" beside the speed table: instructions per element of the kernels that trail,
+    from ``tools/instructions_per_element.py table`` (a CSV and its run's JSON), if recorded."""
+    csv, meta_path = path / "instructions.csv", path / "instructions.json"
+    if not csv.exists():
+        return []
+    try:
+        counts = pd.read_csv(csv)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        raise ResultsError(f"cannot read {csv} or {meta_path}: {exc}") from None
+    argv = list(meta.get("argv") or [])
+    if "--out" in argv[:-1]:
+        argv[argv.index("--out") + 1] = f"results/{path.name}/instructions.csv"
+    commit = (meta.get("commit") or "no commit")[:12] + (" (uncommitted changes)" if meta.get("dirty")
+                                                         else "")
+    versions = meta.get("versions") or {}
+    lines = ["", "## Why the misses: instructions per element", "",
+             "A vector loop's instructions divided by its lanes, from the code Numba generates "
+             "for our kernel (compiled for this CPU, 512-bit, and for an AVX2 CPU, 256-bit), and "
+             "torch's forward counted by callgrind, which runs torch's AVX2 code (valgrind hides "
+             "AVX-512). On AVX2 the counts compare like for like; on AVX-512 torch dispatches "
+             "other code, which callgrind cannot count.", "",
+             f"- **Command:** `{shlex.join(argv)}`",
+             f"- **Run:** {meta.get('created', '?')}, commit {commit}; LLVM host CPU "
+             f"{meta.get('host_cpu', '?')}; numba {versions.get('numba', '?')}, llvmlite's LLVM "
+             f"{versions.get('llvmlite', '?')}, torch {versions.get('torch', '?')}", "",
+             "| activation | direction | ours, 512-bit | ours, AVX2 | torch, AVX2 |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r.activation} | {r.direction} | {_num(r.ours_512_per_element)} | "
+              f"{_num(r.ours_avx2_per_element)} | "
+              f"{_num(r.torch_avx2_per_element) if pd.notna(r.torch_avx2_per_element) else '—'} |"
+              for r in counts.itertuples()]
+    return lines
+
+
 PAGES = [
     Page("exhaustive-float32", "Every float32 input: our float32-arithmetic kernels",
          "exhaustive",
@@ -198,7 +235,7 @@ PAGES = [
          "says whether the max ULP covers all inputs (exhaustive) or a sample; the max ULPs come "
          "from the default audit of the same commit (`actbench audit`, results/audit.csv) "
          "and the committed exhaustive sweeps.",
-         _speed_table, meta_file="speed.json"),
+         _speed_table, meta_file="speed.json", extra=_instructions),
     Page("speed-rows-float32", "Speed: softmax and log_softmax by row length", "speed-rows-float32",
          "softmax and log_softmax in float32, 2²⁰ elements a call as rows of 8, 1024 and "
          "128,256 (131,072, 1,024 and 8 rows), one thread, one run per row length: our fastest "
@@ -303,6 +340,7 @@ def page_markdown(page: Page, results_root) -> str:
              page.about, "", *_provenance(metas, page.results, page.parts), "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines += page.extra(path) if page.extra else []
     return "\n".join(lines) + "\n"
 
 
