@@ -608,15 +608,40 @@ def _piecewise(fn, n_params: int):
     return scalar
 
 
+# float32 kernels whose result is the input, 0 or a constant exact in float32, so that float32
+# arithmetic gives the float64 path's value (a signalling NaN passes through unquieted): their
+# float32 loops skip the widening to float64 (two conversions and two registers a value), which
+# kept them slower than the copy of their bytes
+_NATIVE32 = {"relu", "d_relu", "relu6", "d_relu6"}
+
+
 def _loops(name, scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
-    rounded once) and float64; ``p0``, ``p1`` are the activation's parameters (alpha, scale).
-    Cached on disk as ``<name>.<loop>`` (``_cache``)."""
+    rounded once; in float32 for ``_NATIVE32``) and float64; ``p0``, ``p1`` are the activation's
+    parameters (alpha, scale).  Cached on disk as ``<name>.<loop>`` (``_cache``)."""
 
-    @njit(error_model="numpy", fastmath={"contract"})
-    def f32(x, out, p0, p1):
-        for i in range(x.size):
-            out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
+    if name in _NATIVE32:
+        @njit(error_model="numpy", fastmath={"contract"})
+        def f32(x, out, p0, p1):
+            for i in range(x.size):
+                _prefer_512_bit_vectors()
+                out[i] = np.float32(scalar(x[i], False, p0, p1))
+
+        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
+        def f32_parallel(x, out, p0, p1):
+            for i in prange(x.size):
+                _prefer_512_bit_vectors()
+                out[i] = np.float32(scalar(x[i], False, p0, p1))
+    else:
+        @njit(error_model="numpy", fastmath={"contract"})
+        def f32(x, out, p0, p1):
+            for i in range(x.size):
+                out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
+
+        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
+        def f32_parallel(x, out, p0, p1):
+            for i in prange(x.size):
+                out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
 
     @njit(error_model="numpy", fastmath={"contract"})
     def f64(x, out, p0, p1):
@@ -626,11 +651,6 @@ def _loops(name, scalar):
             # faster with it (some slower)
             _prefer_512_bit_vectors()
             out[i] = scalar(x[i], True, p0, p1)
-
-    @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-    def f32_parallel(x, out, p0, p1):
-        for i in prange(x.size):
-            out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
 
     @njit(error_model="numpy", parallel=True, fastmath={"contract"})
     def f64_parallel(x, out, p0, p1):

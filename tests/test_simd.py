@@ -123,10 +123,11 @@ def test_loops_are_vectorized_without_libm(name, dtype):
     loop(x, np.empty_like(x), 1.0, 1.0)  # alpha, scale = 1
     ir = loop.inspect_llvm((numba.typeof(x), numba.typeof(x), numba.float64, numba.float64))
     widths = {int(w) for w in re.findall(r"<(\d+) x (?:double|float)>", ir)}
-    # (LLVM computes relu's float32 loop in float32: widening then narrowing is exact there)
     assert widths, f"{name} {dtype}: no floating-point vector in the IR"
     if dtype == "float64":  # asked for 512-bit vectors: the target's widest register of doubles
         assert max(widths) == TARGET_BITS // 64, f"{name}: widest vector {max(widths)} lanes"
+    elif name in _simd._NATIVE32:  # float32 arithmetic, asked for 512-bit vectors too
+        assert max(widths) == TARGET_BITS // 32, f"{name}: widest vector {max(widths)} lanes"
     else:  # left to LLVM's tuning, which prefers 256-bit vectors on AVX-512 CPUs like this
         # project's: at most 8 float32 lanes (LLVM's cost model picked 4 for some on AVX2)
         assert max(widths) <= min(TARGET_BITS, 256) // 32, f"{name}: widths {widths}"
@@ -335,3 +336,23 @@ def test_division_free_float32_path_gives_the_accurate_bits(name):
     for n in (name, f"d_{name}"):
         want, got = getattr(kernels, n)(x), getattr(kernels, f"{n}_simd")(x)
         assert want.tobytes() == got.tobytes(), n
+
+
+@pytest.mark.parametrize("name", sorted(_simd._NATIVE32))
+def test_float32_native_loops_give_the_float64_paths_values(name):
+    # every sign and exponent (2**17 patterns spread over all of them), the specials and the
+    # points where the functions change: the float32 loop that skips widening returns what the
+    # float64 loop rounded once returns, NaN for NaN (a signalling NaN may pass unquieted)
+    bits = np.arange(0, 1 << 32, 1 << 15, dtype=np.uint64).astype(np.uint32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 6.0, np.nextafter(6, 7),
+                         np.nextafter(6, 5), 1e-45, -1e-45, 3.4e38], np.float32)
+    x = np.concatenate([bits.view(np.float32), specials, -specials])
+    got = np.empty_like(x)
+    _simd.KERNELS[name][("float32", False)](x, got, 0.0, 0.0)
+    wide = np.empty(x.size, np.float64)
+    with np.errstate(invalid="ignore"):
+        _simd.KERNELS[name][("float64", False)](x.astype(np.float64), wide, 0.0, 0.0)
+        want = wide.astype(np.float32)
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    assert np.array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))
