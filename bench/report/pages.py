@@ -63,22 +63,21 @@ def _count(v) -> str:
 
 
 _VARIANTS = ("accurate", "simd", "simd_f32", "simd_f32_fast", "fast")
-_DIRECTIONS = ("forward", "derivative", "d_a", "d_b", "vjp")
+_IMPLS = ("ours", "numpy-seed", "scipy", "torch", "jax")
 
 
-def _in_catalog_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows by activation as the catalog lists them, then direction, implementation, variant
-    (an audit writes its failing rows first)."""
-    from actbench_ulp.core.catalog import CATALOG
+def _in_catalog_order(rows: pd.DataFrame, *extra: str) -> pd.DataFrame:
+    """Rows by activation as the catalog lists them, then direction, then implementation and
+    variant where the table has them, then ``extra`` columns (an audit writes its failing rows
+    first)."""
+    from actbench_ulp.core.catalog import CATALOG, DIRECTIONS
 
-    def rank(values, order):
-        order = list(order)
-        return [order.index(v) if v in order else len(order) for v in values]
-
-    keyed = rows.assign(_a=rank(rows["activation"], CATALOG), _d=rank(rows["direction"], _DIRECTIONS),
-                        _i=rank(rows["impl"], ("ours", "numpy-seed", "scipy", "torch", "jax")),
-                        _v=rank(rows["variant"], _VARIANTS))
-    return keyed.sort_values(["_a", "_d", "_i", "_v"], kind="stable").drop(columns=["_a", "_d", "_i", "_v"])
+    orders = {"activation": list(CATALOG), "direction": list(DIRECTIONS), "impl": list(_IMPLS),
+              "variant": list(_VARIANTS)}
+    keys = {f"_{c}": [order.index(v) if v in order else len(order) for v in rows[c]]
+            for c, order in orders.items() if c in rows}
+    keys.update({f"_{c}": pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in extra})
+    return rows.assign(**keys).sort_values(list(keys), kind="stable").drop(columns=list(keys))
 
 
 def _sweep_table(path: Path):
@@ -146,13 +145,7 @@ def _speed_table(path: Path):
 
 
 def _speed_rows(best: pd.DataFrame):
-    from actbench_ulp.core.catalog import CATALOG
-
-    acts, dirs = list(CATALOG), list(_DIRECTIONS)
-    best = best.assign(_a=[acts.index(a) if a in acts else len(acts) for a in best["activation"]],
-                       _d=[dirs.index(d) if d in dirs else len(dirs) for d in best["direction"]],
-                       _r=pd.to_numeric(best["row_length"], errors="coerce").fillna(0))
-    best = best.sort_values(["_a", "_d", "_r"], kind="stable")
+    best = _in_catalog_order(best, "row_length")
     header = ["activation", "direction", "row length", "our variant", "its max ULP", "over",
               "ours ns/element", "noise", "fastest peer", "peer ns/element", "ours ÷ peer"]
     return header, [[r.activation, r.direction, _num(r.row_length), r.variant or "—",
@@ -172,11 +165,6 @@ def _instructions(path: Path) -> list[str]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise ResultsError(f"cannot read {csv} or {meta_path}: {exc}") from None
-    argv = list(meta.get("argv") or [])
-    if "--out" in argv[:-1]:
-        argv[argv.index("--out") + 1] = f"results/{path.name}/instructions.csv"
-    commit = (meta.get("commit") or "no commit")[:12] + (" (uncommitted changes)" if meta.get("dirty")
-                                                         else "")
     versions = meta.get("versions") or {}
     lines = ["", "## Why the misses: instructions per element", "",
              "A vector loop's instructions divided by its lanes, from the code Numba generates "
@@ -184,8 +172,8 @@ def _instructions(path: Path) -> list[str]:
              "torch's forward counted by callgrind, which runs torch's AVX2 code (valgrind hides "
              "AVX-512). On AVX2 the counts compare like for like; on AVX-512 torch dispatches "
              "other code, which callgrind cannot count.", "",
-             f"- **Command:** `{shlex.join(argv)}`",
-             f"- **Run:** {meta.get('created', '?')}, commit {commit}; LLVM host CPU "
+             f"- **Command:** `{_command(meta.get('argv') or [], f'{path.name}/instructions.csv')}`",
+             f"- **Run:** {meta.get('created', '?')}, commit {_commit(meta)}; LLVM host CPU "
              f"{meta.get('host_cpu', '?')}; numba {versions.get('numba', '?')}, llvmlite's LLVM "
              f"{versions.get('llvmlite', '?')}, torch {versions.get('torch', '?')}", "",
              "| activation | direction | ours, 512-bit | ours, AVX2 | torch, AVX2 |",
@@ -248,7 +236,7 @@ PAGES = [
 
 def _command(argv: list, results: str) -> str:
     """The command as a reader types it: the program's name without its path, and --out
-    naming the committed directory rather than wherever the run wrote."""
+    naming the committed path under results/ rather than wherever the run wrote."""
     args = [Path(argv[0]).name, *argv[1:]] if argv else ["?"]
     for i, a in enumerate(args[:-1]):
         if a == "--out":
@@ -256,12 +244,14 @@ def _command(argv: list, results: str) -> str:
     return shlex.join(args)
 
 
+def _commit(meta: dict) -> str:
+    return (meta.get("commit") or "no commit")[:12] + (" (uncommitted changes)" if meta.get("dirty")
+                                                       else "")
+
+
 def _run_line(meta: dict) -> str:
     versions = meta.get("versions") or {}
-    commit = (meta.get("commit") or "no commit")[:12]
-    if meta.get("dirty"):
-        commit += " (uncommitted changes)"
-    return (f"{meta.get('created', '?')}, commit {commit}; "
+    return (f"{meta.get('created', '?')}, commit {_commit(meta)}; "
             + ", ".join(f"{k} {versions[k]}" for k in ("numba", "llvmlite", "numpy")
                         if versions.get(k)))
 
@@ -346,9 +336,6 @@ def page_markdown(page: Page, results_root) -> str:
 
 def write_pages(results_root, out_dir) -> list[Path]:
     """Every page and ``FIGURE`` into ``out_dir`` (created), each written whole or not at all."""
-    import os
-    import tempfile
-
     from actbench_ulp.core.results import write_atomic
 
     texts = [(page, page_markdown(page, results_root)) for page in PAGES]  # all read first
@@ -359,9 +346,6 @@ def write_pages(results_root, out_dir) -> list[Path]:
     for page, text in texts:
         write_atomic(out / f"{page.name}.md", text)
         written.append(out / f"{page.name}.md")
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{FIGURE[0]}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(png)
-    os.replace(tmp, out / FIGURE[0])
+    write_atomic(out / FIGURE[0], png)
     written.append(out / FIGURE[0])
     return written
