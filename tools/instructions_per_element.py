@@ -12,11 +12,12 @@ which, unlike a time, does not depend on the machine's load:
 
     python tools/instructions_per_element.py ours _simd32 gelu tanh
     python tools/instructions_per_element.py torch gelu tanh
-    python tools/instructions_per_element.py table --out results/speed-float32/instructions.csv
+    python tools/instructions_per_element.py table --out results/speed-float32
 
 ``table`` counts the float32 kernels that trail the peers on the speed page (our 512-bit and
-256-bit (AVX2) compiles, torch's AVX2 forwards) into a CSV, with a JSON of the run beside it,
-from which ``actbench report --pages`` adds the "why" table to that page.
+256-bit (AVX2) compiles, torch's AVX2 forwards) into ``instructions.csv`` in ``--out``, with
+the run's metadata (``instructions.json``, as every result file's), from which ``actbench
+report --pages`` adds the "why" table to that page.
 """
 
 import argparse
@@ -133,14 +134,12 @@ def _ours_in_process(module: str, names: list[str], env: dict) -> list[dict]:
 
 
 def table(out: str) -> None:
-    """The CSV of ``_TABLE`` and a JSON of the run beside it (command, date, commit, CPU)."""
-    import datetime
+    """``_TABLE`` counted into ``out``/instructions.csv, the run's metadata beside it."""
     import json
-    import platform
 
-    import llvmlite.binding as ll
-    import numba
     import pandas as pd
+
+    from actbench_ulp.core.results import run_metadata, write_atomic
 
     rows = {(m, k): {"activation": a, "direction": d} for m, k, a, d, _ in _TABLE}
     for label, env in (("ours_512", {}), ("ours_avx2", _AVX2)):
@@ -152,30 +151,20 @@ def table(out: str) -> None:
     torch_names = {t: (m, k) for m, k, _, _, t in _TABLE if t}
     for r in torch_counts(list(torch_names)):
         rows[torch_names[r["kernel"]]]["torch_avx2_per_element"] = r["per_element"]
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    pd.DataFrame(rows.values()).to_csv(out, index=False)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True).stdout.strip())
-    import torch
-
-    meta = {"argv": ["python", "tools/instructions_per_element.py", *sys.argv[1:]],
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "commit": commit, "dirty": dirty, "host_cpu": ll.get_host_cpu_name(),
-            "machine": platform.machine(),
-            "versions": {"numba": numba.__version__, "llvmlite": ll.llvm_version_info and
-                         ".".join(map(str, ll.llvm_version_info)), "torch": torch.__version__}}
-    with open(os.path.splitext(out)[0] + ".json", "w") as f:
-        json.dump(meta, f, indent=2)
-    print(f"wrote {out}")
+    write_atomic(os.path.join(out, "instructions.csv"), pd.DataFrame(rows.values()).to_csv(index=False))
+    # the command as a reader runs it (a script, not an installed command)
+    meta = run_metadata(peer_names=["torch"],
+                        argv=["python", "tools/instructions_per_element.py", *sys.argv[1:]])
+    write_atomic(os.path.join(out, "instructions.json"), json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {os.path.join(out, 'instructions.csv')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("who", choices=["ours", "torch", "table"])
     parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME...")
-    parser.add_argument("--out", default="results/speed-float32/instructions.csv",
-                        help="table: the CSV to write (its JSON beside it)")
+    parser.add_argument("--out", default="results/speed-float32",
+                        help="table: the directory of instructions.csv and instructions.json")
     args = parser.parse_args()
     if args.who == "ours":
         ours(args.names[0], args.names[1:])

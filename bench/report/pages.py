@@ -156,7 +156,8 @@ def _speed_rows(best: pd.DataFrame):
 
 def _instructions(path: Path) -> list[str]:
     """The "why" beside the speed table: instructions per element of the kernels that trail,
-    from ``tools/instructions_per_element.py table`` (a CSV and its run's JSON), if recorded."""
+    from ``tools/instructions_per_element.py table`` (a CSV and its run's metadata), if
+    recorded."""
     csv, meta_path = path / "instructions.csv", path / "instructions.json"
     if not csv.exists():
         return []
@@ -165,17 +166,13 @@ def _instructions(path: Path) -> list[str]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise ResultsError(f"cannot read {csv} or {meta_path}: {exc}") from None
-    versions = meta.get("versions") or {}
     lines = ["", "## Why the misses: instructions per element", "",
              "A vector loop's instructions divided by its lanes, from the code Numba generates "
              "for our kernel (compiled for this CPU, 512-bit, and for an AVX2 CPU, 256-bit), and "
              "torch's forward counted by callgrind, which runs torch's AVX2 code (valgrind hides "
              "AVX-512). On AVX2 the counts compare like for like; on AVX-512 torch dispatches "
              "other code, which callgrind cannot count.", "",
-             f"- **Command:** `{_command(meta.get('argv') or [], f'{path.name}/instructions.csv')}`",
-             f"- **Run:** {meta.get('created', '?')}, commit {_commit(meta)}; LLVM host CPU "
-             f"{meta.get('host_cpu', '?')}; numba {versions.get('numba', '?')}, llvmlite's LLVM "
-             f"{versions.get('llvmlite', '?')}, torch {versions.get('torch', '?')}", "",
+             *_provenance([meta], path.name, ("",)), "",
              "| activation | direction | ours, 512-bit | ours, AVX2 | torch, AVX2 |",
              "|---|---|---|---|---|"]
     lines += [f"| {r.activation} | {r.direction} | {_num(r.ours_512_per_element)} | "
@@ -244,14 +241,12 @@ def _command(argv: list, results: str) -> str:
     return shlex.join(args)
 
 
-def _commit(meta: dict) -> str:
-    return (meta.get("commit") or "no commit")[:12] + (" (uncommitted changes)" if meta.get("dirty")
-                                                       else "")
-
-
 def _run_line(meta: dict) -> str:
     versions = meta.get("versions") or {}
-    return (f"{meta.get('created', '?')}, commit {_commit(meta)}; "
+    commit = (meta.get("commit") or "no commit")[:12]
+    if meta.get("dirty"):
+        commit += " (uncommitted changes)"
+    return (f"{meta.get('created', '?')}, commit {commit}; "
             + ", ".join(f"{k} {versions[k]}" for k in ("numba", "llvmlite", "numpy")
                         if versions.get(k)))
 
