@@ -615,40 +615,47 @@ def _piecewise(fn, n_params: int):
 _NATIVE32 = {"relu", "d_relu", "relu6", "d_relu6"}
 
 
+@_inline
+def _as_float64(x):
+    return np.float64(x)
+
+
+@_inline
+def _as_is(x):
+    return x
+
+
+@_inline
+def _no_mark():
+    return None
+
+
 def _loops(name, scalar):
     """Serial and parallel loops over 1-D contiguous arrays, for float32 (computed in float64,
     rounded once; in float32 for ``_NATIVE32``) and float64; ``p0``, ``p1`` are the activation's
     parameters (alpha, scale).  Cached on disk as ``<name>.<loop>`` (``_cache``)."""
+    native = name in _NATIVE32
+    widen = _as_is if native else _as_float64
+    # the widened float32 loops (16 lanes, two registers a value) are left to LLVM's preferred
+    # width: they are no faster marked for 512 bits, some slower
+    mark = _prefer_512_bit_vectors if native else _no_mark
 
-    if name in _NATIVE32:
-        @njit(error_model="numpy", fastmath={"contract"})
-        def f32(x, out, p0, p1):
-            for i in range(x.size):
-                _prefer_512_bit_vectors()
-                out[i] = np.float32(scalar(x[i], False, p0, p1))
+    @njit(error_model="numpy", fastmath={"contract"})
+    def f32(x, out, p0, p1):
+        for i in range(x.size):
+            mark()
+            out[i] = np.float32(scalar(widen(x[i]), False, p0, p1))
 
-        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-        def f32_parallel(x, out, p0, p1):
-            for i in prange(x.size):
-                _prefer_512_bit_vectors()
-                out[i] = np.float32(scalar(x[i], False, p0, p1))
-    else:
-        @njit(error_model="numpy", fastmath={"contract"})
-        def f32(x, out, p0, p1):
-            for i in range(x.size):
-                out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
-
-        @njit(error_model="numpy", parallel=True, fastmath={"contract"})
-        def f32_parallel(x, out, p0, p1):
-            for i in prange(x.size):
-                out[i] = np.float32(scalar(np.float64(x[i]), False, p0, p1))
+    @njit(error_model="numpy", parallel=True, fastmath={"contract"})
+    def f32_parallel(x, out, p0, p1):
+        for i in prange(x.size):
+            mark()
+            out[i] = np.float32(scalar(widen(x[i]), False, p0, p1))
 
     @njit(error_model="numpy", fastmath={"contract"})
     def f64(x, out, p0, p1):
         for i in range(x.size):
-            # emits nothing; in the loop so that prange's outlined body has it too.  float64 only:
-            # the float32 loops widen 16 lanes to float64, two registers a value, and are no
-            # faster with it (some slower)
+            # emits nothing; in the loop so that prange's outlined body has it too
             _prefer_512_bit_vectors()
             out[i] = scalar(x[i], True, p0, p1)
 
