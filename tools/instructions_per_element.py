@@ -1,4 +1,4 @@
-"""Instructions per element: ours from the generated code, a peer's from callgrind.
+"""Instructions per element: ours from the generated code, a peer's by counting its execution.
 
 Research script (not installed with actbench).  It explains a speed gap by work per element,
 which, unlike a time, does not depend on the machine's load:
@@ -6,23 +6,30 @@ which, unlike a time, does not depend on the machine's load:
 - ours: the largest vector loop in the assembly of a fresh (uncached) compile of a kernel's
   serial float32 loop, divided by its lanes.  Compile for another CPU with Numba's settings,
   e.g. ``NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES=+avx2,+fma,+f16c,+popcnt,+bmi2``;
-- torch: ``valgrind --tool=callgrind`` counts every instruction of a process; the difference
-  between 1 and 1 + REPS calls on N elements, over REPS·N, is torch's per element (valgrind
-  hides AVX-512, so torch runs its AVX2 code: compare with our AVX2 compile).
+- torch on this CPU (``torch-here``): one call single-stepped under gdb from one marker system
+  call to the next, at three sizes; the slope is its instructions per element, whatever code
+  it dispatches (MKL's, Sleef's, a oneDNN JIT's), and the functions whose steps grow with the
+  size name that code.  Needs gdb and ptrace; about a minute an activation;
+- torch on AVX2 (``torch``): ``valgrind --tool=callgrind`` counts every instruction of a
+  process; the difference between 1 and 1 + REPS calls on N elements, over REPS·N, is torch's
+  per element (valgrind hides AVX-512, so torch runs its AVX2 code: compare with our AVX2
+  compile).
 
     python tools/instructions_per_element.py ours _simd32 gelu tanh
+    python tools/instructions_per_element.py torch-here gelu tanh
     python tools/instructions_per_element.py torch gelu tanh
     python tools/instructions_per_element.py table --out results/speed-float32
 
 ``table`` counts the float32 kernels that trail the peers on the speed page (our 512-bit and
-256-bit (AVX2) compiles, torch's AVX2 forwards) into ``instructions.csv`` in ``--out``, with
-the run's metadata (``instructions.json``, as every result file's), from which ``actbench
-report --pages`` adds the "why" table to that page.
+256-bit (AVX2) compiles, torch's forwards on this CPU and on AVX2) into ``instructions.csv``
+in ``--out``, with the run's metadata (``instructions.json``, as every result file's), from
+which ``actbench report --pages`` adds the "why" table to that page.
 """
 
 import argparse
 import collections
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -106,6 +113,92 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict
     return rows
 
 
+
+# torch's call between two getppid system calls, the markers the stepping counter stops at
+_MARKED_CALL = _TORCH_CALL.split("for _ in range")[0] + """f(x)
+import os
+os.getppid()
+f(x)
+os.getppid()
+"""
+# run by gdb: single-steps the thread from the first marker to the second, counting
+# instructions, and names the function of every 16th (a JIT's code has no symbol).  Calls into
+# the vDSO's clocks run unstepped ("finish"): stepped, their retry loops never end, and they
+# cost the same at every size
+_STEP = r"""
+import collections, json, os, gdb
+gdb.execute("set pagination off")
+gdb.execute("catch syscall getppid")
+gdb.execute("run", to_string=True)
+gdb.execute("continue", to_string=True)
+gdb.execute("delete")
+inf = gdb.selected_inferior()
+vdso = [tuple(int(v, 16) for v in line.split()[0].split("-"))
+        for line in open(f"/proc/{inf.pid}/maps") if "[vdso]" in line][0]
+count, functions = 0, collections.Counter()
+while True:
+    gdb.execute("stepi", to_string=True)
+    count += 1
+    pc = int(gdb.parse_and_eval("$pc"))
+    if vdso[0] <= pc < vdso[1]:
+        gdb.execute("finish", to_string=True)
+        continue
+    if count % 16 == 0:
+        where = gdb.execute("info symbol $pc", to_string=True)
+        functions[where.split(" in section")[0].rsplit(" + ", 1)[0].strip()
+                  if " in section" in where else "code without a symbol (a JIT's)"] += 16
+    if bytes(inf.read_memory(pc, 2)) == b"\x0f\x05" and int(gdb.parse_and_eval("$rax")) == 110:
+        break
+json.dump({"count": count, "functions": functions}, open(os.environ["STEP_OUT"], "w"))
+gdb.execute("kill")
+"""
+
+
+def _short(function: str) -> str:
+    """A readable name for a C++ symbol: ATen's vectorized loops are lambdas of a kernel."""
+    m = re.search(r"at::native::(\w+)::(\w+_kernel)", function)
+    return f"ATen {m.group(1)} {m.group(2)}" if m else function
+
+
+def torch_stepped(names: list[str], sizes: tuple[int, ...] = (4096, 8192, 16384)) -> list[dict]:
+    """torch's forwards as this CPU runs them (AVX-512 where it has it, unlike callgrind): the
+    instructions one call executes, counted by single-stepping it under gdb, at several sizes;
+    the slope is the instructions per element, whatever the code (a library's, a JIT's).  The
+    functions whose steps grow with the size are the ones doing the elements."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script, stepper = os.path.join(tmp, "call.py"), os.path.join(tmp, "step.py")
+        with open(script, "w") as f:
+            f.write(_MARKED_CALL)
+        with open(stepper, "w") as f:
+            f.write(_STEP)
+        for name in names:
+            runs = []
+            for n in sizes:
+                out = os.path.join(tmp, f"{name}.{n}.json")
+                # one thread, so that no pool thread spins while this one is stepped
+                subprocess.run(["gdb", "-batch", "-x", stepper, "--args", sys.executable, script,
+                                name, str(n)], env={**os.environ, "STEP_OUT": out,
+                                                    "OMP_NUM_THREADS": "1"},
+                               check=True, capture_output=True)
+                with open(out) as f:
+                    runs.append(json.load(f))
+            counts = [r["count"] for r in runs]
+            slopes = [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
+                      for k in range(len(sizes) - 1)]
+            if max(slopes) > 1.05 * min(slopes):
+                raise SystemExit(f"torch.{name}: instructions do not grow linearly with the size "
+                                 f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
+            growth = collections.Counter(runs[-1]["functions"])
+            growth.subtract(runs[0]["functions"])
+            top = [(_short(f), c / (runs[-1]["count"] - runs[0]["count"]))
+                   for f, c in growth.most_common(2) if c > 0]
+            code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
+            per = slopes[-1]
+            print(f"torch.{name} (this CPU, stepped): {per:.2f} instructions per element; {code}")
+            rows.append({"kernel": name, "per_element": per, "code": code})
+    return rows
+
 # the speed page's float32 misses among the elementwise kernels: (module, our kernel, the
 # activation and direction, torch's name for the forward)
 _TABLE = [("_simd32", "sigmoid", "sigmoid", "forward", "sigmoid"),
@@ -149,6 +242,9 @@ def table(out: str) -> None:
                 rows[(module, r["kernel"])].update({f"{label}_per_element": r["per_element"],
                                                     f"{label}_lanes": r["lanes"]})
     torch_names = {t: (m, k) for m, k, _, _, t in _TABLE if t}
+    for r in torch_stepped(list(torch_names)):
+        rows[torch_names[r["kernel"]]].update({"torch_here_per_element": r["per_element"],
+                                               "torch_here_code": r["code"]})
     for r in torch_counts(list(torch_names)):
         rows[torch_names[r["kernel"]]]["torch_avx2_per_element"] = r["per_element"]
     write_atomic(os.path.join(out, "instructions.csv"), pd.DataFrame(rows.values()).to_csv(index=False))
@@ -161,7 +257,7 @@ def table(out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("who", choices=["ours", "torch", "table"])
+    parser.add_argument("who", choices=["ours", "torch", "torch-here", "table"])
     parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME...")
     parser.add_argument("--out", default="results/speed-float32",
                         help="table: the directory of instructions.csv and instructions.json")
@@ -170,6 +266,8 @@ def main() -> None:
         ours(args.names[0], args.names[1:])
     elif args.who == "torch":
         torch_counts(args.names)
+    elif args.who == "torch-here":
+        torch_stepped(args.names)
     else:
         table(args.out)
 
