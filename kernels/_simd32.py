@@ -18,8 +18,9 @@ transformations instead of wider arithmetic:
   1 - y0·(dh + dl) from fused multiply-adds (``_fma``, llvm.fma.f32: exact products) corrects
   y0 to first order; e/(1 + e) likewise;
 - tanh: x + x·w·P(w), w = x², for |x| < 0.55; above, (1 - e)/(1 + e), e = exp(-2|x|), with
-  numerator and denominator as exact pairs; silu' near its root x0 = -1.27846: t·G(t),
-  t = x - x0 with x0 carried as two float32;
+  numerator and denominator as exact pairs (on CPUs with AVX-512F ``_simd32_table``'s
+  table-driven tanh takes its place in ``KERNELS``; ``ARITHMETIC_TANH`` keeps this one);
+  silu' near its root x0 = -1.27846: t·G(t), t = x - x0 with x0 carried as two float32;
 - gelu (erf form): Phi(-|x|) = exp(-x²/2)·K(u)/(|x| + 2), u = 4/(|x| + 2) - 1, with x² as an
   exact pair in exp's argument and every factor a float32 pair, so that only the last step
   rounds visibly; gelu' near its root x0 = -0.75179 on t·G(t) as silu';
@@ -45,11 +46,12 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import _simd32_table
 from ._cache import cached
 from ._simd import PARALLEL_MIN, _inline, _prefer_512_bit_vectors, _two_sum
 
-__all__ = ["D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q", "GELU_EXP_Q", "GELU_K",
-           "KERNELS", "PHI0", "TANH_P", "run"]
+__all__ = ["ARITHMETIC_TANH", "D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q",
+           "GELU_EXP_Q", "GELU_K", "KERNELS", "PHI0", "TANH_P", "run"]
 
 # reference/polyfit.py, rounded to float32 there: q of degree 4 (exp to 1.09e-8 on |r| <=
 # 1.01·ln2/2), P of degree 5 (tanh to 3.95e-9 on |x| <= 0.55), silu''s root x0h + x0l and G of
@@ -713,6 +715,10 @@ _SCALARS = {
     "d_tanh_fast": _fast_d_tanh,
 }
 KERNELS = {name: _loops(name, scalar) for name, scalar in _SCALARS.items()}
+# where the CPU has AVX-512F, tanh is the table-driven kernel (fewer instructions, no division);
+# the arithmetic one above stays the kernel of every other CPU, and is tested here as such
+ARITHMETIC_TANH = KERNELS["tanh"]
+KERNELS.update(_simd32_table.LOOPS)
 
 
 def run(name: str, inputs: tuple, out: np.ndarray, params: dict) -> None:

@@ -53,21 +53,26 @@ _WIDTH = {"zmm": 3, "ymm": 2, "xmm": 1}
 
 
 def vector_loop(asm: str) -> list[str]:
-    """The instructions of the loop (a block ending in a backward jump) in the widest vector
-    registers, the largest of those: the vector body, not the scalar remainder (whose scalar
-    arithmetic also names xmm registers)."""
+    """The instructions of the loop (a block ending in a backward jump, holding no other loop)
+    in the widest vector registers, the largest of those: the vector body, not the scalar
+    remainder (whose scalar arithmetic also names xmm registers), nor a loop around it."""
     lines = asm.splitlines()
     labels = {m.group(1): i for i, line in enumerate(lines) if (m := re.match(r"^(\.LBB\S+):", line))}
-    best: list[str] = []
-    rank = (0, 0)
+    spans = []
     for i, line in enumerate(lines):
         m = re.match(r"\s+j\w+\s+(\.LBB\S+)", line)
         if m and labels.get(m.group(1), i) < i:
-            body = [s.strip() for s in lines[labels[m.group(1)]:i + 1]
-                    if s.startswith("\t") and not s.strip().startswith(".")]
-            width = max((w for r, w in _WIDTH.items() for s in body if r in s), default=0)
-            if (width, len(body)) > rank:
-                best, rank = body, (width, len(body))
+            spans.append((labels[m.group(1)], i))
+    best: list[str] = []
+    rank = (0, 0)
+    for start, end in spans:
+        if any(start <= s and e <= end and (s, e) != (start, end) for s, e in spans):
+            continue
+        body = [s.strip() for s in lines[start:end + 1]
+                if s.startswith("\t") and not s.strip().startswith(".")]
+        width = max((w for r, w in _WIDTH.items() for s in body if r in s), default=0)
+        if (width, len(body)) > rank:
+            best, rank = body, (width, len(body))
     return best
 
 

@@ -1,0 +1,101 @@
+"""The table-driven float32 tanh (kernels/_simd32_table.py): its table is what
+reference/tablefit.py derives, it is the simd_f32 tanh where the CPU has AVX-512F, and it and
+the arithmetic tanh that every other CPU runs stay within 1 ULP where the table's intervals
+and switches meet.  Its maximum over all 2**32 inputs is the exhaustive audit's
+(results/exhaustive); the default audit measures it against mpmath."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from actbench_ulp.core import metrics
+from actbench_ulp.kernels import _simd, _simd32, _simd32_table
+from actbench_ulp.reference import tablefit
+from tests.test_simd import around
+
+needs_table = pytest.mark.skipif(not _simd32_table.AVAILABLE,
+                                 reason="the table-driven tanh needs AVX-512F")
+
+
+def test_the_table_is_what_reference_derives():
+    table, bound = tablefit.fit_tanh_table()
+    assert table.view(np.uint32).tobytes() == _simd32_table.TABLE.view(np.uint32).tobytes()
+    # the model (the table's polynomials, coefficients as rounded) within 0.06 ULP of tanh: the
+    # evaluation's roundings (the last sum's 0.5 ULP, the rest at a ninth of their size) must
+    # fit in what is left of the 1 ULP budget
+    assert bound < 0.06
+    assert tablefit.ROWS[:4] == ("center", "c0h", "c0l", "c1")
+    assert _simd32_table.TABLE.shape == (len(tablefit.ROWS), tablefit.INTERVALS)
+
+
+@needs_table
+def test_simd_f32_tanh_is_the_table_where_avx512f_is():
+    assert _simd32.KERNELS["tanh"] is _simd32_table.LOOPS["tanh"]
+    assert _simd32.ARITHMETIC_TANH is not _simd32_table.LOOPS["tanh"]
+
+
+# every interval's ends, the tiny-input switch, where tanh rounds to 1 and where the table ends
+_EDGES = sorted({hi for _, hi, _ in tablefit.intervals()} | {2.0**-12, 9.0109, 10.0, 32.0})
+
+
+def _inputs() -> np.ndarray:
+    rng = np.random.default_rng(11)
+    rand = rng.integers(0, 2**32, 2**18, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 2.0**-149, -(2.0**-149), 2.0**-126,
+                         np.finfo(np.float32).max], np.float32)
+    return np.concatenate([around(_EDGES), rand, specials])
+
+
+@pytest.mark.parametrize("kernel", ["table", "arithmetic"])
+def test_tanh_within_1_ulp_at_its_edges_and_random_patterns(kernel):
+    if kernel == "table" and not _simd32_table.AVAILABLE:
+        pytest.skip("the table-driven tanh needs AVX-512F")
+    loop = (_simd32_table.LOOPS["tanh"] if kernel == "table" else _simd32.ARITHMETIC_TANH)[False]
+    x = _inputs()
+    got = np.empty_like(x)
+    loop(x, got)
+    want = np.empty(x.size)
+    with np.errstate(invalid="ignore"):  # signalling NaNs among the random patterns
+        wide = x.astype(np.float64)
+    _simd.KERNELS["tanh"][("float64", False)](wide, want, 0.0, 0.0)
+    kinds = metrics.mismatch_kind(got, want.astype(np.float32))
+    bad = np.flatnonzero(kinds != "")
+    assert bad.size == 0, f"{kinds[bad[0]]} mismatch at {float(x[bad[0]]).hex()}"
+    ulps = metrics.ulp_error(got, want, 0.0, np.float32)
+    worst = int(np.nanargmax(ulps))
+    # the forward target; over all inputs the table's maximum is 0.616 ULP, the arithmetic
+    # kernel's 0.763 (results/exhaustive)
+    assert ulps[worst] <= 1.0, f"{ulps[worst]:.3f} ULP at {float(x[worst]).hex()}"
+
+
+@needs_table
+@pytest.mark.parametrize("n", [0, 5, 16, 37, _simd.PARALLEL_MIN + 17])
+def test_every_position_gets_the_same_bits(n):
+    # whole vectors, the buffered remainder and the threads' blocks all give an element the
+    # same result: the kernel does not depend on where an input sits
+    x = np.random.default_rng(n).uniform(-12, 12, n).astype(np.float32)
+    serial, threaded = np.empty_like(x), np.empty_like(x)
+    _simd32_table.LOOPS["tanh"][False](x, serial)
+    _simd32_table.LOOPS["tanh"][True](x, threaded)
+    assert serial.tobytes() == threaded.tobytes()
+    shifted = np.concatenate([np.zeros(3, np.float32), x, np.zeros(16, np.float32)])
+    out = np.empty_like(shifted)
+    _simd32_table.LOOPS["tanh"][False](shifted, out)
+    assert out[3:3 + n].tobytes() == serial.tobytes()
+
+
+def test_a_cpu_without_avx512f_runs_the_arithmetic_tanh():
+    # compiled for Haswell (AVX2) in a fresh process, which this CPU can run: no table kernel,
+    # and the arithmetic one computes
+    code = ("import numpy as np; from actbench_ulp.kernels import _simd32, _simd32_table as t; "
+            "assert not t.AVAILABLE and not t.LOOPS; "
+            "assert _simd32.KERNELS['tanh'] is _simd32.ARITHMETIC_TANH; "
+            "x = np.float32([0.5, -3.0]); y = np.empty_like(x); _simd32.KERNELS['tanh'][False](x, y); "
+            "assert np.allclose(y, np.tanh(x), rtol=1e-6), y")
+    env = {**os.environ, "NUMBA_CPU_NAME": "haswell",
+           "NUMBA_CPU_FEATURES": "+avx2,+fma,+f16c,+popcnt,+bmi2"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
