@@ -196,8 +196,9 @@ def torch_stepped(names: list[str], sizes: tuple[int, ...] = (4096, 8192, 16384)
                                  f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
             growth = collections.Counter(runs[-1]["functions"])
             growth.subtract(runs[0]["functions"])
-            top = [(_short(f), c / (runs[-1]["count"] - runs[0]["count"]))
-                   for f, c in growth.most_common(2) if c > 0]
+            grown = runs[-1]["count"] - runs[0]["count"]
+            # the two functions with most of the growth (a few percent is sampling's noise)
+            top = [(_short(f), c / grown) for f, c in growth.most_common(2) if c >= 0.05 * grown]
             code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
             per = slopes[-1]
             print(f"torch.{name} (this CPU, stepped): {per:.2f} instructions per element; {code}")
