@@ -141,8 +141,8 @@ def _timed(impl, activation, direction, ns, variant="-", kind="elementwise", noi
 
 
 def _audited(activation, variant, direction, worst, domain="core", dtype="float32", status="ok",
-             mismatches=0):
-    return {"impl": "ours", "activation": activation, "variant": variant, "direction": direction,
+             mismatches=0, impl="ours"):
+    return {"impl": impl, "activation": activation, "variant": variant, "direction": direction,
             "dtype": dtype, "domain": domain, "max_ulp": worst, "special_mismatches": mismatches,
             "budget_max_ulp": 2.0, "status": status, "budget_reason": "", "error": "",
             "worst_points": "[]"}
@@ -190,6 +190,10 @@ def _best_inputs():
         _audited("glu", "fast", "d_a", 0.5, mismatches=1),
         _audited("glu", "fast", "d_b", np.nan, status="error"),
         *[_audited("softmax", v, d, 0.5) for d in ("forward", "vjp") for v in ("accurate", "fast")],
+        # the peers as the audit has them (variant "-"): jax's sigmoid far off on one domain
+        _audited("sigmoid", "-", "forward", 3.0, impl="jax"),
+        _audited("sigmoid", "-", "forward", 2.1e6, impl="jax", domain="exhaustive"),
+        _audited("sigmoid", "-", "derivative", 0.6, impl="torch"),
     ])
     return speed, audit
 
@@ -205,6 +209,7 @@ def test_best_within_target_holds_variants_to_the_standard_target():
     fwd = rows[("sigmoid", "forward", None)]
     assert (fwd.variant, fwd.max_ulp, fwd.ns_per_element, fwd.noise) == ("simd", 0.9, 2.0, 0.03)
     assert (fwd.target_ulp, fwd.peer, fwd.peer_ns_per_element, fwd.peer_noise) == (1.0, "jax", 2.5, 0.02)
+    assert fwd.peer_max_ulp == 2.1e6  # the peer's worst domain, as for ours
     assert fwd.ratio_vs_peer == pytest.approx(2.0 / 2.5)
     assert fwd.excluded == "simd_f32_fast (1.5 ULP); simd_f32 (unaudited)"
     assert fwd.max_over == "sampled"  # no exhaustive row: the max ULP is a lower bound
@@ -212,6 +217,8 @@ def test_best_within_target_holds_variants_to_the_standard_target():
     der = rows[("sigmoid", "derivative", None)]
     assert (der.variant, der.target_ulp, der.peer, der.excluded) == ("simd_f32_fast", 2.0, "torch", "")
     assert der.ratio_vs_peer == pytest.approx(1.5)  # 1.5 ns against torch's 1.0
+    assert der.peer_max_ulp == 0.6
+    assert np.isnan(rows[("glu", "forward", None)].peer_max_ulp)  # no audit row of the peer
 
     assert rows[("glu", "forward", None)].variant == "fast"
     assert rows[("glu", "forward", None)].ratio_vs_peer == pytest.approx(0.25)

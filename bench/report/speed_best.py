@@ -12,7 +12,8 @@ from actbench_ulp.report.document import Report
 __all__ = ["add_section"]
 
 _SHOWN = ["activation", "direction", "dtype", "size", "row_length", "variant", "max_ulp", "max_over",
-          "ns_per_element", "noise", "peer", "peer_ns_per_element", "ratio_vs_peer", "excluded"]
+          "ns_per_element", "noise", "peer", "peer_max_ulp", "peer_ns_per_element", "ratio_vs_peer",
+          "excluded"]
 
 
 def _cell(v) -> str:
@@ -45,7 +46,8 @@ def add_section(rep: Report, rs, speed: pd.DataFrame) -> None:
                         f"{target(dt, 'vjp'):g}" for dt in dict.fromkeys(best["dtype"]))
     rep.add("text", f"For each timed case, the fastest of our variants whose worst audited error "
             f"(max ULP over every audited domain) is within the standard target ({targets}), "
-            "not merely within its own budget; the faster of torch and jax in the same run; "
+            "not merely within its own budget; the faster of torch and jax in the same run, and "
+            "its own worst audited error where the audit has it (peer_max_ulp); "
             "ratio_vs_peer is ours over the peer's ns/element (below 1: ours is faster). "
             "excluded: variants over the target, or not audited. "
             f"Timed on {cpu.get('model', '?')} ({cpu.get('logical_cores', '?')} logical cores{isa}), "
