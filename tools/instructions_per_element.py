@@ -6,17 +6,20 @@ which, unlike a time, does not depend on the machine's load:
 - ours: the largest vector loop in the assembly of a fresh (uncached) compile of a kernel's
   serial float32 loop, divided by its lanes.  Compile for another CPU with Numba's settings,
   e.g. ``NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES=+avx2,+fma,+f16c,+popcnt,+bmi2``;
-- torch on this CPU (``torch-here``): one call single-stepped under gdb from one marker system
-  call to the next, at three sizes; the slope is its instructions per element, whatever code
-  it dispatches (MKL's, Sleef's, a oneDNN JIT's), and the functions whose steps grow with the
-  size name that code.  Needs gdb and ptrace; about a minute an activation;
+- torch on this CPU (``torch-here``): one call, built as the speed benchmarks time it (autograd
+  for a derivative), single-stepped under gdb from one marker system call to the next, at
+  three sizes; the slope is its instructions per element, whatever code it dispatches (MKL's,
+  Sleef's, a oneDNN JIT's), and the functions whose steps grow with the size name that code.
+  Needs gdb and ptrace; a minute a forward, several for a derivative, whose autograd
+  allocations may keep it from growing in proportion (then it says so).  jax computes on
+  XLA's own threads, which a stepped thread does not see, so it is not counted;
 - torch on AVX2 (``torch``): ``valgrind --tool=callgrind`` counts every instruction of a
   process; the difference between 1 and 1 + REPS calls on N elements, over REPS·N, is torch's
   per element (valgrind hides AVX-512, so torch runs its AVX2 code: compare with our AVX2
   compile).
 
     python tools/instructions_per_element.py ours _simd32 gelu tanh
-    python tools/instructions_per_element.py torch-here gelu tanh
+    python tools/instructions_per_element.py torch-here gelu tanh:derivative
     python tools/instructions_per_element.py torch gelu tanh
     python tools/instructions_per_element.py table --out results/speed-float32
 
@@ -119,11 +122,28 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict
 
 
 
-# torch's call between two getppid system calls, the markers the stepping counter stops at
-_MARKED_CALL = _TORCH_CALL.split("for _ in range")[0] + """f(x)
-import os
+# one torch call, built as the speed benchmarks time it (on torch's own tensors, autograd for
+# a derivative), between two getppid system calls: the stepping counter's markers.  argv:
+# activation, direction, size.  (jax is not counted so: XLA computes on threads of its own,
+# which a stepped thread does not see.)
+_MARKED_CALL = """
+import os, sys
+import numpy as np
+from actbench_ulp.core import catalog, peers
+from actbench_ulp.speed.worker import inputs
+
+activation, direction, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+case = next(catalog.cases([activation], None, [direction]))
+impl = peers.resolve("torch")
+impl.torch.set_num_threads(1)
+args, kwargs = inputs(case, "float32", n, np.random.default_rng(n))
+fn, natives = impl.kernel(case).prepare(*args, **kwargs)
+def call():
+    fn(*natives, **kwargs)
+call()
+call()
 os.getppid()
-f(x)
+call()
 os.getppid()
 """
 # run by gdb: single-steps the thread from the first marker to the second, counting
@@ -165,11 +185,13 @@ def _short(function: str) -> str:
     return f"ATen {m.group(1)} {m.group(2)}" if m else function
 
 
-def torch_stepped(names: list[str], sizes: tuple[int, ...] = (4096, 8192, 16384)) -> list[dict]:
-    """torch's forwards as this CPU runs them (AVX-512 where it has it, unlike callgrind): the
-    instructions one call executes, counted by single-stepping it under gdb, at several sizes;
-    the slope is the instructions per element, whatever the code (a library's, a JIT's).  The
-    functions whose steps grow with the size are the ones doing the elements."""
+def torch_stepped(cases: list[tuple[str, str]],
+                  sizes: tuple[int, ...] = (4096, 8192, 16384)) -> list[dict]:
+    """torch's kernels as this CPU runs them (AVX-512 where it has it,
+    unlike callgrind): the instructions one call executes, counted by single-stepping it under
+    gdb, at several sizes; the slope is the instructions per element, whatever the code (a
+    library's, a JIT's).  The functions whose steps grow with the size are the ones doing the
+    elements.  ``cases``: (activation, direction) pairs."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script, stepper = os.path.join(tmp, "call.py"), os.path.join(tmp, "step.py")
@@ -177,33 +199,39 @@ def torch_stepped(names: list[str], sizes: tuple[int, ...] = (4096, 8192, 16384)
             f.write(_MARKED_CALL)
         with open(stepper, "w") as f:
             f.write(_STEP)
-        for name in names:
+        for activation, direction in cases:
             runs = []
             for n in sizes:
-                out = os.path.join(tmp, f"{name}.{n}.json")
+                out = os.path.join(tmp, f"{activation}.{direction}.{n}.json")
                 # one thread, so that no pool thread spins while this one is stepped
-                subprocess.run(["gdb", "-batch", "-x", stepper, "--args", sys.executable, script,
-                                name, str(n)], env={**os.environ, "STEP_OUT": out,
-                                                    "OMP_NUM_THREADS": "1"},
-                               check=True, capture_output=True)
+                env = {**os.environ, "STEP_OUT": out, "OMP_NUM_THREADS": "1"}
+                done = subprocess.run(["gdb", "-batch", "-x", stepper, "--args", sys.executable,
+                                       script, activation, direction, str(n)], env=env,
+                                      capture_output=True, text=True)
+                if done.returncode or not os.path.exists(out):
+                    raise SystemExit(f"torch {activation} {direction}: stepping failed\n"
+                                     f"{done.stderr[-2000:]}")
                 with open(out) as f:
                     runs.append(json.load(f))
             counts = [r["count"] for r in runs]
             slopes = [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
                       for k in range(len(sizes) - 1)]
-            if max(slopes) > 1.05 * min(slopes):
-                raise SystemExit(f"torch.{name}: instructions do not grow linearly with the size "
+            label = f"torch {activation} {direction}"
+            if min(slopes) < 0.1 or max(slopes) > 1.05 * min(slopes):
+                # not proportional: the work happened on another thread, or not per element
+                raise SystemExit(f"{label}: instructions do not grow in proportion to the size "
                                  f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
             growth = collections.Counter(runs[-1]["functions"])
             growth.subtract(runs[0]["functions"])
-            grown = runs[-1]["count"] - runs[0]["count"]
+            grown = counts[-1] - counts[0]
             # the two functions with most of the growth (a few percent is sampling's noise)
             top = [(_short(f), c / grown) for f, c in growth.most_common(2) if c >= 0.05 * grown]
             code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
-            per = slopes[-1]
-            print(f"torch.{name} (this CPU, stepped): {per:.2f} instructions per element; {code}")
-            rows.append({"kernel": name, "per_element": per, "code": code})
+            print(f"{label} (this CPU, stepped): {slopes[-1]:.2f} instructions per element; {code}")
+            rows.append({"activation": activation, "direction": direction,
+                         "per_element": slopes[-1], "code": code})
     return rows
+
 
 # the speed page's float32 misses among the elementwise kernels: (module, our kernel, the
 # activation and direction, torch's name for the forward)
@@ -247,10 +275,13 @@ def table(out: str) -> None:
             for r in _ours_in_process(module, names, env):
                 rows[(module, r["kernel"])].update({f"{label}_per_element": r["per_element"],
                                                     f"{label}_lanes": r["lanes"]})
+    # the forwards: autograd's derivatives cost minutes each under gdb, and its allocations
+    # keep their counts from growing in proportion to the size
+    by_case = {(a, d): (m, k) for m, k, a, d, t in _TABLE if t}
+    for r in torch_stepped(list(by_case)):
+        rows[by_case[r["activation"], r["direction"]]].update(
+            {"torch_here_per_element": r["per_element"], "torch_here_code": r["code"]})
     torch_names = {t: (m, k) for m, k, _, _, t in _TABLE if t}
-    for r in torch_stepped(list(torch_names)):
-        rows[torch_names[r["kernel"]]].update({"torch_here_per_element": r["per_element"],
-                                               "torch_here_code": r["code"]})
     for r in torch_counts(list(torch_names)):
         rows[torch_names[r["kernel"]]]["torch_avx2_per_element"] = r["per_element"]
     write_atomic(os.path.join(out, "instructions.csv"), pd.DataFrame(rows.values()).to_csv(index=False))
@@ -264,7 +295,8 @@ def table(out: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("who", choices=["ours", "torch", "torch-here", "table"])
-    parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME...")
+    parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME... (forwards); "
+                        "torch-here: ACTIVATION[:DIRECTION]... (forward unless given)")
     parser.add_argument("--out", default="results/speed-float32",
                         help="table: the directory of instructions.csv and instructions.json")
     args = parser.parse_args()
@@ -273,7 +305,7 @@ def main() -> None:
     elif args.who == "torch":
         torch_counts(args.names)
     elif args.who == "torch-here":
-        torch_stepped(args.names)
+        torch_stepped([tuple(f"{n}:forward".split(":")[:2]) for n in args.names])
     else:
         table(args.out)
 
