@@ -137,6 +137,24 @@ def test_an_interrupted_sweep_resumes_and_repeats_no_finished_chunk(tmp_path, mo
     assert measured(again) == measured(uninterrupted)
 
 
+def test_a_stored_sweep_serves_only_the_machine_code_that_made_it(monkeypatch):
+    # the kernels (and torch's dispatch) depend on the CPU: a sweep stored for one target must
+    # not answer for another (compiled for Haswell, tanh is the exp-based kernel, not the
+    # table one), nor for another ATEN_CPU_CAPABILITY
+    case = _case("tanh", "simd_f32", "forward")
+
+    def key():
+        return exhaustive._store_for(case, ("builtin", "ours"), 4099, 1 << 12, 1e-9, None, None).key
+
+    here = key()
+    assert key() == here
+    monkeypatch.setattr(exhaustive, "_machine_code", lambda: {"compiled_for": ["haswell", "+avx2"]})
+    assert key() != here
+    monkeypatch.undo()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert key() != here
+
+
 def test_the_scheduler_option_names_what_is_wrong(monkeypatch):
     with pytest.raises(executors.ClusterError, match="cannot reach the Dask scheduler"):
         executors.connect("tcp://127.0.0.1:9", timeout=2)

@@ -16,6 +16,7 @@ rest on a wrong oracle.
 import hashlib
 import inspect
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -116,8 +117,9 @@ class SweepStore:
     """The finished chunks of one sweep, a JSON file each, in ``root/sweeps/<key>/``.
 
     The key hashes everything a chunk's summary depends on: the implementation (and its
-    library's version, or its source), the activation, direction and parameters, the stride
-    and chunking, the oracle's bound, and our kernels' and this measuring code's sources.  A
+    library's version, or its source), the CPU its code is compiled or dispatched for, the
+    activation, direction and parameters, the stride and chunking, the oracle's bound, and our
+    kernels' and this measuring code's sources.  A
     file that cannot be read or belongs to another key is reported and its chunk rerun."""
 
     def __init__(self, root, key: str, about: dict, report=None):
@@ -163,8 +165,23 @@ class SweepStore:
             self.report(f"cannot store sweep chunk in {self.directory}: {exc.strerror or exc}")
 
 
+def _machine_code() -> dict:
+    """What picks the machine code that computes a sweep: the CPU our kernels are compiled for
+    (Numba's target: the table-driven tanh exists only with AVX-512F), the host CPU (torch's
+    dispatch follows it), and the settings that override a peer's choice."""
+    from llvmlite import binding as llvm
+    from numba.core import codegen
+
+    from actbench_ulp.kernels import _target
+
+    return {"compiled_for": list(_target.target()),
+            "host": [llvm.get_host_cpu_name(), codegen.get_host_cpu_features()],
+            "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "XLA_FLAGS")}}
+
+
 def _store_for(case, spec, stride, span, bound, cache_dir, report) -> SweepStore:
     about = {"schema": STORE_SCHEMA, "implementation": _identity(spec), "case": case.label,
+             "machine_code": _machine_code(),
              "params": case.activation.params, "dtype": "float32", "stride": stride,
              "chunk_span": span, "oracle_bound": bound,
              # how a peer writes it (a declared activation's spelling is the user's code)
