@@ -180,9 +180,11 @@ gdb.execute("kill")
 
 
 def _short(function: str) -> str:
-    """A readable name for a C++ symbol: ATen's vectorized loops are lambdas of a kernel."""
-    m = re.search(r"at::native::(\w+)::(\w+_kernel)", function)
-    return f"ATen {m.group(1)} {m.group(2)}" if m else function
+    """A readable name for a C++ symbol: ATen's vectorized loops are lambdas of a kernel,
+    named by the kernel and the instruction set it was built for."""
+    kernel = re.search(r"(\w+_kernel)\(at::TensorIteratorBase", function)
+    isa = re.search(r"at::native::(AVX512|AVX2|DEFAULT)::", function)
+    return f"ATen {isa.group(1) + ' ' if isa else ''}{kernel.group(1)}" if kernel else function
 
 
 def torch_stepped(cases: list[tuple[str, str]],
