@@ -188,7 +188,7 @@ def _short(function: str) -> str:
 
 
 def torch_stepped(cases: list[tuple[str, str]],
-                  sizes: tuple[int, ...] = (4096, 8192, 16384)) -> list[dict]:
+                  sizes: tuple[int, ...] = (4096, 16384, 65536)) -> list[dict]:
     """torch's kernels as this CPU runs them (AVX-512 where it has it,
     unlike callgrind): the instructions one call executes, counted by single-stepping it under
     gdb, at several sizes; the slope is the instructions per element, whatever the code (a
@@ -219,7 +219,9 @@ def torch_stepped(cases: list[tuple[str, str]],
             slopes = [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
                       for k in range(len(sizes) - 1)]
             label = f"torch {activation} {direction}"
-            if min(slopes) < 0.1 or max(slopes) > 1.05 * min(slopes):
+            # a call's fixed part varies by a thousand instructions or so from run to run (the
+            # slope over the larger span is the one reported, to ~0.03 an element)
+            if min(slopes) < 0.1 or max(slopes) > 1.1 * min(slopes):
                 # not proportional: the work happened on another thread, or not per element
                 raise SystemExit(f"{label}: instructions do not grow in proportion to the size "
                                  f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
