@@ -12,10 +12,13 @@ and stores, so that every element takes the same path and gets the same bits whe
 sits.  On a CPU without AVX-512F ``AVAILABLE`` is False and tanh keeps ``_simd32``'s kernel
 (a lookup would be a gather or four permutes there).
 
-Special values: ±0 keep their sign (t = 0, and the sign is copied last), ±inf give ±1 (|x| >
-``ONE_FROM`` selects 1).  Below 2**-12 tanh(x) rounds to x: those lanes compute on 2**-12 and
-select |x|, so no lane forms a subnormal t² (Intel microcodes subnormal operands: one such
-lane slows the whole vector); the selection is unordered, so a NaN |x| is kept too.
+Special values: ±inf give ±1 (|x| > ``ONE_FROM`` selects 1: past 32 the last interval's t
+grows, and inf·0 would be NaN).  Below 2**-12 tanh(x) rounds to x: those lanes, ±0 among
+them, compute on 2**-12 and select |x|, so no lane forms a subnormal t² (Intel microcodes
+subnormal operands: one such lane slows the whole vector); the selection is unordered, so a
+NaN |x| is kept too.  The sign is copied last.  ``AVAILABLE`` reads the compile target's
+features: an empty ``NUMBA_CPU_FEATURES`` (the named CPU's own set, which llvmlite does not
+list) counts as without AVX-512F.
 """
 
 from pathlib import Path
@@ -24,6 +27,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from . import _target
@@ -36,9 +40,10 @@ TABLE = np.load(Path(__file__).with_name("tanh_table.npy"))
 # reference/tablefit.py's layout: rows center, c0h, c0l, c1, r4 .. r0 of 32 intervals
 _CENTER, _C0H, _C0L, _C1 = 0, 1, 2, 3
 _R = tuple(range(4, TABLE.shape[0]))
-_BASE_BITS = 0x3E000000  # 2**-3: the first interval's bits; 2**21 bits an interval
+_BASE_BITS = 0x3E000000  # reference/tablefit.py's BASE, 2**-3: the first interval's bits
+_SHIFT = 21  # 2**21 bit patterns an interval: four a binade (two mantissa bits)
 _TINY = np.float32(2.0**-12)
-_ONE_FROM = np.float32(10.0)
+_ONE_FROM = np.float32(10.0)  # reference/tablefit.py's ONE_FROM
 _LANES = 16
 _BLOCK = 1 << 14  # elements a thread's block (a multiple of 16)
 
@@ -65,7 +70,7 @@ def _tanh16(builder, x):
     bits = builder.bitcast(x, _VI)
     abits = builder.and_(bits, _splat(0x7FFFFFFF, _VI))
     ax = builder.bitcast(abits, _VF)
-    j = builder.ashr(builder.sub(abits, _splat(_BASE_BITS, _VI)), _splat(21, _VI))
+    j = builder.ashr(builder.sub(abits, _splat(_BASE_BITS, _VI)), _splat(_SHIFT, _VI))
     j = _call(builder, "llvm.smax.v16i32", _VI, [j, _splat(0, _VI)])
     j = _call(builder, "llvm.smin.v16i32", _VI, [j, _splat(TABLE.shape[1] - 1, _VI)])
 
@@ -94,7 +99,15 @@ def _tanh16(builder, x):
 @intrinsic
 def _tanh_span(typingctx, x, out, start, stop):
     """out[start:stop] = tanh(x[start:stop]): whole vectors, then the rest as one vector whose
-    lanes past stop are neither loaded (they compute tanh(0)) nor stored."""
+    lanes past stop are neither loaded (they compute tanh(0)) nor stored.  x and out must be
+    contiguous 1-D float32 arrays: the code addresses their memory directly."""
+    row = types.Array(types.float32, 1, "C")
+    if not (isinstance(x, types.Array) and isinstance(out, types.Array)
+            and x.dtype == out.dtype == types.float32 and x.ndim == out.ndim == 1
+            and x.layout == out.layout == "C" and isinstance(start, types.Integer)
+            and isinstance(stop, types.Integer)):
+        raise TypingError(f"the table-driven tanh takes {row} arrays, got {x} and {out}")
+
     def codegen(context, builder, signature, args):
         xa = context.make_array(signature.args[0])(context, builder, args[0])
         oa = context.make_array(signature.args[1])(context, builder, args[1])

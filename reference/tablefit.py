@@ -12,11 +12,12 @@ the sum), c1 = sech²(c_j) rounded to float32, R of degree ``DEGREE`` fitted by 
 to (tanh(c_j + t) - tanh(c_j) - sech²(c_j)·t)/t² and its coefficients rounded to float32.  Each
 term after c0h is at most ~1/9 of the result (|t| <= c_j/9), so their roundings show at a ninth
 of their own.  Intervals from 10 up hold tanh = 1 (c0h = 1, the rest 0): tanh rounds to 1
-beyond 9.01; the kernel selects 1 for |x| > 10 (32 and up, and inf, would leave the table).
+beyond 9.01; the kernel selects 1 for |x| > 10 (from 32 up |x| falls in the last interval
+with a growing t, and inf·0 would give NaN).
 
 ``fit_tanh_table()`` returns the table (``ROWS`` by 32, float32) and the model's worst error in
 float32 ULPs of the exact value, on 401 points an interval with the coefficients as rounded;
-``tests/test_simd.py`` checks that ``kernels/tanh_table.npy`` is what this derives.
+``tests/test_simd32_table.py`` checks that ``kernels/tanh_table.npy`` is what this derives.
 ``python -m reference.tablefit`` writes that file.
 """
 

@@ -5,6 +5,7 @@ is `actbench audit --profile exhaustive`, run on demand; these run every 4099th 
 sparser."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -148,11 +149,25 @@ def test_a_stored_sweep_serves_only_the_machine_code_that_made_it(monkeypatch):
 
     here = key()
     assert key() == here
-    monkeypatch.setattr(exhaustive, "_machine_code", lambda: {"compiled_for": ["haswell", "+avx2"]})
+    monkeypatch.setattr(exhaustive, "machine_code", lambda: {"compiled_for": ["haswell", "+avx2"]})
     assert key() != here
     monkeypatch.undo()
-    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    other = "avx2" if os.environ.get("ATEN_CPU_CAPABILITY") != "avx2" else "default"
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", other)
     assert key() != here
+
+
+def test_a_chunk_from_another_kind_of_cpu_stops_the_sweep(monkeypatch):
+    # a Dask worker compiled for another CPU ran other code: its chunk is refused, not merged
+    case = _case("tanh", "simd_f32_fast", "forward")
+
+    def elsewhere(job, oracle_kernel=None):
+        result = sweep_chunk.run_chunk(job, oracle_kernel)
+        return {**result, "machine_code": {**result["machine_code"], "compiled_for": ["haswell", ""]}}
+
+    monkeypatch.setattr(exhaustive, "run_chunk", elsewhere)
+    with pytest.raises(RuntimeError, match="compiled for haswell, not for this client's"):
+        exhaustive.sweep(case, resolve("ours"), stride=4099 * 8, cache=Cache(None), chunk_points=1 << 12)
 
 
 def test_the_scheduler_option_names_what_is_wrong(monkeypatch):

@@ -321,3 +321,21 @@ def test_every_audit_given_counts(tmp_path):
     key = ("ours", "relu", "simd", "forward", "float32")
     assert worst_errors_from(sampled)[key] == worst_errors_from(str(sampled))[key] == 0.5
     assert worst_errors_from([sampled, exhaustive])[key] == 1.25
+
+
+def test_bench_warns_when_its_audit_was_compiled_for_another_vector_width(tmp_path, capsys):
+    # tanh's simd_f32 kernel is chosen by the CPU: an audit made for 256-bit code names another
+    # kernel's max ULP on this one (and the reverse), which the run says
+    pd.DataFrame([_audited("relu", "accurate", "forward", 0.0)]).to_csv(tmp_path / "audit.csv", index=False)
+    from actbench_ulp.kernels import _target
+
+    here = _target.describe()
+    other = 256 if here["vector_bits"] != 256 else 512
+    (tmp_path / "audit.json").write_text(json.dumps(
+        {"compiler_target": {"cpu_name": "elsewhere", "vector_bits": other}}))
+    code = cli.main(["bench", "--activation", "relu", "--direction", "forward", "--size", "1000",
+                     "--dtype", "float32", "--impl", "ours", "--max-time", "0.001",
+                     "--out", str(tmp_path)], out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"audited with kernels compiled for elsewhere ({other}-bit vectors)" in err

@@ -16,7 +16,6 @@ rest on a wrong oracle.
 import hashlib
 import inspect
 import json
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ import numpy as np
 
 from actbench_ulp.accuracy import oracle, sweep_chunk
 from actbench_ulp.accuracy.row import AuditRow
-from actbench_ulp.accuracy.sweep_chunk import Job, chunks, impl_spec, run_chunk
+from actbench_ulp.accuracy.sweep_chunk import Job, chunks, impl_spec, machine_code, run_chunk
 from actbench_ulp.core import metrics
 from actbench_ulp.core.declared import oracle as catalog_oracle
 from actbench_ulp.core.declared import source_digest
@@ -165,23 +164,9 @@ class SweepStore:
             self.report(f"cannot store sweep chunk in {self.directory}: {exc.strerror or exc}")
 
 
-def _machine_code() -> dict:
-    """What picks the machine code that computes a sweep: the CPU our kernels are compiled for
-    (Numba's target: the table-driven tanh exists only with AVX-512F), the host CPU (torch's
-    dispatch follows it), and the settings that override a peer's choice."""
-    from llvmlite import binding as llvm
-    from numba.core import codegen
-
-    from actbench_ulp.kernels import _target
-
-    return {"compiled_for": list(_target.target()),
-            "host": [llvm.get_host_cpu_name(), codegen.get_host_cpu_features()],
-            "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "XLA_FLAGS")}}
-
-
 def _store_for(case, spec, stride, span, bound, cache_dir, report) -> SweepStore:
     about = {"schema": STORE_SCHEMA, "implementation": _identity(spec), "case": case.label,
-             "machine_code": _machine_code(),
+             "machine_code": machine_code(),
              "params": case.activation.params, "dtype": "float32", "stride": stride,
              "chunk_span": span, "oracle_bound": bound,
              # how a peer writes it (a declared activation's spelling is the user's code)
@@ -230,7 +215,16 @@ def sweep(case, impl, *, stride: int = 1, cache=None, executor=None,
     if isinstance(executor, ProcessPoolExecutor) and not picklable((spec, act.declaration)):
         executor = None  # a lambda or a local function cannot reach a pool: run it here
     try:
+        here = store.about["machine_code"]
         for result in _run(jobs, executor, oracle_kernel):
+            # a Dask worker on another kind of CPU runs other code (on one without AVX-512F,
+            # the exp-based tanh): its chunks cannot join this sweep
+            if result.get("machine_code", here) != here:
+                raise RuntimeError(
+                    f"{case.label}: chunk {result['index']} ran on a worker whose code is "
+                    f"compiled for {result['machine_code']['compiled_for'][0]}, not for this "
+                    f"client's {here['compiled_for'][0]}; run a sweep's workers on the client's "
+                    "kind of CPU")
             store.save(result)
             results[result["index"]] = result
             if bar:

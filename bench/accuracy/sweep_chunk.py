@@ -10,6 +10,7 @@ Memory is bounded by the block (``BLOCK`` inputs: about 20 MiB of arrays per pro
 the chunk or the chunk count.
 """
 
+import os
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -112,6 +113,20 @@ def _case(job: Job):
     return Case(act, act.variant(job.variant), job.direction)
 
 
+def machine_code() -> dict:
+    """What picks the machine code that computes a sweep: the CPU our kernels are compiled for
+    (Numba's target: the table-driven tanh exists only with AVX-512F), the host CPU (torch's
+    dispatch follows it), and the settings that override a peer's choice."""
+    from llvmlite import binding as llvm
+    from numba.core import codegen
+
+    from actbench_ulp.kernels import _target
+
+    return {"compiled_for": list(_target.target()),
+            "host": [llvm.get_host_cpu_name(), codegen.get_host_cpu_features()],
+            "env": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "XLA_FLAGS")}}
+
+
 def run_chunk(job: Job, oracle_kernel=None) -> dict:
     """Measure one chunk (in a worker): the summary ``exhaustive.confirm`` merges.
     ``oracle_kernel`` replaces the oracle (the tests plant a wrong one)."""
@@ -170,7 +185,7 @@ def run_chunk(job: Job, oracle_kernel=None) -> dict:
         # random points for testing the oracle's bound, as measured in their block
         spots += [(i, got[i - offset], ref[i - offset]) for i in spot if offset <= i < offset + size]
     c = dict(zip(oracle.COUNTERS, counters.tolist(), strict=True))
-    out = {"index": chunk.index, "n": chunk.size, "error": "",
+    out = {"index": chunk.index, "n": chunk.size, "error": "", "machine_code": machine_code(),
            "warnings": "; ".join(dict.fromkeys(warned)), "wrong_dtype": "; ".join(dict.fromkeys(notes))}
     c["nan_inputs"] = nan_inputs
     del c["mismatches_kept"], c["candidates"], c["top_kept"]

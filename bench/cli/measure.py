@@ -337,7 +337,27 @@ def _bench_audit(paths, named: bool):
                                  "DIR and give DIR/audit.csv")
             continue
         tables.append(read_audit(path))
+        _warn_if_audited_elsewhere(path)
     return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def _warn_if_audited_elsewhere(path) -> None:
+    """A kernel may be chosen by the CPU (tanh's table needs AVX-512F) and a peer's dispatch
+    follows it: an audit compiled for another vector width may not describe what runs here."""
+    import json
+
+    from actbench_ulp.kernels import _target
+
+    try:
+        then = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))["compiler_target"]
+        then_bits, now = then["vector_bits"], _target.describe()
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no metadata beside it (a hand-made table): nothing to compare
+    if then_bits != now["vector_bits"]:
+        print(f"actbench: warning: {path} was audited with kernels compiled for "
+              f"{then.get('cpu_name')} ({then_bits}-bit vectors), this run compiles for "
+              f"{now['cpu_name']} ({now['vector_bits']}-bit): its max ULP may be another "
+              "kernel's", file=sys.stderr)
 
 
 BEST = "speed-best"
