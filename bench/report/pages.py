@@ -144,14 +144,27 @@ def _speed_table(path: Path):
     return _speed_rows(_speed_best(path))
 
 
+def _peer_error(ulp) -> str:
+    """A peer's worst audited error: inf is a special value it gets wrong (NaN, an infinity
+    or the sign of a zero), which no ULP count measures; — where no audit has the peer."""
+    ulp = pd.to_numeric(ulp, errors="coerce")  # read as text where the column has blanks
+    if pd.isna(ulp):
+        return "—"
+    return "special values wrong" if np.isinf(ulp) else _num(float(ulp))
+
+
 def _speed_rows(best: pd.DataFrame):
     best = _in_catalog_order(best, "row_length")
     header = ["activation", "direction", "row length", "our variant", "its max ULP", "over",
-              "ours ns/element", "noise", "fastest peer", "peer ns/element", "ours ÷ peer"]
+              "ours ns/element", "noise", "fastest peer", "peer's max ULP", "peer ns/element",
+              "ours ÷ peer"]
+    # result sets recorded before the peer's error was kept have no such column: "—"
+    peer_ulp = best["peer_max_ulp"] if "peer_max_ulp" in best else pd.Series(np.nan, best.index)
     return header, [[r.activation, r.direction, _num(r.row_length), r.variant or "—",
                      _num(r.max_ulp), r.max_over or "—", _num(r.ns_per_element), _num(r.noise),
-                     r.peer or "—", _num(r.peer_ns_per_element), _num(r.ratio_vs_peer)]
-                    for r in best.itertuples()]
+                     r.peer or "—", _peer_error(ulp),
+                     _num(r.peer_ns_per_element), _num(r.ratio_vs_peer)]
+                    for r, ulp in zip(best.itertuples(), peer_ulp, strict=True)]
 
 
 def _instructions(path: Path) -> list[str]:
@@ -166,18 +179,31 @@ def _instructions(path: Path) -> list[str]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise ResultsError(f"cannot read {csv} or {meta_path}: {exc}") from None
+    needed = {"activation", "direction", "ours_512_per_element", "ours_avx2_per_element",
+              "torch_here_per_element", "torch_here_code", "torch_avx2_per_element"}
+    if missing := sorted(needed - set(counts.columns)):
+        raise ResultsError(f"{csv} has no column {', '.join(missing)}: it was written by another "
+                           "version of tools/instructions_per_element.py; run its table again")
     lines = ["", "## Why the misses: instructions per element", "",
              "A vector loop's instructions divided by its lanes, from the code Numba generates "
-             "for our kernel (compiled for this CPU, 512-bit, and for an AVX2 CPU, 256-bit), and "
-             "torch's forward counted by callgrind, which runs torch's AVX2 code (valgrind hides "
-             "AVX-512). On AVX2 the counts compare like for like; on AVX-512 torch dispatches "
-             "other code, which callgrind cannot count.", "",
+             "for our kernel (compiled for this CPU, 512-bit, and for an AVX2 CPU, 256-bit); "
+             "torch's forward counted as it runs: on this CPU by single-stepping one call under "
+             "gdb at three sizes (the slope), on AVX2 by callgrind (valgrind hides AVX-512, so "
+             "torch runs its AVX2 code there). Each pair of columns compares like for like; the "
+             "last names the code torch runs here and its share of the instructions that grow "
+             "with the size.", "",
              *_provenance([meta], path.name, ("",)), "",
-             "| activation | direction | ours, 512-bit | ours, AVX2 | torch, AVX2 |",
-             "|---|---|---|---|---|"]
+             "| activation | direction | ours, 512-bit | torch, this CPU | ours, AVX2 "
+             "| torch, AVX2 | torch's code here |",
+             "|---|---|---|---|---|---|---|"]
+
+    def cell(value):
+        return _num(value) if pd.notna(value) else "—"
+
     lines += [f"| {r.activation} | {r.direction} | {_num(r.ours_512_per_element)} | "
-              f"{_num(r.ours_avx2_per_element)} | "
-              f"{_num(r.torch_avx2_per_element) if pd.notna(r.torch_avx2_per_element) else '—'} |"
+              f"{cell(r.torch_here_per_element)} | {_num(r.ours_avx2_per_element)} | "
+              f"{cell(r.torch_avx2_per_element)} | "
+              f"{r.torch_here_code if pd.notna(r.torch_here_code) else '—'} |"
               for r in counts.itertuples()]
     return lines
 
@@ -219,7 +245,9 @@ PAGES = [
          "([how](../guide/timing.md)). Below 1 in the last column ours is faster. \"over\" "
          "says whether the max ULP covers all inputs (exhaustive) or a sample; the max ULPs come "
          "from the default audit of the same commit (`actbench audit`, results/audit.csv) "
-         "and the committed exhaustive sweeps.",
+         "and the committed exhaustive sweeps, the peers' from the committed sweeps of every "
+         "257th input and of torch's every input (— where none audits that function): a peer "
+         "far over the target is fast partly by the accuracy it gives away.",
          _speed_table, meta_file="speed.json", extra=_instructions),
     Page("speed-rows-float32", "Speed: softmax and log_softmax by row length", "speed-rows-float32",
          "softmax and log_softmax in float32, 2²⁰ elements a call as rows of 8, 1024 and "
