@@ -123,7 +123,7 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict
 
 
 # one torch call, built as the speed benchmarks time it (on torch's own tensors, autograd for
-# a derivative), between two getppid system calls: the stepping counter's markers.  argv:
+# a derivative), between two close(-4242) system calls: the stepping counter's markers.  argv:
 # activation, direction, size.  (jax is not counted so: XLA computes on threads of its own,
 # which a stepped thread does not see.)
 _MARKED_CALL = """
@@ -142,9 +142,19 @@ def call():
     fn(*natives, **kwargs)
 call()
 call()
-os.getppid()
+
+
+def marker():
+    # close() of a descriptor no process has: found by its argument, not by being the first
+    try:
+        os.close(-4242)
+    except OSError:
+        pass
+
+
+marker()
 call()
-os.getppid()
+marker()
 """
 # run by gdb: single-steps the thread from the first marker to the second, counting
 # instructions, and names the function of every 16th (a JIT's code has no symbol).  Calls into
@@ -152,10 +162,19 @@ os.getppid()
 # cost the same at every size
 _STEP = r"""
 import collections, json, os, gdb
+MARK = (-4242) % 2**32  # close() takes an int: the low half of rdi
 gdb.execute("set pagination off")
-gdb.execute("catch syscall getppid")
+gdb.execute("catch syscall close")
+
+
+def at_mark():
+    return int(gdb.parse_and_eval("$rdi")) % 2**32 == MARK
+
+
 gdb.execute("run", to_string=True)
-gdb.execute("continue", to_string=True)
+while not at_mark():  # every close() stops twice, at its entry and its return
+    gdb.execute("continue", to_string=True)
+gdb.execute("continue", to_string=True)  # the marker's return
 gdb.execute("delete")
 inf = gdb.selected_inferior()
 vdso = [tuple(int(v, 16) for v in line.split()[0].split("-"))
@@ -172,7 +191,8 @@ while True:
         where = gdb.execute("info symbol $pc", to_string=True)
         functions[where.split(" in section")[0].rsplit(" + ", 1)[0].strip()
                   if " in section" in where else "code without a symbol (a JIT's)"] += 16
-    if bytes(inf.read_memory(pc, 2)) == b"\x0f\x05" and int(gdb.parse_and_eval("$rax")) == 110:
+    if (bytes(inf.read_memory(pc, 2)) == b"\x0f\x05" and int(gdb.parse_and_eval("$rax")) == 3
+            and at_mark()):
         break
 json.dump({"count": count, "functions": functions}, open(os.environ["STEP_OUT"], "w"))
 gdb.execute("kill")
