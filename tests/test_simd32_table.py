@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from numba.core import codegen
 
-from actbench_ulp.core import metrics
 from actbench_ulp.kernels import _simd, _simd32, _simd32_table
 from actbench_ulp.reference import tablefit
-from tests.test_simd import around
+from tests.test_simd import around, assert_near_float64_kernel
 
 needs_table = pytest.mark.skipif(not _simd32_table.AVAILABLE,
                                  reason="the table-driven tanh needs AVX-512F")
@@ -66,19 +65,7 @@ def test_tanh_within_its_maximum_at_its_edges_and_random_patterns(kernel, worst)
     if kernel == "table" and not _simd32_table.AVAILABLE:
         pytest.skip("the table-driven tanh needs AVX-512F")
     loop = (_simd32_table.LOOPS["tanh"] if kernel == "table" else _simd32.ARITHMETIC_TANH)[False]
-    x = _inputs()
-    got = np.empty_like(x)
-    loop(x, got)
-    want = np.empty(x.size)
-    with np.errstate(invalid="ignore"):  # signalling NaNs among the random patterns
-        wide = x.astype(np.float64)
-    _simd.KERNELS["tanh"][("float64", False)](wide, want, 0.0, 0.0)
-    kinds = metrics.mismatch_kind(got, want.astype(np.float32))
-    bad = np.flatnonzero(kinds != "")
-    assert bad.size == 0, f"{kinds[bad[0]]} mismatch at {float(x[bad[0]]).hex()}"
-    ulps = metrics.ulp_error(got, want, 0.0, np.float32)
-    at = int(np.nanargmax(ulps))
-    assert ulps[at] <= worst, f"{ulps[at]:.3f} ULP at {float(x[at]).hex()}"
+    assert_near_float64_kernel(f"{kernel} tanh", loop, "tanh", _inputs(), worst)
 
 
 @needs_table
