@@ -144,13 +144,16 @@ def _speed_table(path: Path):
     return _speed_rows(_speed_best(path))
 
 
+def _or_dash(v) -> str:
+    """A cell that may be missing (NaN): — for it, else ``_num``'s text."""
+    return "—" if pd.isna(v) else _num(v)
+
+
 def _peer_error(ulp) -> str:
     """A peer's worst audited error: inf is a special value it gets wrong (NaN, an infinity
     or the sign of a zero), which no ULP count measures; — where no audit has the peer."""
     ulp = pd.to_numeric(ulp, errors="coerce")  # read as text where the column has blanks
-    if pd.isna(ulp):
-        return "—"
-    return "special values wrong" if np.isinf(ulp) else _num(float(ulp))
+    return "special values wrong" if np.isinf(ulp) else _or_dash(ulp)
 
 
 def _speed_rows(best: pd.DataFrame):
@@ -159,12 +162,11 @@ def _speed_rows(best: pd.DataFrame):
               "ours ns/element", "noise", "fastest peer", "peer's max ULP", "peer ns/element",
               "ours ÷ peer"]
     # result sets recorded before the peer's error was kept have no such column: "—"
-    peer_ulp = best["peer_max_ulp"] if "peer_max_ulp" in best else pd.Series(np.nan, best.index)
     return header, [[r.activation, r.direction, _num(r.row_length), r.variant or "—",
                      _num(r.max_ulp), r.max_over or "—", _num(r.ns_per_element), _num(r.noise),
-                     r.peer or "—", _peer_error(ulp),
+                     r.peer or "—", _peer_error(getattr(r, "peer_max_ulp", np.nan)),
                      _num(r.peer_ns_per_element), _num(r.ratio_vs_peer)]
-                    for r, ulp in zip(best.itertuples(), peer_ulp, strict=True)]
+                    for r in best.itertuples()]
 
 
 def _instructions(path: Path) -> list[str]:
@@ -196,14 +198,9 @@ def _instructions(path: Path) -> list[str]:
              "| activation | direction | ours, 512-bit | torch, this CPU | ours, AVX2 "
              "| torch, AVX2 | torch's code here |",
              "|---|---|---|---|---|---|---|"]
-
-    def cell(value):
-        return _num(value) if pd.notna(value) else "—"
-
     lines += [f"| {r.activation} | {r.direction} | {_num(r.ours_512_per_element)} | "
-              f"{cell(r.torch_here_per_element)} | {_num(r.ours_avx2_per_element)} | "
-              f"{cell(r.torch_avx2_per_element)} | "
-              f"{r.torch_here_code if pd.notna(r.torch_here_code) else '—'} |"
+              f"{_or_dash(r.torch_here_per_element)} | {_num(r.ours_avx2_per_element)} | "
+              f"{_or_dash(r.torch_avx2_per_element)} | {_or_dash(r.torch_here_code)} |"
               for r in counts.itertuples()]
     return lines
 
