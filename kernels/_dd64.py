@@ -13,6 +13,9 @@ its last: 0.5 ULP plus a few hundredths.
   by the caller, last, so that results in the subnormal range round once.
 - ``expm1_dd(x)`` for x <= 0, ``log1p_dd(e)`` for 0 <= e <= 1 (2·atanh(e/(2 + e)), the series
   in s² to s³⁹), ``div_dd``, ``mul_dd``, ``sigmoid_dd``.
+
+``llvm_call`` emits a call of an LLVM intrinsic (fma here; the float32 kernels' fma,
+copysign and vector operations too): the lowest of the kernel modules, so every one can use it.
 """
 
 import math
@@ -34,6 +37,7 @@ __all__ = [
     "fast_two_sum",
     "finish",
     "fma",
+    "llvm_call",
     "log1p_dd",
     "mul_dd",
     "sigmoid_dd",
@@ -80,15 +84,20 @@ def fast_two_sum(a, b):
     return s, b - (s - a)
 
 
+def llvm_call(builder, name, ret, args):
+    """A call of the LLVM intrinsic ``name`` (declared once a module) returning ``ret``, its
+    argument types those of ``args``: the kernels' codegen for fma, copysign and the like."""
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, [a.type for a in args]),
+                                        name)
+    return builder.call(fn, args)
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a·b + c rounded once (llvm.fma.f64): the error of a product, exactly, at any magnitude
     (Dekker's split overflows above 2**996)."""
     def codegen(context, builder, signature, args):
-        f64 = ir.DoubleType()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f64, [f64] * 3),
-                                            "llvm.fma.f64")
-        return builder.call(fn, args)
+        return llvm_call(builder, "llvm.fma.f64", ir.DoubleType(), args)
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 

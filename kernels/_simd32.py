@@ -43,11 +43,11 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import _simd32_table
 from ._cache import cached
+from ._dd64 import llvm_call
 from ._simd import PARALLEL_MIN, _inline, _prefer_512_bit_vectors, _two_sum
 
 __all__ = ["ARITHMETIC_TANH", "D_GELU_G", "D_GELU_ROOT", "D_SILU_G", "D_SILU_ROOT", "EXP_Q",
@@ -135,23 +135,18 @@ SILU_BIG = F(20.0)  # silu(x) = x·(1 - e**-x) rounds to x beyond 18.02
 D_SILU_BIG = F(30.0)  # silu'(x) rounds to 1 beyond ~20.5
 
 
-def _declare(builder, name, n):
-    f32 = ir.FloatType()
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32, [f32] * n), name)
-
-
 @intrinsic
 def _fma(typingctx, a, b, c):
     """a·b + c rounded once (llvm.fma.f32): the products of the error-free steps are exact."""
     def codegen(context, builder, signature, args):
-        return builder.call(_declare(builder, "llvm.fma.f32", 3), args)
+        return llvm_call(builder, "llvm.fma.f32", ir.FloatType(), args)
     return types.float32(types.float32, types.float32, types.float32), codegen
 
 
 @intrinsic
 def _copysign(typingctx, a, b):
     def codegen(context, builder, signature, args):
-        return builder.call(_declare(builder, "llvm.copysign.f32", 2), args)
+        return llvm_call(builder, "llvm.copysign.f32", ir.FloatType(), args)
     return types.float32(types.float32, types.float32), codegen
 
 

@@ -32,6 +32,7 @@ from numba.extending import intrinsic
 
 from . import _target
 from ._cache import cached
+from ._dd64 import llvm_call
 from ._simd import _prefer_512_bit_vectors
 
 __all__ = ["AVAILABLE", "LOOPS", "TABLE"]
@@ -59,30 +60,24 @@ def _splat(value, kind):
     return ir.Constant(kind, [value] * _LANES)
 
 
-def _call(builder, name, ret, args):
-    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, [a.type for a in args]),
-                                        name)
-    return builder.call(fn, args)
-
-
 def _tanh16(builder, x):
     """tanh of 16 lanes, as the module docstring says."""
     bits = builder.bitcast(x, _VI)
     abits = builder.and_(bits, _splat(0x7FFFFFFF, _VI))
     ax = builder.bitcast(abits, _VF)
     j = builder.ashr(builder.sub(abits, _splat(_BASE_BITS, _VI)), _splat(_SHIFT, _VI))
-    j = _call(builder, "llvm.smax.v16i32", _VI, [j, _splat(0, _VI)])
-    j = _call(builder, "llvm.smin.v16i32", _VI, [j, _splat(TABLE.shape[1] - 1, _VI)])
+    j = llvm_call(builder, "llvm.smax.v16i32", _VI, [j, _splat(0, _VI)])
+    j = llvm_call(builder, "llvm.smin.v16i32", _VI, [j, _splat(TABLE.shape[1] - 1, _VI)])
 
     def lookup(row):
         lo = ir.Constant(_VF, [float(v) for v in TABLE[row, :_LANES]])
         hi = ir.Constant(_VF, [float(v) for v in TABLE[row, _LANES:]])
-        return _call(builder, "llvm.x86.avx512.vpermi2var.ps.512", _VF, [lo, j, hi])
+        return llvm_call(builder, "llvm.x86.avx512.vpermi2var.ps.512", _VF, [lo, j, hi])
 
     def fma(a, b, c):
-        return _call(builder, "llvm.fma.v16f32", _VF, [a, b, c])
+        return llvm_call(builder, "llvm.fma.v16f32", _VF, [a, b, c])
 
-    ac = _call(builder, "llvm.maxnum.v16f32", _VF, [ax, _splat(float(_TINY), _VF)])
+    ac = llvm_call(builder, "llvm.maxnum.v16f32", _VF, [ax, _splat(float(_TINY), _VF)])
     t = builder.fsub(ac, lookup(_CENTER))
     r = lookup(_R[0])
     for row in _R[1:]:
@@ -93,7 +88,7 @@ def _tanh16(builder, x):
                        _splat(1.0, _VF), y)
     # unordered: a NaN |x| keeps itself
     y = builder.select(builder.fcmp_unordered("<", ax, _splat(float(_TINY), _VF)), ax, y)
-    return _call(builder, "llvm.copysign.v16f32", _VF, [y, x])
+    return llvm_call(builder, "llvm.copysign.v16f32", _VF, [y, x])
 
 
 @intrinsic
@@ -132,9 +127,9 @@ def _tanh_span(typingctx, x, out, start, stop):
                                            ir.Constant(_VI, ir.Undefined),
                                            ir.Constant(_VI, [0] * _LANES)))
             four = ir.Constant(_I32, 4)
-            v = _call(builder, "llvm.masked.load.v16f32.p0", _VF,
+            v = llvm_call(builder, "llvm.masked.load.v16f32.p0", _VF,
                       [src, four, mask, _splat(0.0, _VF)])
-            _call(builder, "llvm.masked.store.v16f32.p0", ir.VoidType(),
+            llvm_call(builder, "llvm.masked.store.v16f32.p0", ir.VoidType(),
                   [_tanh16(builder, v), dst, four, mask])
         return context.get_dummy_value()
     return types.none(x, out, start, stop), codegen
