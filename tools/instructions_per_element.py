@@ -1,43 +1,52 @@
-"""Instructions per element: ours from the generated code, a peer's by counting its execution.
+"""Instructions per element: ours and the peers', from generated code or by counting execution.
 
 Research script (not installed with actbench).  It explains a speed gap by work per element,
 which, unlike a time, does not depend on the machine's load:
 
-- ours: the largest vector loop in the assembly of a fresh (uncached) compile of a kernel's
-  serial float32 loop, divided by its lanes.  Compile for another CPU with Numba's settings,
-  e.g. ``NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES=+avx2,+fma,+f16c,+popcnt,+bmi2``;
-- torch on this CPU (``torch-here``): one call, built as the speed benchmarks time it (autograd
-  for a derivative), single-stepped under gdb from one marker system call to the next, at
-  three sizes; the slope is its instructions per element, whatever code it dispatches (MKL's,
-  Sleef's, a oneDNN JIT's), and the functions whose steps grow with the size name that code.
-  Needs gdb and ptrace; a minute a forward, several for a derivative, whose autograd
-  allocations may keep it from growing in proportion (then it says so).  jax computes on
-  XLA's own threads, which a stepped thread does not see, so it is not counted;
+- ours (``ours``): the largest vector loop in the assembly Numba generates afresh (no cache)
+  for the call the speed benchmarks time, over the elements one pass covers.  Compile for
+  another CPU with Numba's settings, e.g. ``NUMBA_CPU_NAME=haswell
+  NUMBA_CPU_FEATURES=+avx2,+fma,+f16c,+popcnt,+bmi2``;
+- by stepping (``ours-here``, ``torch-here``): one call, built as the speed benchmarks time it
+  (torch: autograd for a derivative), single-stepped under gdb from one marker system call to
+  the next, at three sizes; the slope is its instructions per element, whatever code runs
+  (MKL's, Sleef's, a oneDNN JIT's, our row-wise kernels' library calls), and the functions
+  whose steps grow with the size name that code.  Needs gdb and ptrace; minutes a case.  An
+  autograd derivative's allocations may keep it from growing in proportion (then it says so);
+- jax (``jax``): the code XLA generates for the call (the object files ``--xla_dump_to``
+  writes): per kernel (fusion), its innermost loops in its widest vector registers, summed.
+  XLA computes on threads of its own, which a stepped thread does not see; where it hands part
+  of the call to a library (custom fusions: the row-wise reductions) that part is not in them,
+  and the call is not counted;
 - torch on AVX2 (``torch``): ``valgrind --tool=callgrind`` counts every instruction of a
   process; the difference between 1 and 1 + REPS calls on N elements, over REPS·N, is torch's
   per element (valgrind hides AVX-512, so torch runs its AVX2 code: compare with our AVX2
-  compile).
+  compile).  Its counts have moved by up to 3× between runs; ``table`` leaves them out.
 
-    python tools/instructions_per_element.py ours _simd32 gelu tanh
-    python tools/instructions_per_element.py torch-here gelu tanh:derivative
+    python tools/instructions_per_element.py ours gelu tanh:derivative glu:d_b@fast
+    python tools/instructions_per_element.py ours-here softmax@fast
+    python tools/instructions_per_element.py jax gelu_tanh tanh:derivative
+    python tools/instructions_per_element.py torch-here gelu softmax
     python tools/instructions_per_element.py torch gelu tanh
     python tools/instructions_per_element.py table --out results/speed-float32
 
-``table`` counts the float32 kernels that trail the peers on the speed page (our 512-bit and
-256-bit (AVX2) compiles, torch's forwards on this CPU and on AVX2) into ``instructions.csv``
-in ``--out``, with the run's metadata (``instructions.json``, as every result file's), from
-which ``actbench report --pages`` adds the "why" table to that page.
+``table`` counts every float32 miss of a speed table (``--speed``, default the committed
+results/speed-float32/speed-best.csv: rows where our fastest variant within target trails the
+fastest peer), ours and that peer, into ``instructions.csv`` in ``--out``, with the run's
+metadata (``instructions.json``, as every result file's), from which ``actbench report
+--pages`` adds the "why" table to that page.
 """
 
 import argparse
 import collections
-import importlib
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+
+from step_count import stepped
 
 _TORCH_CALL = """
 import sys, numpy as np, torch
@@ -52,53 +61,186 @@ for _ in range(int(sys.argv[3])):
 """
 
 
-_WIDTH = {"zmm": 3, "ymm": 2, "xmm": 1}
+_LANES = {"zmm": 16, "ymm": 8, "xmm": 4}  # float32 lanes of a register
 
 
-def vector_loop(asm: str) -> list[str]:
-    """The instructions of the loop (a block ending in a backward jump, holding no other loop)
-    in the widest vector registers, the largest of those: the vector body, not the scalar
-    remainder (whose scalar arithmetic also names xmm registers), nor a loop around it."""
-    lines = asm.splitlines()
-    labels = {m.group(1): i for i, line in enumerate(lines) if (m := re.match(r"^(\.LBB\S+):", line))}
-    spans = []
-    for i, line in enumerate(lines):
-        m = re.match(r"\s+j\w+\s+(\.LBB\S+)", line)
-        if m and labels.get(m.group(1), i) < i:
-            spans.append((labels[m.group(1)], i))
-    best: list[str] = []
-    rank = (0, 0)
-    for start, end in spans:
-        if any(start <= s and e <= end and (s, e) != (start, end) for s, e in spans):
+def _numba_listing(asm: str) -> tuple[list[str], dict[int, int]]:
+    """A Numba function's assembly (AT&T, ``.LBB`` labels) as its instructions and its backward
+    jumps (the index of each jump -> the index it jumps to)."""
+    ins, label_at, jumps = [], {}, {}
+    for line in asm.splitlines():
+        if m := re.match(r"^(\.LBB\S+):", line):
+            label_at[m.group(1)] = len(ins)
+        elif line.startswith("\t") and not line.strip().startswith("."):
+            ins.append(line.strip())
+    for i, text in enumerate(ins):
+        m = re.match(r"j\w+\s+(\.LBB\S+)", text)
+        if m and label_at.get(m.group(1), i + 1) <= i:
+            jumps[i] = label_at[m.group(1)]
+    return ins, jumps
+
+
+def _object_listing(path: str) -> tuple[list[str], dict[int, int]]:
+    """An object file's code (objdump, addresses for labels), as ``_numba_listing``."""
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], check=True,
+                          capture_output=True, text=True).stdout
+    addrs, ins = [], []
+    for line in text.splitlines():
+        if m := re.match(r"^\s*([0-9a-f]+):\s+(\S.*)$", line):
+            addrs.append(int(m.group(1), 16))
+            ins.append(re.sub(r"\s+", " ", m.group(2)).replace(", ", ","))
+    at = {a: i for i, a in enumerate(addrs)}
+    jumps = {}
+    for i, text in enumerate(ins):
+        m = re.match(r"j\w+ ([0-9a-f]+)\b", text)
+        if m and at.get(int(m.group(1), 16), i + 1) <= i:
+            jumps[i] = at[int(m.group(1), 16)]
+    return ins, jumps
+
+
+def innermost_loops(ins: list[str], jumps: dict[int, int]) -> list[list[str]]:
+    """The loops that hold no other loop: from a backward jump's target to the jump."""
+    spans = [(start, end) for end, start in jumps.items()]
+    return [ins[start:end + 1] for start, end in spans
+            if not any(start <= s and e <= end and (s, e) != (start, end) for s, e in spans)]
+
+
+def lanes(body: list[str]) -> int:
+    """float32 lanes of the widest vector register the loop names (1: none)."""
+    return max((n for r, n in _LANES.items() for s in body if "%" + r in s), default=1)
+
+
+def elements_per_iteration(body: list[str]) -> int:
+    """Elements one pass of a loop covers: its counter's step, where the counter indexes
+    elements (``(base,%reg,4)``), or the step over the element's bytes, where it is a byte
+    offset (``(base,%reg)``, ``(%reg)``); the vector's lanes where no counter reads so."""
+    for text in body:
+        m = re.match(r"(add|sub)q?\s+\$(-?(?:0x)?[0-9a-f]+),\s*%(\w+)$", text)
+        if not m:
             continue
-        body = [s.strip() for s in lines[start:end + 1]
-                if s.startswith("\t") and not s.strip().startswith(".")]
-        width = max((w for r, w in _WIDTH.items() for s in body if r in s), default=0)
-        if (width, len(body)) > rank:
-            best, rank = body, (width, len(body))
-    return best
+        step, reg = abs(int(m.group(2), 0)), m.group(3)
+        for other in body:
+            if re.search(rf"\(%\w+,%{reg},[248]\)", other):
+                return step  # counts elements
+            if re.search(rf"\(%\w+,%{reg}(,1)?\)|\(%{reg}[,)]", other):
+                return max(1, step // (8 if "pd" in other.split()[0] else 4))  # counts bytes
+    return lanes(body)
 
 
-def ours(module: str, names: list[str]) -> list[dict]:
-    import numba
-    import numpy as np
+def vector_loop(loops: list[list[str]]) -> list[str]:
+    """Of the innermost loops, the largest in the widest vector registers: the vector body,
+    not the scalar remainder (whose scalar arithmetic also names xmm registers)."""
+    return max(loops, key=lambda body: (lanes(body), len(body)), default=[])
 
-    mod = importlib.import_module(f"actbench_ulp.kernels.{module}")
-    rows = []
-    for name in names:
-        loop = mod.KERNELS[name][False]
-        fresh = numba.njit(error_model="numpy", fastmath={"contract"})(loop.py_func)
-        x = np.linspace(-5, 5, 64, dtype=np.float32)
-        fresh(x, np.empty_like(x))
-        body = vector_loop(fresh.inspect_asm(fresh.signatures[0]))
-        lanes = 16 if any("zmm" in s for s in body) else 8 if any("ymm" in s for s in body) else 4
-        ops = collections.Counter(s.split()[0] for s in body)
-        fma = sum(v for k, v in ops.items() if "fma" in k or "fnm" in k or "fms" in k)
-        print(f"{module}.{name}: {len(body)} instructions a loop of {lanes} lanes = "
-              f"{len(body) / lanes:.2f} per element (divisions {ops['vdivps']}, fma {fma})")
-        rows.append({"kernel": name, "lanes": lanes, "instructions": len(body),
-                     "per_element": len(body) / lanes, "divisions": ops["vdivps"], "fma": fma})
-    return rows
+
+def per_element(body: list[str]) -> float:
+    return len(body) / elements_per_iteration(body)
+
+
+# our kernel for one case, called as the speed benchmarks call it (below the size that takes
+# threads), compiled afresh (no cache: a loaded function has no assembly) with every outermost
+# function Numba compiles for the call kept; argv: activation, variant, direction
+_OURS_CALL = """
+import json, os, sys
+import numpy as np
+from numba.core import event
+from actbench_ulp.core import catalog
+from actbench_ulp.speed.worker import inputs
+activation, variant, direction = sys.argv[1:4]
+case = next(catalog.cases([activation], [variant], [direction]))
+compiled, depth = [], [0]
+class Outermost(event.Listener):
+    def on_start(self, ev):
+        if depth[0] == 0:
+            compiled.append(ev.data["dispatcher"])
+        depth[0] += 1
+    def on_end(self, ev):
+        depth[0] -= 1
+event.register("numba:compile", Outermost())
+args, kwargs = inputs(case, "float32", 4000, np.random.default_rng(0))
+with np.errstate(all="ignore"):
+    case.kernel(*args, **kwargs)
+print("ASM" + json.dumps([d.inspect_asm(s) for d in compiled for s in d.signatures]))
+"""
+
+
+def ours(activation: str, variant: str, direction: str, env: dict | None = None) -> dict:
+    """Our kernel's vector loop, from the code Numba generates (for this CPU, or for the CPU
+    that ``env``'s NUMBA_CPU_NAME / NUMBA_CPU_FEATURES name), in a fresh process: Numba reads
+    its CPU settings once, at import."""
+    done = subprocess.run([sys.executable, "-c", _OURS_CALL, activation, variant, direction],
+                          env={**os.environ, **(env or {}), "ACTBENCH_NUMBA_CACHE": "off",
+                               "NUMBA_NUM_THREADS": "1"},
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"ours {activation} {direction}: {done.stderr[-2000:]}")
+    asms = json.loads(done.stdout.split("ASM", 1)[1])
+    body = vector_loop([loop for asm in asms for loop in innermost_loops(*_numba_listing(asm))])
+    ops = collections.Counter(s.split()[0] for s in body)
+    row = {"instructions": len(body), "lanes": lanes(body), "per_element": per_element(body),
+           "divisions": ops["vdivps"],
+           "fma": sum(v for k, v in ops.items() if "fma" in k or "fnm" in k or "fms" in k)}
+    print(f"ours {activation} {direction} ({variant}): {row['instructions']} instructions a loop "
+          f"of {elements_per_iteration(body)} elements = {row['per_element']:.2f} per element "
+          f"({row['lanes']} lanes; divisions {row['divisions']}, fma {row['fma']})")
+    return row
+
+
+# one jax call, built as the speed benchmarks time it (the jitted function on JAX arrays),
+# compiled with XLA dumping its object code; prints the object files this call compiled.
+# argv: activation, direction, size, the dump directory
+_JAX_CALL = """
+import os, sys
+import numpy as np
+from actbench_ulp.core import catalog, peers
+from actbench_ulp.speed.worker import inputs
+activation, direction, n, dump = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+case = next(catalog.cases([activation], None, [direction]))
+impl = peers.resolve("jax")
+args, kwargs = inputs(case, "float32", n, np.random.default_rng(n))
+natives = tuple(map(impl.to_device, args))
+before = set(os.listdir(dump)) if os.path.isdir(dump) else set()
+impl.device_kernel(case)(*natives, **kwargs).block_until_ready()
+new = set(os.listdir(dump)) - before
+print("OBJ" + "\\n".join(sorted(f for f in new if f.endswith((".o", "cpu_after_optimizations.txt")))))
+"""
+
+
+def jax_counts(activation: str, direction: str, n: int = 1 << 20) -> dict:
+    """jax's work per element from the code XLA generates for the call the speed benchmarks
+    time (its object files, dumped by ``--xla_dump_to``): in each of the call's kernels (XLA's
+    fusions), the innermost loops in its widest vector registers, each over its elements a
+    pass, summed over the kernels.  XLA sizes its thread partitions by PJRT_NPROC, set to 1
+    as the benchmarks run it."""
+    with tempfile.TemporaryDirectory() as dump:
+        flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
+        done = subprocess.run([sys.executable, "-c", _JAX_CALL, activation, direction, str(n), dump],
+                              env={**os.environ, "XLA_FLAGS": flags, "PJRT_NPROC": "1"},
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"jax {activation} {direction}: {done.stderr[-2000:]}")
+        files = list(filter(None, done.stdout.split("OBJ", 1)[1].split("\n")))
+        for name in files:
+            if name.endswith(".txt") and "kind=kCustom" in open(os.path.join(dump, name)).read():
+                # a custom fusion runs a library's code (XNNPACK's successor, for reductions
+                # and exp), which no object file of the call holds
+                print(f"jax {activation} {direction}: XLA runs part of it in a library (custom "
+                      "fusions): not counted")
+                return {"per_element": None, "code": "library code (XLA's custom fusions)"}
+        total, kernels = 0.0, []
+        for name in (f for f in files if f.endswith(".o")):
+            loops = innermost_loops(*_object_listing(os.path.join(dump, name)))
+            width = max(map(lanes, loops), default=1)
+            vector = [body for body in loops if lanes(body) == width > 1]
+            if vector:
+                total += sum(map(per_element, vector))
+                kernels.append(f"{name.rsplit('obj-file.', 1)[-1].removesuffix('.o')} "
+                               f"({width * 32} bit)")
+    if not kernels:
+        raise SystemExit(f"jax {activation} {direction}: no vector loop in XLA's code")
+    code = "; ".join(kernels)
+    print(f"jax {activation} {direction} (XLA's code): {total:.2f} instructions per element; {code}")
+    return {"per_element": total, "code": code}
 
 
 def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict]:
@@ -122,216 +264,110 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict
 
 
 
-# one torch call, built as the speed benchmarks time it (on torch's own tensors, autograd for
-# a derivative), between two close(-4242) system calls: the stepping counter's markers.  argv:
-# activation, direction, size.  (jax is not counted so: XLA computes on threads of its own,
-# which a stepped thread does not see.)
-_MARKED_CALL = """
-import os, sys
-import numpy as np
-from actbench_ulp.core import catalog, peers
-from actbench_ulp.speed.worker import inputs
-
-activation, direction, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-case = next(catalog.cases([activation], None, [direction]))
-impl = peers.resolve("torch")
-impl.torch.set_num_threads(1)
-args, kwargs = inputs(case, "float32", n, np.random.default_rng(n))
-fn, natives = impl.kernel(case).prepare(*args, **kwargs)
-def call():
-    fn(*natives, **kwargs)
-call()
-call()
-
-
-def marker():
-    # close() of a descriptor no process has: found by its argument, not by being the first
-    try:
-        os.close(-4242)
-    except OSError:
-        pass
-
-
-marker()
-call()
-marker()
-"""
-# run by gdb: single-steps the thread from the first marker to the second, counting
-# instructions, and names the function of every 16th (a JIT's code has no symbol).  Calls into
-# the vDSO's clocks run unstepped ("finish"): stepped, their retry loops never end, and they
-# cost the same at every size
-_STEP = r"""
-import collections, json, os, gdb
-MARK = (-4242) % 2**32  # close() takes an int: the low half of rdi
-gdb.execute("set pagination off")
-gdb.execute("catch syscall close")
-
-
-def at_mark():
-    return int(gdb.parse_and_eval("$rdi")) % 2**32 == MARK
-
-
-gdb.execute("run", to_string=True)
-while not at_mark():  # every close() stops twice, at its entry and its return
-    gdb.execute("continue", to_string=True)
-gdb.execute("continue", to_string=True)  # the marker's return
-gdb.execute("delete")
-inf = gdb.selected_inferior()
-vdso = [tuple(int(v, 16) for v in line.split()[0].split("-"))
-        for line in open(f"/proc/{inf.pid}/maps") if "[vdso]" in line][0]
-count, functions = 0, collections.Counter()
-while True:
-    gdb.execute("stepi", to_string=True)
-    count += 1
-    pc = int(gdb.parse_and_eval("$pc"))
-    if vdso[0] <= pc < vdso[1]:
-        gdb.execute("finish", to_string=True)
-        continue
-    if count % 16 == 0:
-        where = gdb.execute("info symbol $pc", to_string=True)
-        functions[where.split(" in section")[0].rsplit(" + ", 1)[0].strip()
-                  if " in section" in where else "code without a symbol (a JIT's)"] += 16
-    if (bytes(inf.read_memory(pc, 2)) == b"\x0f\x05" and int(gdb.parse_and_eval("$rax")) == 3
-            and at_mark()):
-        break
-json.dump({"count": count, "functions": functions}, open(os.environ["STEP_OUT"], "w"))
-gdb.execute("kill")
-"""
-
-
-def _short(function: str) -> str:
-    """A readable name for a C++ symbol: ATen's vectorized loops are lambdas of a kernel,
-    named by the kernel and the instruction set it was built for."""
-    kernel = re.search(r"(\w+_kernel)\(at::TensorIteratorBase", function)
-    isa = re.search(r"at::native::(AVX512|AVX2|DEFAULT)::", function)
-    return f"ATen {isa.group(1) + ' ' if isa else ''}{kernel.group(1)}" if kernel else function
-
-
-def torch_stepped(cases: list[tuple[str, str]],
-                  sizes: tuple[int, ...] = (4096, 16384, 65536)) -> list[dict]:
-    """torch's kernels as this CPU runs them (AVX-512 where it has it,
-    unlike callgrind): the instructions one call executes, counted by single-stepping it under
-    gdb, at several sizes; the slope is the instructions per element, whatever the code (a
-    library's, a JIT's).  The functions whose steps grow with the size are the ones doing the
-    elements.  ``cases``: (activation, direction) pairs."""
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        script, stepper = os.path.join(tmp, "call.py"), os.path.join(tmp, "step.py")
-        with open(script, "w") as f:
-            f.write(_MARKED_CALL)
-        with open(stepper, "w") as f:
-            f.write(_STEP)
-        for activation, direction in cases:
-            runs = []
-            for n in sizes:
-                out = os.path.join(tmp, f"{activation}.{direction}.{n}.json")
-                # one thread, so that no pool thread spins while this one is stepped
-                env = {**os.environ, "STEP_OUT": out, "OMP_NUM_THREADS": "1"}
-                done = subprocess.run(["gdb", "-batch", "-x", stepper, "--args", sys.executable,
-                                       script, activation, direction, str(n)], env=env,
-                                      capture_output=True, text=True)
-                if done.returncode or not os.path.exists(out):
-                    raise SystemExit(f"torch {activation} {direction}: stepping failed\n"
-                                     f"{done.stderr[-2000:]}")
-                with open(out) as f:
-                    runs.append(json.load(f))
-            counts = [r["count"] for r in runs]
-            slopes = [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
-                      for k in range(len(sizes) - 1)]
-            label = f"torch {activation} {direction}"
-            # a call's fixed part varies by a thousand instructions or so from run to run (the
-            # slope over the larger span is the one reported, to ~0.03 an element)
-            if min(slopes) < 0.1 or max(slopes) > 1.1 * min(slopes):
-                # not proportional: the work happened on another thread, or not per element
-                raise SystemExit(f"{label}: instructions do not grow in proportion to the size "
-                                 f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
-            growth = collections.Counter(runs[-1]["functions"])
-            growth.subtract(runs[0]["functions"])
-            grown = counts[-1] - counts[0]
-            # the two functions with most of the growth (a few percent is sampling's noise)
-            top = [(_short(f), c / grown) for f, c in growth.most_common(2) if c >= 0.05 * grown]
-            code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
-            print(f"{label} (this CPU, stepped): {slopes[-1]:.2f} instructions per element; {code}")
-            rows.append({"activation": activation, "direction": direction,
-                         "per_element": slopes[-1], "code": code})
-    return rows
-
-
-# the speed page's float32 misses among the elementwise kernels: (module, our kernel, the
-# activation and direction, torch's name for the forward)
-_TABLE = [("_simd32", "sigmoid", "sigmoid", "forward", "sigmoid"),
-          ("_simd32", "d_sigmoid", "sigmoid", "derivative", None),
-          ("_simd32", "tanh", "tanh", "forward", "tanh"),
-          ("_simd32", "d_tanh", "tanh", "derivative", None),
-          ("_simd32", "silu", "silu", "forward", "silu"),
-          ("_simd32", "d_silu", "silu", "derivative", None),
-          ("_simd32", "gelu", "gelu", "forward", "gelu"),
-          ("_simd32", "d_gelu", "gelu", "derivative", None),
-          ("_simd32_gelu_tanh", "gelu_tanh", "gelu_tanh", "forward", "gelu_tanh"),
-          ("_simd32_gelu_tanh", "d_gelu_tanh", "gelu_tanh", "derivative", None)]
 _AVX2 = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma,+f16c,+popcnt,+bmi2"}
+# stepping sizes: elementwise and gated calls at a few instructions an element, row-wise ones
+# (rows of 1000) at ten or more, where the same number of steps covers fewer elements
+_SIZES = {"rowwise": (2000, 4000, 8000)}
+_ELEMENTS = (4096, 16384, 32768)
 
 
-def _ours_in_process(module: str, names: list[str], env: dict) -> list[dict]:
-    """``ours`` in a fresh process: Numba reads its CPU settings once, at import."""
-    import json
-
-    code = (f"import json, sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-            "import instructions_per_element as t; "
-            f"print('JSON' + json.dumps(t.ours({module!r}, {names!r})))")
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.split("JSON", 1)[1])
+def _counted(count, *args, **kwargs) -> dict:
+    """One count, or its failure kept as the row's reason (a long table goes on)."""
+    try:
+        return count(*args, **kwargs)
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        reason = str(exc).splitlines()[0]
+        print(reason, file=sys.stderr)
+        return {"per_element": None, "code": f"not counted: {reason}"}
 
 
-def table(out: str) -> None:
-    """``_TABLE`` counted into ``out``/instructions.csv, the run's metadata beside it."""
-    import json
+def _stepped_one(name: str, case: tuple[str, str, str], sizes: tuple[int, ...]) -> dict:
+    return stepped(name, [case], sizes)[0]
 
+
+def table(out: str, speed: str) -> None:
+    """Every float32 miss of the speed table ``speed`` (speed-best.csv: our fastest variant
+    within target slower than the fastest peer) counted into ``out``/instructions.csv, the
+    run's metadata beside it: ours from the code Numba generates (for this CPU and for AVX2)
+    where the kernel is one loop, else stepped; the peer as it runs here (torch stepped, jax
+    from XLA's code).  Not callgrind's counts of torch's AVX2 code: they moved by up to 3×
+    between runs (torch's sigmoid: 2.27, 6.73 and 7.98 an element)."""
     import pandas as pd
 
     from actbench_ulp.core.results import run_metadata, write_atomic
 
-    rows = {(m, k): {"activation": a, "direction": d} for m, k, a, d, _ in _TABLE}
-    for label, env in (("ours_512", {}), ("ours_avx2", _AVX2)):
-        for module in dict.fromkeys(m for m, *_ in _TABLE):
-            names = [k for m, k, *_ in _TABLE if m == module]
-            for r in _ours_in_process(module, names, env):
-                rows[(module, r["kernel"])].update({f"{label}_per_element": r["per_element"],
-                                                    f"{label}_lanes": r["lanes"]})
-    # the forwards: autograd's derivatives cost minutes each under gdb, and its allocations
-    # keep their counts from growing in proportion to the size
-    by_case = {(a, d): (m, k) for m, k, a, d, t in _TABLE if t}
-    for r in torch_stepped(list(by_case)):
-        rows[by_case[r["activation"], r["direction"]]].update(
-            {"torch_here_per_element": r["per_element"], "torch_here_code": r["code"]})
-    torch_names = {t: (m, k) for m, k, _, _, t in _TABLE if t}
-    for r in torch_counts(list(torch_names)):
-        rows[torch_names[r["kernel"]]]["torch_avx2_per_element"] = r["per_element"]
-    write_atomic(os.path.join(out, "instructions.csv"), pd.DataFrame(rows.values()).to_csv(index=False))
+    best = pd.read_csv(speed)
+    misses = best[(best.dtype == "float32") & (best.ratio_vs_peer > 1.0)]
+    rows = []
+    for m in misses.itertuples():
+        case = (m.activation, m.variant, m.direction)
+        sizes = _SIZES.get(m.kind, _ELEMENTS)
+        row = {"activation": m.activation, "direction": m.direction, "variant": m.variant,
+               "ratio_vs_peer": m.ratio_vs_peer, "peer": m.peer}
+        if m.kind == "rowwise":  # several passes a row, with library calls: stepped
+            r = _counted(_stepped_one, "ours", case, sizes)
+            row.update(ours_per_element=r["per_element"], ours_counted="stepped",
+                       ours_code=r["code"])
+        else:
+            for label, env in (("ours", None), ("ours_avx2", _AVX2)):
+                r = _counted(ours, *case, env)
+                row.update({f"{label}_per_element": r["per_element"],
+                            f"{label}_lanes": r.get("lanes")})
+            row["ours_counted"] = "generated code"
+        if m.peer == "jax":
+            r = _counted(jax_counts, m.activation, m.direction)
+            row.update(peer_counted="generated code (XLA)")
+        else:
+            r = _counted(_stepped_one, "torch", (m.activation, "", m.direction), sizes)
+            row.update(peer_counted="stepped")
+        row.update(peer_per_element=r["per_element"], peer_code=r["code"])
+        rows.append(row)
+    columns = ["activation", "direction", "variant", "ratio_vs_peer", "ours_per_element",
+               "ours_lanes", "ours_counted", "ours_code", "ours_avx2_per_element",
+               "ours_avx2_lanes", "peer", "peer_per_element", "peer_counted", "peer_code"]
+    write_atomic(os.path.join(out, "instructions.csv"),
+                 pd.DataFrame(rows, columns=columns).to_csv(index=False))
     # the command as a reader runs it (a script, not an installed command)
-    meta = run_metadata(peer_names=["torch"],
+    meta = run_metadata(peer_names=["torch", "jax"],
                         argv=["python", "tools/instructions_per_element.py", *sys.argv[1:]])
+    meta["speed"] = speed
     write_atomic(os.path.join(out, "instructions.json"), json.dumps(meta, indent=2) + "\n")
     print(f"wrote {os.path.join(out, 'instructions.csv')}")
 
 
+def _case(spec: str) -> tuple[str, str, str]:
+    """ACTIVATION[:DIRECTION][@VARIANT] -> (activation, variant, direction)."""
+    spec, _, variant = spec.partition("@")
+    activation, _, direction = spec.partition(":")
+    return activation, variant or "simd_f32", direction or "forward"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("who", choices=["ours", "torch", "torch-here", "table"])
-    parser.add_argument("names", nargs="*", help="ours: MODULE NAME...; torch: NAME... (forwards); "
-                        "torch-here: ACTIVATION[:DIRECTION]... (forward unless given)")
+    parser.add_argument("who", choices=["ours", "ours-here", "jax", "torch", "torch-here", "table"])
+    parser.add_argument("names", nargs="*",
+                        help="ACTIVATION[:DIRECTION][@VARIANT]... (forward, simd_f32 unless "
+                             "given; torch: forwards only)")
     parser.add_argument("--out", default="results/speed-float32",
                         help="table: the directory of instructions.csv and instructions.json")
+    parser.add_argument("--speed", default="results/speed-float32/speed-best.csv",
+                        help="table: the speed table whose misses it counts")
     args = parser.parse_args()
+    cases = [_case(n) for n in args.names]
     if args.who == "ours":
-        ours(args.names[0], args.names[1:])
+        for case in cases:
+            ours(*case)
+    elif args.who == "ours-here":
+        stepped("ours", cases, _ELEMENTS)
+    elif args.who == "jax":
+        for activation, _, direction in cases:
+            jax_counts(activation, direction)
     elif args.who == "torch":
-        torch_counts(args.names)
+        torch_counts([activation for activation, *_ in cases])
     elif args.who == "torch-here":
-        torch_stepped([tuple(f"{n}:forward".split(":")[:2]) for n in args.names])
+        stepped("torch", cases, _ELEMENTS)
     else:
-        table(args.out)
+        table(args.out, args.speed)
 
 
 if __name__ == "__main__":
