@@ -39,6 +39,7 @@ metadata (``instructions.json``, as every result file's), from which ``actbench 
 
 import argparse
 import collections
+import concurrent.futures
 import json
 import os
 import re
@@ -267,7 +268,7 @@ def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict
 _AVX2 = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma,+f16c,+popcnt,+bmi2"}
 # stepping sizes: elementwise and gated calls at a few instructions an element, row-wise ones
 # (rows of 1000) at ten or more, where the same number of steps covers fewer elements
-_SIZES = {"rowwise": (2000, 4000, 8000)}
+_SIZES = {"rowwise": (4000, 8000, 16000)}
 _ELEMENTS = (4096, 16384, 32768)
 
 
@@ -285,43 +286,47 @@ def _stepped_one(name: str, case: tuple[str, str, str], sizes: tuple[int, ...]) 
     return stepped(name, [case], sizes)[0]
 
 
-def table(out: str, speed: str) -> None:
+def _miss_row(m) -> dict:
+    """One miss of the speed table (a row of speed-best.csv) counted: ours and its peer."""
+    case = (m.activation, m.variant, m.direction)
+    sizes = _SIZES.get(m.kind, _ELEMENTS)
+    row = {"activation": m.activation, "direction": m.direction, "variant": m.variant,
+           "ratio_vs_peer": m.ratio_vs_peer, "peer": m.peer}
+    if m.kind == "rowwise":  # several passes a row, with library calls: stepped
+        r = _counted(_stepped_one, "ours", case, sizes)
+        row.update(ours_per_element=r["per_element"], ours_counted="stepped",
+                   ours_code=r["code"])
+    else:
+        for label, env in (("ours", None), ("ours_avx2", _AVX2)):
+            r = _counted(ours, *case, env)
+            row.update({f"{label}_per_element": r["per_element"],
+                        f"{label}_lanes": r.get("lanes")})
+        row["ours_counted"] = "generated code"
+    if m.peer == "jax":
+        r = _counted(jax_counts, m.activation, m.direction)
+        row.update(peer_counted="generated code (XLA)")
+    else:
+        r = _counted(_stepped_one, "torch", (m.activation, "", m.direction), sizes)
+        row.update(peer_counted="stepped")
+    row.update(peer_per_element=r["per_element"], peer_code=r["code"])
+    return row
+
+
+def table(out: str, speed: str, jobs: int = 1) -> None:
     """Every float32 miss of the speed table ``speed`` (speed-best.csv: our fastest variant
     within target slower than the fastest peer) counted into ``out``/instructions.csv, the
     run's metadata beside it: ours from the code Numba generates (for this CPU and for AVX2)
     where the kernel is one loop, else stepped; the peer as it runs here (torch stepped, jax
-    from XLA's code).  Not callgrind's counts of torch's AVX2 code: they moved by up to 3×
-    between runs (torch's sigmoid: 2.27, 6.73 and 7.98 an element)."""
+    from XLA's code).  Not callgrind's counts of torch's AVX2 code: those of one build have
+    moved by up to 3× between runs."""
     import pandas as pd
 
     from actbench_ulp.core.results import run_metadata, write_atomic
 
     best = pd.read_csv(speed)
     misses = best[(best.dtype == "float32") & (best.ratio_vs_peer > 1.0)]
-    rows = []
-    for m in misses.itertuples():
-        case = (m.activation, m.variant, m.direction)
-        sizes = _SIZES.get(m.kind, _ELEMENTS)
-        row = {"activation": m.activation, "direction": m.direction, "variant": m.variant,
-               "ratio_vs_peer": m.ratio_vs_peer, "peer": m.peer}
-        if m.kind == "rowwise":  # several passes a row, with library calls: stepped
-            r = _counted(_stepped_one, "ours", case, sizes)
-            row.update(ours_per_element=r["per_element"], ours_counted="stepped",
-                       ours_code=r["code"])
-        else:
-            for label, env in (("ours", None), ("ours_avx2", _AVX2)):
-                r = _counted(ours, *case, env)
-                row.update({f"{label}_per_element": r["per_element"],
-                            f"{label}_lanes": r.get("lanes")})
-            row["ours_counted"] = "generated code"
-        if m.peer == "jax":
-            r = _counted(jax_counts, m.activation, m.direction)
-            row.update(peer_counted="generated code (XLA)")
-        else:
-            r = _counted(_stepped_one, "torch", (m.activation, "", m.direction), sizes)
-            row.update(peer_counted="stepped")
-        row.update(peer_per_element=r["per_element"], peer_code=r["code"])
-        rows.append(row)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:  # the counts run as processes
+        rows = list(pool.map(_miss_row, misses.itertuples()))
     columns = ["activation", "direction", "variant", "ratio_vs_peer", "ours_per_element",
                "ours_lanes", "ours_counted", "ours_code", "ours_avx2_per_element",
                "ours_avx2_lanes", "peer", "peer_per_element", "peer_counted", "peer_code"]
@@ -352,6 +357,8 @@ def main() -> None:
                         help="table: the directory of instructions.csv and instructions.json")
     parser.add_argument("--speed", default="results/speed-float32/speed-best.csv",
                         help="table: the speed table whose misses it counts")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="table: misses counted at once (each stepping takes a core)")
     args = parser.parse_args()
     cases = [_case(n) for n in args.names]
     if args.who == "ours":
@@ -367,7 +374,7 @@ def main() -> None:
     elif args.who == "torch-here":
         stepped("torch", cases, _ELEMENTS)
     else:
-        table(args.out, args.speed)
+        table(args.out, args.speed, args.jobs)
 
 
 if __name__ == "__main__":
