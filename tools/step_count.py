@@ -117,12 +117,19 @@ gdb.execute("kill")
 def _short(function: str) -> str:
     """A readable name for a C++ symbol: ATen's vectorized loops are lambdas of a kernel,
     named by the kernel and the instruction set it was built for; a Numba function by its
-    qualified name, without its ABI tags and arguments."""
+    qualified name; any other without its return type, template arguments and parameters."""
     if numba_name := re.match(r"actbench_ulp::kernels::(\w+)::([\w:]+?)\[abi:", function):
         return f"ours: {numba_name.group(1)}.{numba_name.group(2).replace('::', '.')}"
-    kernel = re.search(r"(\w+_kernel)\(at::TensorIteratorBase", function)
-    isa = re.search(r"at::native::(AVX512|AVX2|DEFAULT)::", function)
-    return f"ATen {isa.group(1) + ' ' if isa else ''}{kernel.group(1)}" if kernel else function
+    kernel = re.search(r"(\w+_kernel(?:_impl)?)\(at::TensorIteratorBase", function)
+    isa = re.search(r"at::(?:native|vec)::(AVX512|AVX2|DEFAULT)::", function)
+    if kernel:
+        return f"ATen {isa.group(1) + ' ' if isa else ''}{kernel.group(1)}"
+    if "::" not in function:  # a C symbol, or the name given to code without one
+        return function
+    name = function.replace("(anonymous namespace)::", "")
+    while re.search(r"<[^<>]*>", name):
+        name = re.sub(r"<[^<>]*>", "", name)
+    return re.sub(r"\(.*", "", name).split()[-1]
 
 
 def stepped(name: str, cases: list[tuple[str, str, str]],
