@@ -119,7 +119,7 @@ def _short(function: str) -> str:
     named by the kernel and the instruction set it was built for; a Numba function by its
     qualified name; any other without its return type, template arguments and parameters."""
     if numba_name := re.match(r"actbench_ulp::kernels::(\w+)::([\w:]+?)\[abi:", function):
-        return f"ours: {numba_name.group(1)}.{numba_name.group(2).replace('::', '.')}"
+        return f"{numba_name.group(1)}.{numba_name.group(2).replace('::', '.')}"
     kernel = re.search(r"(\w+_kernel(?:_impl)?)\(at::TensorIteratorBase", function)
     isa = re.search(r"at::(?:native|vec)::(AVX512|AVX2|DEFAULT)::", function)
     if kernel:
