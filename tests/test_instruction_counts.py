@@ -70,3 +70,14 @@ def test_a_byte_counter_is_divided_by_the_element_size():
     assert ipe.elements_per_iteration(body) == 16
     double = ["vmovupd (%rax,%rcx),%ymm0", "add $0x40,%rcx", "jne 10"]
     assert ipe.elements_per_iteration(double) == 8
+
+
+def test_scalar_code_that_keeps_a_vector_register_is_not_the_vector_body():
+    # a fix-up loop reloading a spilled 256-bit constant, its stack adjusted by a constant: no
+    # packed arithmetic (so not a vector loop) and no counter (the stack pointer is not tested)
+    fixup = ["vmovups 192(%rsp),%ymm0", "vaddss %xmm1,%xmm0,%xmm0", "addq $192,%rsp",
+             "movq (%rsp),%rax", "jmp 40"]
+    body = ["vmovups (%r14,%rbp,4),%ymm13", "vmulps %ymm13,%ymm12,%ymm12",
+            "vmovups %ymm12,(%rbx,%rbp,4)", "addq $8,%rbp", "cmpq %rbp,%r13", "jne 10"]
+    assert ipe.lanes(fixup) == 1 and ipe.vector_loop([fixup, body]) == body
+    assert ipe.elements_per_iteration(body) == 8

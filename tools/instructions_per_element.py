@@ -106,18 +106,27 @@ def innermost_loops(ins: list[str], jumps: dict[int, int]) -> list[list[str]]:
             if not any(start <= s and e <= end and (s, e) != (start, end) for s, e in spans)]
 
 
+# packed (…ps / …pd) arithmetic, compares and blends: a scalar loop may name a vector register
+# too (a spill, a constant), but computes nothing in one
+_PACKED = re.compile(r"^v?(?:add|sub|mul|div|min|max|sqrt|fn?m(?:add|sub)\d*|cmp\w*|blendm?v?)"
+                     r"p[sd]\b.*%([xyz])mm")
+
+
 def lanes(body: list[str]) -> int:
-    """float32 lanes of the widest vector register the loop names (1: none)."""
-    return max((n for r, n in _LANES.items() for s in body if "%" + r in s), default=1)
+    """float32 lanes of the widest vector the loop computes in (1: none)."""
+    return max((_LANES[m.group(1) + "mm"] for s in body if (m := _PACKED.match(s))), default=1)
 
 
 def elements_per_iteration(body: list[str]) -> int:
-    """Elements one pass of a loop covers: its counter's step, where the counter indexes
-    elements (``(base,%reg,4)``), or the step over the element's bytes, where it is a byte
-    offset (``(base,%reg)``, ``(%reg)``); the vector's lanes where no counter reads so."""
-    for text in body:
+    """Elements one pass of a loop covers: its counter's step (a register stepped by a
+    constant and tested for the exit), where the counter indexes elements
+    (``(base,%reg,4)``), or the step over the element's bytes, where it is a byte offset
+    (``(base,%reg)``, ``(%reg)``); the vector's lanes where no counter reads so."""
+    for i, text in enumerate(body):
         m = re.match(r"(add|sub)q?\s+\$(-?(?:0x)?[0-9a-f]+),\s*%(\w+)$", text)
-        if not m:
+        # the counter: stepped, then tested (compared, or the step's own flags at the jump)
+        if not m or not (body[i + 1:i + 2] == body[-1:] or any(
+                t.startswith("cmp") and f"%{m.group(3)}" in t for t in body)):
             continue
         step, reg = abs(int(m.group(2), 0)), m.group(3)
         for other in body:
@@ -129,8 +138,8 @@ def elements_per_iteration(body: list[str]) -> int:
 
 
 def vector_loop(loops: list[list[str]]) -> list[str]:
-    """Of the innermost loops, the largest in the widest vector registers: the vector body,
-    not the scalar remainder (whose scalar arithmetic also names xmm registers)."""
+    """Of the innermost loops, the largest computing in the widest vectors: the vector body,
+    not the scalar remainder nor scalar code that keeps a vector register."""
     return max(loops, key=lambda body: (lanes(body), len(body)), default=[])
 
 

@@ -120,7 +120,7 @@ def _short(function: str) -> str:
     qualified name; any other without its return type, template arguments and parameters."""
     if numba_name := re.match(r"actbench_ulp::kernels::(\w+)::([\w:]+?)\[abi:", function):
         return f"{numba_name.group(1)}.{numba_name.group(2).replace('::', '.')}"
-    kernel = re.search(r"(\w+_kernel(?:_impl)?)\(at::TensorIteratorBase", function)
+    kernel = re.search(r"(\w+_kernel(?:_impl)?)\(at::TensorIterator", function)
     isa = re.search(r"at::(?:native|vec)::(AVX512|AVX2|DEFAULT)::", function)
     if kernel:
         return f"ATen {isa.group(1) + ' ' if isa else ''}{kernel.group(1)}"
