@@ -147,6 +147,12 @@ def per_element(body: list[str]) -> float:
     return len(body) / elements_per_iteration(body)
 
 
+def vector_per_element(body: list[str]) -> float:
+    """The loop's instructions that name a 256- or 512-bit register, per element: those that
+    take the core's vector units at their widest (a 512-bit one takes two of its three)."""
+    return sum("%ymm" in s or "%zmm" in s for s in body) / elements_per_iteration(body)
+
+
 # our kernel for one case, called as the speed benchmarks call it (below the size that takes
 # threads), compiled afresh (no cache: a loaded function has no assembly) with every outermost
 # function Numba compiles for the call kept; argv: activation, variant, direction
@@ -188,7 +194,7 @@ def ours(activation: str, variant: str, direction: str, env: dict | None = None)
     body = vector_loop([loop for asm in asms for loop in innermost_loops(*_numba_listing(asm))])
     ops = collections.Counter(s.split()[0] for s in body)
     row = {"instructions": len(body), "lanes": lanes(body), "per_element": per_element(body),
-           "divisions": ops["vdivps"],
+           "vector_per_element": vector_per_element(body), "divisions": ops["vdivps"],
            "fma": sum(v for k, v in ops.items() if "fma" in k or "fnm" in k or "fms" in k)}
     print(f"ours {activation} {direction} ({variant}): {row['instructions']} instructions a loop "
           f"of {elements_per_iteration(body)} elements = {row['per_element']:.2f} per element "
@@ -236,21 +242,23 @@ def jax_counts(activation: str, direction: str, n: int = 1 << 20) -> dict:
                 # and exp), which no object file of the call holds
                 print(f"jax {activation} {direction}: XLA runs part of it in a library (custom "
                       "fusions): not counted")
-                return {"per_element": None, "code": "library code (XLA's custom fusions)"}
-        total, kernels = 0.0, []
+                return {"per_element": None, "vector_per_element": None,
+                        "code": "library code (XLA's custom fusions)"}
+        total, vector, kernels = 0.0, 0.0, []
         for name in (f for f in files if f.endswith(".o")):
             loops = innermost_loops(*_object_listing(os.path.join(dump, name)))
             width = max(map(lanes, loops), default=1)
-            vector = [body for body in loops if lanes(body) == width > 1]
-            if vector:
-                total += sum(map(per_element, vector))
+            wide = [body for body in loops if lanes(body) == width > 1]
+            if wide:
+                total += sum(map(per_element, wide))
+                vector += sum(map(vector_per_element, wide))
                 kernels.append(f"{name.rsplit('obj-file.', 1)[-1].removesuffix('.o')} "
                                f"({width * 32} bit)")
     if not kernels:
         raise SystemExit(f"jax {activation} {direction}: no vector loop in XLA's code")
     code = "; ".join(kernels)
     print(f"jax {activation} {direction} (XLA's code): {total:.2f} instructions per element; {code}")
-    return {"per_element": total, "code": code}
+    return {"per_element": total, "vector_per_element": vector, "code": code}
 
 
 def torch_counts(names: list[str], n: int = 1 << 20, reps: int = 5) -> list[dict]:
@@ -288,7 +296,7 @@ def _counted(count, *args, **kwargs) -> dict:
     except (SystemExit, subprocess.CalledProcessError) as exc:
         reason = str(exc).splitlines()[0]
         print(reason, file=sys.stderr)
-        return {"per_element": None, "code": f"not counted: {reason}"}
+        return {"per_element": None, "vector_per_element": None, "code": f"not counted: {reason}"}
 
 
 def _stepped_one(name: str, case: tuple[str, str, str], sizes: tuple[int, ...]) -> dict:
@@ -304,11 +312,12 @@ def _miss_row(m) -> dict:
     if m.kind == "rowwise":  # several passes a row, with library calls: stepped
         r = _counted(_stepped_one, "ours", case, sizes)
         row.update(ours_per_element=r["per_element"], ours_counted="stepped",
-                   ours_code=r["code"])
+                   ours_vector_per_element=r["vector_per_element"], ours_code=r["code"])
     else:
         for label, env in (("ours", None), ("ours_avx2", _AVX2)):
             r = _counted(ours, *case, env)
             row.update({f"{label}_per_element": r["per_element"],
+                        f"{label}_vector_per_element": r["vector_per_element"],
                         f"{label}_lanes": r.get("lanes")})
         row["ours_counted"] = "generated code"
     if m.peer == "jax":
@@ -317,7 +326,8 @@ def _miss_row(m) -> dict:
     else:
         r = _counted(_stepped_one, "torch", (m.activation, "", m.direction), sizes)
         row.update(peer_counted="stepped")
-    row.update(peer_per_element=r["per_element"], peer_code=r["code"])
+    row.update(peer_per_element=r["per_element"], peer_vector_per_element=r["vector_per_element"],
+               peer_code=r["code"])
     return row
 
 
@@ -337,8 +347,10 @@ def table(out: str, speed: str, jobs: int = 1) -> None:
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:  # the counts run as processes
         rows = list(pool.map(_miss_row, misses.itertuples()))
     columns = ["activation", "direction", "variant", "ratio_vs_peer", "ours_per_element",
-               "ours_lanes", "ours_counted", "ours_code", "ours_avx2_per_element",
-               "ours_avx2_lanes", "peer", "peer_per_element", "peer_counted", "peer_code"]
+               "ours_vector_per_element", "ours_lanes", "ours_counted", "ours_code",
+               "ours_avx2_per_element", "ours_avx2_vector_per_element", "ours_avx2_lanes", "peer",
+               "peer_per_element",
+               "peer_vector_per_element", "peer_counted", "peer_code"]
     write_atomic(os.path.join(out, "instructions.csv"),
                  pd.DataFrame(rows, columns=columns).to_csv(index=False))
     # the command as a reader runs it (a script, not an installed command)

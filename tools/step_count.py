@@ -54,8 +54,8 @@ call()
 marker()
 """
 # run by gdb: single-steps the thread from the first marker to the second, counting
-# instructions (a rep-prefixed string instruction as one), and names the function of every
-# 16th (a JIT's code has no symbol).  Calls into
+# instructions (a rep-prefixed string instruction as one) and those that name a 256- or
+# 512-bit register, and names the function of every 16th (a JIT's code has no symbol).  Calls into
 # the vDSO's clocks run unstepped ("finish"): stepped, their retry loops never end, and they
 # cost the same at every size
 _STEP = r"""
@@ -89,9 +89,12 @@ def rep_length(code):
     return i + 1 if code[i] in STRING_OPS else 0
 
 
-count, functions = 0, collections.Counter()
+count, functions, vector = 0, collections.Counter(), 0
+arch = gdb.selected_frame().architecture()
 pc = int(gdb.parse_and_eval("$pc"))
 while True:
+    asm = arch.disassemble(pc)[0]["asm"]
+    vector += "%ymm" in asm or "%zmm" in asm  # a 256- or 512-bit vector instruction
     if length := rep_length(bytes(inf.read_memory(pc, 3))):
         gdb.execute(f"tbreak *{pc + length}", to_string=True)
         gdb.execute("continue", to_string=True)
@@ -109,7 +112,8 @@ while True:
     if (bytes(inf.read_memory(pc, 2)) == b"\x0f\x05" and int(gdb.parse_and_eval("$rax")) == 3
             and at_mark()):
         break
-json.dump({"count": count, "functions": functions}, open(os.environ["STEP_OUT"], "w"))
+json.dump({"count": count, "functions": functions, "vector": vector},
+          open(os.environ["STEP_OUT"], "w"))
 gdb.execute("kill")
 """
 
@@ -178,7 +182,9 @@ def stepped(name: str, cases: list[tuple[str, str, str]],
             # the two functions with most of the growth (a few percent is sampling's noise)
             top = [(_short(f), c / grown) for f, c in growth.most_common(2) if c >= 0.05 * grown]
             code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
-            print(f"{label} (this CPU, stepped): {slopes[-1]:.2f} instructions per element; {code}")
+            vector = (runs[-1]["vector"] - runs[0]["vector"]) / (sizes[-1] - sizes[0])
+            print(f"{label} (this CPU, stepped): {slopes[-1]:.2f} instructions per element "
+                  f"({vector:.2f} in 256- or 512-bit vectors); {code}")
             rows.append({"activation": activation, "direction": direction,
-                         "per_element": slopes[-1], "code": code})
+                         "per_element": slopes[-1], "vector_per_element": vector, "code": code})
     return rows
