@@ -381,7 +381,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1,
                         help="table: misses counted at once (each stepping takes a core)")
     args = parser.parse_args()
+    from actbench_ulp.core import catalog
+
     cases = [_case(n) for n in args.names]
+    for activation, variant, direction in cases:
+        ours_variant = [variant] if args.who.startswith("ours") else None
+        if next(catalog.cases([activation], ours_variant, [direction]), None) is None:
+            parser.error(f"no catalog case {activation}, direction {direction}"
+                         + (f", variant {variant}" if ours_variant else "")
+                         + " (`actbench list` names them)")
+    if args.who == "table" and not os.path.isfile(args.speed):
+        parser.error(f"--speed {args.speed}: no such speed table (actbench bench writes "
+                     "speed-best.csv)")
     if args.who == "ours":
         for case in cases:
             ours(*case)
