@@ -136,53 +136,68 @@ def _short(function: str) -> str:
     return re.sub(r"\(.*", "", name).split()[-1]
 
 
+def _proportional(slopes: list[float]) -> bool:
+    # a call's fixed part varies by a thousand instructions or so from run to run
+    return min(slopes) >= 0.1 and max(slopes) - min(slopes) <= max(0.1 * min(slopes), 0.1)
+
+
+def _step_at(name: str, case: tuple[str, str, str], sizes: tuple[int, ...],
+             tmp: str) -> tuple[list[dict], list[float]]:
+    """Each size's stepped call (from ``tmp``'s call.py and step.py), and the slopes between
+    consecutive sizes."""
+    activation, variant, direction = case
+    runs = []
+    for n in sizes:
+        out = os.path.join(tmp, f"{activation}.{direction}.{n}.json")
+        # one thread, so that no pool thread spins while this one is stepped
+        env = {**os.environ, "STEP_OUT": out, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+        done = subprocess.run(["gdb", "-batch", "-x", os.path.join(tmp, "step.py"), "--args",
+                               sys.executable, os.path.join(tmp, "call.py"), name, activation,
+                               variant, direction, str(n)], env=env, capture_output=True, text=True)
+        if done.returncode or not os.path.exists(out):
+            raise SystemExit(f"{name} {activation} {direction}: stepping failed\n"
+                             f"{done.stderr[-2000:]}")
+        with open(out) as f:
+            runs.append(json.load(f))
+    counts = [r["count"] for r in runs]
+    return runs, [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
+                  for k in range(len(sizes) - 1)]
+
+
 def stepped(name: str, cases: list[tuple[str, str, str]],
             sizes: tuple[int, ...] = (4096, 16384, 65536)) -> list[dict]:
     """Kernels as this CPU runs them (torch's AVX-512 code where it has it, unlike callgrind):
     the instructions one call executes, counted by single-stepping it under gdb, at several
     sizes; the slope is the instructions per element, whatever the code (a library's, a JIT's).
-    The functions whose steps grow with the size are the ones doing the elements.  ``name``:
+    Where the count does not grow in proportion, once more at four times the sizes.  The
+    functions whose steps grow with the size are the ones doing the elements.  ``name``:
     torch or ours; ``cases``: (activation, variant, direction), the variant ours only."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        script, stepper = os.path.join(tmp, "call.py"), os.path.join(tmp, "step.py")
-        with open(script, "w") as f:
+        with open(os.path.join(tmp, "call.py"), "w") as f:
             f.write(_MARKED_CALL)
-        with open(stepper, "w") as f:
+        with open(os.path.join(tmp, "step.py"), "w") as f:
             f.write(_STEP)
-        for activation, variant, direction in cases:
-            runs = []
-            for n in sizes:
-                out = os.path.join(tmp, f"{activation}.{direction}.{n}.json")
-                # one thread, so that no pool thread spins while this one is stepped
-                env = {**os.environ, "STEP_OUT": out, "OMP_NUM_THREADS": "1",
-                       "NUMBA_NUM_THREADS": "1"}
-                done = subprocess.run(["gdb", "-batch", "-x", stepper, "--args", sys.executable,
-                                       script, name, activation, variant, direction, str(n)],
-                                      env=env,
-                                      capture_output=True, text=True)
-                if done.returncode or not os.path.exists(out):
-                    raise SystemExit(f"{name} {activation} {direction}: stepping failed\n"
-                                     f"{done.stderr[-2000:]}")
-                with open(out) as f:
-                    runs.append(json.load(f))
-            counts = [r["count"] for r in runs]
-            slopes = [(counts[k + 1] - counts[k]) / (sizes[k + 1] - sizes[k])
-                      for k in range(len(sizes) - 1)]
+        for case in cases:
+            activation, _, direction = case
             label = f"{name} {activation} {direction}"
-            # a call's fixed part varies by a thousand instructions or so from run to run (the
-            # slope over the larger span is the one reported, to ~0.03 an element)
-            if min(slopes) < 0.1 or max(slopes) - min(slopes) > max(0.1 * min(slopes), 0.1):
+            counted = sizes
+            runs, slopes = _step_at(name, case, counted, tmp)
+            if not _proportional(slopes):
+                counted = tuple(4 * n for n in sizes)
+                runs, slopes = _step_at(name, case, counted, tmp)
+            if not _proportional(slopes):
                 # not proportional: the work happened on another thread, or not per element
                 raise SystemExit(f"{label}: instructions do not grow in proportion to the size "
                                  f"({', '.join(f'{s:.3f}' for s in slopes)} per element)")
+            counts = [r["count"] for r in runs]
             growth = collections.Counter(runs[-1]["functions"])
             growth.subtract(runs[0]["functions"])
             grown = counts[-1] - counts[0]
             # the two functions with most of the growth (a few percent is sampling's noise)
             top = [(_short(f), c / grown) for f, c in growth.most_common(2) if c >= 0.05 * grown]
             code = "; ".join(f"{f} ({share:.0%})" for f, share in top)
-            vector = (runs[-1]["vector"] - runs[0]["vector"]) / (sizes[-1] - sizes[0])
+            vector = (runs[-1]["vector"] - runs[0]["vector"]) / (counted[-1] - counted[0])
             print(f"{label} (this CPU, stepped): {slopes[-1]:.2f} instructions per element "
                   f"({vector:.2f} in 256- or 512-bit vectors); {code}")
             rows.append({"activation": activation, "direction": direction,
