@@ -181,27 +181,40 @@ def _instructions(path: Path) -> list[str]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise ResultsError(f"cannot read {csv} or {meta_path}: {exc}") from None
-    needed = {"activation", "direction", "ours_512_per_element", "ours_avx2_per_element",
-              "torch_here_per_element", "torch_here_code", "torch_avx2_per_element"}
+    needed = {"activation", "direction", "ratio_vs_peer", "ours_per_element",
+              "ours_vector_per_element", "ours_lanes", "ours_code", "ours_avx2_per_element",
+              "peer", "peer_per_element", "peer_vector_per_element", "peer_code"}
     if missing := sorted(needed - set(counts.columns)):
         raise ResultsError(f"{csv} has no column {', '.join(missing)}: it was written by another "
                            "version of tools/instructions_per_element.py; run its table again")
     lines = ["", "## Why the misses: instructions per element", "",
-             "A vector loop's instructions divided by its lanes, from the code Numba generates "
-             "for our kernel (compiled for this CPU, 512-bit, and for an AVX2 CPU, 256-bit); "
-             "torch's forward counted as it runs: on this CPU by single-stepping one call under "
-             "gdb at three sizes (the slope), on AVX2 by callgrind (valgrind hides AVX-512, so "
-             "torch runs its AVX2 code there). Each pair of columns compares like for like; the "
-             "last names the code torch runs here and its share of the instructions that grow "
-             "with the size.", "",
+             "For every row above where ours trails, the work each side does per element on "
+             "this CPU. Ours from the code Numba generates (its vector loop's instructions over "
+             "the elements one pass covers), or, for the row-wise kernels, whose passes call "
+             "library code, by single-stepping one call under gdb at three sizes (the slope). "
+             "torch stepped the same way, whatever code it dispatches (MKL's, Sleef's, a oneDNN "
+             "JIT's); jax from the code XLA generates for the call (its object files: XLA "
+             "computes on threads of its own, which stepping does not follow), a dash where "
+             "XLA hands part of the call to a library. \"vector\" counts those that name a "
+             "256- or 512-bit register; \"ours, AVX2\" is our code compiled for an AVX2 CPU "
+             "(256-bit). A count does not weigh what an instruction costs: on an Intel core a "
+             "512-bit instruction, with twice the lanes, issues on two vector ports, a 256-bit "
+             "one on three. The last column names the code that does the elements, with its "
+             "share of the instructions that grow with the size.", "",
              *_provenance([meta], path.name, ("",)), "",
-             "| activation | direction | ours, 512-bit | torch, this CPU | ours, AVX2 "
-             "| torch, AVX2 | torch's code here |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.activation} | {r.direction} | {_num(r.ours_512_per_element)} | "
-              f"{_or_dash(r.torch_here_per_element)} | {_num(r.ours_avx2_per_element)} | "
-              f"{_or_dash(r.torch_avx2_per_element)} | {_or_dash(r.torch_here_code)} |"
-              for r in counts.itertuples()]
+             "| activation | direction | ours ÷ peer | ours | vector | peer | peer's | vector "
+             "| ours, AVX2 | the code |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in counts.itertuples():
+        ours = _or_dash(r.ours_per_element)
+        if not pd.isna(r.ours_lanes):
+            ours += f" ({int(r.ours_lanes) * 32}-bit)"
+        code = "; ".join(f"{who}: {c}" for who, c in (("ours", r.ours_code), (r.peer, r.peer_code))
+                         if not pd.isna(c))
+        lines.append(f"| {r.activation} | {r.direction} | {_num(r.ratio_vs_peer)} | {ours} | "
+                     f"{_or_dash(r.ours_vector_per_element)} | {r.peer} | "
+                     f"{_or_dash(r.peer_per_element)} | {_or_dash(r.peer_vector_per_element)} | "
+                     f"{_or_dash(r.ours_avx2_per_element)} | {code or '—'} |")
     return lines
 
 
