@@ -68,8 +68,9 @@ def test_a_byte_counter_is_divided_by_the_element_size():
     body = ["vmovups (%rax,%rcx),%ymm0", "vmovups %ymm0,(%rbx,%rcx)", "add $0x40,%rcx",
             "cmp $0x400,%rcx", "jne 10"]
     assert ipe.elements_per_iteration(body) == 16
-    double = ["vmovupd (%rax,%rcx),%ymm0", "add $0x40,%rcx", "jne 10"]
-    assert ipe.elements_per_iteration(double) == 8
+    # the kernels counted are float32: a float32 load widened to doubles still steps 4 bytes
+    widened = ["vcvtps2pd (%rax,%rcx),%zmm0", "add $0x20,%rcx", "jne 10"]
+    assert ipe.elements_per_iteration(widened) == 8
 
 
 def test_scalar_code_that_keeps_a_vector_register_is_not_the_vector_body():
@@ -81,3 +82,23 @@ def test_scalar_code_that_keeps_a_vector_register_is_not_the_vector_body():
             "vmovups %ymm12,(%rbx,%rbp,4)", "addq $8,%rbp", "cmpq %rbp,%r13", "jne 10"]
     assert ipe.lanes(fixup) == 1 and ipe.vector_loop([fixup, body]) == body
     assert ipe.elements_per_iteration(body) == 8
+
+
+def test_a_negative_step_as_objdump_prints_it():
+    # LLVM steps a byte counter by 128 as `sub $-128`, which objdump prints in 64 bits
+    body = ["vmovups (%rax,%rcx),%ymm0", "vmulps %ymm0,%ymm1,%ymm0", "vmovups %ymm0,(%rbx,%rcx)",
+            "sub $0xffffffffffffff80,%rcx", "jne 10"]
+    assert ipe.elements_per_iteration(body) == 32
+
+
+def test_objdump_addresses_restart_in_each_section(monkeypatch):
+    # .text's jump to its address 4 is not a jump back to .ltext's instruction at 4
+    listing = ("Disassembly of section .ltext:\n 0:\tvaddps %ymm0,%ymm1,%ymm1\n"
+               " 4:\tadd $0x8,%rdx\n 8:\tjne 0 <b>\n"
+               "Disassembly of section .text:\n 0:\tnop\n 8:\tjne 4 <a+0x4>\n")
+
+    class Done:
+        stdout = listing
+    monkeypatch.setattr(ipe.subprocess, "run", lambda *a, **k: Done())
+    _, jumps = ipe._object_listing("kernel.o")
+    assert jumps == {2: 0}  # .ltext's loop only

@@ -85,17 +85,20 @@ def _object_listing(path: str) -> tuple[list[str], dict[int, int]]:
     """An object file's code (objdump, addresses for labels), as ``_numba_listing``."""
     text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], check=True,
                           capture_output=True, text=True).stdout
-    addrs, ins = [], []
+    addrs, ins, section = [], [], ""
     for line in text.splitlines():
-        if m := re.match(r"^\s*([0-9a-f]+):\s+(\S.*)$", line):
-            addrs.append(int(m.group(1), 16))
+        if line.startswith("Disassembly of section"):  # each section's addresses start at 0
+            section = line
+        elif m := re.match(r"^\s*([0-9a-f]+):\s+(\S.*)$", line):
+            addrs.append((section, int(m.group(1), 16)))
             ins.append(re.sub(r"\s+", " ", m.group(2)).replace(", ", ","))
     at = {a: i for i, a in enumerate(addrs)}
     jumps = {}
     for i, text in enumerate(ins):
         m = re.match(r"j\w+ ([0-9a-f]+)\b", text)
-        if m and at.get(int(m.group(1), 16), i + 1) <= i:
-            jumps[i] = at[int(m.group(1), 16)]
+        target = (addrs[i][0], int(m.group(1), 16)) if m else None
+        if target in at and at[target] <= i:
+            jumps[i] = at[target]
     return ins, jumps
 
 
@@ -117,23 +120,31 @@ def lanes(body: list[str]) -> int:
     return max((_LANES[m.group(1) + "mm"] for s in body if (m := _PACKED.match(s))), default=1)
 
 
+def _immediate(text: str) -> int:
+    """A step's size from its immediate: objdump prints a negative one (LLVM steps by 128 as
+    ``sub $-128``) as its 64-bit two's complement, 0xffffffffffffff80."""
+    value = int(text, 0)
+    return abs(value - (1 << 64) if value >= 1 << 63 else value)
+
+
 def elements_per_iteration(body: list[str]) -> int:
     """Elements one pass of a loop covers: its counter's step (a register stepped by a
     constant and tested for the exit), where the counter indexes elements
     (``(base,%reg,4)``), or the step over the element's bytes, where it is a byte offset
-    (``(base,%reg)``, ``(%reg)``); the vector's lanes where no counter reads so."""
+    (``(base,%reg)``, ``(%reg)``: the kernels counted are float32); the vector's lanes where
+    no counter reads so."""
     for i, text in enumerate(body):
         m = re.match(r"(add|sub)q?\s+\$(-?(?:0x)?[0-9a-f]+),\s*%(\w+)$", text)
         # the counter: stepped, then tested (compared, or the step's own flags at the jump)
         if not m or not (body[i + 1:i + 2] == body[-1:] or any(
                 t.startswith("cmp") and f"%{m.group(3)}" in t for t in body)):
             continue
-        step, reg = abs(int(m.group(2), 0)), m.group(3)
+        step, reg = _immediate(m.group(2)), m.group(3)
         for other in body:
             if re.search(rf"\(%\w+,%{reg},[248]\)", other):
                 return step  # counts elements
             if re.search(rf"\(%\w+,%{reg}(,1)?\)|\(%{reg}[,)]", other):
-                return max(1, step // (8 if "pd" in other.split()[0] else 4))  # counts bytes
+                return max(1, step // 4)  # counts bytes of float32 elements
     return lanes(body)
 
 
@@ -187,11 +198,13 @@ def ours(activation: str, variant: str, direction: str, env: dict | None = None)
     done = subprocess.run([sys.executable, "-c", _OURS_CALL, activation, variant, direction],
                           env={**os.environ, **(env or {}), "ACTBENCH_NUMBA_CACHE": "off",
                                "NUMBA_NUM_THREADS": "1"},
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise SystemExit(f"ours {activation} {direction}: {done.stderr[-2000:]}")
     asms = json.loads(done.stdout.split("ASM", 1)[1])
     body = vector_loop([loop for asm in asms for loop in innermost_loops(*_numba_listing(asm))])
+    if not body:
+        raise SystemExit(f"ours {activation} {direction}: no loop in Numba's code")
     ops = collections.Counter(s.split()[0] for s in body)
     row = {"instructions": len(body), "lanes": lanes(body), "per_element": per_element(body),
            "vector_per_element": vector_per_element(body), "divisions": ops["vdivps"],
@@ -226,13 +239,14 @@ def jax_counts(activation: str, direction: str, n: int = 1 << 20) -> dict:
     """jax's work per element from the code XLA generates for the call the speed benchmarks
     time (its object files, dumped by ``--xla_dump_to``): in each of the call's kernels (XLA's
     fusions), the innermost loops in its widest vector registers, each over its elements a
-    pass, summed over the kernels.  XLA sizes its thread partitions by PJRT_NPROC, set to 1
-    as the benchmarks run it."""
+    pass, summed (a vectorized remainder at the same width would count twice: it says how many
+    loops it took).  XLA sizes its thread partitions by PJRT_NPROC, set to 1 as the
+    benchmarks run it."""
     with tempfile.TemporaryDirectory() as dump:
         flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
         done = subprocess.run([sys.executable, "-c", _JAX_CALL, activation, direction, str(n), dump],
                               env={**os.environ, "XLA_FLAGS": flags, "PJRT_NPROC": "1"},
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, timeout=600)
         if done.returncode:
             raise SystemExit(f"jax {activation} {direction}: {done.stderr[-2000:]}")
         files = list(filter(None, done.stdout.split("OBJ", 1)[1].split("\n")))
@@ -252,8 +266,9 @@ def jax_counts(activation: str, direction: str, n: int = 1 << 20) -> dict:
             if wide:
                 total += sum(map(per_element, wide))
                 vector += sum(map(vector_per_element, wide))
+                loops_taken = f", {len(wide)} loops" if len(wide) > 1 else ""
                 kernels.append(f"{name.rsplit('obj-file.', 1)[-1].removesuffix('.o')} "
-                               f"({width * 32} bit)")
+                               f"({width * 32} bit{loops_taken})")
     if not kernels:
         raise SystemExit(f"jax {activation} {direction}: no vector loop in XLA's code")
     code = "; ".join(kernels)
@@ -293,8 +308,9 @@ def _counted(count, *args, **kwargs) -> dict:
     """One count, or its failure kept as the row's reason (a long table goes on)."""
     try:
         return count(*args, **kwargs)
-    except (SystemExit, subprocess.CalledProcessError) as exc:
-        reason = str(exc).splitlines()[0]
+    except (SystemExit, Exception) as exc:  # any failure is this row's reason, not the run's
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        reason = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
         print(reason, file=sys.stderr)
         return {"per_element": None, "vector_per_element": None, "code": f"not counted: {reason}"}
 
@@ -319,6 +335,8 @@ def _miss_row(m) -> dict:
             row.update({f"{label}_per_element": r["per_element"],
                         f"{label}_vector_per_element": r["vector_per_element"],
                         f"{label}_lanes": r.get("lanes")})
+            if r["per_element"] is None:  # the reason, on the page
+                row["ours_code"] = "; ".join(filter(None, [row.get("ours_code"), r["code"]]))
         row["ours_counted"] = "generated code"
     if m.peer == "jax":
         r = _counted(jax_counts, m.activation, m.direction)

@@ -96,7 +96,8 @@ while True:
     asm = arch.disassemble(pc)[0]["asm"]
     vector += "%ymm" in asm or "%zmm" in asm  # a 256- or 512-bit vector instruction
     if length := rep_length(bytes(inf.read_memory(pc, 3))):
-        gdb.execute(f"tbreak *{pc + length}", to_string=True)
+        thread = gdb.selected_thread().num  # not another thread's pass through the same copy
+        gdb.execute(f"tbreak *{pc + length} thread {thread}", to_string=True)
         gdb.execute("continue", to_string=True)
     else:
         gdb.execute("stepi", to_string=True)
@@ -136,6 +137,11 @@ def _short(function: str) -> str:
     return re.sub(r"\(.*", "", name).split()[-1]
 
 
+# a stepped call that has not reached its second marker in this long never will (a few
+# hundred thousand steps take minutes)
+_STEP_TIMEOUT_S = 3600
+
+
 def _proportional(slopes: list[float]) -> bool:
     # a call's fixed part varies by a thousand instructions or so from run to run
     return min(slopes) >= 0.1 and max(slopes) - min(slopes) <= max(0.1 * min(slopes), 0.1)
@@ -153,7 +159,8 @@ def _step_at(name: str, case: tuple[str, str, str], sizes: tuple[int, ...],
         env = {**os.environ, "STEP_OUT": out, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
         done = subprocess.run(["gdb", "-batch", "-x", os.path.join(tmp, "step.py"), "--args",
                                sys.executable, os.path.join(tmp, "call.py"), name, activation,
-                               variant, direction, str(n)], env=env, capture_output=True, text=True)
+                               variant, direction, str(n)], env=env, capture_output=True, text=True,
+                              timeout=_STEP_TIMEOUT_S)
         if done.returncode or not os.path.exists(out):
             raise SystemExit(f"{name} {activation} {direction}: stepping failed\n"
                              f"{done.stderr[-2000:]}")
