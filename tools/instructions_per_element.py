@@ -304,6 +304,13 @@ _SIZES = {"rowwise": (4000, 8000, 16000)}
 _ELEMENTS = (4096, 16384, 32768)
 
 
+def _step_sizes(activation: str) -> tuple[int, ...]:
+    """The sizes an activation's calls are stepped at: the table's and the command line's."""
+    from actbench_ulp.core import catalog
+
+    return _SIZES.get(catalog.CATALOG[activation].kind, _ELEMENTS)
+
+
 def _counted(count, *args, **kwargs) -> dict:
     """One count, or its failure kept as the row's reason (a long table goes on)."""
     try:
@@ -322,7 +329,7 @@ def _stepped_one(name: str, case: tuple[str, str, str], sizes: tuple[int, ...]) 
 def _miss_row(m) -> dict:
     """One miss of the speed table (a row of speed-best.csv) counted: ours and its peer."""
     case = (m.activation, m.variant, m.direction)
-    sizes = _SIZES.get(m.kind, _ELEMENTS)
+    sizes = _step_sizes(m.activation)
     row = {"activation": m.activation, "direction": m.direction, "variant": m.variant,
            "ratio_vs_peer": m.ratio_vs_peer, "peer": m.peer}
     if m.kind == "rowwise":  # several passes a row, with library calls: stepped
@@ -367,8 +374,7 @@ def table(out: str, speed: str, jobs: int = 1) -> None:
     columns = ["activation", "direction", "variant", "ratio_vs_peer", "ours_per_element",
                "ours_vector_per_element", "ours_lanes", "ours_counted", "ours_code",
                "ours_avx2_per_element", "ours_avx2_vector_per_element", "ours_avx2_lanes", "peer",
-               "peer_per_element",
-               "peer_vector_per_element", "peer_counted", "peer_code"]
+               "peer_per_element", "peer_vector_per_element", "peer_counted", "peer_code"]
     write_atomic(os.path.join(out, "instructions.csv"),
                  pd.DataFrame(rows, columns=columns).to_csv(index=False))
     # the command as a reader runs it (a script, not an installed command)
@@ -415,14 +421,16 @@ def main() -> None:
         for case in cases:
             ours(*case)
     elif args.who == "ours-here":
-        stepped("ours", cases, _ELEMENTS)
+        for case in cases:
+            stepped("ours", [case], _step_sizes(case[0]))
     elif args.who == "jax":
         for activation, _, direction in cases:
             jax_counts(activation, direction)
     elif args.who == "torch":
         torch_counts([activation for activation, *_ in cases])
     elif args.who == "torch-here":
-        stepped("torch", cases, _ELEMENTS)
+        for case in cases:
+            stepped("torch", [case], _step_sizes(case[0]))
     else:
         table(args.out, args.speed, args.jobs)
 
